@@ -1,0 +1,52 @@
+"""Command-line interface (typer). One module per command group; ``main`` is the console entry point.
+
+Every :class:`~pansharpen.errors.PanSharpenError` becomes one line on stderr and exit code 2.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+from ..errors import PanSharpenError
+from .app import app
+
+#: command modules; each registers its commands on ``app`` when imported
+COMMAND_MODULES = ("models_cmd", "evaluate_cmd")
+
+
+def _load_commands() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (the console script passes it to ``sys.exit``)."""
+    _load_commands()
+    try:
+        result = app(args=argv, standalone_mode=False)
+    except PanSharpenError as exc:
+        print(f"pansharpen: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pansharpen: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit as exc:  # typer.Exit inside standalone_mode=False
+        return exc.code if isinstance(exc.code, int) else 0
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.exceptions.Exit):
+            return exc.exit_code
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            print("pansharpen: aborted", file=sys.stderr)
+            return 1
+        raise
+    return result if isinstance(result, int) else 0
+

@@ -1,0 +1,166 @@
+"""Registry of fusion networks (timm-style): ``register``, ``create``, ``list_models``, ``save``, ``load``.
+
+Architectures register a factory ``factory(bands=8, **options) -> FusionModel``
+together with a base :class:`~pansharpen.models.cards.ModelCard` template. Bundled
+weights live in ``models/weights/<name>.safetensors`` with the card in the metadata.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ..errors import DataFormatError, ModelError
+from .cards import CARD_METADATA_KEY, FORMAT_VERSION, ModelCard
+
+WEIGHTS_DIR = Path(__file__).with_name("weights")
+
+
+@dataclass
+class _Entry:
+    name: str
+    factory: Callable[..., nn.Module]
+    card: ModelCard
+    description: str
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register(name: str, *, paper: str, description: str = "", **card_fields: Any):
+    """Decorator registering ``factory(bands=8, **options)`` under ``name``."""
+
+    def wrap(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _REGISTRY:
+            raise ModelError(f"model name {name!r} registered twice")
+        _REGISTRY[name] = _Entry(name, factory, ModelCard(arch=name, paper=paper, **card_fields), description)
+        return factory
+
+    return wrap
+
+
+def _ensure_loaded() -> None:
+    # importing the architecture modules fills the registry
+    from . import zoo  # noqa: F401
+
+
+def list_models() -> list[str]:
+    """Registered architecture names, sorted."""
+    _ensure_loaded()
+    return sorted(_REGISTRY)
+
+
+def describe(name: str) -> str:
+    _ensure_loaded()
+    return _entry(name).description
+
+
+def bundled_weights() -> dict[str, Path]:
+    """Names of bundled weight files (``lgpconv-net-wv3`` ...) -> path."""
+    return {p.stem: p for p in sorted(WEIGHTS_DIR.glob("*.safetensors"))}
+
+
+def _entry(name: str) -> _Entry:
+    _ensure_loaded()
+    if name not in _REGISTRY:
+        raise ModelError(f"unknown model {name!r}; registered: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def create(name: str, bands: int = 8, **options: Any) -> nn.Module:
+    """Build a registered architecture with random weights.
+
+    ``bands`` is the MS/HS band count; ``options`` select variants (see each model's
+    docstring). The returned module has ``forward(ms, pan, lms=None)`` and a ``card``.
+    """
+    entry = _entry(name)
+    if not isinstance(bands, int) or bands < 1:
+        raise ModelError(f"bands must be a positive integer; got {bands!r}")
+    model = entry.factory(bands=bands, **options)
+    card = replace(entry.card, bands=bands, options=dict(options), params=count_parameters(model))
+    for attr in ("receptive_field", "macs_per_pixel", "global_pooling", "guide_bands", "ratio"):
+        value = getattr(model, attr, None)
+        if callable(value):
+            value = value()
+        if value is not None:
+            setattr(card, attr, value)
+    model.card = card
+    return model
+
+
+def save(model: nn.Module, path: "str | os.PathLike", card: ModelCard | None = None) -> Path:
+    """Write ``model``'s weights and card to a safetensors file (atomically: temp file + rename)."""
+    from safetensors.torch import save_file
+
+    card = card or getattr(model, "card", None)
+    if card is None:
+        raise ModelError("the model has no card; create it with pansharpen.models.create or pass card=")
+    card = replace(card, params=count_parameters(model))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={CARD_METADATA_KEY: card.to_json(), "pansharpen.format": FORMAT_VERSION})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_card(path: "str | os.PathLike") -> ModelCard:
+    """The card stored in a safetensors file written by :func:`save`."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except FileNotFoundError:
+        raise DataFormatError(f"weights file {path} does not exist") from None
+    except Exception as exc:  # safetensors raises its own error types
+        raise DataFormatError(f"{path} is not a readable safetensors file ({exc}); was it truncated?") from None
+    if CARD_METADATA_KEY not in meta:
+        raise DataFormatError(
+            f"{path} has no pansharpen model card; convert authors' checkpoints with `pansharpen import-weights`"
+        )
+    return ModelCard.from_json(meta[CARD_METADATA_KEY])
+
+
+def load(path_or_name: "str | os.PathLike", map_location: str = "cpu") -> nn.Module:
+    """Load a model from one of our safetensors files, or a bundled model by name (``lgpconv-net-wv3``)."""
+    from safetensors.torch import load_file
+
+    bundled = bundled_weights()
+    key = str(path_or_name)
+    path = bundled[key] if key in bundled else Path(path_or_name)
+    if not path.exists():
+        raise ModelError(
+            f"{key!r} is neither a weights file nor a bundled model; bundled: {', '.join(bundled) or 'none'}"
+        )
+    card = read_card(path)
+    model = create(card.arch, bands=card.bands, **card.options)
+    state = load_file(str(path), device=map_location)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelError(f"{path}: weights do not fit architecture {card.arch} with {card.bands} bands: {exc}") from None
+    model.card = replace(card, params=count_parameters(model))
+    model.eval()
+    return model
+
+
+def card_json(model: nn.Module) -> str:
+    return json.dumps(json.loads(model.card.to_json()), indent=2)
