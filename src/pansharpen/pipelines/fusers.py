@@ -1,0 +1,101 @@
+"""Fusers: what runs on one haloed block of a scene.
+
+A fuser maps an MS block ``(C, h, w)`` and a PAN block ``(1, R*h, R*w)``, both float64
+digital numbers, to a fused block ``(C, R*h, R*w)`` in digital numbers. ``halo`` is the
+margin (PAN pixels, a multiple of R) that a tile needs on each side so that its centre
+equals the same region of a whole-image run. ``prepare`` sees the whole scene once
+(decimated if large) for methods with scene-wide statistics.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import torch
+
+from ..errors import ModelError
+
+#: LR pixels reached by interp23tap's 23-tap half-band filters over all x2 steps (< 11 for any ratio)
+INTERP23_MARGIN_LR = 11
+
+
+class NetworkFuser:
+    """Runs a fusion network (``forward(ms, pan, lms=None)``) on normalised blocks.
+
+    The network sees ``DN / card.normaliser`` and its output is scaled back. The MS is
+    upsampled (interp23tap) inside the block, so the halo covers the interpolator's
+    reach plus the network's receptive field. ``fold=True`` uses the model's inference
+    fold when it has one (same output, faster).
+    """
+
+    def __init__(self, model: torch.nn.Module, *, fold: bool = True, device: str = "cpu", threads: int | None = None):
+        card = getattr(model, "card", None)
+        if card is None:
+            raise ModelError("the model has no card; create it with pansharpen.models.create or load it")
+        self.card = card
+        self.bands = card.bands
+        self.ratio = card.ratio
+        self.normaliser = float(card.normaliser)
+        self.device = device
+        self.threads = threads
+        rf = int(card.receptive_field or 0)
+        if rf <= 0:
+            rf = 32
+            warnings.warn(f"model {card.name} has no receptive field in its card; using a 32 px halo", stacklevel=2)
+        if card.global_pooling and not hasattr(model, "global_stats"):
+            warnings.warn(
+                f"model {card.name} uses image-wide pooling; tiles are pooled separately", stacklevel=2
+            )
+        self.halo = self.ratio * (INTERP23_MARGIN_LR + math.ceil(rf / self.ratio) + 1)
+        model = model.eval()
+        if fold and hasattr(model, "fold"):
+            model = model.fold().eval()
+        self.model = model.to(device)
+        self.stats = None
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    def prepare(self, ms_scene: np.ndarray, pan_scene: np.ndarray) -> None:
+        """Scene-wide statistics for global-pooling models (Ada3D) from a (decimated) scene."""
+        if self.card.global_pooling and hasattr(self.model, "global_stats"):
+            with torch.inference_mode():
+                ms = torch.from_numpy(ms_scene[None] / self.normaliser).float()
+                pan = torch.from_numpy(pan_scene[None] / self.normaliser).float()
+                self.stats = self.model.global_stats(ms, pan)
+
+    def __call__(self, ms_block: np.ndarray, pan_block: np.ndarray) -> np.ndarray:
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        with torch.inference_mode():
+            ms = torch.from_numpy(ms_block[None] / self.normaliser).float().to(self.device)
+            pan = torch.from_numpy(pan_block[None] / self.normaliser).float().to(self.device)
+            kwargs = {"stats": self.stats} if self.stats is not None else {}
+            out = self.model(ms, pan, **kwargs)
+        return out[0].double().cpu().numpy() * self.normaliser
+
+
+class ClassicalFuser:
+    """Runs a classical method; scene-wide statistics are estimated once in :meth:`prepare`."""
+
+    def __init__(self, name: str, sensor, ratio: int = 4):
+        from ..classical import registry as classical_registry
+
+        self.method = classical_registry.get_method(name)
+        self.name = name
+        self.sensor = sensor
+        self.ratio = ratio
+        self.bands = sensor.nbands
+        self.halo = ratio * (INTERP23_MARGIN_LR + math.ceil(getattr(self.method, "halo", 24) / ratio) + 1)
+        self.params = None
+
+    def prepare(self, ms_scene: np.ndarray, pan_scene: np.ndarray) -> None:
+        if hasattr(self.method, "estimate"):
+            self.params = self.method.estimate(ms_scene, pan_scene, self.sensor, self.ratio)
+
+    def __call__(self, ms_block: np.ndarray, pan_block: np.ndarray) -> np.ndarray:
+        if self.params is not None and hasattr(self.method, "apply"):
+            return np.asarray(self.method.apply(ms_block, pan_block, self.params, self.sensor, self.ratio))
+        return np.asarray(self.method(ms_block, pan_block, self.sensor, self.ratio))
