@@ -1,0 +1,303 @@
+"""GeoTIFF images and PAN/MS pairs through rasterio, with the pair's grids checked.
+
+A PAN/MS pair is usable when both rasters share a CRS, the MS pixel is an integer ``ratio``
+times the PAN pixel, the MS pixel corners fall on PAN pixel corners (alignment) and the two
+footprints overlap. :func:`read_pair` reads the overlap, cut to whole MS pixels, so that the
+returned PAN is exactly ``ratio`` times the MS in each direction.
+
+Rasters without georeferencing (identity transform, no CRS) are accepted when the PAN size
+is exactly ``ratio`` times the MS size (the two are then assumed to cover the same area).
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataFormatError, ShapeError
+from ._atomic import atomic_path, check_output
+
+__all__ = ["read_image", "read_pair", "check_pair_grids", "PairInfo", "write_image", "find_pair", "atomic_path"]
+
+_REL_TOL = 1e-6
+
+
+def _open(path: "str | os.PathLike"):
+    import rasterio
+
+    p = Path(path)
+    if not p.is_file():
+        raise DataFormatError(f"{p}: no such file; check the path")
+    try:
+        return rasterio.open(p)
+    except rasterio.errors.RasterioIOError as exc:
+        raise DataFormatError(f"{p}: not a readable raster (truncated or corrupt?): {exc}") from exc
+
+
+def _check_dtype(path, dtype: str) -> None:
+    if np.dtype(dtype).kind not in "uif":
+        raise DataFormatError(f"{path}: pixel type {dtype} is not supported; images must be integer or real numbers")
+
+
+def _read(ds, window=None, dtype=None) -> np.ndarray:
+    try:
+        arr = ds.read(window=window)
+    except Exception as exc:  # rasterio raises RasterioIOError / CPLE_* for damaged strips
+        raise DataFormatError(f"{ds.name}: reading pixels failed (truncated or corrupt file?): {exc}") from exc
+    return arr if dtype is None else arr.astype(dtype, copy=False)
+
+
+def read_image(path: "str | os.PathLike", dtype=None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read a whole raster as ``(bands, rows, cols)`` and its rasterio profile.
+
+    ``dtype`` None keeps the stored type (e.g. uint16 digital numbers); the profile carries
+    ``crs``, ``transform``, ``nodata``, ``dtype`` plus ``descriptions`` (band names).
+    """
+    with _open(path) as ds:
+        _check_dtype(path, ds.dtypes[0])
+        arr = _read(ds, dtype=dtype)
+        profile = dict(ds.profile)
+        profile["descriptions"] = tuple(ds.descriptions)
+    return arr, profile
+
+
+def write_image(
+    path: "str | os.PathLike",
+    array: np.ndarray,
+    profile: dict[str, Any] | None = None,
+    overwrite: bool = False,
+    **options: Any,
+) -> Path:
+    """Write ``array`` ``(bands, rows, cols)`` as a GeoTIFF, atomically (temporary file + rename).
+
+    ``profile`` gives ``crs``/``transform``/``nodata`` (e.g. from :func:`read_image`); the
+    driver, size, count and dtype come from ``array``. Extra ``options`` go to rasterio
+    (``compress="deflate"``, ``tiled=True``...).
+    """
+    import rasterio
+
+    arr = np.asarray(array)
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3:
+        raise ShapeError(f"write_image: array must be (bands, rows, cols); got shape {arr.shape}")
+    out = check_output(path, overwrite)
+    prof = {k: v for k, v in (profile or {}).items() if k in ("crs", "transform", "nodata")}
+    prof.update(driver="GTiff", count=arr.shape[0], height=arr.shape[1], width=arr.shape[2], dtype=arr.dtype.name)
+    prof.update(options)
+    descriptions = (profile or {}).get("descriptions")
+    with atomic_path(out, overwrite=overwrite) as tmp:
+        with rasterio.open(tmp, "w", **prof) as ds:
+            ds.write(arr)
+            if descriptions and len(descriptions) == arr.shape[0]:
+                for i, d in enumerate(descriptions, start=1):
+                    if d:
+                        ds.set_band_description(i, d)
+    return out
+
+
+@dataclass
+class PairInfo:
+    """Geometry of a checked PAN/MS pair (what :func:`read_pair` read).
+
+    ``pan_window``/``ms_window`` are ``((row0, row1), (col0, col1))`` in each raster's pixels;
+    ``transform`` is the PAN grid transform of the returned PAN array, ``ms_transform`` that
+    of the returned MS array.
+    """
+
+    ratio: int
+    crs: Any
+    transform: Any
+    ms_transform: Any
+    pan_window: tuple[tuple[int, int], tuple[int, int]]
+    ms_window: tuple[tuple[int, int], tuple[int, int]]
+    georeferenced: bool
+    pan_profile: dict[str, Any] = field(repr=False)
+    ms_profile: dict[str, Any] = field(repr=False)
+
+    @property
+    def nodata(self) -> tuple[Any, Any]:
+        return self.pan_profile.get("nodata"), self.ms_profile.get("nodata")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ratio": self.ratio,
+            "crs": self.crs.to_string() if self.crs else None,
+            "transform": list(self.transform)[:6],
+            "pan_window": [list(w) for w in self.pan_window],
+            "ms_window": [list(w) for w in self.ms_window],
+            "georeferenced": self.georeferenced,
+        }
+
+
+def _is_georeferenced(ds) -> bool:
+    return ds.crs is not None or not ds.transform.is_identity
+
+
+def check_pair_grids(pan_ds, ms_ds, ratio: int | None = None) -> tuple[int, tuple, tuple]:
+    """Check that two open rasters form a PAN/MS pair; return ``(ratio, pan_window, ms_window)``.
+
+    Windows are ``((row0, row1), (col0, col1))`` covering the footprint overlap, cut to whole
+    MS pixels. Raises :class:`ShapeError` (band counts, ratio, alignment, no overlap) or
+    :class:`DataFormatError` (CRS differs, rotated grids).
+    """
+    pan_name, ms_name = Path(pan_ds.name).name, Path(ms_ds.name).name
+    if pan_ds.count != 1:
+        raise ShapeError(
+            f"PAN {pan_name} has {pan_ds.count} bands; the panchromatic image must have 1 "
+            "(did you swap PAN and MS?)"
+        )
+    geo_pan, geo_ms = _is_georeferenced(pan_ds), _is_georeferenced(ms_ds)
+    if not (geo_pan or geo_ms):
+        return _check_plain_sizes(pan_ds, ms_ds, ratio)
+    if geo_pan != geo_ms:
+        raise DataFormatError(
+            f"only one of PAN {pan_name} and MS {ms_name} is georeferenced; give both with a CRS and "
+            "transform, or both without (then the sizes must differ exactly by the ratio)"
+        )
+    if (pan_ds.crs is None) != (ms_ds.crs is None) or (pan_ds.crs and pan_ds.crs != ms_ds.crs):
+        raise DataFormatError(
+            f"PAN {pan_name} and MS {ms_name} have different CRS ({pan_ds.crs} vs {ms_ds.crs}); "
+            "reproject the MS onto the PAN's CRS first (e.g. gdalwarp -t_srs)"
+        )
+    pt, mt = pan_ds.transform, ms_ds.transform
+    if pt.b or pt.d or mt.b or mt.d:
+        raise DataFormatError("rotated or sheared grids are not supported; warp the images to a north-up grid")
+    rx, ry = mt.a / pt.a, mt.e / pt.e
+    found = round(rx)
+    if found < 1 or not math.isclose(rx, found, rel_tol=_REL_TOL) or not math.isclose(ry, found, rel_tol=_REL_TOL):
+        raise ShapeError(
+            f"the MS pixel ({abs(mt.a):g} x {abs(mt.e):g}) is not an integer multiple of the PAN pixel "
+            f"({abs(pt.a):g} x {abs(pt.e):g}) of the same orientation (ratio {rx:g} x {ry:g}); "
+            "resample the MS to an integer ratio of the PAN grid"
+        )
+    if ratio is not None and found != ratio:
+        raise ShapeError(
+            f"the pixel sizes give a PAN/MS ratio of {found}, not the requested {ratio}; "
+            f"pass ratio {found} (--ratio {found}) or check the inputs"
+        )
+    # MS origin in PAN pixels: must be an integer for the two grids to be aligned
+    col_off = (mt.c - pt.c) / pt.a
+    row_off = (mt.f - pt.f) / pt.e
+    if not (math.isclose(col_off, round(col_off), abs_tol=1e-3) and math.isclose(row_off, round(row_off), abs_tol=1e-3)):
+        raise ShapeError(
+            f"the MS grid is not aligned with the PAN grid (MS origin at {row_off:.3f}, {col_off:.3f} PAN pixels); "
+            "resample the MS onto a grid that shares PAN pixel corners"
+        )
+    row_off, col_off = round(row_off), round(col_off)
+    # overlap in MS pixels: MS pixel i covers PAN rows row_off + R*i .. + R
+    r = found
+    i0 = max(0, math.ceil(-row_off / r))
+    j0 = max(0, math.ceil(-col_off / r))
+    i1 = min(ms_ds.height, (pan_ds.height - row_off) // r)
+    j1 = min(ms_ds.width, (pan_ds.width - col_off) // r)
+    if i1 <= i0 or j1 <= j0:
+        raise ShapeError(
+            f"PAN {pan_name} and MS {ms_name} do not overlap (no whole MS pixel lies inside the PAN); "
+            "check that they show the same area"
+        )
+    ms_window = ((i0, i1), (j0, j1))
+    pan_window = ((row_off + r * i0, row_off + r * i1), (col_off + r * j0, col_off + r * j1))
+    return found, pan_window, ms_window
+
+
+def _check_plain_sizes(pan_ds, ms_ds, ratio):
+    ph, pw, mh, mw = pan_ds.height, pan_ds.width, ms_ds.height, ms_ds.width
+    r = ratio if ratio is not None else (ph // mh if mh else 0)
+    if r < 1 or (ph, pw) != (mh * r, mw * r):
+        raise ShapeError(
+            f"PAN is {ph} x {pw} and MS is {mh} x {mw}: without georeferencing the PAN must be exactly "
+            f"ratio x the MS size{f' (ratio {ratio})' if ratio else ''}; crop them or add georeferencing"
+        )
+    return r, ((0, ph), (0, pw)), ((0, mh), (0, mw))
+
+
+def read_pair(
+    pan_path: "str | os.PathLike",
+    ms_path: "str | os.PathLike",
+    ratio: int | None = None,
+    dtype=None,
+) -> tuple[np.ndarray, np.ndarray, PairInfo]:
+    """Read a PAN/MS GeoTIFF pair after checking their grids.
+
+    Returns ``pan (1, H, W)``, ``ms (C, h, w)`` with ``H = ratio * h`` and ``W = ratio * w``
+    (the footprint overlap, in whole MS pixels) and a :class:`PairInfo`. ``dtype`` None keeps
+    the stored pixel type. ``ratio`` None infers it from the pixel sizes.
+    """
+    import rasterio.windows
+
+    with _open(pan_path) as pan_ds, _open(ms_path) as ms_ds:
+        _check_dtype(pan_path, pan_ds.dtypes[0])
+        _check_dtype(ms_path, ms_ds.dtypes[0])
+        r, pw, mw = check_pair_grids(pan_ds, ms_ds, ratio)
+        pan_win = rasterio.windows.Window.from_slices(*pw)
+        ms_win = rasterio.windows.Window.from_slices(*mw)
+        pan = _read(pan_ds, pan_win, dtype)
+        ms = _read(ms_ds, ms_win, dtype)
+        pan_profile = dict(pan_ds.profile, descriptions=tuple(pan_ds.descriptions))
+        ms_profile = dict(ms_ds.profile, descriptions=tuple(ms_ds.descriptions))
+        info = PairInfo(
+            ratio=r,
+            crs=pan_ds.crs,
+            transform=pan_ds.window_transform(pan_win),
+            ms_transform=ms_ds.window_transform(ms_win),
+            pan_window=pw,
+            ms_window=mw,
+            georeferenced=_is_georeferenced(pan_ds),
+            pan_profile=pan_profile,
+            ms_profile=ms_profile,
+        )
+    return pan, ms, info
+
+
+_TIFF_SUFFIXES = (".tif", ".tiff")
+
+
+def find_pair(folder: "str | os.PathLike") -> tuple[Path, Path]:
+    """Find the PAN and MS GeoTIFFs in ``folder`` (searched two levels deep).
+
+    The PAN is the single-band raster; the MS the multi-band raster with an integer ratio to
+    it and the same footprint (a product's SWIR or browse images are skipped). Raises
+    :class:`DataFormatError` when none or several candidates remain: then name them as
+    ``pan.tif:ms.tif``.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataFormatError(f"{root}: not a folder")
+    files = sorted(
+        p for p in [*root.glob("*"), *root.glob("*/*")] if p.is_file() and p.suffix.lower() in _TIFF_SUFFIXES
+    )
+    pans, mss = [], []
+    for p in files:
+        try:
+            with _open(p) as ds:
+                (pans if ds.count == 1 else mss).append(p)
+        except DataFormatError:
+            continue
+    if len(pans) != 1:
+        raise DataFormatError(
+            f"{root}: found {len(pans)} single-band GeoTIFFs ({', '.join(p.name for p in pans) or 'none'}); "
+            "give the pair explicitly as PAN.tif:MS.tif"
+        )
+    fitting = []
+    with _open(pans[0]) as pan_ds:
+        for m in mss:
+            with _open(m) as ms_ds:
+                try:
+                    _, pw, _ = check_pair_grids(pan_ds, ms_ds)
+                except (ShapeError, DataFormatError):
+                    continue
+                covered = (pw[0][1] - pw[0][0]) * (pw[1][1] - pw[1][0])
+                fitting.append((covered, m))
+    if not fitting:
+        raise DataFormatError(f"{root}: no multi-band GeoTIFF fits the PAN {pans[0].name}; give PAN.tif:MS.tif")
+    fitting.sort(key=lambda t: -t[0])
+    if len(fitting) > 1 and fitting[0][0] == fitting[1][0]:
+        raise DataFormatError(
+            f"{root}: several MS candidates ({', '.join(m.name for _, m in fitting)}); give PAN.tif:MS.tif"
+        )
+    return pans[0], fitting[0][1]

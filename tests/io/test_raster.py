@@ -1,0 +1,160 @@
+"""GeoTIFF pairs: grid checks (CRS, ratio, alignment, overlap), windows, atomic writes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import Affine
+
+from pansharpen.errors import DataFormatError, OutputExistsError, ShapeError
+from pansharpen.io.raster import find_pair, read_image, read_pair, write_image
+
+CRS = "EPSG:32613"
+
+
+def _tif(path, arr, transform=None, crs=CRS, dtype=None):
+    arr = np.asarray(arr)
+    if arr.ndim == 2:
+        arr = arr[None]
+    profile = dict(driver="GTiff", count=arr.shape[0], height=arr.shape[1], width=arr.shape[2],
+                   dtype=dtype or arr.dtype.name)
+    if transform is not None:
+        profile["transform"] = transform
+    if crs is not None:
+        profile["crs"] = crs
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(arr.astype(profile["dtype"]))
+    return path
+
+
+def _pair(tmp_path, ms_origin=(1000.0, 2000.0), ms_size=(10, 12), pan_size=(40, 48), pan_px=0.5, ratio=4,
+          ms_crs=CRS, bands=4):
+    rng = np.random.default_rng(0)
+    pan = rng.integers(0, 2048, pan_size).astype(np.uint16)
+    ms = rng.integers(0, 2048, (bands, *ms_size)).astype(np.uint16)
+    pan_t = Affine(pan_px, 0, 1000.0, 0, -pan_px, 2000.0)
+    ms_t = Affine(pan_px * ratio, 0, ms_origin[0], 0, -pan_px * ratio, ms_origin[1])
+    return (_tif(tmp_path / "pan.tif", pan, pan_t), _tif(tmp_path / "ms.tif", ms, ms_t, crs=ms_crs), pan, ms)
+
+
+def test_read_image_keeps_dtype_and_profile(tmp_path):
+    p, _, pan, _ = _pair(tmp_path)
+    arr, profile = read_image(p)
+    assert arr.shape == (1, 40, 48) and arr.dtype == np.uint16
+    np.testing.assert_array_equal(arr[0], pan)
+    assert profile["crs"].to_string() == CRS
+    as_float, _ = read_image(p, dtype=np.float64)
+    assert as_float.dtype == np.float64
+
+
+def test_read_pair_same_footprint(tmp_path):
+    p, m, pan, ms = _pair(tmp_path)
+    got_pan, got_ms, info = read_pair(p, m)
+    assert info.ratio == 4 and info.georeferenced
+    np.testing.assert_array_equal(got_pan[0], pan)
+    np.testing.assert_array_equal(got_ms, ms)
+    assert info.pan_window == ((0, 40), (0, 48))
+
+
+def test_read_pair_crops_to_overlap_in_whole_ms_pixels(tmp_path):
+    # MS starts 2 MS pixels (= 8 PAN pixels = 4 m) right of and 1 MS pixel below the PAN origin
+    p, m, pan, ms = _pair(tmp_path, ms_origin=(1004.0, 1998.0), ms_size=(12, 12))
+    got_pan, got_ms, info = read_pair(p, m, ratio=4)
+    # overlap: MS rows 0..(40-4)//4=9, cols 0..(48-8)//4=10
+    assert info.ms_window == ((0, 9), (0, 10))
+    assert info.pan_window == ((4, 40), (8, 48))
+    np.testing.assert_array_equal(got_ms, ms[:, :9, :10])
+    np.testing.assert_array_equal(got_pan[0], pan[4:40, 8:48])
+    assert info.transform.c == pytest.approx(1004.0) and info.transform.f == pytest.approx(1998.0)
+
+
+def test_ms_starting_before_pan(tmp_path):
+    p, m, pan, ms = _pair(tmp_path, ms_origin=(996.0, 2002.0), ms_size=(12, 14))
+    got_pan, got_ms, info = read_pair(p, m)
+    assert info.ms_window == ((1, 11), (2, 14))
+    np.testing.assert_array_equal(got_ms, ms[:, 1:11, 2:14])
+    assert got_pan.shape == (1, 40, 48)
+
+
+def test_plain_tiffs_without_georeferencing(tmp_path):
+    rng = np.random.default_rng(1)
+    p = _tif(tmp_path / "p.tif", rng.integers(0, 255, (16, 16)).astype(np.uint8), crs=None)
+    m = _tif(tmp_path / "m.tif", rng.integers(0, 255, (3, 4, 4)).astype(np.uint8), crs=None)
+    pan, ms, info = read_pair(p, m)
+    assert info.ratio == 4 and not info.georeferenced
+    m_bad = _tif(tmp_path / "m5.tif", rng.integers(0, 255, (3, 5, 4)).astype(np.uint8), crs=None)
+    with pytest.raises(ShapeError, match="exactly ratio x the MS size"):
+        read_pair(p, m_bad)
+
+
+def test_different_crs(tmp_path):
+    p, m, *_ = _pair(tmp_path, ms_crs="EPSG:32614")
+    with pytest.raises(DataFormatError, match="different CRS"):
+        read_pair(p, m)
+
+
+def test_ratio_not_integer_or_not_requested(tmp_path):
+    p, m, *_ = _pair(tmp_path, ratio=3.5, ms_size=(11, 13))
+    with pytest.raises(ShapeError, match="not an integer multiple"):
+        read_pair(p, m)
+    p, m, *_ = _pair(tmp_path, ratio=2, ms_size=(20, 24))
+    with pytest.raises(ShapeError, match="ratio of 2, not the requested 4"):
+        read_pair(p, m, ratio=4)
+
+
+def test_misaligned_grids(tmp_path):
+    p, m, *_ = _pair(tmp_path, ms_origin=(1000.25, 2000.0))
+    with pytest.raises(ShapeError, match="not aligned"):
+        read_pair(p, m)
+
+
+def test_no_overlap(tmp_path):
+    p, m, *_ = _pair(tmp_path, ms_origin=(5000.0, 2000.0))
+    with pytest.raises(ShapeError, match="do not overlap"):
+        read_pair(p, m)
+
+
+def test_pan_with_several_bands(tmp_path):
+    p, m, *_ = _pair(tmp_path)
+    with pytest.raises(ShapeError, match="swap PAN and MS"):
+        read_pair(m, p)
+
+
+def test_complex_dtype_refused(tmp_path):
+    p, m, *_ = _pair(tmp_path)
+    c = _tif(tmp_path / "c.tif", np.ones((4, 10, 12), np.complex64), Affine(2, 0, 1000, 0, -2, 2000))
+    with pytest.raises(DataFormatError, match="pixel type complex64"):
+        read_pair(p, c)
+
+
+def test_missing_and_truncated_files(tmp_path):
+    p, m, *_ = _pair(tmp_path)
+    with pytest.raises(DataFormatError, match="no such file"):
+        read_pair(tmp_path / "none.tif", m)
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(m.read_bytes()[:200])
+    with pytest.raises(DataFormatError, match="truncated or corrupt"):
+        read_pair(p, cut)
+
+
+def test_write_image_atomic_and_refuses_overwrite(tmp_path):
+    p, m, pan, ms = _pair(tmp_path)
+    arr, profile = read_image(m)
+    out = tmp_path / "out" / "copy.tif"
+    out.parent.mkdir()
+    profile["descriptions"] = ("B", "G", "R", "N")
+    write_image(out, arr, profile)
+    back, prof2 = read_image(out)
+    np.testing.assert_array_equal(back, ms)
+    assert prof2["transform"] == profile["transform"] and prof2["descriptions"] == ("B", "G", "R", "N")
+    with pytest.raises(OutputExistsError):
+        write_image(out, arr, profile)
+    assert [f.name for f in out.parent.iterdir()] == ["copy.tif"]
+
+
+def test_find_pair_in_folder(tmp_path):
+    p, m, *_ = _pair(tmp_path)
+    assert find_pair(tmp_path) == (p, m)
+    _tif(tmp_path / "pan2.tif", np.zeros((8, 8), np.uint16), Affine(0.5, 0, 1000, 0, -0.5, 2000))
+    with pytest.raises(DataFormatError, match="PAN.tif:MS.tif"):
+        find_pair(tmp_path)
