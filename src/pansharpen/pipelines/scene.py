@@ -271,15 +271,19 @@ def _run_distributed(jobs, fuser, workers, scheduler):
     return run_tiles_dask(jobs, fuser, workers=workers, scheduler=scheduler)
 
 
-def fuse_arrays(pan: np.ndarray, ms: np.ndarray, fuser, *, tile: int = 512) -> np.ndarray:
-    """In-memory tiled fusion (no clipping or casting): ``pan (1,H,W)``, ``ms (C,h,w)`` -> ``(C,H,W)`` float64."""
-    pan_src, ms_src = ArraySource(pan, path="pan"), ArraySource(ms, path="ms")
+def fuse_sources(pan_src: _Source, ms_src: _Source, fuser, *, tile: int = 512) -> np.ndarray:
+    """In-memory tiled fusion of two sources (no clipping, casting or nodata): ``(C, H, W)`` float64."""
     grid = PairGrid.from_infos(pan_src.info, ms_src.info, ratio=fuser.ratio)
     fill = _scene_fill(ms_src, pan_src)
     fuser.prepare(ms_src.read_decimated(4_000_000), pan_src.read_decimated(16_000_000))
-    out = np.zeros((ms.shape[0], grid.pan_height, grid.pan_width))
+    out = np.zeros((ms_src.info.count, grid.pan_height, grid.pan_width))
     for job in (TileJob(w, grid, pan_src, ms_src, fill, None) for w in grid.tiles(tile)):
         (r0, r1, c0, c1), fused, _ = fuse_tile(job, fuser)
         rr0, rr1, cc0, cc1 = max(r0, 0), min(r1, grid.pan_height), max(c0, 0), min(c1, grid.pan_width)
         out[:, rr0:rr1, cc0:cc1] = fused[:, rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0]
     return out
+
+
+def fuse_arrays(pan: np.ndarray, ms: np.ndarray, fuser, *, tile: int = 512) -> np.ndarray:
+    """In-memory tiled fusion of arrays: ``pan (1,H,W)``, ``ms (C,h,w)`` -> ``(C,H,W)`` float64 (no clipping)."""
+    return fuse_sources(ArraySource(pan, path="pan"), ArraySource(ms, path="ms"), fuser, tile=tile)
