@@ -1,0 +1,69 @@
+"""Validation during training: reduced-resolution metrics of a model on a held-out set.
+
+The fused patches are clipped to [0, 1] on the network scale (as the authors' test
+scripts do), converted back to digital numbers and scored against ``gt`` with
+:func:`pansharpen.metrics.reduced.reduced_resolution_indices`; the set's value is the
+mean over its images (Q2n, SAM in degrees, ERGAS) plus the mean L1 on the network scale.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+#: metrics reported for a validation set, and whether higher is better
+METRICS = {"Q2n": True, "SAM": False, "ERGAS": False}
+
+
+def _pick(row: dict, name: str) -> float:
+    for key, value in row.items():
+        if key.lower() == name.lower():
+            return float(value)
+    raise KeyError(f"metrics result lacks {name}; got {sorted(row)}")
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, dataset: Dataset, normaliser: float, ratio: int = 4,
+             batch_size: int = 16, device: str = "cpu") -> dict[str, float]:
+    """Mean Q2n, SAM, ERGAS (digital numbers) and L1 (network scale) of ``model`` on ``dataset``."""
+    from ..metrics.reduced import reduced_resolution_indices
+
+    was_training = model.training
+    model.eval()
+    rows: list[dict[str, float]] = []
+    l1_sum, l1_count = 0.0, 0
+    try:
+        for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, generator=torch.Generator()):
+            gt = batch["gt"].to(device)
+            fused = model(batch["ms"].to(device), batch["pan"].to(device), batch["lms"].to(device))
+            l1_sum += float((fused - gt).abs().sum())
+            l1_count += gt.numel()
+            fused_dn = fused.clamp(0, 1).double().cpu().numpy() * normaliser
+            gt_dn = gt.double().cpu().numpy() * normaliser
+            for ref, out in zip(gt_dn, fused_dn):
+                res = reduced_resolution_indices(ref, out, ratio=ratio)
+                rows.append({name: _pick(res, name) for name in METRICS})
+    finally:
+        model.train(was_training)
+    summary = {name: float(np.mean([r[name] for r in rows])) for name in METRICS}
+    summary["L1"] = l1_sum / max(l1_count, 1)
+    return summary
+
+
+def is_better(candidate: dict[str, float], incumbent: dict[str, float] | None, metric: str = "Q2n") -> bool:
+    """Whether ``candidate`` beats ``incumbent`` on ``metric`` (Q2n: higher; SAM, ERGAS, L1: lower)."""
+    if incumbent is None:
+        return True
+    higher = METRICS.get(metric, False)
+    a, b = candidate[metric], incumbent[metric]
+    return a > b if higher else a < b
+
+
+def dominates(candidate: dict[str, float], incumbent: dict[str, float]) -> bool:
+    """At least as good on every one of Q2n, SAM and ERGAS."""
+    return all((candidate[m] >= incumbent[m]) if hi else (candidate[m] <= incumbent[m]) for m, hi in METRICS.items())
+
+
+Validator = Callable[[torch.nn.Module], dict[str, float]]
