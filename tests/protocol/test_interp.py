@@ -1,0 +1,124 @@
+"""interp23tap against a literal re-implementation of the reference steps and section 4.4 facts."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.ndimage import correlate1d
+
+from pansharpen.errors import ShapeError, ValueRangeError
+from pansharpen.protocol.interp import interp23tap
+
+# half-band coefficients of interp23tap.m (metrics-reference section 3.2), centre first
+HALF = 2 * np.array([0.5, 0.305334091185, 0, -0.072698593239, 0, 0.021809577942, 0,
+                     -0.005192756653, 0, 0.000807762146, 0, -0.000060081482])
+KERNEL = np.concatenate([HALF[:0:-1], HALF])
+
+
+def literal_interp23tap(x: np.ndarray, ratio: int) -> np.ndarray:
+    """The MATLAB steps written out: zero-insert, full 23-tap circular filtering of rows and columns."""
+    for step in range(int(np.log2(ratio))):
+        c, h, w = x.shape
+        up = np.zeros((c, 2 * h, 2 * w))
+        offset = 1 if step == 0 else 0  # MATLAB 2:2:end first, 1:2:end afterwards
+        up[:, offset::2, offset::2] = x
+        up = correlate1d(up, KERNEL, axis=1, mode="wrap")
+        x = correlate1d(up, KERNEL, axis=2, mode="wrap")
+    return x
+
+
+def test_kernel_facts():
+    assert KERNEL.size == 23 and KERNEL[11] == 1.0
+    assert KERNEL.sum() == pytest.approx(2.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("ratio", [2, 4, 8, 16])
+def test_matches_literal_reference(ratio):
+    x = np.random.default_rng(ratio).uniform(0, 2047, size=(3, 9, 14))
+    out = interp23tap(x, ratio)
+    assert out.shape == (3, 9 * ratio, 14 * ratio) and out.dtype == np.float64
+    np.testing.assert_allclose(out, literal_interp23tap(x, ratio), rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("ratio, phase", [(2, 1), (4, 2), (8, 4), (16, 8)])
+def test_keeps_lr_samples_at_the_decimation_phase(ratio, phase):
+    # first step puts sample i at 2i+1, each later step doubles the index: phase = ratio/2
+    x = np.random.default_rng(0).uniform(0, 2047, size=(2, 8, 8))
+    out = interp23tap(x, ratio)
+    np.testing.assert_array_equal(out[:, phase::ratio, phase::ratio], x)
+    # and not at another phase
+    other = (phase + 1) % ratio
+    assert np.abs(out[:, other::ratio, other::ratio] - x).max() > 1
+
+
+def test_dc_gain():
+    # a new sample's weights are the odd taps: 2 * (0.305334091185 - 0.072698593239 + ...) per pass
+    # (c is the toolbox coefficient list times 2; each odd offset appears on both sides)
+    per_pass = 2 * (0.305334091185 - 0.072698593239 + 0.021809577942 - 0.005192756653
+                    + 0.000807762146 - 0.000060081482) * 2
+    assert per_pass == pytest.approx(1 - 4.04e-10, abs=1e-12)
+    x2 = interp23tap(np.ones((1, 8, 8)), 2)
+    assert x2.max() == 1.0
+    assert x2.min() == pytest.approx(per_pass**2, abs=1e-15)  # new in both directions: 1 - 8e-10
+    x4 = interp23tap(np.ones((1, 8, 8)), 4)
+    assert x4.max() == 1.0 and per_pass**4 - 1e-15 <= x4.min() < 1 - 8e-10
+
+
+def test_reproduces_a_smooth_periodic_signal():
+    n, ratio = 32, 4
+    lr = np.cos(2 * np.pi * 2 * np.arange(n) / n)
+    # HR index p sits at LR coordinate (p - ratio/2) / ratio
+    hr = np.cos(2 * np.pi * 2 * (np.arange(n * ratio) - ratio / 2) / ratio / n)
+    out = interp23tap(np.broadcast_to(lr[None, :, None], (1, n, n)).copy(), ratio)
+    np.testing.assert_allclose(out[0, :, 0], hr, atol=1e-3)
+
+
+def test_batch_and_single_and_2d_agree():
+    x = np.random.default_rng(1).random((2, 3, 6, 5))
+    batch = interp23tap(x, 4)
+    np.testing.assert_array_equal(interp23tap(x[1], 4), batch[1])
+    np.testing.assert_array_equal(interp23tap(x[1, 2], 4), batch[1, 2])
+
+
+def test_tiny_images_wrap_around():
+    x = np.random.default_rng(2).random((1, 1, 3))
+    np.testing.assert_allclose(interp23tap(x, 4), literal_interp23tap(x, 4), atol=1e-12)
+
+
+def test_torch_matches_numpy_and_keeps_dtype():
+    x = np.random.default_rng(3).uniform(0, 2047, size=(2, 4, 10, 12))
+    ref = interp23tap(x, 4)
+    out = interp23tap(torch.from_numpy(x), 4)
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float64
+    np.testing.assert_array_equal(out.numpy(), ref)
+    grad_in = torch.from_numpy(x).requires_grad_(True)
+    np.testing.assert_allclose(interp23tap(grad_in, 4).detach().numpy(), ref, rtol=1e-14, atol=1e-11)
+    assert interp23tap(x.astype(np.float32), 4).dtype == np.float32
+    assert interp23tap(x.astype(np.uint16), 4).dtype == np.float64
+
+
+def test_float32_autograd_as_model_upsampler():
+    ms = torch.rand(2, 4, 8, 8, dtype=torch.float32, requires_grad=True)
+    lms = interp23tap(ms, 4)
+    assert lms.dtype == torch.float32 and lms.shape == (2, 4, 32, 32)
+    lms[:, :, 2::4, 2::4].sum().backward()
+    # the LR samples pass through with weight exactly 1 and nothing else reaches those pixels
+    torch.testing.assert_close(ms.grad, torch.ones_like(ms))
+
+
+@pytest.mark.parametrize("ratio", [3, 6, 0, -4, 2.5])
+def test_rejects_ratios_that_are_not_powers_of_two(ratio):
+    with pytest.raises(ShapeError, match="power-of-two"):
+        interp23tap(np.ones((1, 4, 4)), ratio)
+
+
+def test_rejects_bad_images():
+    with pytest.raises(ValueRangeError, match="NaN"):
+        interp23tap(np.full((1, 4, 4), np.nan), 4)
+    with pytest.raises(ShapeError, match="channels-first"):
+        interp23tap(np.ones((1, 1, 1, 4, 4)), 4)
+
+
+def test_ratio_one_is_identity():
+    x = np.random.default_rng(4).random((2, 5, 5))
+    np.testing.assert_array_equal(interp23tap(x, 1), x)
