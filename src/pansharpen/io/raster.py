@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import DataFormatError, ShapeError
 from ._atomic import atomic_path, check_output
 
-__all__ = ["read_image", "read_pair", "check_pair_grids", "PairInfo", "write_image", "find_pair", "atomic_path"]
+__all__ = ["read_image", "raster_profile", "read_pair", "check_pair_grids", "PairInfo", "write_image", "find_pair", "atomic_path"]
 
 _REL_TOL = 1e-6
 
@@ -63,6 +63,13 @@ def read_image(path: "str | os.PathLike", dtype=None) -> tuple[np.ndarray, dict[
         profile = dict(ds.profile)
         profile["descriptions"] = tuple(ds.descriptions)
     return arr, profile
+
+
+def raster_profile(path: "str | os.PathLike") -> dict[str, Any]:
+    """The rasterio profile of a raster (size, count, dtype, CRS, transform) without reading pixels."""
+    with _open(path) as ds:
+        _check_dtype(path, ds.dtypes[0])
+        return dict(ds.profile, descriptions=tuple(ds.descriptions))
 
 
 def write_image(

@@ -1,0 +1,81 @@
+"""``pansharpen evaluate``: quality indices at reduced or full resolution."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .app import app
+
+_HELP = """Quality indices of fused images, in digital numbers.
+
+Reduced resolution (against a reference, Wald protocol):
+  pansharpen evaluate --reference REF --fused FUSED [--ratio 4] [--sensor WV3] [--crop 0]
+gives Q2n, Q, SAM, ERGAS, SCC.
+
+Full resolution (no reference; against the MS and PAN the image was fused from):
+  pansharpen evaluate --ms MS --pan PAN --fused FUSED [--sensor WV3] [--ratio 4]
+gives D_lambda, D_s, QNR, D_lambda_K, HQNR.
+
+\b
+Files:
+  GeoTIFF (.tif)   bands x rows x cols, one image (MS+PAN GeoTIFFs: their grids are checked
+                   and the overlap is used)
+  .npy             rows x cols x bands (one image) or N x rows x cols x bands
+  .h5 / .mat       PanCollection file (v5 or v7.3 .mat): every image in it.
+                   --reference uses its gt; --fused its sr, fused or output (first present);
+                   --ms its ms (and lms, when present, as the upsampled MS);
+                   --pan its pan (so --ms test.h5 --pan test.h5 works).
+                   FILE.h5:KEY picks a key explicitly.
+
+Several images: one line each, then mean ± std (N-1). --json prints one JSON object with
+exactly the index keys (a list for several images); --out-json and --csv also record the
+protocol, sensor, ratio, crop and input files with the numbers.
+"""
+
+
+@app.command("evaluate", help=_HELP)
+def evaluate_command(
+    reference: Optional[Path] = typer.Option(None, "--reference", "-r", help="Reference (ground truth) for reduced resolution."),
+    fused: Path = typer.Option(..., "--fused", "-f", help="Fused image(s) to evaluate."),
+    ms: Optional[Path] = typer.Option(None, "--ms", help="Low-resolution MS for full resolution."),
+    pan: Optional[Path] = typer.Option(None, "--pan", help="PAN for full resolution."),
+    ratio: int = typer.Option(4, "--ratio", help="PAN/MS resolution ratio."),
+    sensor: Optional[str] = typer.Option(
+        None, "--sensor", "-s",
+        help="Sensor (WV3, WV2, QB, GF2, ..., or 'none'): MTF gains at full resolution; at reduced resolution only "
+        "used to rescale images normalised to [0, 1]. Full resolution default: the file's recorded sensor, else 'none'.",
+    ),
+    crop: int = typer.Option(0, "--crop", help="Reduced resolution border cut dim_cut (toolbox demos: 21 or 30)."),
+    max_value: Optional[float] = typer.Option(None, "--max-value", help="DN maximum to rescale [0, 1] images (e.g. 2047)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the indices as JSON instead of a table."),
+    csv_out: Optional[Path] = typer.Option(None, "--csv", help="Also write the indices and settings as CSV."),
+    json_out: Optional[Path] = typer.Option(None, "--out-json", help="Also write indices, mean/std and provenance as JSON."),
+) -> None:
+    from ..errors import ShapeError
+    from ..pipelines.evaluate import evaluate_full, evaluate_reduced
+
+    full = ms is not None or pan is not None
+    if full and reference is not None:
+        raise ShapeError("give either --reference (reduced resolution) or --ms and --pan (full resolution), not both")
+    if full:
+        if ms is None or pan is None:
+            raise ShapeError("full resolution needs both --ms and --pan (they may be the same PanCollection file)")
+        if crop:
+            raise ShapeError("--crop applies to reduced resolution only; the toolbox computes full-resolution indices on the whole image")
+        result = evaluate_full(ms, pan, fused, sensor=sensor, ratio=ratio)
+    elif reference is not None:
+        result = evaluate_reduced(reference, fused, ratio=ratio, sensor=sensor, crop=crop, max_value=max_value)
+    else:
+        raise ShapeError("give --reference REF (reduced resolution) or --ms MS --pan PAN (full resolution)")
+
+    if json_out is not None:
+        result.write_json(json_out)
+    if csv_out is not None:
+        result.write_csv(csv_out)
+    if as_json:
+        typer.echo(json.dumps(result.stdout_json()))
+    else:
+        typer.echo(result.table())
