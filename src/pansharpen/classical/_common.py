@@ -1,0 +1,367 @@
+"""Shared plumbing of the classical methods: input checks, the method object, statistics helpers.
+
+Every method is split in two (so that a tiled scene pipeline estimates once per scene):
+
+* ``estimate(ms, pan, sensor, ratio) -> params``: the global statistics (regression weights,
+  injection gains, equalisation moments, block coefficients, cluster centres) as a plain dict
+  of floats and numpy arrays;
+* ``apply(ms, pan, params, offset=(0, 0)) -> fused``: a pixel-wise / filter-local computation
+  that only needs ``params``, so that applying it to a haloed tile of the scene gives the same
+  pixels as applying it to the whole scene.
+
+The plain call ``method(ms, pan, sensor, ratio)`` is ``apply(estimate(...))`` on the same inputs
+(intermediate images such as the interp23tap upsampling are computed once and shared).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .._arrays import check_finite, restore, to_numpy
+from ..errors import ShapeError, ValueRangeError
+from ..protocol.sensors import Sensor, get_sensor
+
+Params = dict[str, Any]
+
+
+class SingularRegressionWarning(RuntimeWarning):
+    """A least-squares fit was rank deficient; the minimum-norm solution was used."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Input checking
+# ----------------------------------------------------------------------------------------------
+
+
+def check_ratio(ratio, power_of_two: bool = True) -> int:
+    """Return ``ratio`` as an int >= 2; a :class:`ShapeError` unless it is a power of two."""
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, np.integer, float)) or int(ratio) != ratio:
+        raise ShapeError(f"ratio must be an integer (4 for most sensors); got {ratio!r}")
+    r = int(ratio)
+    if r < 2 or (power_of_two and r & (r - 1)):
+        raise ShapeError(
+            f"ratio {r} is not supported: the classical methods upsample with interp23tap, "
+            "which needs a power of two >= 2 (2, 4, 8, ...)"
+        )
+    return r
+
+
+def _as_real_array(x, name: str) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        if x.is_complex():
+            raise ValueRangeError(f"{name} must hold real numbers; got complex dtype {x.dtype}")
+        if x.dtype == torch.bool:
+            raise ValueRangeError(f"{name} must hold digital numbers; got a boolean mask")
+        return to_numpy(x, dtype=None)
+    arr = np.asarray(x)
+    if arr.dtype == np.bool_:
+        raise ValueRangeError(f"{name} must hold digital numbers; got a boolean mask")
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+        raise ValueRangeError(f"{name} must be a numeric array; got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise ValueRangeError(f"{name} must hold real numbers; got complex dtype {arr.dtype}")
+    return arr
+
+
+def split_batch(ms, pan) -> tuple[list[np.ndarray], list[np.ndarray], bool]:
+    """Check shapes and return per-image float64 arrays ``ms (C, h, w)`` and ``pan (H, W)``.
+
+    ``ms`` is ``(C, h, w)`` or ``(N, C, h, w)``; ``pan`` is ``(H, W)``, ``(1, H, W)`` or
+    ``(N, 1, H, W)``. Returns ``(ms_list, pan_list, batched)``.
+    """
+    ms_a = _as_real_array(ms, "ms")
+    pan_a = _as_real_array(pan, "pan")
+    if ms_a.ndim == 3:
+        ms_b, batched = ms_a[None], False
+    elif ms_a.ndim == 4:
+        ms_b, batched = ms_a, True
+    else:
+        raise ShapeError(
+            f"ms must be (C, h, w) or (N, C, h, w) channels-first; got shape {ms_a.shape}. "
+            "If it is (h, w, C), transpose it with arr.transpose(2, 0, 1)."
+        )
+    if pan_a.ndim == 2:
+        pan_b = pan_a[None, None]
+    elif pan_a.ndim == 3:
+        pan_b = pan_a[None]
+    elif pan_a.ndim == 4:
+        pan_b = pan_a
+    else:
+        raise ShapeError(f"pan must be (H, W), (1, H, W) or (N, 1, H, W); got shape {pan_a.shape}")
+    if pan_b.shape[1] != 1:
+        raise ShapeError(
+            f"pan must have exactly one band; got {pan_b.shape[1]} (shape {pan_a.shape}). "
+            "Pass the panchromatic band only, channels-first."
+        )
+    if pan_b.shape[0] != ms_b.shape[0]:
+        raise ShapeError(f"ms has {ms_b.shape[0]} image(s) but pan has {pan_b.shape[0]}; pair them one to one")
+    if ms_b.shape[1] < 1 or min(ms_b.shape[2:]) < 1:
+        raise ShapeError(f"ms is empty (shape {ms_a.shape})")
+    check_finite(ms_b, "ms")
+    check_finite(pan_b, "pan")
+    ms_list = [np.asarray(m, dtype=np.float64) for m in ms_b]
+    pan_list = [np.asarray(p[0], dtype=np.float64) for p in pan_b]
+    return ms_list, pan_list, batched
+
+
+def check_sizes(ms: np.ndarray, pan: np.ndarray, ratio: int) -> None:
+    """Raise :class:`ShapeError` unless ``pan`` is exactly ``ratio`` times the MS size."""
+    h, w = ms.shape[-2:]
+    if pan.shape[-2:] != (ratio * h, ratio * w):
+        raise ShapeError(
+            f"pan is {pan.shape[-2]}x{pan.shape[-1]} but ms is {h}x{w}: with ratio {ratio} pan must be "
+            f"{ratio * h}x{ratio * w}. Pass the LOW-resolution MS (not the upsampled one) and the "
+            "matching ratio, or crop both to a common footprint."
+        )
+
+
+def resolve_sensor(sensor, nbands: int) -> Sensor:
+    """A :class:`Sensor` for ``nbands`` bands (``None`` means the toolbox default gains)."""
+    if sensor is None:
+        return get_sensor("none", nbands=nbands)
+    return get_sensor(sensor, nbands=nbands)
+
+
+# ----------------------------------------------------------------------------------------------
+# Inputs shared by estimate and apply
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Inputs:
+    """One image pair in float64 with lazily computed, shared intermediates.
+
+    Attributes:
+        ms: low-resolution MS, ``(C, h, w)``.
+        pan: PAN, ``(H, W)`` with ``H = ratio * h``.
+        sensor: the sensor (MTF gains).
+        ratio: power-of-two resolution ratio.
+    """
+
+    ms: np.ndarray
+    pan: np.ndarray
+    sensor: Sensor
+    ratio: int
+    given_lms: np.ndarray | None = None
+    cache: dict = field(default_factory=dict)
+
+    @cached_property
+    def lms(self) -> np.ndarray:
+        """The MS upsampled to the PAN grid with interp23tap (EXP), ``(C, H, W)``."""
+        if self.given_lms is not None:
+            return self.given_lms
+        from ..protocol.interp import interp23tap
+
+        return np.asarray(interp23tap(self.ms, self.ratio), dtype=np.float64)
+
+    @property
+    def nbands(self) -> int:
+        return self.ms.shape[0]
+
+
+def make_inputs(ms: np.ndarray, pan: np.ndarray, sensor, ratio: int, lms=None) -> Inputs:
+    check_sizes(ms, pan, ratio)
+    sensor_obj = resolve_sensor(sensor, ms.shape[0])
+    given = None
+    if lms is not None:
+        given = np.asarray(to_numpy(lms), dtype=np.float64)
+        if given.ndim == 4 and given.shape[0] == 1:
+            given = given[0]
+        if given.shape != (ms.shape[0], *pan.shape):
+            raise ShapeError(f"lms must be {(ms.shape[0], *pan.shape)} (MS upsampled to the PAN grid); got {given.shape}")
+        check_finite(given, "lms")
+    return Inputs(ms, pan, sensor_obj, ratio, given)
+
+
+# ----------------------------------------------------------------------------------------------
+# Statistics helpers
+# ----------------------------------------------------------------------------------------------
+
+
+def band_mean(x: np.ndarray) -> np.ndarray:
+    """Mean of each band of ``(C, H, W)`` -> ``(C,)``."""
+    return x.reshape(x.shape[0], -1).mean(axis=1)
+
+
+def band_std(x: np.ndarray) -> np.ndarray:
+    """Standard deviation (N-1, MATLAB ``std2``) of each band of ``(C, H, W)`` -> ``(C,)``."""
+    flat = x.reshape(x.shape[0], -1)
+    return flat.std(axis=1, ddof=1) if flat.shape[1] > 1 else np.zeros(x.shape[0])
+
+
+def covariance(a: np.ndarray, b: np.ndarray) -> float:
+    """Sample covariance (N-1) of two equally shaped arrays."""
+    a = a.ravel()
+    b = b.ravel()
+    n = a.size
+    if n < 2:
+        return 0.0
+    return float(np.dot(a - a.mean(), b - b.mean()) / (n - 1))
+
+
+def safe_ratio(num: float, den: float, fallback: float = 0.0) -> float:
+    """``num / den`` or ``fallback`` where ``den`` is zero (a zero-variance band injects nothing)."""
+    return float(num / den) if den > 0 else fallback
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation; 0 where either input is constant."""
+    sa = a.std()
+    sb = b.std()
+    if sa == 0 or sb == 0:
+        return 0.0
+    return float(np.mean((a - a.mean()) * (b - b.mean())) / (sa * sb))
+
+
+def lstsq(design: np.ndarray, target: np.ndarray, what: str) -> np.ndarray:
+    """Least squares ``design @ x ~= target`` with a rank check.
+
+    Rank-deficient systems (flat regions, collinear bands) get the minimum-norm solution and a
+    :class:`SingularRegressionWarning` naming ``what``.
+    """
+    x, _, rank, _ = np.linalg.lstsq(design, target, rcond=None)
+    if rank < design.shape[1]:
+        warnings.warn(
+            f"{what}: the regression is rank deficient (rank {rank} < {design.shape[1]} unknowns, "
+            "e.g. flat regions or identical bands); using the minimum-norm least-squares solution",
+            SingularRegressionWarning,
+            stacklevel=3,
+        )
+    return x
+
+
+def require_pan_detail(pan: np.ndarray, method: str) -> None:
+    """Raise :class:`ValueRangeError` for a constant (e.g. all-zero) PAN: there is no detail to inject."""
+    if float(pan.max()) == float(pan.min()):
+        raise ValueRangeError(
+            f"{method}: the PAN is constant (every pixel {float(pan.flat[0]):g}), so it carries no spatial "
+            "detail and its statistics are undefined; check the PAN file/band, or use method 'exp'"
+        )
+
+
+def require_ms_variation(lms: np.ndarray, method: str) -> None:
+    if np.all(band_std(lms) == 0):
+        raise ValueRangeError(
+            f"{method}: every MS band is constant, so the intensity has no variance and injection gains "
+            "are undefined; check the MS file, or use method 'exp'"
+        )
+
+
+def equalize(x: np.ndarray, mean_x: float, std_x: float, mean_to, std_to):
+    """Affine histogram matching ``(x - mean_x) * std_to / std_x + mean_to`` (std_x > 0)."""
+    return (x - mean_x) * (std_to / std_x) + mean_to
+
+
+# ----------------------------------------------------------------------------------------------
+# Method object
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassicalMethod:
+    """A classical pansharpening method with separate ``estimate`` and ``apply`` stages.
+
+    Attributes:
+        name: registry / CLI name (``"gsa"``).
+        title: the name in the literature (``"GSA"``).
+        summary: one line for ``pansharpen methods``.
+        reference: the paper that defines it.
+        halo_fn: ``ratio -> PAN pixels`` of context a tile needs on each side so that ``apply``
+            on the tile equals ``apply`` on the whole scene in the tile's interior (see
+            :meth:`halo_for`; ``halo`` is the value for ratio 4).
+        global_stats: whether ``estimate`` computes scene-wide statistics (otherwise ``params``
+            only carry the sensor and ratio).
+        uses_offset: whether ``apply`` depends on the tile position (block-wise methods).
+    """
+
+    name: str
+    title: str
+    summary: str
+    reference: str
+    estimate_fn: Callable[..., Params]
+    apply_fn: Callable[..., np.ndarray]
+    halo_fn: Callable[[int], int] | None = None
+    global_stats: bool = True
+    uses_offset: bool = False
+    options: tuple[str, ...] = ()
+
+    def halo_for(self, ratio: int) -> int:
+        """Halo in PAN pixels (a multiple of ``ratio``) for tiled application at ``ratio``."""
+        from ._lowpass import interp_halo
+
+        r = check_ratio(ratio)
+        raw = (self.halo_fn or interp_halo)(r)
+        return -(-raw // r) * r
+
+    @property
+    def halo(self) -> int:
+        return self.halo_for(4)
+
+    def _check_options(self, options: dict) -> None:
+        unknown = set(options) - set(self.options)
+        if unknown:
+            allowed = ", ".join(self.options) or "none"
+            raise TypeError(f"{self.name}: unknown option(s) {sorted(unknown)}; allowed: {allowed}")
+
+    def estimate(self, ms, pan, sensor=None, ratio: int = 4, *, lms=None, **options) -> Params:
+        """Scene-wide parameters from the LR MS ``(C, h, w)`` and the PAN ``(H, W)``/``(1, H, W)``.
+
+        ``lms`` optionally gives the MS already upsampled to the PAN grid (``(C, H, W)``).
+        """
+        self._check_options(options)
+        r = check_ratio(ratio)
+        ms_l, pan_l, batched = split_batch(ms, pan)
+        if batched:
+            raise ShapeError("estimate takes one image (C, h, w); call it per image of a batch")
+        x = make_inputs(ms_l[0], pan_l[0], sensor, r, lms)
+        return self._estimate(x, options)
+
+    def _estimate(self, x: Inputs, options: dict) -> Params:
+        require_pan_detail(x.pan, self.name)
+        params = self.estimate_fn(x, **options)
+        params.update(method=self.name, ratio=x.ratio, sensor=x.sensor)
+        return params
+
+    def apply(self, ms, pan, params: Params, sensor=None, ratio=None, *, lms=None, offset: tuple[int, int] = (0, 0)):
+        """Fuse ``ms`` (LR tile, ``(C, h, w)``) and ``pan`` (``(H, W)``) with scene ``params``.
+
+        ``sensor`` and ``ratio`` are taken from ``params`` (if given they must agree).
+        ``offset`` is the (row, column) of the tile's top-left PAN pixel in the scene; only
+        block-wise methods (BDSD) use it. Returns ``(C, H, W)`` of the input's kind.
+        """
+        if not isinstance(params, dict) or params.get("method") != self.name:
+            got = params.get("method") if isinstance(params, dict) else type(params).__name__
+            raise ValueError(f"params were estimated by {got!r}, not {self.name!r}; call {self.name}.estimate first")
+        if ratio is not None and check_ratio(ratio) != params["ratio"]:
+            raise ShapeError(f"ratio {ratio} differs from the ratio {params['ratio']} the params were estimated with")
+        ms_l, pan_l, batched = split_batch(ms, pan)
+        if batched:
+            raise ShapeError("apply takes one image (C, h, w); call it per image of a batch")
+        x = make_inputs(ms_l[0], pan_l[0], params["sensor"], params["ratio"], lms)
+        fused = self.apply_fn(x, params, offset=tuple(int(o) for o in offset))
+        return restore(fused, ms)
+
+    def __call__(self, ms, pan, sensor=None, ratio: int = 4, *, lms=None, **options):
+        """Fuse: ``ms`` LR MS ``(C, h, w)`` or ``(N, C, h, w)`` in DN, ``pan`` ``(H, W)``,
+        ``(1, H, W)`` or ``(N, 1, H, W)``; returns ``(C, H, W)`` (or ``(N, C, H, W)``), same kind."""
+        self._check_options(options)
+        r = check_ratio(ratio)
+        ms_l, pan_l, batched = split_batch(ms, pan)
+        outs = []
+        for i, (m, p) in enumerate(zip(ms_l, pan_l)):
+            lms_i = None
+            if lms is not None:
+                lms_i = lms[i] if batched else lms
+            x = make_inputs(m, p, sensor, r, lms_i)
+            params = self._estimate(x, options)
+            outs.append(self.apply_fn(x, params, offset=(0, 0)))
+        fused = np.stack(outs) if batched else outs[0]
+        return restore(fused, ms)
+
+    def describe(self) -> str:
+        return f"{self.title}: {self.summary}"

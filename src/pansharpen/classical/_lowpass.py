@@ -1,0 +1,166 @@
+"""Low-pass PAN images used by the detail-injection methods.
+
+* :func:`glp_lowpass`: the MTF-GLP low-pass ``P_L = interp23tap(decimate(MTF_g(P)))`` for each
+  distinct MTF gain ``g`` (Aiazzi et al. 2006), i.e. the PAN brought to the MS resolution with
+  the MS band's own MTF and interpolated back exactly as the MS was (EXP).
+* :func:`starlet_lowpass`: the a-trous B3-spline approximation used by AWLP (Otazu et al. 2005).
+* :func:`morphological_lowpass`: the half-gradient morphological pyramid of MF (Restaino et al. 2016).
+
+All take ``(H, W)`` float64 arrays and return float64 arrays of the same size.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.ndimage as ndi
+import torch
+
+from ..protocol.mtf import KERNEL_SIZE, correlate_replicate, mtf_kernel
+
+MTF_RADIUS = KERNEL_SIZE // 2
+INTERP_HALF_TAPS = 11  # interp23tap: 23 taps, radius 11 at each x2 stage
+
+
+def interp_halo(ratio: int) -> int:
+    """PAN pixels on each side that interp23tap (circular border) needs to be exact inside a tile."""
+    return INTERP_HALF_TAPS * (ratio - 1) + ratio
+
+
+def glp_halo(ratio: int) -> int:
+    """Halo of the MTF-GLP low-pass: MTF radius + interp23tap support + one decimation step."""
+    return MTF_RADIUS + interp_halo(ratio) + ratio
+
+
+def decimate_phase(ratio: int) -> int:
+    """Index of the first kept sample of MATLAB ``imresize(x, 1/ratio, 'nearest')`` (0-based): ratio/2."""
+    return ratio // 2
+
+
+def upsample_interp23tap(image: np.ndarray, ratio: int) -> np.ndarray:
+    from ..protocol.interp import interp23tap
+
+    return np.asarray(interp23tap(image, ratio), dtype=np.float64)
+
+
+def mtf_decimate(pan: np.ndarray, gains: tuple[float, ...], ratio: int) -> np.ndarray:
+    """``decimate(imfilter(P, h_g, 'replicate'))`` for each gain: ``(len(gains), H/ratio, W/ratio)``.
+
+    One forward FFT of the PAN is shared by all kernels (protocol ``correlate_replicate``).
+    """
+    kernels = np.stack([mtf_kernel(g, ratio) for g in gains])
+    filtered = correlate_replicate(torch.from_numpy(np.ascontiguousarray(pan))[None, None], kernels)
+    off = decimate_phase(ratio)
+    return np.ascontiguousarray(filtered[0].numpy()[:, off::ratio, off::ratio])
+
+
+def glp_lowpass(pan: np.ndarray, gains, ratio: int) -> dict[float, np.ndarray]:
+    """MTF-GLP low-pass of the PAN for each distinct gain in ``gains``: ``{gain: (H, W)}``."""
+    distinct = tuple(sorted({float(g) for g in gains}))
+    low = mtf_decimate(pan, distinct, ratio)
+    up = upsample_interp23tap(low, ratio)
+    return {g: up[i] for i, g in enumerate(distinct)}
+
+
+def glp_dc_gain(gain: float, ratio: int) -> float:
+    """Gain of the GLP low-pass on a constant image (MTF kernel sum x interp23tap DC gain, ~0.998).
+
+    Lets the equalised PAN's low-pass be computed from the raw PAN's one by linearity.
+    """
+    const = np.ones((1, 4, 4))
+    up = upsample_interp23tap(const, ratio)
+    return float(mtf_kernel(gain, ratio).sum() * up[0, 0, 0])
+
+
+def stack_by_gain(lowpass: dict[float, np.ndarray], gains) -> list[np.ndarray]:
+    return [lowpass[float(g)] for g in gains]
+
+
+# ----------------------------------------------------------------------------------------------
+# AWLP: a-trous (undecimated) B3-spline wavelet
+# ----------------------------------------------------------------------------------------------
+
+B3_SPLINE = np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
+
+
+def starlet_halo(ratio: int) -> int:
+    return 2 * (ratio - 1) + interp_halo(ratio)
+
+
+def starlet_lowpass(pan: np.ndarray, ratio: int) -> np.ndarray:
+    """Approximation plane after ``log2(ratio)`` a-trous levels (dilated separable B3 spline).
+
+    The sum of the removed wavelet planes is ``pan - starlet_lowpass(pan)`` (Otazu et al. 2005,
+    Eq. 2). Borders are mirrored (symmetric, edge included).
+    """
+    levels = int(round(math.log2(ratio)))
+    approx = pan
+    for j in range(levels):
+        step = 2**j
+        kernel = np.zeros(4 * step + 1)
+        kernel[::step] = B3_SPLINE
+        approx = ndi.correlate1d(approx, kernel, axis=0, mode="reflect")
+        approx = ndi.correlate1d(approx, kernel, axis=1, mode="reflect")
+    return approx
+
+
+# ----------------------------------------------------------------------------------------------
+# MF: morphological half-gradient pyramid
+# ----------------------------------------------------------------------------------------------
+
+CROSS_3X3 = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
+
+
+def morphological_halo(ratio: int) -> int:
+    return 4 * ratio + interp_halo(ratio)
+
+
+def _half_gradient_smooth(x: np.ndarray) -> np.ndarray:
+    """``x - (rho_minus - rho_plus)/2`` with ``rho_minus = x - erosion(x)``, ``rho_plus = dilation(x) - x``.
+
+    Equals ``(dilation(x) + erosion(x)) / 2`` (Restaino et al. 2016, Eq. 17, 3x3 cross element).
+    """
+    dil = ndi.grey_dilation(x, footprint=CROSS_3X3, mode="nearest")
+    ero = ndi.grey_erosion(x, footprint=CROSS_3X3, mode="nearest")
+    return 0.5 * (dil + ero)
+
+
+def _upsample2_bilinear(x: np.ndarray) -> np.ndarray:
+    """x2 bilinear interpolation with pixel-centred grids (MATLAB ``imresize(x, 2, 'bilinear')``).
+
+    Output ``2i`` = 0.75 x[i] + 0.25 x[i-1], ``2i+1`` = 0.75 x[i] + 0.25 x[i+1], edges replicated.
+    """
+    def along(a: np.ndarray, axis: int) -> np.ndarray:
+        prev = np.concatenate([np.take(a, [0], axis=axis), np.take(a, range(a.shape[axis] - 1), axis=axis)], axis=axis)
+        nxt = np.concatenate([np.take(a, range(1, a.shape[axis]), axis=axis), np.take(a, [-1], axis=axis)], axis=axis)
+        even = 0.75 * a + 0.25 * prev
+        odd = 0.75 * a + 0.25 * nxt
+        out_shape = list(a.shape)
+        out_shape[axis] *= 2
+        out = np.empty(out_shape)
+        sl_even = [slice(None)] * a.ndim
+        sl_odd = [slice(None)] * a.ndim
+        sl_even[axis] = slice(0, None, 2)
+        sl_odd[axis] = slice(1, None, 2)
+        out[tuple(sl_even)] = even
+        out[tuple(sl_odd)] = odd
+        return out
+
+    return along(along(x, 0), 1)
+
+
+def morphological_lowpass(pan: np.ndarray, ratio: int) -> np.ndarray:
+    """Coarsest level of the half-gradient morphological pyramid, brought back to PAN size.
+
+    ``log2(ratio)`` reductions ``x <- decimate2(HG(x))`` (first at odd phase, then even phase),
+    then bilinear x2 expansions back to the PAN grid (Restaino et al., IEEE TIP 25(6), 2016).
+    """
+    levels = int(round(math.log2(ratio)))
+    x = pan
+    for level in range(levels):
+        smooth = _half_gradient_smooth(x)
+        phase = 1 if level == 0 else 0
+        x = smooth[phase::2, phase::2]
+    for _ in range(levels):
+        x = _upsample2_bilinear(x)
+    return x

@@ -1,0 +1,515 @@
+"""Component-substitution (CS) pansharpening: GS, GSA, C-GSA, BT-H, BDSD, BDSD-PC, PRACS, Brovey.
+
+General CS model (Vivone et al., IEEE TGRS 53(5), 2015, Eq. 3-4)::
+
+    F_k = MS~_k + g_k (P - I_L),      I_L = sum_i w_i MS~_i + b
+
+where ``MS~`` is the MS upsampled with interp23tap (EXP), ``I_L`` the intensity component,
+``g_k`` the injection gains and ``P`` the PAN histogram-matched to ``I_L``
+(``P' = (P - mu_P) std(I_L) / std(P) + mu_I``). Shapes: ``ms`` ``(C, h, w)`` digital numbers,
+``pan`` ``(H, W)``, ``H = ratio * h``; outputs ``(C, H, W)`` float64.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.optimize
+
+from ..errors import ShapeError, ValueRangeError
+from ._common import (
+    ClassicalMethod,
+    Inputs,
+    band_mean,
+    band_std,
+    correlation,
+    covariance,
+    equalize,
+    lstsq,
+    require_ms_variation,
+    safe_ratio,
+)
+from ._lowpass import decimate_phase, mtf_decimate, upsample_interp23tap
+from .segmentation import assign_clusters, kmeans
+
+# ----------------------------------------------------------------------------------------------
+# Intensity by regression (GSA, BT-H, HPM-H)
+# ----------------------------------------------------------------------------------------------
+
+
+def reduced_pan(x: Inputs) -> np.ndarray:
+    """PAN reduced to the MS grid: MATLAB ``imresize(P, 1/ratio)`` (bicubic, antialiased), ``(h, w)``."""
+    if "pan_lr" not in x.cache:
+        from ..protocol.resize import imresize
+
+        x.cache["pan_lr"] = np.asarray(imresize(x.pan[None], 1.0 / x.ratio), dtype=np.float64)[0]
+    return x.cache["pan_lr"]
+
+
+def intensity_regression(x: Inputs, what: str = "intensity regression") -> tuple[np.ndarray, float]:
+    """Weights ``w`` (C,) and bias ``b`` of ``P_LR ~ sum_k w_k MS_k + b`` on the MS grid.
+
+    Aiazzi, Baronti, Selva, 'Improving component substitution pansharpening through multivariate
+    regression of MS+Pan data', IEEE TGRS 45(10), 2007, Eq. 8: least squares between the PAN
+    degraded to the MS scale and the original MS bands.
+    """
+    if "intensity_regression" not in x.cache:
+        pan_lr = reduced_pan(x)
+        design = np.concatenate([x.ms.reshape(x.nbands, -1).T, np.ones((pan_lr.size, 1))], axis=1)
+        coef = lstsq(design, pan_lr.ravel(), what)
+        x.cache["intensity_regression"] = (coef[:-1].copy(), float(coef[-1]))
+    return x.cache["intensity_regression"]
+
+
+def _intensity(lms: np.ndarray, weights: np.ndarray, bias: float) -> np.ndarray:
+    return np.tensordot(weights, lms, axes=1) + bias
+
+
+def _cs_params(x: Inputs, weights: np.ndarray, bias: float) -> dict:
+    """Intensity, PAN equalisation moments and GS gains ``g_k = cov(MS~_k, I) / var(I)``."""
+    require_ms_variation(x.lms, "component substitution")
+    intensity = _intensity(x.lms, weights, bias)
+    var_i = float(intensity.var(ddof=1))
+    if var_i == 0:
+        raise ValueRangeError(
+            "the intensity component is constant (its regression weights cancel the MS variation); "
+            "check the inputs or use an MRA method such as 'mtf-glp'"
+        )
+    gains = np.array([covariance(x.lms[k], intensity) / var_i for k in range(x.nbands)])
+    return {
+        "weights": np.asarray(weights, dtype=np.float64),
+        "bias": float(bias),
+        "gain": gains,
+        "pan_mean": float(x.pan.mean()),
+        "pan_std": float(x.pan.std(ddof=1)),
+        "intensity_mean": float(intensity.mean()),
+        "intensity_std": float(np.sqrt(var_i)),
+    }
+
+
+def _equalized_pan(pan: np.ndarray, params: dict) -> np.ndarray:
+    return equalize(pan, params["pan_mean"], params["pan_std"], params["intensity_mean"], params["intensity_std"])
+
+
+def _cs_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
+    intensity = _intensity(x.lms, params["weights"], params["bias"])
+    detail = _equalized_pan(x.pan, params) - intensity
+    return x.lms + params["gain"][:, None, None] * detail[None]
+
+
+# ----------------------------------------------------------------------------------------------
+# GS and GSA
+# ----------------------------------------------------------------------------------------------
+
+
+def _gs_estimate(x: Inputs) -> dict:
+    n = x.nbands
+    return _cs_params(x, np.full(n, 1.0 / n), 0.0)
+
+
+GS = ClassicalMethod(
+    "gs",
+    "GS",
+    "Gram-Schmidt spectral sharpening, mode 1: intensity = mean of the MS bands",
+    "Laben, Brower, 'Process for enhancing the spatial resolution of multispectral imagery using "
+    "pan-sharpening', US Patent 6,011,875, 2000 (as formulated in Vivone et al., IEEE TGRS 2015)",
+    _gs_estimate,
+    _cs_apply,
+)
+
+
+def _gsa_estimate(x: Inputs) -> dict:
+    weights, bias = intensity_regression(x, "GSA intensity regression")
+    return _cs_params(x, weights, bias)
+
+
+GSA = ClassicalMethod(
+    "gsa",
+    "GSA",
+    "adaptive Gram-Schmidt: intensity weights regressed from the MS onto the reduced PAN",
+    "Aiazzi, Baronti, Selva, 'Improving component substitution pansharpening through multivariate "
+    "regression of MS+Pan data', IEEE TGRS 45(10), 2007",
+    _gsa_estimate,
+    _cs_apply,
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# C-GSA: GSA with gains and equalisation per k-means segment
+# ----------------------------------------------------------------------------------------------
+
+
+def _cgsa_estimate(x: Inputs, clusters: int = 5, seed: int = 0) -> dict:
+    weights, bias = intensity_regression(x, "C-GSA intensity regression")
+    params = _cs_params(x, weights, bias)
+    pixels = x.lms.reshape(x.nbands, -1).T
+    centres = kmeans(pixels, clusters, seed=seed)
+    labels = assign_clusters(pixels, centres)
+    intensity = _intensity(x.lms, weights, bias).ravel()
+    pan = x.pan.ravel()
+    k = len(centres)
+    seg = {name: np.zeros(k) for name in ("pan_mean", "pan_std", "intensity_mean", "intensity_std")}
+    seg_gain = np.tile(params["gain"], (k, 1))
+    for s in range(k):
+        sel = labels == s
+        if sel.sum() < 2:
+            seg_gain[s] = params["gain"]
+            for name in seg:
+                seg[name][s] = params[name]
+            continue
+        i_s, p_s = intensity[sel], pan[sel]
+        var_i = i_s.var(ddof=1)
+        std_p = p_s.std(ddof=1)
+        if var_i == 0 or std_p == 0:
+            # a flat segment carries no detail statistics: fall back to the scene-wide ones
+            seg_gain[s] = params["gain"]
+            for name in seg:
+                seg[name][s] = params[name]
+            continue
+        lms_s = pixels[sel]
+        seg_gain[s] = ((lms_s - lms_s.mean(axis=0)) * (i_s - i_s.mean())[:, None]).sum(axis=0) / (sel.sum() - 1) / var_i
+        seg["pan_mean"][s], seg["pan_std"][s] = p_s.mean(), std_p
+        seg["intensity_mean"][s], seg["intensity_std"][s] = i_s.mean(), np.sqrt(var_i)
+    params.update({"centres": centres, "segment_gain": seg_gain, **{f"segment_{n}": v for n, v in seg.items()}})
+    return params
+
+
+def _cgsa_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
+    labels = assign_clusters(x.lms.reshape(x.nbands, -1).T, params["centres"]).reshape(x.pan.shape)
+    intensity = _intensity(x.lms, params["weights"], params["bias"])
+    pan_eq = equalize(
+        x.pan,
+        params["segment_pan_mean"][labels],
+        params["segment_pan_std"][labels],
+        params["segment_intensity_mean"][labels],
+        params["segment_intensity_std"][labels],
+    )
+    gain = np.moveaxis(params["segment_gain"][labels], -1, 0)
+    return x.lms + gain * (pan_eq - intensity)[None]
+
+
+C_GSA = ClassicalMethod(
+    "c-gsa",
+    "C-GSA",
+    "context-adaptive GSA: injection gains and PAN equalisation per k-means segment (5 clusters)",
+    "Restaino, Dalla Mura, Vivone, Chanussot, 'Context-adaptive pansharpening based on image "
+    "segmentation', IEEE TGRS 55(2), 2017",
+    _cgsa_estimate,
+    _cgsa_apply,
+    options=("clusters", "seed"),
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# BT-H: Brovey with haze correction
+# ----------------------------------------------------------------------------------------------
+
+
+def _bth_estimate(x: Inputs) -> dict:
+    weights, bias = intensity_regression(x, "BT-H intensity regression")
+    params = _cs_params(x, weights, bias)
+    haze = x.ms.reshape(x.nbands, -1).min(axis=1)
+    params["haze"] = haze
+    params["intensity_haze"] = float(bias + weights @ haze)
+    return params
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    tiny = 1e-9 * max(float(np.abs(den).max()), 1.0)
+    return num / np.where(np.abs(den) < tiny, np.where(den < 0, -tiny, tiny), den)
+
+
+def _bth_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
+    intensity = _intensity(x.lms, params["weights"], params["bias"])
+    h_i = params["intensity_haze"]
+    modulation = _ratio(_equalized_pan(x.pan, params) - h_i, intensity - h_i)
+    haze = params["haze"][:, None, None]
+    return haze + (x.lms - haze) * modulation[None]
+
+
+BT_H = ClassicalMethod(
+    "bt-h",
+    "BT-H",
+    "Brovey transform with regression intensity and haze (path radiance) correction",
+    "Lolli, Alparone, Garzelli, Vivone, 'Haze correction for contrast-based multispectral "
+    "pansharpening', IEEE GRSL 14(12), 2017",
+    _bth_estimate,
+    _bth_apply,
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# BDSD and BDSD-PC
+# ----------------------------------------------------------------------------------------------
+
+
+def bdsd_reduced_scale(x: Inputs) -> tuple[np.ndarray, np.ndarray]:
+    """The reduced-scale pair of BDSD: ``(MS_LR~ (C, h, w), P_LR (h, w))``.
+
+    ``MS_LR~`` is the LR MS degraded as the MS was (its MTF, decimation by ``ratio``) and
+    interpolated back with interp23tap: at the MS scale it plays the role of ``MS~``;
+    ``P_LR`` is the PAN filtered with the PAN MTF and decimated (Garzelli et al. 2008, Sec. III).
+    """
+    if "bdsd_lr" not in x.cache:
+        h, w = x.ms.shape[1:]
+        if h % x.ratio or w % x.ratio:
+            raise ShapeError(
+                f"BDSD degrades the MS once more by the ratio: the MS size {h}x{w} must be a multiple of "
+                f"{x.ratio}; crop the MS (and PAN) accordingly"
+            )
+        from ..protocol.mtf import mtf_filter
+
+        off = decimate_phase(x.ratio)
+        ms_lp = np.asarray(mtf_filter(x.ms, x.sensor, x.ratio), dtype=np.float64)[:, off :: x.ratio, off :: x.ratio]
+        ms_lr_lp = upsample_interp23tap(ms_lp, x.ratio)
+        pan_lr = mtf_decimate(x.pan, (float(x.sensor.pan_gnyq),), x.ratio)[0]
+        x.cache["bdsd_lr"] = (ms_lr_lp, pan_lr)
+    return x.cache["bdsd_lr"]
+
+
+def bdsd_block_coefficients(features: np.ndarray, target: np.ndarray, block: int) -> np.ndarray:
+    """Per-block least squares ``target ~ features @ gamma`` on non-overlapping ``block x block`` blocks.
+
+    Args:
+        features: ``(F, h, w)`` regressors (BDSD: the ``C`` degraded-and-interpolated bands and the
+            reduced PAN, ``F = C + 1``).
+        target: ``(C, h, w)`` responses (BDSD: ``MS_LR - MS_LR~``).
+        block: block side on this grid; the last row/column of blocks may be smaller.
+
+    Returns:
+        ``gamma`` of shape ``(ceil(h/block), ceil(w/block), F, C)`` (Garzelli et al. 2008, Eq. 14).
+        Rank-deficient blocks get the minimum-norm solution and a warning.
+    """
+    nf, h, w = features.shape
+    nb_r, nb_c = -(-h // block), -(-w // block)
+    gamma = np.zeros((nb_r, nb_c, nf, target.shape[0]))
+    for i in range(nb_r):
+        for j in range(nb_c):
+            rs, cs = slice(i * block, (i + 1) * block), slice(j * block, (j + 1) * block)
+            design = features[:, rs, cs].reshape(nf, -1).T
+            resp = target[:, rs, cs].reshape(target.shape[0], -1).T
+            gamma[i, j] = lstsq(design, resp, f"BDSD block ({i}, {j})")
+    return gamma
+
+
+def _bdsd_estimate(x: Inputs, block: int = 128) -> dict:
+    if int(block) != block or block < x.ratio or block % x.ratio:
+        raise ShapeError(f"BDSD block size must be a positive multiple of the ratio {x.ratio}; got {block!r}")
+    block = int(block)
+    ms_lr_lp, pan_lr = bdsd_reduced_scale(x)
+    features = np.concatenate([ms_lr_lp, pan_lr[None]], axis=0)
+    gamma = bdsd_block_coefficients(features, x.ms - ms_lr_lp, block // x.ratio)
+    return {"gamma": gamma, "block": block}
+
+
+def bdsd_apply_coefficients(lms: np.ndarray, pan: np.ndarray, gamma: np.ndarray, block: int, offset=(0, 0)) -> np.ndarray:
+    """``F_k = MS~_k + [MS~, P] gamma_k`` with each pixel using its scene block's ``gamma``.
+
+    ``offset`` is the scene position (PAN pixels) of the arrays' top-left pixel; blocks outside
+    the estimated grid (tiles past the scene) reuse the nearest block.
+    """
+    c, hh, ww = lms.shape
+    rows = np.clip((np.arange(hh) + offset[0]) // block, 0, gamma.shape[0] - 1)
+    cols = np.clip((np.arange(ww) + offset[1]) // block, 0, gamma.shape[1] - 1)
+    out = lms.copy()
+    features = np.concatenate([lms, pan[None]], axis=0)
+    for bi in np.unique(rows):
+        rsel = np.flatnonzero(rows == bi)
+        r0, r1 = rsel[0], rsel[-1] + 1
+        for bj in np.unique(cols):
+            csel = np.flatnonzero(cols == bj)
+            c0, c1 = csel[0], csel[-1] + 1
+            feat = features[:, r0:r1, c0:c1]
+            out[:, r0:r1, c0:c1] += np.tensordot(gamma[bi, bj].T, feat, axes=1)
+    return out
+
+
+def _bdsd_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
+    return bdsd_apply_coefficients(x.lms, x.pan, params["gamma"], params["block"], offset)
+
+
+BDSD = ClassicalMethod(
+    "bdsd",
+    "BDSD",
+    "band-dependent spatial detail: per-block MMSE injection fitted at reduced scale (128 px blocks)",
+    "Garzelli, Nencini, Capobianco, 'Optimal MMSE pan sharpening of very high resolution "
+    "multispectral images', IEEE TGRS 46(1), 2008",
+    _bdsd_estimate,
+    _bdsd_apply,
+    uses_offset=True,
+    options=("block",),
+)
+
+
+def nonnegative_least_squares(design: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``argmin ||design x - target||`` s.t. ``x >= 0``, via a thin QR then scipy's NNLS."""
+    q, r = np.linalg.qr(design, mode="reduced")
+    coef, _ = scipy.optimize.nnls(r, q.T @ target, maxiter=50 * design.shape[1])
+    return coef
+
+
+def _bdsd_pc_estimate(x: Inputs) -> dict:
+    """Global physically constrained BDSD (Vivone 2019, Eq. 14-16).
+
+    For each band: ``MS_k - MS_LR~_k ~ g_k P_LR - sum_i c_ki MS_LR~_i`` with ``g_k, c_ki >= 0``.
+    """
+    ms_lr_lp, pan_lr = bdsd_reduced_scale(x)
+    design = np.concatenate([pan_lr.reshape(1, -1), -ms_lr_lp.reshape(x.nbands, -1)], axis=0).T
+    coef = np.stack(
+        [nonnegative_least_squares(design, (x.ms[k] - ms_lr_lp[k]).ravel()) for k in range(x.nbands)], axis=1
+    )
+    return {"coef": coef}  # (C + 1, C): row 0 = PAN gain, rows 1.. = intensity weights
+
+
+def _bdsd_pc_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
+    coef = params["coef"]
+    return x.lms + coef[0][:, None, None] * x.pan[None] - np.tensordot(coef[1:].T, x.lms, axes=1)
+
+
+BDSD_PC = ClassicalMethod(
+    "bdsd-pc",
+    "BDSD-PC",
+    "BDSD with physical (non-negativity) constraints, one global fit by non-negative least squares",
+    "Vivone, 'Robust band-dependent spatial-detail approaches for panchromatic sharpening', "
+    "IEEE TGRS 57(9), 2019",
+    _bdsd_pc_estimate,
+    _bdsd_pc_apply,
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# PRACS
+# ----------------------------------------------------------------------------------------------
+
+
+def _resize_down_up(image: np.ndarray, ratio: int) -> np.ndarray:
+    from ..protocol.resize import imresize
+
+    return np.asarray(imresize(imresize(image, 1.0 / ratio), ratio), dtype=np.float64)
+
+
+def _pracs_matched_ms(lms: np.ndarray, params: dict) -> np.ndarray:
+    """MS~ histogram-matched to the PAN and clipped at 0 (Choi et al. 2011, Eq. 5)."""
+    matched = equalize(
+        lms,
+        params["band_mean"][:, None, None],
+        params["band_std_safe"][:, None, None],
+        params["pan_mean"],
+        params["pan_std"],
+    )
+    return np.maximum(matched, 0.0)
+
+
+def _with_ones(stack: np.ndarray) -> np.ndarray:
+    return np.concatenate([np.ones((1, *stack.shape[1:])), stack], axis=0)
+
+
+def _pracs_estimate(x: Inputs, beta: float = 0.95) -> dict:
+    require_ms_variation(x.lms, "PRACS")
+    n = x.nbands
+    std_k = band_std(x.lms)
+    params = {
+        "band_mean": band_mean(x.lms),
+        "band_std_safe": np.where(std_k > 0, std_k, 1.0),
+        "pan_mean": float(x.pan.mean()),
+        "pan_std": float(x.pan.std(ddof=1)),
+    }
+    matched = _pracs_matched_ms(x.lms, params)
+    basis = _with_ones(matched).reshape(n + 1, -1).T
+    pan_lp = _resize_down_up(x.pan[None], x.ratio)[0]
+    alpha = lstsq(basis, pan_lp.ravel(), "PRACS intensity regression")
+    intensity = (basis @ alpha).reshape(x.pan.shape)
+    cc = np.array([correlation(intensity, matched[k]) for k in range(n)])
+    # band-wise high-resolution component and its intensity (Eq. 6-8); the LP is linear, so
+    # LP(cc P + (1 - cc) M~_k) = cc LP(P) + (1 - cc) LP(M~_k)
+    matched_lp = _resize_down_up(matched, x.ratio)
+    gamma = np.zeros((n + 1, n))
+    offset = np.zeros(n)
+    inj = np.zeros(n)
+    rho = np.zeros(n)
+    for k in range(n):
+        p_h = cc[k] * x.pan + (1 - cc[k]) * matched[k]
+        p_h_lp = cc[k] * pan_lp + (1 - cc[k]) * matched_lp[k]
+        gamma[:, k] = lstsq(basis, p_h_lp.ravel(), "PRACS band intensity regression")
+        i_k = (basis @ gamma[:, k]).reshape(x.pan.shape)
+        offset[k] = p_h.mean() - i_k.mean()
+        inj[k] = correlation(i_k, x.lms[k])
+        rho[k] = correlation(intensity, x.lms[k])
+    mean_std = std_k.mean()
+    gains = beta * inj * std_k / mean_std
+    params.update(alpha=alpha, cc=cc, gamma=gamma, detail_offset=offset, gain=gains, rho=rho, beta=float(beta))
+    return params
+
+
+def _pracs_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
+    n = x.nbands
+    matched = _pracs_matched_ms(x.lms, params)
+    basis = _with_ones(matched)
+    out = x.lms.copy()
+    for k in range(n):
+        cc = params["cc"][k]
+        p_h = cc * x.pan + (1 - cc) * matched[k]
+        i_k = np.tensordot(params["gamma"][:, k], basis, axes=1)
+        detail = p_h - i_k - params["detail_offset"][k]
+        # local instability adjustment L_k = 1 - |1 - rho_k MS~_k / I_k| (Eq. 12)
+        local = 1.0 - np.abs(1.0 - params["rho"][k] * _ratio(x.lms[k], i_k))
+        out[k] += params["gain"][k] * local * detail
+    return out
+
+
+PRACS = ClassicalMethod(
+    "pracs",
+    "PRACS",
+    "partial replacement adaptive CS: band-wise PAN/MS blend with local instability adjustment",
+    "Choi, Yu, Kim, 'A new adaptive component-substitution-based satellite image fusion by using "
+    "partial replacement', IEEE TGRS 49(1), 2011",
+    _pracs_estimate,
+    _pracs_apply,
+    options=("beta",),
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# GDAL-style weighted Brovey
+# ----------------------------------------------------------------------------------------------
+
+
+def cubic_upsample(ms: np.ndarray, ratio: int) -> np.ndarray:
+    """MS to the PAN grid with cubic convolution (Keys, a = -0.5; GDAL's default resampling)."""
+    from ..protocol.resize import imresize
+
+    return np.asarray(imresize(ms, ratio, method="bicubic"), dtype=np.float64)
+
+
+def _brovey_estimate(x: Inputs, weights=None) -> dict:
+    n = x.nbands
+    w = np.full(n, 1.0 / n) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
+    if w.size != n:
+        raise ShapeError(f"Brovey needs one weight per MS band ({n}); got {w.size}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueRangeError(f"Brovey weights must be finite, non-negative and not all zero; got {w.tolist()}")
+    return {"weights": w}
+
+
+def _brovey_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
+    up = cubic_upsample(x.ms, x.ratio)
+    pseudo = np.tensordot(params["weights"], up, axes=1)
+    # GDAL: the factor is 0 where the pseudo-PAN is 0 (no division by zero, black output)
+    factor = np.divide(x.pan, pseudo, out=np.zeros_like(pseudo), where=pseudo != 0)
+    return up * factor[None]
+
+
+BROVEY = ClassicalMethod(
+    "brovey",
+    "Brovey (GDAL)",
+    "GDAL-style weighted Brovey: MS_k * PAN / sum_i w_i MS_i with cubic upsampling, weights 1/N",
+    "Gillespie, Kahle, Walker, 'Color enhancement of highly correlated images. II. Channel ratio "
+    "and chromaticity transformation techniques', Remote Sens. Environ. 22(3), 1987; GDAL "
+    "VRTPansharpenedDataset (WeightedBrovey)",
+    _brovey_estimate,
+    _brovey_apply,
+    halo_fn=lambda ratio: 3 * ratio,
+    global_stats=False,
+    options=("weights",),
+)
+
+
+METHODS = (GS, GSA, C_GSA, BT_H, BDSD, BDSD_PC, PRACS, BROVEY)
