@@ -106,6 +106,8 @@ def file_attrs(path: "str | os.PathLike") -> dict[str, Any]:
 
 def suggested_normaliser(path: "str | os.PathLike") -> float | None:
     """The DN scale recorded in a file's provenance (``normaliser`` or the sensor's 2**bits - 1), if any."""
+    if not Path(path).is_file():
+        return None  # open_training_set reports the missing file
     return _sensor_normaliser(file_attrs(path))
 
 
