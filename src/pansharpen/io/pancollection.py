@@ -358,13 +358,13 @@ def open_pancollection(path: "str | os.PathLike") -> PanCollectionFile:
 
 
 # -- writing -----------------------------------------------------------------------------------
-def _check_batch(arrays: Mapping[str, Any], where: str) -> dict[str, np.ndarray]:
+def _check_batch(arrays: Mapping[str, Any], where: str, images_only: bool = True) -> dict[str, np.ndarray]:
     out = {}
     for key, arr in arrays.items():
         a = np.asarray(arr.detach().cpu().numpy() if hasattr(arr, "detach") else arr)
         if a.dtype.kind not in "fiu":
             raise ValueRangeError(f"{where}: {key!r} has dtype {a.dtype}; give numeric arrays in digital numbers")
-        if a.ndim != 4:
+        if a.ndim < 1 or (images_only and a.ndim != 4):
             raise ShapeError(f"{where}: {key!r} must be N x C x H x W; got shape {a.shape}")
         if a.dtype.kind == "f" and not np.isfinite(a).all():
             raise ValueRangeError(f"{where}: {key!r} contains NaN or inf; fill or drop those samples before writing")
@@ -406,7 +406,8 @@ class PanCollectionWriter:
     Args:
         path: destination ``.h5``; written under a temporary name and renamed on a clean exit
             (an exception inside the ``with`` block deletes the temporary file).
-        shapes: ``{key: (C, H, W)}`` of one sample per key.
+        shapes: ``{key: (C, H, W)}`` of one sample per key (other sample shapes, e.g. ``(4,)`` for
+            per-sample metadata, are stored as ``N x ...`` datasets that readers list apart).
         attrs: provenance written as root attributes at the end (may be updated via ``.attrs``).
 
     Example::
@@ -427,9 +428,6 @@ class PanCollectionWriter:
     ):
         self.path = Path(path)
         self.shapes = {k: tuple(int(n) for n in s) for k, s in shapes.items()}
-        for key, s in self.shapes.items():
-            if len(s) != 3:
-                raise ShapeError(f"{self.path}: shape of {key!r} must be (C, H, W); got {s}")
         self.attrs = dict(attrs or {})
         self.compression = compression
         self.dtype = dtype
@@ -444,10 +442,11 @@ class PanCollectionWriter:
         self._ctx = atomic_path(self.path, overwrite=self.overwrite)
         tmp = self._ctx.__enter__()
         self._file = h5py.File(tmp, "w")
-        for key, (c, h, w) in self.shapes.items():
+        for key, shape in self.shapes.items():
+            image = len(shape) == 3
             self._file.create_dataset(
-                key, shape=(0, c, h, w), maxshape=(None, c, h, w), dtype=self.dtype,
-                chunks=(1, c, h, w), compression=self.compression,
+                key, shape=(0, *shape), maxshape=(None, *shape), dtype=self.dtype if image else np.int64,
+                chunks=(1 if image else 1024, *shape), compression=self.compression,
             )
         return self
 
@@ -455,7 +454,7 @@ class PanCollectionWriter:
         """Append ``{key: n x C x H x W}`` (every key of ``shapes``, the same ``n``)."""
         if self._file is None:
             raise RuntimeError("PanCollectionWriter.append called outside its `with` block")
-        checked = _check_batch(batch, str(self.path))
+        checked = _check_batch(batch, str(self.path), images_only=False)
         if set(checked) != set(self.shapes):
             raise ShapeError(f"{self.path}: batch keys {sorted(checked)} differ from the file's {sorted(self.shapes)}")
         n = next(iter(checked.values())).shape[0]
