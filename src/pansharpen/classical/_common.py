@@ -322,7 +322,8 @@ class ClassicalMethod:
         return self._estimate(x, options)
 
     def _estimate(self, x: Inputs, options: dict) -> Params:
-        require_pan_detail(x.pan, self.name)
+        if self.global_stats:
+            require_pan_detail(x.pan, self.name)
         params = self.estimate_fn(x, **options)
         params.update(method=self.name, ratio=x.ratio, sensor=x.sensor)
         return params

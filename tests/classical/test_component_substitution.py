@@ -1,0 +1,222 @@
+"""Component-substitution methods checked against their defining equations.
+
+Reference quantities are recomputed here from the papers' formulas with independent code paths
+(``np.cov``, ``np.linalg.lstsq``, ``scipy.optimize.nnls``, the protocol's ``interp23tap`` and
+``imresize``), never from stored outputs of the methods.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.optimize
+import torch
+
+from pansharpen.classical import get_method
+from pansharpen.classical.component_substitution import (
+    bdsd_apply_coefficients,
+    bdsd_block_coefficients,
+    nonnegative_least_squares,
+)
+from pansharpen.protocol.interp import interp23tap
+from pansharpen.protocol.resize import imresize
+
+
+def _cov(a, b):
+    return np.cov(a.ravel(), b.ravel())[0, 1]
+
+
+def _equalize_to(pan, target):
+    return (pan - pan.mean()) * target.std(ddof=1) / pan.std(ddof=1) + target.mean()
+
+
+def _cs_reference(ms, pan, weights, bias, ratio=4):
+    """F_k = MS~_k + g_k (P' - I), I = w.MS~ + b, g_k = cov(MS~_k, I)/var(I) (Vivone 2015, Eq. 3-4)."""
+    lms = interp23tap(ms, ratio)
+    intensity = np.tensordot(weights, lms, axes=1) + bias
+    gains = np.array([_cov(band, intensity) / intensity.var(ddof=1) for band in lms])
+    return lms + gains[:, None, None] * (_equalize_to(pan[0], intensity) - intensity)[None]
+
+
+def test_gs_injection_model(pair):
+    ms, pan, _ = pair
+    fused = get_method("gs")(ms, pan, "QB", 4)
+    expected = _cs_reference(ms, pan, np.full(4, 0.25), 0.0)
+    np.testing.assert_allclose(fused, expected, rtol=1e-10, atol=1e-8)
+
+
+def test_gs_pan_equal_to_intensity_returns_upsampled_ms(pair):
+    ms, _, _ = pair
+    lms = interp23tap(ms, 4)
+    pan = lms.mean(axis=0)[None]
+    np.testing.assert_allclose(get_method("gs")(ms, pan, "QB", 4), lms, atol=1e-9)
+
+
+def test_gsa_weights_are_the_reduced_scale_regression(pair):
+    ms, pan, _ = pair
+    params = get_method("gsa").estimate(ms, pan, "QB", 4)
+    pan_lr = imresize(pan, 0.25)[0]
+    design = np.column_stack([ms.reshape(4, -1).T, np.ones(pan_lr.size)])
+    coef = np.linalg.lstsq(design, pan_lr.ravel(), rcond=None)[0]
+    np.testing.assert_allclose(params["weights"], coef[:-1], rtol=1e-8)
+    np.testing.assert_allclose(params["bias"], coef[-1], rtol=1e-6, atol=1e-6)
+    fused = get_method("gsa")(ms, pan, "QB", 4)
+    np.testing.assert_allclose(fused, _cs_reference(ms, pan, coef[:-1], coef[-1]), rtol=1e-9, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["gs", "gsa", "c-gsa", "bt-h"])
+def test_cs_invariant_to_pan_gain_and_offset(pair, name):
+    """The PAN is histogram-matched to the intensity, so a*P + b gives the same product."""
+    ms, pan, _ = pair
+    a = get_method(name)(ms, pan, "QB", 4)
+    b = get_method(name)(ms, 2.5 * pan + 300.0, "QB", 4)
+    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-7)
+
+
+def test_bth_haze_corrected_brovey_model(pair):
+    ms, pan, _ = pair
+    method = get_method("bt-h")
+    params = method.estimate(ms, pan, "QB", 4)
+    np.testing.assert_array_equal(params["haze"], ms.reshape(4, -1).min(axis=1))
+    lms = interp23tap(ms, 4)
+    intensity = np.tensordot(params["weights"], lms, axes=1) + params["bias"]
+    h_i = params["bias"] + params["weights"] @ params["haze"]
+    pan_eq = _equalize_to(pan[0], intensity)
+    haze = params["haze"][:, None, None]
+    valid = np.abs(intensity - h_i) > 1e-6  # the darkest pixel itself is a 0/0 the method guards
+    expected = haze + (lms - haze) * ((pan_eq - h_i) / np.where(valid, intensity - h_i, 1.0))[None]
+    fused = method(ms, pan, "QB", 4)
+    assert np.isfinite(fused).all()
+    np.testing.assert_allclose(fused[:, valid], expected[:, valid], rtol=1e-9)
+
+
+def test_cgsa_with_one_cluster_is_gsa(pair):
+    ms, pan, _ = pair
+    np.testing.assert_allclose(
+        get_method("c-gsa")(ms, pan, "QB", 4, clusters=1), get_method("gsa")(ms, pan, "QB", 4), rtol=1e-9, atol=1e-8
+    )
+
+
+def test_cgsa_gains_are_computed_per_segment(make_pair):
+    # two spectrally distinct halves with different PAN/MS relations need different gains
+    ms, pan, _ = make_pair(seed=3)
+    ms = ms.copy()
+    ms[:, :, 12:] *= 3.0
+    params = get_method("c-gsa").estimate(ms, pan, "QB", 4, clusters=2)
+    assert params["segment_gain"].shape == (2, 4)
+    assert not np.allclose(params["segment_gain"][0], params["segment_gain"][1])
+
+
+def test_bdsd_block_least_squares_recovers_known_coefficients():
+    rng = np.random.default_rng(7)
+    c, h, block = 3, 16, 8
+    features = rng.normal(size=(c + 1, h, h))
+    gamma = rng.normal(size=(2, 2, c + 1, c))  # one (F, C) matrix per 8x8 block
+    target = np.zeros((c, h, h))
+    for i in range(2):
+        for j in range(2):
+            f = features[:, i * 8 : (i + 1) * 8, j * 8 : (j + 1) * 8].reshape(c + 1, -1)
+            target[:, i * 8 : (i + 1) * 8, j * 8 : (j + 1) * 8] = (gamma[i, j].T @ f).reshape(c, 8, 8)
+    np.testing.assert_allclose(bdsd_block_coefficients(features, target, block), gamma, rtol=1e-9, atol=1e-10)
+
+
+def test_bdsd_apply_uses_each_block_coefficients_and_offset():
+    rng = np.random.default_rng(8)
+    c = 2
+    lms = rng.uniform(100, 200, size=(c, 12, 12))
+    pan = rng.uniform(100, 200, size=(12, 12))
+    gamma = rng.normal(size=(3, 3, c + 1, c)) * 0.1
+    block, offset = 8, (4, 0)
+    out = bdsd_apply_coefficients(lms, pan, gamma, block, offset)
+    for r in range(12):
+        for q in range(12):
+            g = gamma[(r + offset[0]) // block, (q + offset[1]) // block]
+            feat = np.append(lms[:, r, q], pan[r, q])
+            np.testing.assert_allclose(out[:, r, q], lms[:, r, q] + feat @ g, rtol=1e-12)
+
+
+def test_bdsd_fused_equals_model_with_estimated_blocks(pair):
+    ms, pan, _ = pair  # MS 24 px, PAN 96 px, blocks of 32 PAN px -> 3 x 3 blocks
+    method = get_method("bdsd")
+    params = method.estimate(ms, pan, "QB", 4, block=32)
+    assert params["gamma"].shape == (3, 3, 5, 4)
+    fused = method(ms, pan, "QB", 4, block=32)
+    lms = interp23tap(ms, 4)
+    feats = np.concatenate([lms, pan], axis=0)
+    r, q = 40, 70  # block (1, 2)
+    np.testing.assert_allclose(fused[:, r, q], lms[:, r, q] + feats[:, r, q] @ params["gamma"][1, 2], rtol=1e-10)
+
+
+def test_nonnegative_least_squares_matches_scipy_and_recovers_nonnegative_truth():
+    rng = np.random.default_rng(9)
+    design = rng.normal(size=(500, 5))
+    truth = np.array([0.7, 0.0, 1.3, 0.2, 0.0])
+    np.testing.assert_allclose(nonnegative_least_squares(design, design @ truth), truth, atol=1e-10)
+    target = design @ np.array([0.5, -1.0, 0.3, 0.0, 2.0]) + rng.normal(0, 0.1, 500)
+    np.testing.assert_allclose(nonnegative_least_squares(design, target), scipy.optimize.nnls(design, target)[0], atol=1e-8)
+
+
+def test_bdsd_pc_coefficients_are_nonnegative_and_define_the_product(pair):
+    ms, pan, _ = pair
+    method = get_method("bdsd-pc")
+    params = method.estimate(ms, pan, "QB", 4)
+    coef = params["coef"]
+    assert coef.shape == (5, 4) and np.all(coef >= 0)
+    lms = interp23tap(ms, 4)
+    expected = lms + coef[0][:, None, None] * pan - np.tensordot(coef[1:].T, lms, axes=1)
+    np.testing.assert_allclose(method(ms, pan, "QB", 4), expected, rtol=1e-10)
+
+
+def test_pracs_with_zero_beta_returns_upsampled_ms(pair):
+    ms, pan, _ = pair
+    np.testing.assert_allclose(get_method("pracs")(ms, pan, "QB", 4, beta=0.0), interp23tap(ms, 4), atol=1e-9)
+
+
+def test_pracs_gains_follow_choi_equation(pair):
+    ms, pan, _ = pair
+    params = get_method("pracs").estimate(ms, pan, "QB", 4, beta=0.95)
+    lms = interp23tap(ms, 4)
+    std = lms.reshape(4, -1).std(axis=1, ddof=1)
+    # g_k = beta * corr(I'_k, MS~_k) * std(MS~_k) / mean_i std(MS~_i): bounded by beta * std_k / mean std
+    assert np.all(np.abs(params["gain"]) <= 0.95 * std / std.mean() + 1e-12)
+    assert np.all(params["gain"] > 0)
+
+
+def test_brovey_pseudo_pan_of_output_is_the_pan(pair):
+    ms, pan, _ = pair
+    weights = np.array([0.1, 0.2, 0.3, 0.4])
+    fused = get_method("brovey")(ms, pan, None, 4, weights=weights)
+    np.testing.assert_allclose(np.tensordot(weights, fused, axes=1), pan[0], rtol=1e-10)
+    up = imresize(ms, 4, method="bicubic")
+    ratio = fused / up
+    np.testing.assert_allclose(ratio, np.broadcast_to(ratio[:1], ratio.shape), rtol=1e-9)
+
+
+def test_brovey_zero_pseudo_pan_gives_zero():
+    ms = np.zeros((3, 8, 8))
+    pan = np.full((1, 32, 32), 500.0)
+    assert np.all(get_method("brovey")(ms, pan, None, 4) == 0)
+
+
+@pytest.mark.parametrize("bands,ratio", [(4, 2), (8, 4), (8, 2), (4, 8), (3, 4)])
+@pytest.mark.parametrize("name", ["gs", "gsa", "bt-h", "bdsd-pc", "pracs", "c-gsa", "brovey"])
+def test_band_counts_and_ratios(make_pair, name, bands, ratio):
+    size = 16 if ratio < 8 else 8
+    ms, pan, _ = make_pair(bands=bands, size=size, ratio=ratio, seed=bands + ratio)
+    fused = get_method(name)(ms, pan, None, ratio)
+    assert fused.shape == (bands, ratio * size, ratio * size)
+    assert np.isfinite(fused).all()
+    if name == "gs":
+        np.testing.assert_allclose(fused, _cs_reference(ms, pan, np.full(bands, 1 / bands), 0.0, ratio), rtol=1e-9, atol=1e-7)
+
+
+def test_bdsd_ratio_2_and_8_bands(make_pair):
+    ms, pan, _ = make_pair(bands=8, size=32, ratio=2, seed=4)
+    fused = get_method("bdsd")(ms, pan, None, 2, block=32)
+    assert fused.shape == (8, 64, 64) and np.isfinite(fused).all()
+
+
+def test_torch_in_torch_out(pair):
+    ms, pan, _ = pair
+    out = get_method("gsa")(torch.from_numpy(ms).float(), torch.from_numpy(pan).float(), "QB", 4)
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float32 and out.shape == (4, 96, 96)
+    np.testing.assert_allclose(out.numpy(), get_method("gsa")(ms, pan, "QB", 4), rtol=1e-4)
