@@ -62,14 +62,15 @@ def glp_lowpass(pan: np.ndarray, gains, ratio: int) -> dict[float, np.ndarray]:
     return {g: up[i] for i, g in enumerate(distinct)}
 
 
-def glp_dc_gain(gain: float, ratio: int) -> float:
-    """Gain of the GLP low-pass on a constant image (MTF kernel sum x interp23tap DC gain, ~0.998).
+def glp_unit_response(shape: tuple[int, int], gain: float, ratio: int) -> np.ndarray:
+    """The GLP low-pass of an all-ones image, ``(H, W)``: ``sum(h_g)`` times interp23tap of ones.
 
-    Lets the equalised PAN's low-pass be computed from the raw PAN's one by linearity.
+    About 0.998 (the MTF kernel is not renormalised) with a 1e-9 ripple from the interpolator.
+    Lets the equalised PAN's low-pass be computed from the raw PAN's one by linearity:
+    ``LP(a P + b) = a LP(P) + b LP(1)``.
     """
-    const = np.ones((1, 4, 4))
-    up = upsample_interp23tap(const, ratio)
-    return float(mtf_kernel(gain, ratio).sum() * up[0, 0, 0])
+    ones = np.ones((1, shape[0] // ratio, shape[1] // ratio))
+    return float(mtf_kernel(gain, ratio).sum()) * upsample_interp23tap(ones, ratio)[0]
 
 
 def stack_by_gain(lowpass: dict[float, np.ndarray], gains) -> list[np.ndarray]:

@@ -29,9 +29,9 @@ from ._common import (
     safe_ratio,
 )
 from ._lowpass import (
-    glp_dc_gain,
     glp_halo,
     glp_lowpass,
+    glp_unit_response,
     morphological_halo,
     morphological_lowpass,
     starlet_halo,
@@ -56,8 +56,12 @@ def pan_glp_lowpass(x: Inputs) -> list[np.ndarray]:
     return stack_by_gain(x.cache[key], _gains(x))
 
 
-def _glp_dc(x: Inputs) -> np.ndarray:
-    return np.array([glp_dc_gain(g, x.ratio) for g in _gains(x)])
+def _glp_dc(x: Inputs) -> list[np.ndarray]:
+    """``LP(1)`` per band (see :func:`glp_unit_response`), cached on ``x``."""
+    key = ("glp_unit", x.pan.shape)
+    if key not in x.cache:
+        x.cache[key] = {g: glp_unit_response(x.pan.shape, g, x.ratio) for g in set(_gains(x))}
+    return [x.cache[key][g] for g in _gains(x)]
 
 
 def _equalization_params(x: Inputs, lowpass: list[np.ndarray]) -> dict:
@@ -69,7 +73,7 @@ def _equalization_params(x: Inputs, lowpass: list[np.ndarray]) -> dict:
     return {"pan_mean": float(x.pan.mean()), "scale": scale, "band_mean": mu_k}
 
 
-def _equalized(pan: np.ndarray, low: np.ndarray, k: int, params: dict, dc: float) -> tuple[np.ndarray, np.ndarray]:
+def _equalized(pan: np.ndarray, low: np.ndarray, k: int, params: dict, dc) -> tuple[np.ndarray, np.ndarray]:
     s = params["scale"][k]
     shift = params["band_mean"][k] - s * params["pan_mean"]
     return s * pan + shift, s * low + shift * dc

@@ -1,0 +1,168 @@
+"""MRA methods checked against their defining equations.
+
+The low-pass PAN of MTF-GLP is recomputed here the way the papers define it, through the
+protocol primitives on the (equalised) PAN itself: ``P_L = interp23tap(decimate(MTF_k(P)))``,
+whereas the library computes it once on the raw PAN and uses linearity.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+
+from pansharpen.classical import get_method
+from pansharpen.classical._lowpass import _upsample2_bilinear, morphological_lowpass, starlet_lowpass
+from pansharpen.protocol import get_sensor
+from pansharpen.protocol.interp import interp23tap
+from pansharpen.protocol.mtf import mtf_filter
+from pansharpen.protocol.wald import decimate
+
+
+def _glp_lowpass(image, gain, ratio):
+    return interp23tap(decimate(mtf_filter(image, gain, ratio), ratio), ratio)
+
+
+def _equalized(pan, lms_band, gain, ratio):
+    """P_k = (P - mean P) std(MS~_k) / std(P_L) + mean(MS~_k), P_L = GLP low-pass of the raw PAN."""
+    low = _glp_lowpass(pan, gain, ratio)
+    return (pan - pan.mean()) * lms_band.std(ddof=1) / low.std(ddof=1) + lms_band.mean()
+
+
+@pytest.mark.parametrize("sensor,ratio,bands,size", [("QB", 4, 4, 24), ("WV3", 4, 8, 16), (None, 2, 4, 24), (None, 8, 4, 8)])
+def test_mtf_glp_detail_is_pan_minus_its_mtf_lowpass(make_pair, sensor, ratio, bands, size):
+    ms, pan, _ = make_pair(bands=bands, size=size, ratio=ratio)
+    s = get_sensor(sensor if sensor else "none", nbands=bands)
+    lms = interp23tap(ms, ratio)
+    fused = get_method("mtf-glp")(ms, pan, sensor, ratio)
+    for k in range(bands):
+        p_k = _equalized(pan[0], lms[k], s.ms_gnyq[k], ratio)
+        detail = p_k - _glp_lowpass(p_k, s.ms_gnyq[k], ratio)
+        np.testing.assert_allclose(fused[k] - lms[k], detail, rtol=1e-7, atol=1e-7)
+
+
+def test_mtf_glp_hpm_is_multiplicative(pair):
+    ms, pan, _ = pair
+    s = get_sensor("QB")
+    lms = interp23tap(ms, 4)
+    fused = get_method("mtf-glp-hpm")(ms, pan, "QB", 4)
+    for k in range(4):
+        p_k = _equalized(pan[0], lms[k], s.ms_gnyq[k], 4)
+        np.testing.assert_allclose(fused[k], lms[k] * p_k / _glp_lowpass(p_k, s.ms_gnyq[k], 4), rtol=1e-9)
+
+
+def test_mtf_glp_hpm_haze_model(pair):
+    ms, pan, _ = pair
+    s = get_sensor("QB")
+    method = get_method("mtf-glp-hpm-h")
+    params = method.estimate(ms, pan, "QB", 4)
+    np.testing.assert_array_equal(params["haze"], ms.reshape(4, -1).min(axis=1))
+    lms = interp23tap(ms, 4)
+    fused = method(ms, pan, "QB", 4)
+    for k in range(4):
+        low = _glp_lowpass(pan[0], s.ms_gnyq[k], 4)
+        scale = lms[k].std(ddof=1) / low.std(ddof=1)
+
+        def eq(v):
+            return (v - pan.mean()) * scale + lms[k].mean()
+
+        p_k = eq(pan[0])
+        h_p = eq(params["pan_haze"])
+        h_k = params["haze"][k]
+        expected = h_k + (lms[k] - h_k) * (p_k - h_p) / (_glp_lowpass(p_k, s.ms_gnyq[k], 4) - h_p)
+        np.testing.assert_allclose(fused[k], expected, rtol=1e-8)
+
+
+def test_mtf_glp_fs_full_scale_regression_gains(pair):
+    ms, pan, _ = pair
+    s = get_sensor("QB")
+    lms = interp23tap(ms, 4)
+    fused = get_method("mtf-glp-fs")(ms, pan, "QB", 4)
+    for k in range(4):
+        low = _glp_lowpass(pan[0], s.ms_gnyq[k], 4)
+        g = np.cov(lms[k].ravel(), pan[0].ravel())[0, 1] / np.cov(low.ravel(), pan[0].ravel())[0, 1]
+        np.testing.assert_allclose(fused[k], lms[k] + g * (pan[0] - low), rtol=1e-9)
+
+
+def test_mtf_glp_cbd_regression_gains(pair):
+    ms, pan, _ = pair
+    s = get_sensor("QB")
+    lms = interp23tap(ms, 4)
+    fused = get_method("mtf-glp-cbd")(ms, pan, "QB", 4)
+    for k in range(4):
+        low = _glp_lowpass(pan[0], s.ms_gnyq[k], 4)
+        g = np.cov(lms[k].ravel(), low.ravel())[0, 1] / low.var(ddof=1)
+        np.testing.assert_allclose(fused[k], lms[k] + g * (pan[0] - low), rtol=1e-9)
+
+
+def test_starlet_lowpass_matches_two_dimensional_b3_convolution():
+    rng = np.random.default_rng(2)
+    img = rng.normal(size=(40, 40))
+    b3 = np.array([1, 4, 6, 4, 1]) / 16.0
+    expected = img
+    for step in (1, 2):  # ratio 4 -> two a-trous levels with holes
+        k1 = np.zeros(4 * step + 1)
+        k1[::step] = b3
+        expected = ndi.convolve(expected, np.outer(k1, k1), mode="reflect")
+    np.testing.assert_allclose(starlet_lowpass(img, 4), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_awlp_injection_is_proportional_to_luminance(pair):
+    ms, pan, _ = pair
+    lms = interp23tap(ms, 4)
+    fused = get_method("awlp")(ms, pan, "QB", 4)
+    detail = pan[0] - starlet_lowpass(pan[0], 4)
+    mean_ms = lms.mean(axis=0)
+    for k in range(4):
+        scale = lms[k].std(ddof=1) / pan[0].std(ddof=1)
+        np.testing.assert_allclose(fused[k], lms[k] + lms[k] / mean_ms * scale * detail, rtol=1e-10)
+
+
+def test_bilinear_doubling_hand_computed():
+    x = np.array([[1.0, 2.0], [3.0, 4.0]])
+    out = _upsample2_bilinear(x)
+    np.testing.assert_allclose(out[0], [1.0, 1.25, 1.75, 2.0])
+    np.testing.assert_allclose(out[:, 0], [1.0, 1.5, 2.5, 3.0])
+
+
+def test_morphological_lowpass_of_constant_and_commutes_with_affine_maps():
+    np.testing.assert_allclose(morphological_lowpass(np.full((16, 16), 7.0), 4), 7.0)
+    rng = np.random.default_rng(3)
+    img = rng.uniform(0, 100, size=(32, 32))
+    np.testing.assert_allclose(morphological_lowpass(3 * img + 5, 4), 3 * morphological_lowpass(img, 4) + 5, rtol=1e-12)
+
+
+def test_mf_is_multiplicative_with_the_morphological_lowpass(pair):
+    ms, pan, _ = pair
+    lms = interp23tap(ms, 4)
+    fused = get_method("mf")(ms, pan, "QB", 4)
+    for k in range(4):
+        p_k = (pan[0] - pan.mean()) * lms[k].std(ddof=1) / pan[0].std(ddof=1) + lms[k].mean()
+        np.testing.assert_allclose(fused[k], lms[k] * p_k / morphological_lowpass(p_k, 4), rtol=1e-9)
+
+
+def test_exp_is_interp23tap(pair):
+    ms, pan, _ = pair
+    np.testing.assert_array_equal(get_method("exp")(ms, pan, "QB", 4), interp23tap(ms, 4))
+
+
+@pytest.mark.parametrize("name", ["mtf-glp", "mtf-glp-hpm", "awlp", "mf"])
+def test_equalised_methods_ignore_pan_gain_and_offset(pair, name):
+    ms, pan, _ = pair
+    np.testing.assert_allclose(
+        get_method(name)(ms, pan, "QB", 4), get_method(name)(ms, 0.5 * pan + 123.0, "QB", 4), rtol=1e-9, atol=1e-8
+    )
+
+
+@pytest.mark.parametrize("name", ["mtf-glp-fs", "mtf-glp-cbd"])
+def test_regression_gains_absorb_pan_gain(pair, name):
+    ms, pan, _ = pair
+    np.testing.assert_allclose(get_method(name)(ms, pan, "QB", 4), get_method(name)(ms, 3.0 * pan, "QB", 4), rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["mtf-glp", "mtf-glp-hpm", "mtf-glp-hpm-h", "mtf-glp-fs", "mtf-glp-cbd", "awlp", "mf"])
+@pytest.mark.parametrize("bands,ratio", [(8, 4), (4, 2), (3, 8)])
+def test_band_counts_and_ratios(make_pair, name, bands, ratio):
+    size = 8 if ratio == 8 else 16
+    ms, pan, _ = make_pair(bands=bands, size=size, ratio=ratio, seed=ratio)
+    fused = get_method(name)(ms, pan, None, ratio)
+    assert fused.shape == (bands, ratio * size, ratio * size) and np.isfinite(fused).all()
