@@ -2,8 +2,11 @@
 
 Reduced resolution (fused vs reference): :func:`q2n`, :func:`q_index`, :func:`sam`,
 :func:`ergas`, :func:`scc`, :func:`reduced_resolution_indices` (extras outside the toolbox:
-:func:`psnr`, :func:`ssim`). Inputs are channels-first digital numbers, numpy or torch.
+:func:`psnr`, :func:`ssim`). Full resolution (fused vs MS + PAN): :func:`d_lambda`,
+:func:`d_s`, :func:`qnr`, :func:`d_lambda_k`, :func:`hqnr`, :func:`full_resolution_indices`.
+Inputs are channels-first digital numbers, numpy or torch.
 """
+from .full import d_lambda, d_lambda_k, d_s, full_resolution_indices, hqnr, qnr  # noqa: F401
 from .reduced import (  # noqa: F401
     crop_borders,
     ergas,

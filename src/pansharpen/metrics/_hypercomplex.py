@@ -12,6 +12,8 @@ The recursion runs over ``log2(n)`` levels, never over the numbers themselves.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 
@@ -34,3 +36,25 @@ def multiply(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     first = multiply(a, c) - multiply(d_conj, b)
     second = multiply(conj(a), d_conj) + multiply(c, conj(b))
     return np.concatenate([first, second], axis=0)
+
+
+@functools.lru_cache(maxsize=8)
+def structure_tensor(n: int) -> np.ndarray:
+    """``T`` with ``(x * y)_k = sum_ij T[k, i, j] x_i y_j`` for the product above: ``(n, n, n)``.
+
+    The product is bilinear, so the mean of products over many pixels is ``T`` applied to the
+    matrix of mean component products (one matrix product per block instead of ``n**2``
+    full-size array products).
+    """
+    eye = np.eye(n)
+    t = multiply(eye[:, :, None], eye[:, None, :])  # t[k, i, j] = (e_i * e_j)_k
+    t.setflags(write=False)
+    return t
+
+
+def mean_product(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Mean over the last axis of the products ``x * y``: ``(n, ..., M) -> (n, ...)``."""
+    n = x.shape[0]
+    xs, ys = np.moveaxis(x, 0, -2), np.moveaxis(y, 0, -2)  # (..., n, M)
+    moments = (xs @ ys.swapaxes(-1, -2)) / x.shape[-1]  # E[x_i y_j]: (..., n, n)
+    return np.einsum("kij,...ij->k...", structure_tensor(n), moments)

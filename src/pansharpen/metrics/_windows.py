@@ -8,7 +8,9 @@ from ..errors import ShapeError
 
 def matlab_uint16(x: np.ndarray) -> np.ndarray:
     """MATLAB ``uint16(x)`` as float64: round half away from zero, saturate to [0, 65535]."""
-    return np.floor(np.clip(x, 0.0, 65535.0) + 0.5).clip(max=65535.0)
+    out = np.add(x, 0.5)
+    np.floor(out, out=out)
+    return np.clip(out, 0.0, 65535.0, out=out)
 
 
 def pad_to_blocks(x: np.ndarray, block_size: int, shift: int) -> tuple[np.ndarray, int, int]:

@@ -54,7 +54,7 @@ def q2n_blocks(reference: np.ndarray, fused: np.ndarray) -> np.ndarray:
     z1 = (reference - mu) / sigma + 1
     # Both images are normalised with the reference block statistics; where the reference
     # block mean is 0 the reference shifts the fused block by 1 without dividing.
-    z2 = np.where(mu == 0, fused - mu + 1, (fused - mu) / sigma + 1)
+    z2 = (fused - mu) / np.where(mu == 0, 1.0, sigma) + 1
 
     m1 = z1.mean(axis=-1)  # (n, nblocks)
     m2 = z2.mean(axis=-1)
@@ -65,7 +65,7 @@ def q2n_blocks(reference: np.ndarray, fused: np.ndarray) -> np.ndarray:
     variances = k * ((z1**2).sum(axis=0).mean(axis=-1) + (z2**2).sum(axis=0).mean(axis=-1)) - k * means_sq
     mean_bias = 2 * np.sqrt(m1_sq) * np.sqrt(m2_sq) / means_sq
 
-    cross = hc.multiply(z1, hc.conj(z2)).mean(axis=-1)  # E[z1 * conj(z2)]
+    cross = hc.mean_product(z1, hc.conj(z2))  # E[z1 * conj(z2)]
     covariance = k * cross - k * hc.multiply(m1, hc.conj(m2))
     flat = variances == 0
     safe = np.where(flat, 1.0, variances)
