@@ -1,0 +1,81 @@
+"""``pansharpen train``: train a network on a PanCollection set, or adapt one to a scene."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional, Tuple
+
+import typer
+
+from .app import app
+
+
+@app.command("train")
+def train_command(
+    model: str = typer.Argument(..., help="Registered network (see `pansharpen models`), e.g. lightnet."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Training set (PanCollection .h5/.mat: gt, ms, lms, pan)."),
+    valid: Optional[Path] = typer.Option(None, "--valid", help="Validation set, scored with Q2n/SAM/ERGAS."),
+    scene: Optional[Tuple[Path, Path]] = typer.Option(
+        None, "--scene", help="Scene-adaptive fine-tuning on a product: --scene PAN.tif MS.tif (needs --weights).",
+        show_default=False,
+    ),
+    out: Path = typer.Option(..., "--out", help="Weights file to write (.safetensors); W.ckpt holds the training state."),
+    preset: str = typer.Option("paper", "--preset", help="Recipe: 'paper' (the model's paper) or a preset name."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs to train (default: the preset's)."),
+    minutes: Optional[float] = typer.Option(None, "--minutes", help="Wall-clock budget; stops cleanly at a step boundary."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Global batch size (overrides the preset)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (overrides the preset)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Start from these weights (fine-tuning)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run whose checkpoint is beside --out."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the initial weights and the data order."),
+    validate_every: int = typer.Option(10, "--validate-every", help="Validate every k epochs (0: only at the end)."),
+    schedule: str = typer.Option("scaled", "--schedule", help="'scaled': StepLR step scaled to --epochs; 'paper': kept."),
+    select: str = typer.Option("best", "--select", help="Weights to write: 'best' validated or 'last'."),
+    sensor: Optional[str] = typer.Option(None, "--sensor", help="Sensor of the --scene product (default: from its .IMD)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out and its checkpoint."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice)."),
+    workers: int = typer.Option(0, "--workers", help="DataLoader worker processes."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or log lines."),
+) -> None:
+    """Train MODEL on --data (or adapt --weights to a --scene) and write --out.
+
+    Multi-process data parallel: torchrun --nproc-per-node 2 -m pansharpen train ...
+    """
+    from ..errors import ValueRangeError
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    command = " ".join(["pansharpen", *sys.argv[1:]]) if sys.argv and sys.argv[0] else None
+    if scene and all(scene):
+        if data is not None:
+            raise ValueRangeError("--scene takes the PAN and the MS GeoTIFF (--scene PAN.tif MS.tif) and excludes --data")
+        if weights is None:
+            raise ValueRangeError("--scene fine-tunes trained weights: pass --weights START.safetensors")
+        from ..pipelines.adapt import adapt_to_scene
+
+        res = adapt_to_scene(model, scene[0], scene[1], weights, out, minutes=minutes if minutes or epochs else 3.0,
+                             epochs=epochs, sensor=sensor, preset=preset, lr=lr, batch_size=batch_size, seed=seed,
+                             overwrite=overwrite, quiet=quiet, device=device, command=command)
+        typer.echo(f"held-out block (rows {res.sets.rows[0]}-{res.sets.rows[1]} at reduced resolution), "
+                   f"{res.patches} training patches:")
+        typer.echo(res.table().rstrip())
+        typer.echo(f"wrote {res.out}")
+        return
+    if data is None:
+        raise ValueRangeError("give the training set with --data SET.h5 (or --scene PAN MS for scene adaptation)")
+    from ..pipelines.train import train
+
+    res = train(model, data, valid, preset=preset, epochs=epochs, minutes=minutes, batch_size=batch_size, lr=lr,
+                out=out, resume=resume, seed=seed, validate_every=validate_every, device=device, quiet=quiet,
+                weights=weights, schedule=schedule, select=select, overwrite=overwrite, num_workers=workers,
+                command=command)
+    if res.out is None:  # a torchrun worker other than rank 0
+        return
+    line = (f"wrote {res.out}: {res.epochs} epochs, {res.steps} steps, stopped by {res.stopped_by}, "
+            f"{res.seconds:.1f} s")
+    if res.metrics:
+        line += f"; {res.selected} weights: " + ", ".join(f"{k} {res.metrics[k]:.4f}" for k in ("Q2n", "SAM", "ERGAS"))
+    typer.echo(line)
