@@ -1,6 +1,7 @@
 """PanCollection readers/writers: layouts, key conventions, laziness and bad files."""
 from __future__ import annotations
 
+import os
 import h5py
 import numpy as np
 import pytest
@@ -139,6 +140,9 @@ def test_writer_roundtrip_attrs_and_atomicity(tmp_path):
     attrs = {"sensor": "WV3", "ratio": 4, "sources": [{"path": "x.tif", "bytes": 10}]}
     write_pancollection(path, a, attrs, compression="gzip")
     assert [p.name for p in tmp_path.iterdir()] == ["w.h5"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
     with open_pancollection(path) as f:
         assert f.attrs["sensor"] == "WV3" and f.attrs["ratio"] == 4
         assert f.attrs["sources"] == [{"path": "x.tif", "bytes": 10}]

@@ -213,3 +213,32 @@ def test_full_resolution_geotiff_pair(tmp_path):
     expected = full.full_resolution_indices(fused, ms.astype(float), pan.astype(float), "QB", ratio=4)
     for k in FULL_KEYS:
         assert result.rows[0][k] == pytest.approx(expected[k], rel=1e-9)
+
+
+def test_full_resolution_block_multiples(tmp_path):
+    full = pytest.importorskip("pansharpen.metrics.full", reason="metrics.full not written yet")
+    rng = np.random.default_rng(5)
+    ms = rng.uniform(100, 2000, (1, 4, 10, 10))  # PAN 40 x 40: not a multiple of the 32-pixel block
+    lms = np.repeat(np.repeat(ms, 4, axis=2), 4, axis=3)
+    pan = lms.mean(axis=1, keepdims=True)
+    sr = lms + rng.normal(0, 5, lms.shape)
+    write_pancollection(tmp_path / "f.h5", {"ms": ms, "lms": lms, "pan": pan, "sr": sr}, {})
+    p = tmp_path / "f.h5"
+    with pytest.raises(ShapeError, match="multiples of the block size 32"):
+        evaluate_full(p, p, p, sensor="QB")
+    result = evaluate_full(p, p, p, sensor="QB", crop_to_blocks=True)
+    expected = full.full_resolution_indices(sr[0], ms[0], pan[0], "QB", ms_exp=lms[0], crop_to_blocks=True)
+    assert result.rows[0]["HQNR"] == pytest.approx(expected["HQNR"], rel=1e-12)
+    assert result.settings["crop_to_blocks"] is True
+
+
+def test_full_resolution_without_sensor_warns(tmp_path):
+    pytest.importorskip("pansharpen.metrics.full", reason="metrics.full not written yet")
+    rng = np.random.default_rng(6)
+    ms = rng.uniform(100, 2000, (1, 4, 8, 8))
+    pan = np.repeat(np.repeat(ms.mean(axis=1, keepdims=True), 4, 2), 4, 3)
+    write_pancollection(tmp_path / "f.h5", {"ms": ms, "pan": pan, "sr": np.repeat(np.repeat(ms, 4, 2), 4, 3)}, {})
+    p = tmp_path / "f.h5"
+    with pytest.warns(UserWarning, match="pass --sensor"):
+        result = evaluate_full(p, p, p)
+    assert result.settings["sensor"] == "none" and result.settings["ms_exp"] == "interp23tap"

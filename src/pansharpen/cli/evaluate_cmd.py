@@ -50,6 +50,11 @@ def evaluate_command(
     ),
     crop: int = typer.Option(0, "--crop", help="Reduced resolution border cut dim_cut (toolbox demos: 21 or 30)."),
     max_value: Optional[float] = typer.Option(None, "--max-value", help="DN maximum to rescale [0, 1] images (e.g. 2047)."),
+    crop_to_blocks: bool = typer.Option(
+        False, "--crop-to-blocks",
+        help="Full resolution: evaluate the top-left whole 32 x 32 blocks when sizes are not multiples of 32 "
+        "(the reference stops with an error).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the indices as JSON instead of a table."),
     csv_out: Optional[Path] = typer.Option(None, "--csv", help="Also write the indices and settings as CSV."),
     json_out: Optional[Path] = typer.Option(None, "--out-json", help="Also write indices, mean/std and provenance as JSON."),
@@ -65,7 +70,7 @@ def evaluate_command(
             raise ShapeError("full resolution needs both --ms and --pan (they may be the same PanCollection file)")
         if crop:
             raise ShapeError("--crop applies to reduced resolution only; the toolbox computes full-resolution indices on the whole image")
-        result = evaluate_full(ms, pan, fused, sensor=sensor, ratio=ratio)
+        result = evaluate_full(ms, pan, fused, sensor=sensor, ratio=ratio, crop_to_blocks=crop_to_blocks)
     elif reference is not None:
         result = evaluate_reduced(reference, fused, ratio=ratio, sensor=sensor, crop=crop, max_value=max_value)
     else:

@@ -38,6 +38,9 @@ def atomic_path(path: "str | os.PathLike", overwrite: bool = True) -> Iterator[P
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the final file the usual permissions
     try:
         yield tmp
     except BaseException:

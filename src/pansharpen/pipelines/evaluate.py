@@ -23,6 +23,7 @@ import contextlib
 import csv
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -342,8 +343,12 @@ def evaluate_full(
     fused: "str | Path",
     sensor=None,
     ratio: int = 4,
+    crop_to_blocks: bool = False,
 ) -> Evaluation:
     """Full-resolution indices (no reference) of every fused image against its MS and PAN.
+
+    Sizes must be multiples of the 32-pixel block, as in the reference (which stops with an
+    error otherwise); ``crop_to_blocks`` evaluates the top-left whole blocks instead.
 
     ``sensor`` gives the MTF gains used by D_s / D_lambda_K; None takes the ``sensor``
     attribute of a PanCollection input (as written by ``pansharpen simulate``) or else the
@@ -374,7 +379,14 @@ def evaluate_full(
                 f"{pan_src.shape[1]} x {pan_src.shape[2]}; the fused image must be on the PAN grid"
             )
         if sensor is None:
-            sensor = _attrs_sensor(ms_src, pan_src, fus) or "none"
+            sensor = _attrs_sensor(ms_src, pan_src, fus)
+            if sensor is None:
+                warnings.warn(
+                    "no sensor given or recorded in the files: D_s and D_lambda_K use the toolbox defaults for an "
+                    "unknown sensor (MTF gain 0.3 MS, 0.15 PAN); pass --sensor for the sensor's own MTF",
+                    UserWarning, stacklevel=2,
+                )
+                sensor = "none"
         from ..protocol.sensors import get_sensor
 
         sensor_obj = get_sensor(sensor, nbands=ms_src.shape[0])
@@ -401,10 +413,12 @@ def evaluate_full(
             else:
                 pan_i, ms_i = pan_src.read(i), ms_src.read(i)
             exp_i = exp_src.read(i) if exp_src is not None else None
-            rows.append(full_resolution_indices(fus.read(i), ms_i, pan_i, sensor_obj, ratio=ratio, ms_exp=exp_i))
+            rows.append(full_resolution_indices(fus.read(i), ms_i, pan_i, sensor_obj, ratio=ratio, ms_exp=exp_i,
+                                                crop_to_blocks=crop_to_blocks))
         settings = {"sensor": sensor_obj.name if sensor_obj.name != "generic" else "none", "ratio": ratio,
                     "ms_gnyq": list(sensor_obj.ms_gnyq), "pan_gnyq": sensor_obj.pan_gnyq, "crop": 0,
-                    "ms_exp": "lms" if exp_src is not None else "interp23tap", "block_size": 32}
+                    "ms_exp": "lms" if exp_src is not None else "interp23tap", "block_size": 32,
+                    "crop_to_blocks": crop_to_blocks}
         inputs = {"ms": ms_src.describe(), "pan": pan_src.describe(), "fused": fus.describe()}
         if exp_src is not None:
             inputs["ms_exp"] = exp_src.describe()
