@@ -109,7 +109,8 @@ PRESETS: dict[str, Preset] = {
     )
 }
 
-#: the paper recipe of each registered architecture (architectures not listed use "default")
+#: the paper recipe of each registered architecture; variants named ``<family>-<variant>``
+#: (``lgpconv-net-bsconv``) take their family's; architectures not listed use "default"
 PAPER_PRESET = {
     "lightnet": "lightnet",
     "lgpconv-net": "lgpconv-net",
@@ -121,6 +122,12 @@ PAPER_PRESET = {
     "pannet": "default",
     "dicnn": "default",
 }
+
+
+def paper_preset_name(arch: str) -> str:
+    """Name of the preset holding ``arch``'s paper recipe (longest listed prefix, else ``"default"``)."""
+    family = max((k for k in PAPER_PRESET if arch == k or arch.startswith(k + "-")), key=len, default=None)
+    return PAPER_PRESET[family] if family else "default"
 
 
 def preset_names() -> list[str]:
@@ -137,7 +144,7 @@ def resolve_preset(arch: str, preset: "str | Preset" = "paper", **overrides: Any
     if isinstance(preset, Preset):
         base = preset
     elif preset == "paper":
-        base = PRESETS[PAPER_PRESET.get(arch, "default")]
+        base = PRESETS[paper_preset_name(arch)]
     elif preset in PRESETS:
         base = PRESETS[preset]
     else:
