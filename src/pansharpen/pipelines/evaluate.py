@@ -187,12 +187,11 @@ class Evaluation:
     inputs: dict[str, Any]
 
     def summary(self) -> dict[str, tuple[float, float]]:
-        """``{index: (mean, std)}`` over the images, std with N-1 like MATLAB (NaN for one image)."""
-        try:
-            from ..metrics.table import aggregate
-        except ImportError:  # metrics.table not available: same definition, locally
-            aggregate = _aggregate
-        return {k: tuple(float(v) for v in aggregate(self.rows)[k]) for k in self.keys}
+        """``{index: (mean, std)}`` over the images, std with N-1 like MATLAB ``std``."""
+        from ..metrics.table import aggregate
+
+        stats = aggregate(self.rows)
+        return {k: stats[k] for k in self.keys}
 
     def provenance(self) -> dict[str, Any]:
         return {"protocol": self.protocol, **self.settings, "inputs": self.inputs, "pansharpen_version": __version__}
@@ -235,19 +234,13 @@ class Evaluation:
                 writer.writerow(["std", *(repr(stats[k][1]) for k in self.keys)])
 
     def table(self) -> str:
-        """Plain-text table: one line per image, then mean ± std (N-1) when there are several."""
-        several = len(self.rows) > 1
-        width = max(17 if several else 9, *(len(k) + 1 for k in self.keys))
-        name_w = max(5, *(len(n) for n in self.images))
-        lines = [f"{self.protocol} ({_settings_line(self.settings)})",
-                 f"{'image':<{name_w}}  " + "".join(f"{k:>{width}}" for k in self.keys)]
-        for name, row in zip(self.images, self.rows):
-            lines.append(f"{name:<{name_w}}  " + "".join(f"{row[k]:>{width}.4f}" for k in self.keys))
-        if several:
-            stats = self.summary()
-            cells = "".join(f"{f'{m:.4f} ± {s:.4f}':>{width}}" for m, s in stats.values())
-            lines.append(f"{'mean±std':<{name_w}}  " + cells)
-        return "\n".join(lines)
+        """Text table in paper column order: one line per image, then mean ± std (N-1) when several."""
+        from ..metrics.table import format_table
+
+        rows = {name: {k: row[k] for k in self.keys} for name, row in zip(self.images, self.rows)}
+        if len(self.rows) > 1:
+            rows["mean ± std"] = self.summary()
+        return f"{self.protocol} ({_settings_line(self.settings)})\n" + format_table(rows)
 
 
 def _settings_line(settings: dict[str, Any]) -> str:
@@ -256,15 +249,6 @@ def _settings_line(settings: dict[str, Any]) -> str:
 
 def _json_number(x: float) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
-
-
-def _aggregate(rows: Sequence[dict[str, float]]) -> dict[str, tuple[float, float]]:
-    names = rows[0].keys()
-    out = {}
-    for k in names:
-        vals = np.array([r[k] for r in rows], dtype=np.float64)
-        out[k] = (float(vals.mean()), float(vals.std(ddof=1)) if len(vals) > 1 else float("nan"))
-    return out
 
 
 # ------------------------------------------------------------------------------------ runs
