@@ -218,25 +218,60 @@ def correlate_replicate(image, kernels: np.ndarray, _cache_key=None):
     k = kernels.shape[-1]
     pad = k // 2
     _, _, h, w = image.shape
-    fft_shape = (scipy.fft.next_fast_len(h + 2 * pad, real=True), scipy.fft.next_fast_len(w + 2 * pad, real=True))
-    if _cache_key is not None:
-        spec = _kernel_spectrum(*_cache_key, fft_shape)
-    else:
-        spec = _correlation_spectrum(np.asarray(kernels, dtype=np.float64), fft_shape)
-
     if isinstance(image, torch.Tensor):
+        fft_shape = (_fft_length(h + 2 * pad), _fft_length(w + 2 * pad))
+        spec = _spectrum(kernels, fft_shape, _cache_key)
         padded = F.pad(image, (pad, pad, pad, pad), mode="replicate")
         complex_dtype = torch.complex128 if image.dtype == torch.float64 else torch.complex64
         spec_t = torch.from_numpy(spec.copy()).to(device=image.device, dtype=complex_dtype)
         full = torch.fft.irfft2(torch.fft.rfft2(padded, s=fft_shape) * spec_t, s=fft_shape)
         return full[..., :h, :w]
 
-    arr = np.asarray(image, dtype=np.float64)
-    padded = np.pad(arr, ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="edge")
-    spectrum = scipy.fft.rfft2(padded, s=fft_shape, axes=(-2, -1), workers=-1)
-    spectrum *= spec
-    full = scipy.fft.irfft2(spectrum, s=fft_shape, axes=(-2, -1), workers=-1)
-    return np.ascontiguousarray(full[..., :h, :w]).astype(image.dtype, copy=False)
+    # numpy: one image at a time, large images in tiles (overlap-save), so that the working set
+    # stays small; every output pixel still sees its full k x k neighbourhood, so tiling is exact
+    tile_h = h if h <= _WHOLE_IMAGE_MAX else _TILE
+    tile_w = w if w <= _WHOLE_IMAGE_MAX else _TILE
+    fft_shape = (_fft_length(tile_h + 2 * pad), _fft_length(tile_w + 2 * pad))
+    spec = _spectrum(kernels, fft_shape, _cache_key)
+    out = np.empty(image.shape, dtype=image.dtype)
+    buffer = np.zeros((image.shape[1], *fft_shape))
+    for i, img in enumerate(image):
+        padded = np.pad(img, ((0, 0), (pad, pad), (pad, pad)), mode="edge")
+        for r0 in range(0, h, tile_h):
+            for c0 in range(0, w, tile_w):
+                th, tw = min(tile_h, h - r0), min(tile_w, w - c0)
+                if (th, tw) != (tile_h, tile_w):
+                    buffer.fill(0.0)
+                buffer[:, : th + 2 * pad, : tw + 2 * pad] = padded[:, r0 : r0 + th + 2 * pad, c0 : c0 + tw + 2 * pad]
+                spectrum = scipy.fft.rfft2(buffer, axes=(-2, -1), workers=-1)
+                spectrum *= spec
+                result = scipy.fft.irfft2(spectrum, s=fft_shape, axes=(-2, -1), workers=-1)
+                out[i, :, r0 : r0 + th, c0 : c0 + tw] = result[:, :th, :tw]
+    return out
+
+
+#: images up to this size are filtered in one FFT; larger ones in tiles of _TILE output pixels
+_WHOLE_IMAGE_MAX = 1024
+_TILE = 512
+
+
+def _spectrum(kernels: np.ndarray, fft_shape: tuple[int, int], cache_key) -> np.ndarray:
+    if cache_key is not None:
+        return _kernel_spectrum(*cache_key, fft_shape)
+    return _correlation_spectrum(np.asarray(kernels, dtype=np.float64), fft_shape)
+
+
+def _fft_length(n: int) -> int:
+    """Smallest ``2**a * 3**b >= n`` (pocketfft is fastest on these sizes)."""
+    best = 1 << (n - 1).bit_length()
+    p3 = 1
+    while p3 < best:
+        p2 = p3
+        while p2 < n:
+            p2 *= 2
+        best = min(best, p2)
+        p3 *= 3
+    return best
 
 
 def mtf_filter(image, gains, ratio: int = 4):
