@@ -293,3 +293,30 @@ def test_empty_h5(tmp_path):
         pass
     with pytest.raises(DataFormatError, match="no image arrays"):
         open_pancollection(path)
+
+
+def test_large_file_is_read_lazily(tmp_path):
+    # a 5 GB (virtual: unwritten chunks take no disk) training file: opening it and reading
+    # samples must not load the datasets
+    import tracemalloc
+
+    path = tmp_path / "big.h5"
+    n = 20000
+    with h5py.File(path, "w") as f:
+        for key, shape in {"gt": (8, 64, 64), "ms": (8, 16, 16), "lms": (8, 64, 64), "pan": (1, 64, 64)}.items():
+            f.create_dataset(key, shape=(n, *shape), dtype="f8", chunks=(1, *shape), fillvalue=7.0)
+    assert path.stat().st_size < 10_000_000
+    tracemalloc.start()
+    try:
+        with open_pancollection(path) as f:
+            assert len(f) == n
+            sample = f.sample(n - 1)
+            batch = f.read("gt", [5, 19999, 3])
+        ds = PanCollectionDataset(path)
+        item = ds[123]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sample["gt"].shape == (8, 64, 64) and (sample["gt"] == 7.0).all()
+    assert batch.shape == (3, 8, 64, 64) and item["lms"].shape == (8, 64, 64)
+    assert peak < 20_000_000  # a handful of samples (260 kB each), not 5 GB
