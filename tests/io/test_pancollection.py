@@ -320,3 +320,29 @@ def test_large_file_is_read_lazily(tmp_path):
     assert sample["gt"].shape == (8, 64, 64) and (sample["gt"] == 7.0).all()
     assert batch.shape == (3, 8, 64, 64) and item["lms"].shape == (8, 64, 64)
     assert peak < 20_000_000  # a handful of samples (260 kB each), not 5 GB
+
+
+def test_metadata_variables_beside_images_are_ignored(tmp_path):
+    a = _arrays(n=2)
+    # v5: a scalar ratio, a band-name char array and a vector beside N images H x W x C x N
+    v5 = tmp_path / "meta.mat"
+    scipy.io.savemat(v5, {"gt": a["gt"].transpose(2, 3, 1, 0), "ratio": 4.0, "sensor": "WV3",
+                          "gains": np.array([0.3, 0.3, 0.3, 0.3])})
+    with open_pancollection(v5) as f:
+        assert f.keys == ["gt"] and len(f) == 2
+    # v7.3: MATLAB stores a char array as uint16 with MATLAB_class "char"
+    v73 = tmp_path / "meta73.mat"
+    with h5py.File(v73, "w") as f:
+        f["GT"] = a["gt"][0].transpose(1, 2, 0).T
+        f["ratio"] = np.array([[4.0]])
+        f.create_dataset("sensor", data=np.array([[87], [86], [51]], dtype=np.uint16))
+        f["sensor"].attrs["MATLAB_class"] = np.bytes_("char")
+    with open_pancollection(v73) as f:
+        assert f.keys == ["gt"] and len(f) == 1
+    # h5: a string dataset of notes
+    h5 = tmp_path / "meta.h5"
+    _write_h5(h5, a)
+    with h5py.File(h5, "a") as f:
+        f["notes"] = np.array([b"simulated"])
+    with open_pancollection(h5) as f:
+        assert f.keys == ["gt", "ms", "lms", "pan"]

@@ -39,6 +39,9 @@ KEY_ALIASES: dict[str, tuple[str, ...]] = {
 }
 #: order of the canonical keys in listings
 CANONICAL_KEYS = ("gt", "ms", "lms", "pan")
+_ALL_ALIASES = frozenset(name for names in KEY_ALIASES.values() for name in names)
+#: MATLAB classes that never hold an image
+_NON_IMAGE_CLASSES = frozenset({"char", "cell", "struct", "logical", "function_handle", "object"})
 
 Index = "int | slice | Sequence[int] | None"
 
@@ -149,12 +152,16 @@ class PanCollectionFile:
             raise DataFormatError(f"{self.path}: HDF5 file cannot be opened (truncated or corrupt?): {exc}") from exc
         shapes = {}
         for name, ds in stored.items():
-            if name.startswith("#") or ds.ndim < 2:  # MATLAB's #refs# and scalar metadata
+            if name.startswith("#"):  # MATLAB's #refs# / #subsystem#
                 continue
-            if ds.dtype.kind not in "fiub":
-                raise DataFormatError(
-                    f"{self.path}: dataset {name!r} has dtype {ds.dtype}; image arrays must be numeric"
-                )
+            matlab_class = ds.attrs.get("MATLAB_class", b"double")
+            matlab_class = matlab_class.decode() if isinstance(matlab_class, bytes) else str(matlab_class)
+            if ds.dtype.kind not in "fiu" or matlab_class in _NON_IMAGE_CLASSES:
+                if name in _ALL_ALIASES:
+                    raise DataFormatError(
+                        f"{self.path}: dataset {name!r} has dtype {ds.dtype} ({matlab_class}); image arrays must be numeric"
+                    )
+                continue  # string / logical metadata beside the images
             shapes[name] = tuple(int(n) for n in ds.shape)
         matlab = self.format == "mat-v7.3"
         self._build_entries(shapes, matlab=matlab, reversed_axes=matlab)
@@ -168,21 +175,24 @@ class PanCollectionFile:
             raise DataFormatError(f"{self.path}: not a readable MATLAB file (truncated or corrupt?): {exc}") from exc
         shapes = {}
         for name, shape, cls in info:
-            if len(shape) < 2 or cls in ("char", "struct", "cell", "logical") or min(shape) == 0:
-                if cls in ("char", "struct", "cell") and name in sum(KEY_ALIASES.values(), ()):
+            if cls in _NON_IMAGE_CLASSES:
+                if name in _ALL_ALIASES:
                     raise DataFormatError(f"{self.path}: variable {name!r} is a MATLAB {cls}; image arrays must be numeric")
                 continue
             shapes[name] = tuple(int(n) for n in shape)
         self._build_entries(shapes, matlab=True, reversed_axes=False)
 
     def _build_entries(self, shapes: dict[str, tuple[int, ...]], matlab: bool, reversed_axes: bool) -> None:
-        def kind_of(shape: tuple[int, ...]) -> str | None:
-            if matlab:
-                return {2: "mat2", 3: "mat3", 4: "mat4"}.get(len(shape))
-            return {3: "chw", 4: "nchw"}.get(len(shape))
-
         def as_matlab(shape):  # h5py shows MATLAB's column-major arrays with reversed axes
             return tuple(reversed(shape)) if reversed_axes else shape
+
+        def kind_of(shape: tuple[int, ...]) -> str | None:
+            if min(shape, default=0) == 0:
+                return None
+            if matlab:  # H x W [x C [x N]]; scalars and vectors (ratio, band lists) are metadata
+                hw = as_matlab(shape)[:2]
+                return {2: "mat2", 3: "mat3", 4: "mat4"}.get(len(shape)) if min(hw) >= 2 else None
+            return {3: "chw", 4: "nchw"}.get(len(shape))
 
         taken: set[str] = set()
         for canon in CANONICAL_KEYS:
