@@ -64,17 +64,34 @@ def _upsample_axis(x, axis: int, samples_at_odd: bool):
         return ext[tuple(index)]
 
     shift = 0 if samples_at_odd else 1  # the new sample uses x[m + j], j in -6..5 (odd) or -5..6 (even)
-    new = None
-    for j_half, tap in enumerate(_ODD_TAPS):
-        # offsets d = +-(2 j_half + 1) share one tap (symmetric kernel)
-        term = (shifted(j_half + shift) + shifted(shift - j_half - 1)) * float(tap)
-        new = term if new is None else new + term
-    # interleave (even position, odd position) pairs: stack to (..., n, 2, ...) and merge
-    pair = (new, x) if samples_at_odd else (x, new)
     shape = list(x.shape)
     shape[axis] = 2 * n
-    stack = torch.stack if isinstance(x, torch.Tensor) else np.stack
-    return stack(pair, axis + 1).reshape(shape)
+    known = [slice(None)] * x.ndim
+    fresh = [slice(None)] * x.ndim
+    known[axis] = slice(1, None, 2) if samples_at_odd else slice(0, None, 2)
+    fresh[axis] = slice(0, None, 2) if samples_at_odd else slice(1, None, 2)
+
+    if isinstance(x, torch.Tensor):
+        new = None
+        for j_half, tap in enumerate(_ODD_TAPS):
+            # offsets d = +-(2 j_half + 1) share one tap (symmetric kernel)
+            term = (shifted(j_half + shift) + shifted(shift - j_half - 1)) * float(tap)
+            new = term if new is None else new + term
+        pair = (new, x) if samples_at_odd else (x, new)  # (even position, odd position)
+        return torch.stack(pair, axis + 1).reshape(shape)
+
+    out = np.empty(shape, dtype=x.dtype)
+    out[tuple(known)] = x
+    new = out[tuple(fresh)]  # a view: accumulate in place
+    scratch = np.empty_like(x)
+    for j_half, tap in enumerate(_ODD_TAPS):
+        np.add(shifted(j_half + shift), shifted(shift - j_half - 1), out=scratch)
+        if j_half == 0:
+            np.multiply(scratch, tap, out=new)
+        else:
+            scratch *= tap
+            new += scratch
+    return out
 
 
 def interp23tap(image, ratio: int):
