@@ -242,3 +242,15 @@ def test_full_resolution_without_sensor_warns(tmp_path):
     with pytest.warns(UserWarning, match="pass --sensor"):
         result = evaluate_full(p, p, p)
     assert result.settings["sensor"] == "none" and result.settings["ms_exp"] == "interp23tap"
+
+
+def test_nodata_in_geotiff_warns(tmp_path):
+    rng = np.random.default_rng(7)
+    ref = rng.integers(200, 1800, (4, 48, 48)).astype(np.uint16)
+    ref[:, :4, :4] = 0
+    path = tmp_path / "ref.tif"
+    with rasterio.open(path, "w", driver="GTiff", count=4, height=48, width=48, dtype="uint16", nodata=0,
+                       transform=Affine(1, 0, 0, 0, -1, 48), crs="EPSG:32613") as ds:
+        ds.write(ref)
+    with pytest.warns(UserWarning, match="64 nodata"):
+        evaluate_reduced(path, path)

@@ -76,6 +76,13 @@ class ImageSource:
             raise ValueRangeError(
                 f"{self.label(i)} contains NaN or inf values; fill or mask nodata before evaluating"
             )
+        nodata = (self.profile or {}).get("nodata")
+        if nodata is not None and (img == nodata).any():
+            warnings.warn(
+                f"{self.label(i)} has {int((img == nodata).sum())} nodata ({nodata:g}) values; the indices include "
+                "them as data -- crop the images to their valid area for meaningful numbers",
+                UserWarning, stacklevel=2,
+            )
         return img
 
     def label(self, i: int | None = None) -> str:
