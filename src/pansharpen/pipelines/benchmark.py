@@ -263,14 +263,24 @@ def aggregate(records: list[dict[str, Any]], indices: tuple[str, ...]) -> tuple[
     return cells, len(seeds), len(images)
 
 
+_COMPLEXITY: "dict[int, tuple[nn.Module, int, float | None]]" = {}
+
+
 def _complexity(model: nn.Module) -> tuple[int, float | None]:
+    """``(parameters, MACs per output pixel at 64 x 64)``, computed once per model object."""
     from ..models.complexity import macs_per_pixel
     from ..models.registry import count_parameters
 
+    hit = _COMPLEXITY.get(id(model))
+    if hit is not None and hit[0] is model:
+        return hit[1], hit[2]
     try:
         macs = macs_per_pixel(model, size=64)
     except Exception:  # a model the counter cannot trace: report params only
         macs = None
+    if len(_COMPLEXITY) > 256:
+        _COMPLEXITY.clear()
+    _COMPLEXITY[id(model)] = (model, count_parameters(model), macs)
     return count_parameters(model), macs
 
 

@@ -182,8 +182,13 @@ def read_config_file(path: "str | os.PathLike") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(f"benchmark config {path} does not exist; give the path of a .yaml or .toml file")
-    text = path.read_text(encoding="utf-8")
     suffix = path.suffix.lower()
+    if suffix not in (".toml", ".yaml", ".yml"):
+        raise DataFormatError(f"benchmark config {path}: unknown format {suffix!r}; use .yaml, .yml or .toml")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DataFormatError(f"benchmark config {path} is not UTF-8 text") from None
     try:
         if suffix == ".toml":
             import tomllib
@@ -359,9 +364,12 @@ def _parse_train(raw: Any, base: Path, here: str, bands: set[int], ratio: int) -
             continue
         p = _resolve(base, raw[key], f"{here}: train.{key}")
         count, shapes, _ = _inspect_set(p, f"{here}: train.{key}")
-        missing = [k for k in ("gt", "ms", "pan") if k not in shapes]
+        missing = [k for k in ("gt", "ms", "lms", "pan") if k not in shapes]
         if missing:
-            raise DataFormatError(f"{here}: training file {p} lacks {missing}; training needs gt, ms and pan")
+            raise DataFormatError(
+                f"{here}: training file {p} lacks {missing}; training needs gt, ms, lms and pan (PanCollection layout, "
+                "as written by `pansharpen simulate`)"
+            )
         if shapes["ms"][1] not in bands:
             raise ShapeError(
                 f"{here}: training file {p} has {shapes['ms'][1]}-band MS but the test sets have {sorted(bands)} bands; "
