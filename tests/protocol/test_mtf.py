@@ -26,6 +26,9 @@ def test_kernel_shape_dtype_and_symmetry():
     np.testing.assert_allclose(h, h[::-1, ::-1], atol=1e-17)
     np.testing.assert_allclose(h, h[:, ::-1], atol=1e-17)
     assert h[20, 20] == h.max()
+    # Huang's circular window is zero beyond radius 20 px: the corners are exactly 0
+    assert h[0, 0] == 0 and h[3, 3] == 0 and h[40, 1] == 0
+    assert h[20, 0] != 0  # on the radius: window = kaiser end value
 
 
 @pytest.mark.parametrize(

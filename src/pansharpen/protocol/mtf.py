@@ -54,10 +54,11 @@ def _huang_window(window_1d: np.ndarray) -> np.ndarray:
     ``sqrt(t1**2 + t2**2)`` is its linear interpolation there, and 0 beyond radius 1.
     """
     n = window_1d.size
-    t = np.linspace(-1.0, 1.0, n)
-    radius = np.hypot(t[:, None], t[None, :])
-    w = np.interp(radius, t, window_1d)
-    w[radius > 1.0] = 0.0
+    t = np.arange(-(n - 1) // 2, (n - 1) // 2 + 1) * (2.0 / (n - 1))  # MATLAB's grid, same rounding
+    radius = np.sqrt(t[:, None] * t[:, None] + t[None, :] * t[None, :])
+    outside = (radius < t[0]) | (radius > t[-1])
+    w = np.interp(np.where(outside, 0.0, radius), t, window_1d)
+    w[outside] = 0.0
     return w
 
 
