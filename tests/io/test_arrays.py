@@ -51,3 +51,14 @@ def test_bad_files(tmp_path):
     np.save(tmp_path / "5d.npy", np.zeros((1, 2, 3, 4, 5)))
     with pytest.raises(ShapeError, match="5-D"):
         read_npy(tmp_path / "5d.npy")
+
+
+def test_open_npy_is_a_lazy_view(tmp_path):
+    from pansharpen.io.arrays import open_npy
+
+    batch = np.random.default_rng(1).random((3, 8, 8, 2))
+    np.save(tmp_path / "b.npy", batch)
+    view = open_npy(tmp_path / "b.npy")
+    assert isinstance(view.base, np.memmap) or isinstance(view, np.memmap)
+    assert view.shape == (3, 2, 8, 8)
+    np.testing.assert_array_equal(view[2, 1], batch[2, :, :, 1])

@@ -198,6 +198,8 @@ def test_full_resolution_matches_direct_metrics(tmp_path):
         expected = full.full_resolution_indices(fused[i], ms[i], pan[i], "QB", ratio=4, ms_exp=lms[i])
         for k in FULL_KEYS:
             assert result.rows[i][k] == pytest.approx(expected[k], rel=1e-12)
+    named = evaluate_full(f"{tmp_path / 'full.h5'}:ms", tmp_path / "full.h5", tmp_path / "out.h5")
+    assert named.settings["ms_exp"] == "lms" and named.rows == result.rows
 
 
 def test_full_resolution_geotiff_pair(tmp_path):

@@ -14,9 +14,10 @@ from ..errors import DataFormatError, ShapeError
 from ._atomic import atomic_path
 
 
-def read_npy(path: "str | os.PathLike", dtype=np.float64) -> np.ndarray:
-    """Read a ``.npy`` image (``H x W``, ``H x W x C`` or ``N x H x W x C``) channels-first.
+def open_npy(path: "str | os.PathLike") -> np.ndarray:
+    """A ``.npy`` image as a channels-first, memory-mapped, read-only view (nothing is loaded).
 
+    ``H x W`` -> ``1 x H x W``; ``H x W x C`` -> ``C x H x W``; ``N x H x W x C`` -> ``N x C x H x W``.
     Raises :class:`DataFormatError` for a missing/truncated file or a non-numeric array and
     :class:`ShapeError` for an array that looks channels-first already (``C x H x W`` with
     ``C`` smaller than both sides and ``H == W``: transpose it to ``H x W x C`` or pass a
@@ -34,20 +35,26 @@ def read_npy(path: "str | os.PathLike", dtype=np.float64) -> np.ndarray:
     if arr.dtype.kind not in "uif":
         raise DataFormatError(f"{p}: dtype {arr.dtype} is not a number type; images must be integer or real")
     if arr.ndim == 2:
-        arr = arr[None]
-    elif arr.ndim == 3:
+        return arr[None]
+    if arr.ndim == 3:
         h, w, c = arr.shape
         if h < w and h < c and w == c:
             raise ShapeError(
                 f"{p}: shape {arr.shape} looks like bands x rows x cols; .npy images must be rows x cols x bands "
                 "(np.save(path, img.transpose(1, 2, 0)))"
             )
-        arr = arr.transpose(2, 0, 1)
-    elif arr.ndim == 4:
-        arr = arr.transpose(0, 3, 1, 2)
-    else:
-        raise ShapeError(f"{p}: a {arr.ndim}-D array is not an image; expected rows x cols x bands")
-    return np.array(arr, dtype=dtype)
+        return arr.transpose(2, 0, 1)
+    if arr.ndim == 4:
+        return arr.transpose(0, 3, 1, 2)
+    raise ShapeError(f"{p}: a {arr.ndim}-D array is not an image; expected rows x cols x bands")
+
+
+def read_npy(path: "str | os.PathLike", dtype=np.float64) -> np.ndarray:
+    """Read a ``.npy`` image (``H x W``, ``H x W x C`` or ``N x H x W x C``) channels-first into memory.
+
+    ``dtype`` None keeps the stored type. Errors as :func:`open_npy`.
+    """
+    return np.array(open_npy(path), dtype=dtype)
 
 
 def write_npy(path: "str | os.PathLike", image: np.ndarray, overwrite: bool = True) -> Path:

@@ -126,11 +126,11 @@ def open_source(spec: "str | Path", role: str, required: bool = True) -> ImageSo
         shape = (profile["count"], profile["height"], profile["width"])
         return ImageSource(path, "geotiff", 1, shape, profile=profile, _read=lambda i: read_image(path)[0])
     if suffix == ".npy":
-        from ..io.arrays import read_npy
+        from ..io.arrays import open_npy
 
-        arr = read_npy(path, dtype=None)
-        batch = arr if arr.ndim == 4 else arr[None]
-        return ImageSource(path, "npy", batch.shape[0], tuple(batch.shape[1:]), _read=lambda i: batch[i])
+        view = open_npy(path)  # memory-mapped: images are read one at a time
+        batch = view if view.ndim == 4 else view[None]
+        return ImageSource(path, "npy", batch.shape[0], tuple(batch.shape[1:]), _read=lambda i: np.array(batch[i]))
     if suffix in _H5_SUFFIXES:
         from ..io.pancollection import open_pancollection
 
@@ -350,7 +350,8 @@ def evaluate_full(
     with contextlib.ExitStack() as stack:
         ms_src = open_source(ms, "ms")
         stack.callback(ms_src.close)
-        exp_src = open_source(ms, "ms_exp", required=False) if ms_src.kind == "pancollection" else None
+        # the upsampled MS (lms) of the same file, whatever key --ms named
+        exp_src = open_source(_split_key(ms)[0], "ms_exp", required=False) if ms_src.kind == "pancollection" else None
         if exp_src is not None:
             stack.callback(exp_src.close)
         pan_src = open_source(pan, "pan")
