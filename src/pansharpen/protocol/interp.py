@@ -66,10 +66,6 @@ def _upsample_axis(x, axis: int, samples_at_odd: bool):
     shift = 0 if samples_at_odd else 1  # the new sample uses x[m + j], j in -6..5 (odd) or -5..6 (even)
     shape = list(x.shape)
     shape[axis] = 2 * n
-    known = [slice(None)] * x.ndim
-    fresh = [slice(None)] * x.ndim
-    known[axis] = slice(1, None, 2) if samples_at_odd else slice(0, None, 2)
-    fresh[axis] = slice(0, None, 2) if samples_at_odd else slice(1, None, 2)
 
     if isinstance(x, torch.Tensor):
         new = None
@@ -80,9 +76,13 @@ def _upsample_axis(x, axis: int, samples_at_odd: bool):
         pair = (new, x) if samples_at_odd else (x, new)  # (even position, odd position)
         return torch.stack(pair, axis + 1).reshape(shape)
 
+    known = [slice(None)] * x.ndim
+    fresh = [slice(None)] * x.ndim
+    known[axis] = slice(1, None, 2) if samples_at_odd else slice(0, None, 2)
+    fresh[axis] = slice(0, None, 2) if samples_at_odd else slice(1, None, 2)
     out = np.empty(shape, dtype=x.dtype)
     out[tuple(known)] = x
-    new = out[tuple(fresh)]  # a view: accumulate in place
+    new = out[tuple(fresh)]  # a view: accumulate the new samples in place
     scratch = np.empty_like(x)
     for j_half, tap in enumerate(_ODD_TAPS):
         np.add(shifted(j_half + shift), shifted(shift - j_half - 1), out=scratch)
