@@ -256,3 +256,14 @@ def test_nodata_in_geotiff_warns(tmp_path):
         ds.write(ref)
     with pytest.warns(UserWarning, match="64 nodata"):
         evaluate_reduced(path, path)
+
+
+def test_lone_output_array_of_another_name(tmp_path):
+    gt, fused = _images(n=1)
+    write_pancollection(tmp_path / "ref.h5", {"gt": gt}, {})
+    write_pancollection(tmp_path / "net.h5", {"I_SR": fused, "ms": gt[..., ::4, ::4]}, {})
+    result = evaluate_reduced(tmp_path / "ref.h5", tmp_path / "net.h5")
+    assert result.inputs["fused"]["key"] == "i_sr"
+    write_pancollection(tmp_path / "two.h5", {"a": fused, "b": fused}, {})
+    with pytest.raises(DataFormatError, match="name one explicitly"):
+        evaluate_reduced(tmp_path / "ref.h5", tmp_path / "two.h5")

@@ -25,7 +25,8 @@ Files:
                    and the overlap is used)
   .npy             rows x cols x bands (one image) or N x rows x cols x bands
   .h5 / .mat       PanCollection file (v5 or v7.3 .mat): every image in it.
-                   --reference uses its gt; --fused its sr, fused or output (first present);
+                   --reference uses its gt; --fused its sr, fused or output (first present,
+                   else its only array that is not gt/ms/lms/pan);
                    --ms its ms (and lms, when present, as the upsampled MS);
                    --pan its pan (so --ms test.h5 --pan test.h5 works).
                    FILE.h5:KEY picks a key explicitly.

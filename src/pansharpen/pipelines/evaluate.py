@@ -12,7 +12,8 @@ Inputs are files, each holding one or several images in digital numbers:
 * GeoTIFF (``.tif``/``.tiff``): bands x rows x cols, one image;
 * ``.npy``: rows x cols x bands (one image) or N x rows x cols x bands;
 * PanCollection ``.h5``/``.mat``: every sample of the key the role asks for --
-  reference ``gt``; fused ``sr``, ``fused``, ``output`` (first present); MS ``ms`` (with ``lms``
+  reference ``gt``; fused ``sr``, ``fused``, ``output`` (first present, else the only array
+  that is not gt/ms/lms/pan); MS ``ms`` (with ``lms``
   used as the upsampled MS if present); PAN ``pan``. ``FILE.h5:KEY`` picks a key explicitly.
 
 Images are read one at a time (a test set is never loaded whole).
@@ -138,6 +139,9 @@ def open_source(spec: "str | Path", role: str, required: bool = True) -> ImageSo
         try:
             candidates = (key,) if key else ROLE_KEYS[role]
             found = next((k for k in candidates if k in f), None)
+            if found is None and role == "fused" and not key:
+                others = [k for k in f.keys if k not in ("gt", "ms", "lms", "pan")]
+                found = others[0] if len(others) == 1 else None  # a lone array of another name is the output
             if found is None:
                 if not required:
                     f.close()
