@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import OutputExistsError, SensorError, ShapeError
 from .train import TrainResult, train
-from .training_data import InMemorySet
+from .training_data import InMemorySet, SetInfo, check_model_fits
 from .validation import dominates, validate
 
 
@@ -164,6 +164,7 @@ def adapt_to_scene(
         raise ModelError(f"{weights} holds {start.card.arch} weights, not {model}; name the matching model")
     norm = float(start.card.normaliser)
     sets = scene_sets(pan_path, ms_path, norm, sensor, patch, stride, held_out)
+    check_model_fits(start, SetInfo(f"scene {Path(ms_path).name}", len(sets.train), sets.train.shapes))
     ratio = getattr(start, "ratio", 4)
     before = validate(start, sets.held_out, norm, ratio, device=device)
     recipe = resolve_preset(start.card.arch, preset, batch_size=batch_size)
