@@ -15,6 +15,15 @@ from pansharpen.layers.ada3d import Ada3D, adaptive_conv3d, normalise_taps
 GAIN_OVER_K = math.sqrt(2.0 / (1.0 + 0.01**2)) / 3.0
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """The test machine is shared: one intra-op thread avoids OpenMP spinning against other jobs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def naive_correlation(x, spectral, spatial):
     """Materialises K (B,C,L,H,W,27) and the 27 patches, then sums their product."""
     B, C, L, H, W = x.shape
@@ -121,9 +130,9 @@ def test_gradients_equal_naive_gradients():
 def test_correlation_gradcheck():
     g = torch.Generator().manual_seed(2)
     args = (
-        torch.randn(1, 2, 3, 4, 3, generator=g, dtype=torch.float64, requires_grad=True),
-        torch.randn(1, 2, 27, 3, generator=g, dtype=torch.float64, requires_grad=True),
-        torch.randn(1, 2, 27, 4, 3, generator=g, dtype=torch.float64, requires_grad=True),
+        torch.randn(1, 1, 2, 3, 2, generator=g, dtype=torch.float64, requires_grad=True),
+        torch.randn(1, 1, 27, 2, generator=g, dtype=torch.float64, requires_grad=True),
+        torch.randn(1, 1, 27, 3, 2, generator=g, dtype=torch.float64, requires_grad=True),
     )
     assert torch.autograd.gradcheck(adaptive_conv3d, args)
 

@@ -202,8 +202,9 @@ class Ada3DNet(FusionModel):
         """Radius in PAN pixels of the local neighbourhood that influences one output pixel
         (global pooling aside): the tiling halo."""
         r = self.ratio
-        # upsampling: learned 3x3 conv at MS scale reaches 2r-1 PAN px, bicubic (4 taps) 2r PAN px
-        rf_up = 2 * r - 1 if self.upsampling == "learned" else 2 * r
+        # distance to the farthest PAN pixel under an MS pixel that the upsampling reads:
+        # learned 3x3 conv at MS scale 2r-1, bicubic (4 taps, half-pixel centres) 2r+1
+        rf_up = 2 * r - 1 if self.upsampling == "learned" else 2 * r + 1
         x = y = rf_up + 1
         for _ in self.stages:
             y += 2
