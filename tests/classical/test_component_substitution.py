@@ -79,7 +79,8 @@ def test_bth_haze_corrected_brovey_model(pair):
     np.testing.assert_array_equal(params["haze"], ms.reshape(4, -1).min(axis=1))
     lms = interp23tap(ms, 4)
     intensity = np.tensordot(params["weights"], lms, axes=1) + params["bias"]
-    h_i = params["bias"] + params["weights"] @ params["haze"]
+    h_i = min(params["bias"] + params["weights"] @ params["haze"], intensity.min() - 0.1 * (intensity.mean() - intensity.min()))
+    assert params["intensity_haze"] == pytest.approx(h_i, rel=1e-12)
     pan_eq = _equalize_to(pan[0], intensity)
     haze = params["haze"][:, None, None]
     valid = np.abs(intensity - h_i) > 1e-6  # the darkest pixel itself is a 0/0 the method guards

@@ -73,6 +73,22 @@ def glp_unit_response(shape: tuple[int, int], gain: float, ratio: int) -> np.nda
     return float(mtf_kernel(gain, ratio).sum()) * upsample_interp23tap(ones, ratio)[0]
 
 
+#: See :func:`haze_cap`.
+HAZE_MARGIN = 0.1
+
+
+def haze_cap(image: np.ndarray) -> float:
+    """Largest haze value allowed for the denominator ``image`` of a haze-corrected ratio.
+
+    ``min - HAZE_MARGIN * (mean - min)``: the haze-free denominator ``image - haze`` then stays
+    above 10 % of its mean-to-minimum spread everywhere. The cap moves with any gain and offset
+    of ``image``, so equalisation invariances are kept. With collinear bands the regression
+    haze estimate can exceed dark pixel values, where the ratio would divide by ~0.
+    """
+    low, mean = float(image.min()), float(image.mean())
+    return low - HAZE_MARGIN * (mean - low)
+
+
 def stack_by_gain(lowpass: dict[float, np.ndarray], gains) -> list[np.ndarray]:
     return [lowpass[float(g)] for g in gains]
 

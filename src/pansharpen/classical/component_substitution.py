@@ -28,6 +28,7 @@ from ._common import (
     safe_ratio,
 )
 from ._lowpass import decimate_phase, mtf_decimate, upsample_interp23tap
+from ._lowpass import haze_cap
 from .segmentation import assign_clusters, kmeans
 
 # ----------------------------------------------------------------------------------------------
@@ -208,7 +209,9 @@ def _bth_estimate(x: Inputs) -> dict:
     params = _cs_params(x, weights, bias)
     haze = x.ms.reshape(x.nbands, -1).min(axis=1)
     params["haze"] = haze
-    params["intensity_haze"] = float(bias + weights @ haze)
+    # the intensity of the band hazes, capped below the darkest intensity value so that the
+    # haze-free intensity (the Brovey denominator) stays positive (see haze_cap)
+    params["intensity_haze"] = min(float(bias + weights @ haze), haze_cap(_intensity(x.lms, weights, bias)))
     return params
 
 

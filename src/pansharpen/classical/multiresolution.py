@@ -32,6 +32,7 @@ from ._lowpass import (
     glp_halo,
     glp_lowpass,
     glp_unit_response,
+    haze_cap,
     morphological_halo,
     morphological_lowpass,
     starlet_halo,
@@ -142,13 +143,15 @@ def _hpm_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return num / np.where(np.abs(den) < tiny, np.where(den < 0, -tiny, tiny), den)
 
 
+def _hpm_estimate(x: Inputs) -> dict:
+    return {}
+
+
 def _hpm_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
     lows = pan_glp_lowpass(x)
-    dc = _glp_dc(x)
     out = np.empty_like(x.lms)
     for k in range(x.nbands):
-        p_k, p_lk = _equalized(x.pan, lows[k], k, params, dc[k])
-        out[k] = x.lms[k] * _hpm_divide(p_k, p_lk)
+        out[k] = x.lms[k] * _hpm_divide(x.pan, lows[k])
     return out
 
 
@@ -158,9 +161,10 @@ MTF_GLP_HPM = ClassicalMethod(
     "multiplicative (high-pass modulation) injection: MS~ * P / P_L with the MTF-GLP low-pass",
     "Aiazzi, Alparone, Baronti, Garzelli, Selva, 'An MTF-based spectral distortion minimizing model "
     "for pan-sharpening of very high resolution multispectral images of urban areas', URBAN 2003",
-    _glp_estimate,
+    _hpm_estimate,
     _hpm_apply,
     halo_fn=glp_halo,
+    global_stats=False,
 )
 
 
@@ -169,31 +173,31 @@ def haze_and_intensity_weights(x: Inputs) -> dict:
 
     The haze of band k is its darkest value (dark-object estimate, ``min MS_k``); the PAN haze is
     the regression intensity of the band hazes, ``H_P = b + sum_k w_k H_k``, with ``(w, b)`` from
-    the least-squares fit of the reduced-resolution PAN on the LR MS (as in GSA).
+    the least-squares fit of the reduced-resolution PAN on the LR MS (as in GSA), capped by
+    :func:`~pansharpen.classical._lowpass.haze_cap` of the darkest band's low-pass PAN (with
+    collinear bands the regression can put ``H_P`` above dark PAN values).
     """
     from .component_substitution import intensity_regression
 
     weights, bias = intensity_regression(x, "haze estimate")
     haze = x.ms.reshape(x.nbands, -1).min(axis=1)
-    return {"haze": haze, "pan_haze": float(bias + weights @ haze), "weights": weights, "bias": bias}
+    cap = min(haze_cap(low) for low in pan_glp_lowpass(x))
+    pan_haze = min(float(bias + weights @ haze), cap)
+    return {"haze": haze, "pan_haze": pan_haze, "weights": weights, "bias": bias}
 
 
 def _hpm_haze_estimate(x: Inputs) -> dict:
-    params = _glp_estimate(x)
-    params.update(haze_and_intensity_weights(x))
-    return params
+    return haze_and_intensity_weights(x)
 
 
 def _hpm_haze_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
+    """``F_k = H_k + (MS~_k - H_k) (P - H_P) / (P_L,k - H_P)`` (Lolli et al. 2017, Eq. 6)."""
     lows = pan_glp_lowpass(x)
-    dc = _glp_dc(x)
+    h_p = params["pan_haze"]
     out = np.empty_like(x.lms)
     for k in range(x.nbands):
-        p_k, p_lk = _equalized(x.pan, lows[k], k, params, dc[k])
-        s = params["scale"][k]
         h_k = params["haze"][k]
-        h_pk = s * params["pan_haze"] + params["band_mean"][k] - s * params["pan_mean"]
-        out[k] = h_k + (x.lms[k] - h_k) * _hpm_divide(p_k - h_pk, p_lk - h_pk)
+        out[k] = h_k + (x.lms[k] - h_k) * _hpm_divide(x.pan - h_p, lows[k] - h_p)
     return out
 
 
@@ -302,8 +306,7 @@ def _mf_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
     low = morphological_lowpass(x.pan, x.ratio)
     out = np.empty_like(x.lms)
     for k in range(x.nbands):
-        p_k, p_lk = _equalized(x.pan, low, k, params, 1.0)
-        out[k] = x.lms[k] * _hpm_divide(p_k, p_lk)
+        out[k] = x.lms[k] * _hpm_divide(x.pan, low)
     return out
 
 
@@ -313,9 +316,10 @@ MF = ClassicalMethod(
     "morphological half-gradient pyramid low-pass with multiplicative (HPM) injection",
     "Restaino, Vivone, Dalla Mura, Chanussot, 'Fusion of multispectral and panchromatic images "
     "based on morphological operators', IEEE TIP 25(6), 2016",
-    lambda x: _plain_equalization(x),
+    _hpm_estimate,
     _mf_apply,
     halo_fn=morphological_halo,
+    global_stats=False,
 )
 
 
