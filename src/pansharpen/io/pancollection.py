@@ -115,6 +115,7 @@ class PanCollectionFile:
         if not self.path.is_file():
             raise DataFormatError(f"{self.path}: no such file; check the path")
         self._h5 = None
+        self._datasets: dict[str, Any] = {}
         self._mat_cache: dict[str, np.ndarray] = {}
         self._entries: dict[str, _Entry] = {}
         self.attrs: dict[str, Any] = {}
@@ -275,7 +276,7 @@ class PanCollectionFile:
             i = int(index)
             if not -n <= i < n:
                 raise IndexError(f"{self.path}: sample {i} out of range for {n} samples")
-            sel: Any = [i % n]
+            sel: Any = slice(i % n, i % n + 1)  # h5py reads slices much faster than index lists
         elif index is None:
             sel = slice(None)
         elif isinstance(index, slice):
@@ -310,7 +311,9 @@ class PanCollectionFile:
 
     def _read_h5(self, entry: _Entry, sel) -> np.ndarray:
         kind = entry.kind
-        ds = self._h5[entry.stored]
+        ds = self._datasets.get(entry.stored)
+        if ds is None:
+            ds = self._datasets[entry.stored] = self._h5[entry.stored]
         if kind in ("chw", "mat2", "mat3"):  # one image
             raw = ds[()]
             arr = {
@@ -346,6 +349,7 @@ class PanCollectionFile:
         return self._mat_cache[entry.stored]
 
     def close(self) -> None:
+        self._datasets.clear()
         if self._h5 is not None:
             self._h5.close()
             self._h5 = None
