@@ -242,3 +242,29 @@ def test_bad_input():
         create("ada3d-pan", bands=8, dim=64)
     with pytest.raises(ModelError, match="bias"):
         create("ada3d-pan", bands=8, bias="tanh")
+
+
+@pytest.mark.parametrize(
+    "name,bands,published",
+    [  # seed-implementations.md 3.3: conv MACs at 64 x 64 output, counted with FlopCounterMode on the authors' code
+        ("ada3d-pan", 8, 5.221e9),
+        ("ada3d-pan", 4, 5.165e9),
+        ("ada3d-hs", 191, 2.560e9),
+        ("ada3d-hs", 102, 2.294e9),
+        ("ada3d-hs", 145, 2.422e9),
+        ("ada3d-hisr", 31, 8.105e9),
+    ],
+)
+def test_conv_macs_match_published_counts(name, bands, published):
+    model = create(name, bands=bands)
+    assert model.conv_macs(64) == pytest.approx(published, rel=2e-4)
+    # the element-wise adaptive correlation: 27*C*L per pixel per layer (+ as many kernel-product multiplies)
+    layers = 2 * len(model.stages)
+    assert model.extra_macs() == 2 * layers * 27 * model.cube_head.out_channels * bands
+    assert model.card.macs_per_pixel == pytest.approx(published / 4096 + model.extra_macs())
+
+
+def test_macs_agree_with_flop_counter_helper():
+    complexity = pytest.importorskip("pansharpen.models.complexity")
+    model = create("ada3d-hs", bands=5)
+    assert complexity.macs_per_pixel(model, 64) == pytest.approx(model.macs_per_pixel(64), rel=1e-9)

@@ -216,10 +216,44 @@ class Ada3DNet(FusionModel):
             x += 2
         return max(x, rf_up)
 
-    def extra_macs(self, height: int | None = None, width: int | None = None) -> int:
-        """Element-wise MACs per output pixel outside convolutions: per Ada3D layer T*C*L for the
-        adaptive correlation and T*C*L multiplies for the kernel product (counted like the authors')."""
-        return sum(layer.extra_macs(self.bands) for _, layer in self.ada3d_layers())
+    def extra_macs(self, ms: torch.Tensor | None = None, pan: torch.Tensor | None = None) -> float:
+        """Element-wise MACs outside convolutions (invisible to a FLOP counter), per Ada3D layer
+        2*T*C*L per output pixel: T*C*L for the adaptive correlation and T*C*L multiplies
+        forming K_spe*K_spa (as the authors' tables count them). Total for one forward on
+        ``(ms, pan)`` (the helper in :mod:`pansharpen.models.complexity` calls it so), or per
+        output pixel when called without inputs."""
+        per_pixel = sum(layer.extra_macs(self.bands) for _, layer in self.ada3d_layers())
+        if pan is None:
+            return float(per_pixel)
+        return float(per_pixel * pan.shape[0] * pan.shape[-2] * pan.shape[-1])
+
+    def conv_macs(self, size: int = 64) -> float:
+        """Convolution MACs of one forward at ``size x size`` PAN pixels, batch 1 (analytic; what
+        ``torch.utils.flop_counter`` counts: no bias adds, activations or element-wise work)."""
+        L, G, r, P = self.bands, self.guide_bands, self.ratio, size * size
+        macs = 0.0
+        if self.upsampling == "learned":
+            macs += 9 * L * (L * r * r) * P / (r * r)
+        macs += 9 * (L + G) * self.guide_head.out_channels * P
+        C = self.cube_head.out_channels
+        macs += 27 * C * L * P * 2  # cube head (1 -> C) and tail (C -> 1) over L*H*W voxels
+        for stage in self.stages:
+            macs += 9 * P * (stage.guide.conv0.in_channels * stage.guide.conv0.out_channels * 2)
+            for layer in (stage.first, stage.second):
+                spe0, _, spe1 = layer.spectral_generator
+                spa0, _, spa1 = layer.spatial_generator
+                chan0, _, chan1 = layer.bias.channel
+                macs += 3 * L * (spe0.in_channels * spe0.out_channels + spe1.in_channels * spe1.out_channels)
+                macs += 9 * P * (spa0.in_channels * spa0.out_channels + spa1.in_channels * spa1.out_channels)
+                macs += 3 * L * layer.channels + 9 * P * layer.guide_channels  # spectral, spatial bias
+                macs += chan0.in_channels * chan0.out_channels + chan1.in_channels * chan1.out_channels
+        if self.has_refine:
+            macs += 2 * 9 * L * L * P
+        return macs
+
+    def macs_per_pixel(self, size: int = 64) -> float:
+        """Total MACs per output pixel at ``size x size``: convolutions + :meth:`extra_macs`."""
+        return self.conv_macs(size) / (size * size) + self.extra_macs()
 
 
 # -- configurations (seed-implementations.md section 3.2) -----------------------------------
