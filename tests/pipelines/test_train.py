@@ -276,3 +276,66 @@ def test_validation_metrics_and_best_selection(data, tmp_path):
     assert r.best["epoch"] == best["epoch"] and r.selected == "best"
     card = read_card(out)
     assert card.metrics["Q2n"] == pytest.approx(best["Q2n"]) and card.metrics["valid"] == "valid.h5"
+
+
+KILLABLE = '''
+import sys
+import torch
+from torch import nn
+from pansharpen.models import registry
+from pansharpen.models.base import FusionModel
+from pansharpen.pipelines.train import train
+
+
+class TinyNet(FusionModel):
+    def __init__(self, bands=4):
+        super().__init__()
+        self.bands = bands
+        self.conv = nn.Conv2d(bands + 1, bands, 3, padding=1)
+
+    def fuse(self, ms, pan, lms):
+        return lms + self.conv(torch.cat([lms, pan], 1))
+
+
+registry.register("%s", paper="test stand-in")(lambda bands=4, **kw: TinyNet(bands))
+train("%s", sys.argv[1], epochs=int(sys.argv[3]), out=sys.argv[2], preset="lightnet", batch_size=4, quiet=True,
+      schedule="paper")
+''' % (TINY, TINY)
+
+
+@pytest.mark.slow
+def test_killed_process_leaves_a_loadable_checkpoint_and_resume_finishes(data, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "killable.py"
+    script.write_text(KILLABLE)
+    out = tmp_path / "w.safetensors"
+    ckpt = checkpoint_path_for(out)
+    proc = subprocess.Popen([sys.executable, str(script), str(data["train"]), str(out), "1000"],
+                            env=dict(os.environ, OMP_NUM_THREADS="1"), stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            if ckpt.exists() and load_checkpoint(ckpt)["epoch"] >= 3:
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        proc.send_signal(signal.SIGKILL)  # no chance to clean up
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    state = load_checkpoint(ckpt)  # complete, whatever the moment of the kill
+    assert state["epoch"] >= 3 and state["global_step"] == 3 * state["epoch"]
+    assert not out.exists()
+    done = state["epoch"] + 2
+    resumed = train(TINY, data["train"], epochs=done, out=out, resume=True, **KW)
+    assert resumed.epochs == done and resumed.steps == 3 * done
+    # the paper schedule (StepLR 120) does not depend on the planned epochs: same lr in both runs
+    straight = train(TINY, data["train"], epochs=done, schedule="paper", **KW)
+    for k, v in straight.model.state_dict().items():  # other thread count in the child: float tolerance
+        torch.testing.assert_close(resumed.model.state_dict()[k], v, rtol=1e-5, atol=1e-6)
