@@ -59,7 +59,8 @@ def band_pair_quality(image: np.ndarray, block_size: int) -> np.ndarray:
     """``Q(X_i, X_j)`` for every band pair of ``(C, H, W)``, mean over distinct blocks: ``(C, C)``."""
     mean, centred = _block_stats(image, block_size)  # (C, nb), (C, nb, M)
     m = centred.shape[-1]
-    cov = np.einsum("inm,jnm->ijn", centred, centred) / (m - 1)  # (C, C, nb)
+    per_block = np.moveaxis(centred, 0, 1)  # (nb, C, M)
+    cov = np.moveaxis(per_block @ per_block.swapaxes(1, 2), 0, -1) / (m - 1)  # (C, C, nb)
     var = np.diagonal(cov, axis1=0, axis2=1).T  # (C, nb)
     q = _uqi(mean[:, None], mean[None, :], var[:, None], var[None, :], cov)
     return q.mean(axis=-1)
@@ -190,17 +191,24 @@ def _d_lambda_values(fused: np.ndarray, ms_exp: np.ndarray, block_size: int, p: 
     return np.array(values)
 
 
-def _d_s_values(fused, ms_exp, pan, pan_tilde, block_size: int, q: float) -> np.ndarray:
+def _d_s_values(fused, ms_exp, pan, ratio: int, size, block_size: int, q: float) -> np.ndarray:
+    """D_s per image; P~ is made from each whole PAN, then every image is cut to ``size``."""
     values = []
-    for f, e, p, pt in zip(fused, ms_exp, pan, pan_tilde):
-        high = band_guide_quality(f, p[0], block_size)
-        low = band_guide_quality(e, pt[0], block_size)
+    for f, e, p in zip(fused, ms_exp, pan):
+        pan_tilde = pan_degraded(p[None], ratio)[0]
+        high = band_guide_quality(_cut(f, size), _cut(p[0], size), block_size)
+        low = band_guide_quality(_cut(e, size), _cut(pan_tilde[0], size), block_size)
         values.append(np.mean(np.abs(high - low) ** q) ** (1 / q))
     return np.array(values)
 
 
-def _d_lambda_k_values(filtered: np.ndarray, ms_exp: np.ndarray, block_size: int) -> np.ndarray:
-    return np.array([1 - _q2n_image(e, f, block_size, block_size, True) for f, e in zip(filtered, ms_exp)])
+def _d_lambda_k_values(fused, ms_exp, sensor, ratio: int, size, block_size: int) -> np.ndarray:
+    """D_lambda_K per image; F is MTF-filtered whole, then cut to ``size``."""
+    values = []
+    for f, e in zip(fused, ms_exp):
+        filtered = _mtf_filtered(f[None], sensor, ratio)[0]
+        values.append(1 - _q2n_image(_cut(e, size), _cut(filtered, size), block_size, block_size, True))
+    return np.array(values)
 
 
 # ------------------------------------------------------------------------------ public API
@@ -255,9 +263,7 @@ def d_s(
     same_shape(fus, exp, "fused", "ms_exp")
     pan_arr = _as_pan(pan, fus)
     size = _block_crop(*fus.shape[-2:], block_size, crop_to_blocks)
-    pan_tilde = pan_degraded(pan_arr, ratio)
-    values = _d_s_values(_cut(fus, size), _cut(exp, size), _cut(pan_arr, size), _cut(pan_tilde, size), block_size, q)
-    return per_image(values, single)
+    return per_image(_d_s_values(fus, exp, pan_arr, ratio, size, block_size, q), single)
 
 
 def qnr(
@@ -323,8 +329,7 @@ def d_lambda_k(
     )
     fus, exp = arrays["fused"], arrays["ms_exp"]
     size = _block_crop(*fus.shape[-2:], block_size, crop_to_blocks)
-    filtered = _mtf_filtered(fus, sensor, ratio)
-    return per_image(_d_lambda_k_values(_cut(filtered, size), _cut(exp, size), block_size), single)
+    return per_image(_d_lambda_k_values(fus, exp, sensor, ratio, size, block_size), single)
 
 
 def hqnr(
@@ -402,30 +407,27 @@ def full_resolution_indices(
     sensor = _sensor_for(sensor, fus.shape[1])
     arrays = ensure_digital_numbers(arrays, originals, _sensor_max(sensor, max_value))
     fus, pan_arr = arrays["fused"], arrays["pan"]
-    if "ms_exp" in arrays:
-        exp = arrays["ms_exp"]
-    else:
-        from ..protocol.interp import interp23tap
-
-        exp = interp23tap(arrays["ms"], ratio)
-
     full_size = fus.shape[-2:]
     size = _block_crop(*full_size, block_size, crop_to_blocks)
-    pan_tilde = _cut(pan_degraded(pan_arr, ratio), size)
-    filtered = _cut(_mtf_filtered(fus, sensor, ratio), size)
-    fus, exp, pan_arr = _cut(fus, size), _cut(exp, size), _cut(pan_arr, size)
 
-    ds = _d_s_values(fus, exp, pan_arr, pan_tilde, block_size, 1.0)
-    dlk = _d_lambda_k_values(filtered, exp, block_size)
-    dl = np.full_like(ds, np.nan) if _only_hqnr else _d_lambda_values(fus, exp, block_size, 1.0)
     rows = []
-    for i in range(fus.shape[0]):
+    for i in range(fus.shape[0]):  # one image at a time keeps the working set in cache
+        f, p = fus[i : i + 1], pan_arr[i : i + 1]
+        if "ms_exp" in arrays:
+            e = arrays["ms_exp"][i : i + 1]
+        else:
+            from ..protocol.interp import interp23tap
+
+            e = interp23tap(arrays["ms"][i : i + 1], ratio)
+        ds = _d_s_values(f, e, p, ratio, size, block_size, 1.0)[0]
+        dlk = _d_lambda_k_values(f, e, sensor, ratio, size, block_size)[0]
+        dl = np.nan if _only_hqnr else _d_lambda_values(_cut(f, size), _cut(e, size), block_size, 1.0)[0]
         row = {
-            "D_lambda": float(dl[i]),
-            "D_s": float(ds[i]),
-            "QNR": float((1 - dl[i]) * (1 - ds[i])),
-            "D_lambda_K": float(dlk[i]),
-            "HQNR": float((1 - dlk[i]) * (1 - ds[i])),
+            "D_lambda": float(dl),
+            "D_s": float(ds),
+            "QNR": float((1 - dl) * (1 - ds)),
+            "D_lambda_K": float(dlk),
+            "HQNR": float((1 - dlk) * (1 - ds)),
         }
         if size != tuple(full_size):
             row["cropped_to"] = size

@@ -36,6 +36,11 @@ __all__ = [
 ]
 
 
+def _each_image(index, ref: np.ndarray, fus: np.ndarray, *args) -> np.ndarray:
+    """Apply a batched ``index(ref, fus, *args) -> (n,)`` one image at a time (small working set)."""
+    return np.concatenate([index(r[None], f[None], *args) for r, f in zip(ref, fus)])
+
+
 # ----------------------------------------------------------------------------------------- Q2n
 def q2n_blocks(reference: np.ndarray, fused: np.ndarray) -> np.ndarray:
     """Hypercomplex quality of each block (``onions_quality.m``): ``|q|`` for every block.
@@ -214,7 +219,7 @@ def sam(reference: ArrayLike, fused: ArrayLike):
         zero spectrum, as in the reference.
     """
     ref, fus, single = as_pair(reference, fused)
-    return per_image(_sam_images(ref, fus), single)
+    return per_image(_each_image(_sam_images, ref, fus), single)
 
 
 # ------------------------------------------------------------------------------------- ERGAS
@@ -238,7 +243,7 @@ def ergas(reference: ArrayLike, fused: ArrayLike, ratio: float = 4):
     if not ratio > 0:
         raise ValueRangeError(f"ratio must be positive; got {ratio}")
     ref, fus, single = as_pair(reference, fused)
-    return per_image(_ergas_images(ref, fus, float(ratio)), single)
+    return per_image(_each_image(_ergas_images, ref, fus, float(ratio)), single)
 
 
 # --------------------------------------------------------------------------------------- SCC
@@ -274,7 +279,7 @@ def scc(reference: ArrayLike, fused: ArrayLike):
     ref, fus, single = as_pair(reference, fused)
     if min(ref.shape[-2:]) < 3:
         raise ShapeError(f"SCC needs images of at least 3x3 (it drops a 1-pixel border); got {ref.shape[-2:]}")
-    return per_image(_scc_images(ref, fus), single)
+    return per_image(_each_image(_scc_images, ref, fus), single)
 
 
 # ------------------------------------------------------------------------ extras (not reference)
@@ -387,6 +392,8 @@ def reduced_resolution_indices(
         ``{"Q2n", "Q", "SAM", "ERGAS", "SCC"}`` floats for one image; a list of such dicts for
         a batch.
     """
+    if not ratio > 0:
+        raise ValueRangeError(f"ratio must be positive; got {ratio}")
     ref, fus, single = as_pair(reference, fused)
     arrays = ensure_digital_numbers(
         {"reference": ref, "fused": fus}, {"reference": reference, "fused": fused},
@@ -394,12 +401,22 @@ def reduced_resolution_indices(
     )
     ref = crop_borders(arrays["reference"], crop)
     fus = crop_borders(arrays["fused"], crop)
-    columns = {
-        "Q2n": q2n(ref, fus, block_size, block_size),
-        "Q": q_index(ref, fus, block_size),
-        "SAM": sam(ref, fus),
-        "ERGAS": ergas(ref, fus, ratio),
-        "SCC": scc(ref, fus),
-    }
-    rows = [{name: float(values[i]) for name, values in columns.items()} for i in range(ref.shape[0])]
+    _check_block(block_size, block_size)
+    if min(ref.shape[-2:]) < block_size:
+        raise ShapeError(
+            f"the reduced-resolution indices need images of at least {block_size}x{block_size} after the crop; "
+            f"got {ref.shape[-2]}x{ref.shape[-1]}: use a smaller crop or block_size"
+        )
+    rows = []
+    for r, f in zip(ref, fus):  # one image at a time keeps the working set in cache
+        r1, f1 = r[None], f[None]
+        rows.append(
+            {
+                "Q2n": _q2n_image(r, f, int(block_size), int(block_size), True),
+                "Q": float(_uiqi_sliding(r, f, int(block_size)).mean()),
+                "SAM": float(_sam_images(r1, f1)[0]),
+                "ERGAS": float(_ergas_images(r1, f1, float(ratio))[0]),
+                "SCC": float(_scc_images(r1, f1)[0]),
+            }
+        )
     return rows[0] if single else rows
