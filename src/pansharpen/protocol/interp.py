@@ -44,7 +44,7 @@ _REACH = _ODD_TAPS.size  # 6 known samples on each side
 
 
 def _upsample_axis(x, axis: int, samples_at_odd: bool):
-    """Double ``x`` (numpy array or tensor) along ``axis`` (2 or 3): zero-insert, 23-tap circular filter.
+    """Double ``x`` (numpy array or tensor) along ``axis`` (one of the last two): zero-insert, 23-tap circular filter.
 
     With samples at odd positions, the new value at ``2m`` is
     ``sum_d k[d] x[m + (d - 1) / 2]`` over odd ``d`` in -11..11; with samples at even positions the
@@ -113,7 +113,19 @@ def interp23tap(image, ratio: int):
             "pansharpen.protocol.resize.imresize(image, ratio, 'bicubic')"
         )
     x, finish = _work_array(image, "image")
-    for step in range(int(ratio).bit_length() - 1):
-        x = _upsample_axis(x, 2, samples_at_odd=step == 0)  # rows (H axis) ...
-        x = _upsample_axis(x, 3, samples_at_odd=step == 0)  # ... then columns (W axis)
-    return finish(x)
+    steps = int(ratio).bit_length() - 1
+
+    def upsample(t):
+        for step in range(steps):
+            t = _upsample_axis(t, t.ndim - 2, samples_at_odd=step == 0)  # rows (H axis) ...
+            t = _upsample_axis(t, t.ndim - 1, samples_at_odd=step == 0)  # ... then columns (W axis)
+        return t
+
+    if isinstance(x, torch.Tensor):
+        return finish(upsample(x))
+    # numpy: one image at a time keeps the working set in cache (faster than the whole batch)
+    n, c, h, w = x.shape
+    out = np.empty((n, c, h * ratio, w * ratio), dtype=x.dtype)
+    for i in range(n):
+        out[i] = upsample(x[i])
+    return finish(out)
