@@ -261,7 +261,7 @@ def test_conv_macs_match_published_counts(name, bands, published):
     # the element-wise adaptive correlation: 27*C*L per pixel per layer (+ as many kernel-product multiplies)
     layers = 2 * len(model.stages)
     assert model.extra_macs() == 2 * layers * 27 * model.cube_head.out_channels * bands
-    assert model.card.macs_per_pixel == pytest.approx(published / 4096 + model.extra_macs())
+    assert model.card.macs_per_pixel == pytest.approx(published / 4096 + model.extra_macs(), rel=2e-4)
 
 
 def test_macs_agree_with_flop_counter_helper():
