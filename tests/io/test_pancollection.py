@@ -73,6 +73,10 @@ def test_cave_style_keys(tmp_path):
     with open_pancollection(path) as f:
         assert f.keys == ["gt", "ms", "pan"]
         assert f.shape("pan") == (2, 3, 16, 16)
+    rgb = tmp_path / "rgb.h5"
+    _write_h5(rgb, {"GT": rng.random((1, 31, 16, 16)), "RGB": rng.random((1, 3, 16, 16))})
+    with open_pancollection(rgb) as f:
+        assert f.keys == ["gt", "pan"]
 
 
 def test_h5_pan_stored_without_channel_axis(tmp_path):

@@ -71,7 +71,8 @@ def evaluate_command(
             raise ShapeError("full resolution needs both --ms and --pan (they may be the same PanCollection file)")
         if crop:
             raise ShapeError("--crop applies to reduced resolution only; the toolbox computes full-resolution indices on the whole image")
-        result = evaluate_full(ms, pan, fused, sensor=sensor, ratio=ratio, crop_to_blocks=crop_to_blocks)
+        result = evaluate_full(ms, pan, fused, sensor=sensor, ratio=ratio, crop_to_blocks=crop_to_blocks,
+                               max_value=max_value)
     elif reference is not None:
         result = evaluate_reduced(reference, fused, ratio=ratio, sensor=sensor, crop=crop, max_value=max_value)
     else:

@@ -12,7 +12,7 @@ Layouts understood (``../docs/data.md`` section 4):
   format cannot be sliced on disk).
 
 Key conventions: ``gt/ms/lms/pan`` (PanCollection), ``GT/MS/LMS/PAN`` (HyperPanCollection)
-and the CAVE-style ``GT/LRHSI/HRMSI`` (``LRHSI`` read as ``ms``, ``HRMSI`` as ``pan``).
+and the CAVE-style ``GT/LRHSI/HRMSI`` (``LRHSI`` read as ``ms``, ``HRMSI`` or ``RGB`` as ``pan``).
 Every reader returns channels-first ``float64`` arrays under the canonical lower-case
 names; other arrays in the file (e.g. a network output ``sr``) are available under their
 lower-case name.
@@ -35,7 +35,7 @@ KEY_ALIASES: dict[str, tuple[str, ...]] = {
     "gt": ("gt", "GT"),
     "ms": ("ms", "MS", "LRHSI"),
     "lms": ("lms", "LMS"),
-    "pan": ("pan", "PAN", "HRMSI"),
+    "pan": ("pan", "PAN", "HRMSI", "RGB"),
 }
 #: order of the canonical keys in listings
 CANONICAL_KEYS = ("gt", "ms", "lms", "pan")

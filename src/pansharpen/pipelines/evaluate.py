@@ -339,12 +339,14 @@ def evaluate_full(
     sensor=None,
     ratio: int = 4,
     crop_to_blocks: bool = False,
+    max_value: float | None = None,
 ) -> Evaluation:
     """Full-resolution indices (no reference) of every fused image against its MS and PAN.
 
     Sizes must be multiples of the 32-pixel block, as in the reference (which stops with an
     error otherwise); ``crop_to_blocks`` evaluates the top-left whole blocks instead.
 
+    ``max_value`` rescales float images normalised to [0, 1] (default: the sensor's maximum DN).
     ``sensor`` gives the MTF gains used by D_s / D_lambda_K; None takes the ``sensor``
     attribute of a PanCollection input (as written by ``pansharpen simulate``) or else the
     toolbox defaults for an unknown sensor (``"none"``: MS gain 0.3, PAN gain 0.15).
@@ -410,11 +412,11 @@ def evaluate_full(
                 pan_i, ms_i = pan_src.read(i), ms_src.read(i)
             exp_i = exp_src.read(i) if exp_src is not None else None
             rows.append(full_resolution_indices(fus.read(i), ms_i, pan_i, sensor_obj, ratio=ratio, ms_exp=exp_i,
-                                                crop_to_blocks=crop_to_blocks))
+                                                crop_to_blocks=crop_to_blocks, max_value=max_value))
         settings = {"sensor": sensor_obj.name if sensor_obj.name != "generic" else "none", "ratio": ratio,
                     "ms_gnyq": list(sensor_obj.ms_gnyq), "pan_gnyq": sensor_obj.pan_gnyq, "crop": 0,
                     "ms_exp": "lms" if exp_src is not None else "interp23tap", "block_size": 32,
-                    "crop_to_blocks": crop_to_blocks}
+                    "crop_to_blocks": crop_to_blocks, "max_value": max_value}
         inputs = {"ms": ms_src.describe(), "pan": pan_src.describe(), "fused": fus.describe()}
         if exp_src is not None:
             inputs["ms_exp"] = exp_src.describe()
