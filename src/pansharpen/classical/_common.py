@@ -127,6 +127,20 @@ def resolve_sensor(sensor, nbands: int) -> Sensor:
     return get_sensor(sensor, nbands=nbands)
 
 
+def _common_footprint(ms: np.ndarray, pan: np.ndarray, ratio: int) -> tuple[np.ndarray, np.ndarray]:
+    """Crop a pair whose sizes disagree by less than one MS pixel to the common footprint.
+
+    Scene statistics are often estimated on strided reads of the two rasters, where the PAN can
+    lack the last ``< ratio`` pixels; larger disagreements are left to :func:`check_sizes`.
+    """
+    h, w = ms.shape[-2:]
+    hh, ww = pan.shape[-2:]
+    if (hh, ww) == (ratio * h, ratio * w) or abs(hh - ratio * h) >= ratio or abs(ww - ratio * w) >= ratio:
+        return ms, pan
+    h2, w2 = min(h, hh // ratio), min(w, ww // ratio)
+    return ms[:, :h2, :w2], pan[: ratio * h2, : ratio * w2]
+
+
 # ----------------------------------------------------------------------------------------------
 # Inputs shared by estimate and apply
 # ----------------------------------------------------------------------------------------------
@@ -245,7 +259,9 @@ def require_pan_detail(pan: np.ndarray, method: str) -> None:
 
 
 def require_ms_variation(lms: np.ndarray, method: str) -> None:
-    if np.all(band_std(lms) == 0):
+    """Raise :class:`ValueRangeError` if every band is constant (up to interp23tap's 1e-9 ripple)."""
+    flat = band_std(lms) <= 1e-8 * (np.abs(band_mean(lms)) + 1.0)
+    if np.all(flat):
         raise ValueRangeError(
             f"{method}: every MS band is constant, so the intensity has no variance and injection gains "
             "are undefined; check the MS file, or use method 'exp'"
@@ -318,7 +334,10 @@ class ClassicalMethod:
         ms_l, pan_l, batched = split_batch(ms, pan)
         if batched:
             raise ShapeError("estimate takes one image (C, h, w); call it per image of a batch")
-        x = make_inputs(ms_l[0], pan_l[0], sensor, r, lms)
+        ms0, pan0 = ms_l[0], pan_l[0]
+        if lms is None:
+            ms0, pan0 = _common_footprint(ms0, pan0, r)
+        x = make_inputs(ms0, pan0, sensor, r, lms)
         return self._estimate(x, options)
 
     def _estimate(self, x: Inputs, options: dict) -> Params:
