@@ -25,15 +25,16 @@ from .quicklook import apply_stretch, stretch_limits
 _DPI = 100
 
 
-def _pyplot():
+def _new_figure(width_px: int, height_px: int):
+    """A matplotlib Figure on the Agg canvas (no pyplot: no global state, faster import)."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
     except ImportError:
         raise PanSharpenError("figures need matplotlib: pip install 'pansharpen[plot]'") from None
-    return plt
+    fig = Figure(figsize=(width_px / _DPI, height_px / _DPI), dpi=_DPI)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def _image(x: Any, name: str) -> np.ndarray:
@@ -103,10 +104,11 @@ def comparison_grid(
     vmax = float(np.percentile(finite, 99)) if finite.size else 1.0
     vmax = vmax if vmax > 0 else 1.0
 
-    plt = _pyplot()
+    from matplotlib.patches import Rectangle
+
     columns = [("reference", ref)] + list(images.items())
     ncol = len(columns)
-    fig = plt.figure(figsize=(ncol * panel_px / _DPI, 2 * panel_px / _DPI), dpi=_DPI)
+    fig = _new_figure(ncol * panel_px, 2 * panel_px)
     pad, head = 0.04, 0.14  # fractions of a panel: margin and room for the title
     for j, (label, img) in enumerate(columns):
         x0 = j / ncol
@@ -118,7 +120,7 @@ def comparison_grid(
             if row == 0:
                 shown = apply_stretch(img[idx], limits)
                 ax.imshow(shown, interpolation="nearest")
-                ax.add_patch(plt.Rectangle((c0 - 0.5, r0 - 0.5), size, size, fill=False, edgecolor="yellow", linewidth=1))
+                ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), size, size, fill=False, edgecolor="yellow", linewidth=1))
                 zoom = ax.inset_axes([0.58, 0.0, 0.42, 0.42])
                 zoom.imshow(shown[r0 : r0 + size, c0 : c0 + size], interpolation="nearest")
                 zoom.set_xticks([])
@@ -138,7 +140,6 @@ def comparison_grid(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=_DPI)
-    plt.close(fig)
     return out
 
 
@@ -204,9 +205,10 @@ def training_curves(
     wanted = [m for m in wanted if m in present]
     if not wanted:
         raise ValueRangeError(f"none of the quantities {list(metrics or ('loss', 'Q2n', 'SAM', 'ERGAS'))} are in the runs")
-    plt = _pyplot()
-    fig = plt.figure(figsize=(len(wanted) * panel_px / _DPI, panel_px / _DPI), dpi=_DPI)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    import matplotlib
+
+    fig = _new_figure(len(wanted) * panel_px, panel_px)
+    colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     n = len(wanted)
     for j, name in enumerate(wanted):
         ax = fig.add_axes([(j + 0.2) / n, 0.14, 0.72 / n, 0.76])
@@ -230,5 +232,4 @@ def training_curves(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=_DPI)
-    plt.close(fig)
     return out
