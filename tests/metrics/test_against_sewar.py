@@ -81,3 +81,12 @@ def test_psnr_and_ssim_extras_match_sewar():
     gaussian = dict(fltr=sewar_full_ref.Filter.GAUSSIAN, ws=11, sigma=1.5)
     expected, _ = sewar_full_ref.ssim(hwc(ref), hwc(fus), MAX=1.0, fltr_specs=gaussian, mode="valid")
     assert ssim(ref, fus, data_range=1.0) == pytest.approx(expected, rel=1e-10)
+
+
+@pytest.mark.parametrize("block_size, shift", [(32, 16), (16, 16), (8, 4)])
+def test_q2n_overlapping_blocks_match_sewar(block_size, shift):
+    rng = np.random.default_rng(block_size + shift)
+    ref = rng.integers(0, 2048, (4, 50, 45)).astype(np.float64)
+    fus = np.clip(ref + rng.normal(0, 250, ref.shape), 0, 2047).round()
+    expected = sewar_full_ref.q2n(hwc(ref), hwc(fus), ws=block_size, stride=shift)
+    assert q2n(ref, fus, block_size, shift) == pytest.approx(expected, abs=1e-12)

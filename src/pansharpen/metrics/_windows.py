@@ -13,12 +13,12 @@ def matlab_uint16(x: np.ndarray) -> np.ndarray:
     return np.clip(out, 0.0, 65535.0, out=out)
 
 
-def pad_to_blocks(x: np.ndarray, block_size: int, shift: int) -> tuple[np.ndarray, int, int]:
+def pad_to_blocks(x: np.ndarray, block_size: int, shift: int) -> np.ndarray:
     """Pad ``(..., H, W)`` at the bottom/right by symmetric mirroring (edge included), as ``q2n.m``.
 
-    The padded size is ``(ceil(H/shift) - 1) * shift + block_size``. Returns the padded array
-    and the numbers of blocks along H and W. The reference mirrors once, so it fails when the
-    padding exceeds the image; so do we.
+    The padded size is ``(ceil(H/shift) - 1) * shift + block_size``, which holds
+    ``ceil(H/shift)`` blocks. The reference mirrors once, so it fails when the padding exceeds
+    the image; so do we.
     """
     h, w = x.shape[-2:]
     steps_h, steps_w = -(-h // shift), -(-w // shift)
@@ -33,7 +33,7 @@ def pad_to_blocks(x: np.ndarray, block_size: int, shift: int) -> tuple[np.ndarra
     if extra_h or extra_w:
         pad = [(0, 0)] * (x.ndim - 2) + [(0, extra_h), (0, extra_w)]
         x = np.pad(x, pad, mode="symmetric")
-    return x, steps_h, steps_w
+    return x
 
 
 def blocks(x: np.ndarray, block_size: int, shift: int) -> np.ndarray:

@@ -26,7 +26,7 @@ corner, and :func:`full_resolution_indices` records the size used under ``"cropp
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, Union
 
 import numpy as np
 
@@ -39,7 +39,8 @@ from .reduced import _check_block, _q2n_image
 
 __all__ = ["d_lambda", "d_s", "qnr", "d_lambda_k", "hqnr", "full_resolution_indices", "pan_degraded"]
 
-SensorLike = "str | Sensor | Sequence[float]"
+#: a sensor name (``"WV3"``, ``"none"``), a :class:`Sensor`, or one MTF gain per band
+SensorLike = Union[str, Sensor, Sequence[float]]
 
 
 # ------------------------------------------------------------------------------ block UIQI

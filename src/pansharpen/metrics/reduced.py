@@ -42,7 +42,7 @@ def _each_image(index, ref: np.ndarray, fus: np.ndarray, *args) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------- Q2n
-def q2n_blocks(reference: np.ndarray, fused: np.ndarray) -> np.ndarray:
+def _q2n_blocks(reference: np.ndarray, fused: np.ndarray) -> np.ndarray:
     """Hypercomplex quality of each block (``onions_quality.m``): ``|q|`` for every block.
 
     Args:
@@ -83,8 +83,8 @@ def q2n_blocks(reference: np.ndarray, fused: np.ndarray) -> np.ndarray:
 
 def _q2n_image(reference: np.ndarray, fused: np.ndarray, block_size: int, shift: int, uint16_cast: bool) -> float:
     """Q2n of one ``(C, H, W)`` pair (``q2n.m``)."""
-    ref, steps_h, steps_w = pad_to_blocks(reference, block_size, shift)
-    fus, _, _ = pad_to_blocks(fused, block_size, shift)
+    ref = pad_to_blocks(reference, block_size, shift)
+    fus = pad_to_blocks(fused, block_size, shift)
     if uint16_cast:
         ref, fus = matlab_uint16(ref), matlab_uint16(fus)
     bands = ref.shape[0]
@@ -93,8 +93,7 @@ def _q2n_image(reference: np.ndarray, fused: np.ndarray, block_size: int, shift:
         zeros = np.zeros((padded_bands - bands, *ref.shape[1:]))
         ref = np.concatenate([ref, zeros])
         fus = np.concatenate([fus, zeros])
-    values = q2n_blocks(blocks(ref, block_size, shift), blocks(fus, block_size, shift))
-    assert values.size == steps_h * steps_w
+    values = _q2n_blocks(blocks(ref, block_size, shift), blocks(fus, block_size, shift))
     return float(values.mean())
 
 

@@ -37,9 +37,6 @@ HIGHER_IS_BETTER = {
     "QNR": True,
 }
 
-Cell = "float | tuple[float, float]"
-
-
 def order_names(names: Iterable[str]) -> list[str]:
     """Index names in paper order (RR then FR); unknown names follow in their given order."""
     names = list(dict.fromkeys(names))
