@@ -32,7 +32,7 @@ def test_hqnr_is_averaged_per_image_not_recombined():
 
 
 def test_paper_order_and_non_numeric_entries():
-    rows = [{"Q": 0.9, "Q2n": 0.8, "SCC": 0.95, "ERGAS": 3.0, "SAM": 4.0, "cropped_to": (32, 32)}] * 2
+    rows = [{"Q": 0.9, "Q2n": 0.8, "SCC": 0.95, "ERGAS": 3.0, "SAM": 4.0, "cropped_to": [32, 32]}] * 2
     assert list(aggregate(rows)) == list(RR_ORDER)
     fr = {"HQNR": 0.9, "QNR": 0.9, "D_lambda": 0.01, "D_s": 0.05, "D_lambda_K": 0.02}
     assert order_names(fr) == list(FR_ORDER)
@@ -64,3 +64,10 @@ def test_format_table_styles():
     md = format_table([{"SAM": 2.5, "Q2n": 0.9}, {"SAM": 3.0, "Q2n": 0.8}], digits=2, style="markdown")
     assert md.splitlines()[0] == "|  | SAM↓ | Q2n↑ |"
     assert md.splitlines()[3] == "| 2 | 3.00 | 0.80 |"
+
+
+def test_format_table_skips_non_index_entries():
+    rows = [{"D_s": 0.05, "HQNR": 0.9, "cropped_to": [480, 480]}]
+    text = format_table(rows)
+    assert "480" not in text and "cropped_to" not in text
+    assert text.splitlines()[1].split() == ["1", "0.0500", "0.9000"]

@@ -388,7 +388,7 @@ def full_resolution_indices(
 
     Returns:
         ``{"D_lambda", "D_s", "QNR", "D_lambda_K", "HQNR"}`` floats for one image (plus
-        ``"cropped_to": (h, w)`` when ``crop_to_blocks`` cut the images); a list for a batch.
+        ``"cropped_to": [h, w]`` when ``crop_to_blocks`` cut the images); a list for a batch.
     """
     _check_block(block_size)
     ratio = _check_ratio(ratio)
@@ -431,6 +431,6 @@ def full_resolution_indices(
             "HQNR": float((1 - dlk) * (1 - ds)),
         }
         if size != tuple(full_size):
-            row["cropped_to"] = size
+            row["cropped_to"] = list(size)
         rows.append(row)
     return rows[0] if single else rows
