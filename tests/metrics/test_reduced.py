@@ -284,6 +284,8 @@ def test_mismatched_shapes_and_bands(pair):
         sam(np.stack([ref, ref]), np.stack([fus, fus, fus]))
     with pytest.raises(ShapeError, match="channels-first"):
         ergas(ref[0, 0], fus[0, 0, 0])
+    with pytest.raises(ValueRangeError, match="ratio"):
+        reduced_resolution_indices(ref, fus, ratio=0)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -348,6 +350,8 @@ def test_tiny_and_empty_images():
         sam(np.zeros((4, 0, 5)), np.zeros((4, 0, 5)))
     with pytest.raises(ShapeError, match="leaves nothing"):
         reduced_resolution_indices(rng.uniform(2, 2047, (4, 40, 40)), rng.uniform(2, 2047, (4, 40, 40)), crop=21)
+    with pytest.raises(ShapeError, match="at least 32x32 after the crop"):
+        reduced_resolution_indices(rng.uniform(2, 2047, (4, 40, 40)), rng.uniform(2, 2047, (4, 40, 40)), crop=5)
     with pytest.raises(ValueRangeError, match="crop"):
         crop_borders(np.zeros((1, 5, 5)), -1)
     with pytest.raises(ShapeError, match="block_size"):
