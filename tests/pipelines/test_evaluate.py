@@ -267,3 +267,22 @@ def test_lone_output_array_of_another_name(tmp_path):
     write_pancollection(tmp_path / "two.h5", {"a": fused, "b": fused}, {})
     with pytest.raises(DataFormatError, match="name one explicitly"):
         evaluate_reduced(tmp_path / "ref.h5", tmp_path / "two.h5")
+
+
+def test_folder_of_outputs_in_natural_order(tmp_path):
+    gt, fused = _images(n=11, size=32)
+    write_pancollection(tmp_path / "test.h5", {"gt": gt}, {})
+    out = tmp_path / "results"
+    out.mkdir()
+    for i in range(11):  # one .mat per image, H x W x C, named like DLPan outputs
+        scipy.io.savemat(out / f"output_mulExm_{i}.mat", {"sr": fused[i].transpose(1, 2, 0)})
+    result = evaluate_reduced(tmp_path / "test.h5", out)
+    assert result.images[:3] == ["output_mulExm_0.mat", "output_mulExm_1.mat", "output_mulExm_2.mat"]
+    assert result.images[10] == "output_mulExm_10.mat"  # natural order, not 1, 10, 2...
+    for i in (2, 10):
+        expected = reduced_resolution_indices(gt[i], fused[i])
+        assert result.rows[i]["ERGAS"] == pytest.approx(expected["ERGAS"], rel=1e-12)
+    assert result.inputs["fused"]["files"][10] == "output_mulExm_10.mat"
+    scipy.io.savemat(out / "output_mulExm_11.mat", {"sr": fused[0, :3].transpose(1, 2, 0)})
+    with pytest.raises(ShapeError, match="differ in shape"):
+        evaluate_reduced(tmp_path / "test.h5", out)

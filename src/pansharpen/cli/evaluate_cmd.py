@@ -30,6 +30,8 @@ Files:
                    --ms its ms (and lms, when present, as the upsampled MS);
                    --pan its pan (so --ms test.h5 --pan test.h5 works).
                    FILE.h5:KEY picks a key explicitly.
+  a folder         one image per file (any of the above), in natural name order
+                   (out_2 before out_10), e.g. --fused results/ against --reference test.h5.
 
 Several images: one line each, then mean ± std (N-1). --json prints one JSON object with
 exactly the index keys (a list for several images); --out-json and --csv also record the

@@ -11,6 +11,7 @@ Inputs are files, each holding one or several images in digital numbers:
 
 * GeoTIFF (``.tif``/``.tiff``): bands x rows x cols, one image;
 * ``.npy``: rows x cols x bands (one image) or N x rows x cols x bands;
+* a folder of such files, one image each, in natural name order (``out_2`` before ``out_10``);
 * PanCollection ``.h5``/``.mat``: every sample of the key the role asks for --
   reference ``gt``; fused ``sr``, ``fused``, ``output`` (first present, else the only array
   that is not gt/ms/lms/pan); MS ``ms`` (with ``lms``
@@ -24,6 +25,7 @@ import contextlib
 import csv
 import json
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +69,7 @@ class ImageSource:
     shape: tuple[int, int, int]
     key: str | None = None
     profile: dict[str, Any] | None = None
+    files: list[Path] | None = None  # a folder: one file per image
     _read: Callable[[int], np.ndarray] | None = field(default=None, repr=False)
     _close: Callable[[], None] | None = field(default=None, repr=False)
 
@@ -87,12 +90,17 @@ class ImageSource:
         return img
 
     def label(self, i: int | None = None) -> str:
+        if self.files is not None:
+            return f"{self.path.name}/" if i is None else self.files[i].name
         name = self.path.name + (f":{self.key}" if self.key else "")
         return name if i is None or self.count == 1 else f"{name}[{i}]"
 
     def describe(self) -> dict[str, Any]:
-        return {"path": str(self.path), "format": self.kind, "key": self.key, "images": self.count,
-                "shape": list(self.shape)}
+        out = {"path": str(self.path), "format": self.kind, "key": self.key, "images": self.count,
+               "shape": list(self.shape)}
+        if self.files is not None:
+            out["files"] = [f.name for f in self.files]
+        return out
 
     def close(self) -> None:
         if self._close is not None:
@@ -117,6 +125,8 @@ def open_source(spec: "str | Path", role: str, required: bool = True) -> ImageSo
     Returns None when ``required`` is False and a PanCollection file lacks the role's keys.
     """
     path, key = _split_key(spec)
+    if path.is_dir():
+        return _folder_source(path, role)
     if not path.is_file():
         raise DataFormatError(f"{path}: no such file (given as the {role.replace('_', ' ')} image)")
     suffix = path.suffix.lower()
@@ -160,6 +170,46 @@ def open_source(spec: "str | Path", role: str, required: bool = True) -> ImageSo
         f"{path}: unknown file type {suffix or '(none)'}; give a GeoTIFF (.tif), a .npy (rows x cols x bands) "
         "or a PanCollection .h5/.mat file"
     )
+
+
+def _natural_key(path: Path) -> list:
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+def _folder_source(folder: Path, role: str) -> ImageSource:
+    """One image per file of ``folder`` (GeoTIFF, .npy, .h5/.mat), in natural order (img2 before img10).
+
+    DLPan-style evaluations save one output file per test image; their order must match the
+    reference file's images.
+    """
+    files = sorted(
+        (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (*_TIFF_SUFFIXES, ".npy", *_H5_SUFFIXES)),
+        key=_natural_key,
+    )
+    if not files:
+        raise DataFormatError(f"{folder}: holds no .tif, .npy, .h5 or .mat files for the {role} images")
+    shapes = []
+    for f in files:
+        src = open_source(f, role)
+        try:
+            if src.count != 1:
+                raise ShapeError(f"{src.label()} holds {src.count} images; a folder of outputs needs one image per file")
+            shapes.append(src.shape)
+            key = src.key
+        finally:
+            src.close()
+    if len(set(shapes)) > 1:
+        listing = ", ".join(f"{f.name}: {s}" for f, s in zip(files, shapes))
+        raise ShapeError(f"{folder}: the images differ in shape ({listing})")
+
+    def read(i: int) -> np.ndarray:
+        src = open_source(files[i], role)
+        try:
+            return src.read(0)
+        finally:
+            src.close()
+
+    return ImageSource(folder, "folder", len(files), shapes[0], key=key, files=files, _read=read)
 
 
 def _same_count(sources: Sequence[ImageSource]) -> int:
