@@ -14,9 +14,7 @@ import math
 
 import numpy as np
 import scipy.ndimage as ndi
-import torch
-
-from ..protocol.mtf import KERNEL_SIZE, correlate_replicate, mtf_kernel
+from ..protocol.mtf import KERNEL_SIZE, mtf_kernel
 
 MTF_RADIUS = KERNEL_SIZE // 2
 INTERP_HALF_TAPS = 11  # interp23tap: 23 taps, radius 11 at each x2 stage
@@ -46,12 +44,38 @@ def upsample_interp23tap(image: np.ndarray, ratio: int) -> np.ndarray:
 def mtf_decimate(pan: np.ndarray, gains: tuple[float, ...], ratio: int) -> np.ndarray:
     """``decimate(imfilter(P, h_g, 'replicate'))`` for each gain: ``(len(gains), H/ratio, W/ratio)``.
 
-    One forward FFT of the PAN is shared by all kernels (protocol ``correlate_replicate``).
+    Only the kept samples are computed, in polyphase form: with ``P`` padded by replication, the
+    output at LR pixel ``m`` is ``sum_{p,a} P[off + p + ratio (m + a)] h[ratio a + p]``, i.e. the
+    sum over the ``ratio**2`` phases of an LR-size correlation of the phase image with the phase
+    kernel. The phase images' FFTs are shared by all kernels, and every FFT is LR-sized, so this
+    is ~ratio**2 times cheaper than filtering at full resolution and decimating (same values to
+    float rounding; tests compare it with the protocol's ``mtf_filter`` + ``decimate``).
     """
-    kernels = np.stack([mtf_kernel(g, ratio) for g in gains])
-    filtered = correlate_replicate(torch.from_numpy(np.ascontiguousarray(pan))[None, None], kernels)
-    off = decimate_phase(ratio)
-    return np.ascontiguousarray(filtered[0].numpy()[:, off::ratio, off::ratio])
+    import scipy.fft
+
+    r = ratio
+    k = 2 * MTF_RADIUS + 1
+    taps = -(-k // r)  # kernel taps per phase
+    hh, ww = pan.shape
+    h, w = hh // r, ww // r
+    off = decimate_phase(r)
+    # replicate border; the extra r at the end only meets zero phase taps
+    padded = np.pad(pan, ((MTF_RADIUS, MTF_RADIUS + 2 * r), (MTF_RADIUS, MTF_RADIUS + 2 * r)), mode="edge")
+    rows, cols = h + taps - 1, w + taps - 1
+    fft_shape = (scipy.fft.next_fast_len(rows, real=True), scipy.fft.next_fast_len(cols, real=True))
+    phases = np.stack(
+        [padded[off + p : off + p + r * rows : r, off + q : off + q + r * cols : r] for p in range(r) for q in range(r)]
+    )
+    phase_spec = scipy.fft.rfft2(phases, s=fft_shape, axes=(-2, -1), workers=-1)
+    out = np.empty((len(gains), h, w))
+    for i, g in enumerate(gains):
+        kernel = np.zeros((r * taps, r * taps))
+        kernel[:k, :k] = mtf_kernel(g, r)
+        kphases = np.stack([kernel[p::r, q::r] for p in range(r) for q in range(r)])
+        kspec = np.conj(scipy.fft.rfft2(kphases, s=fft_shape, axes=(-2, -1)))
+        total = np.einsum("pij,pij->ij", phase_spec, kspec)
+        out[i] = scipy.fft.irfft2(total, s=fft_shape, workers=-1)[:h, :w]
+    return out
 
 
 def glp_lowpass(pan: np.ndarray, gains, ratio: int) -> dict[float, np.ndarray]:
