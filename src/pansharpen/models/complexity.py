@@ -158,9 +158,14 @@ class ComplexityMixin:
 
     def fold(self):
         """A copy of the model for inference in which SpanConv/LGPConv/BSConv layers are
-        dense convolutions (exact, see :mod:`pansharpen.layers.fold`). Save the unfolded model."""
+        dense convolutions (exact, see :mod:`pansharpen.layers.fold`). Save the unfolded model.
+
+        The copy keeps its conv weights channels-last: oneDNN's dense convs are markedly
+        faster in that layout on CPU (outputs then have channels-last strides; values are
+        unchanged).
+        """
         from ..layers.fold import fold_modules
 
         folded = fold_modules(self)
         folded.folded = True
-        return folded.eval()
+        return folded.to(memory_format=torch.channels_last).eval()
