@@ -98,3 +98,15 @@ def test_wald_degrade_errors(pair):
         wald_degrade(ms, pan, "WV3", pan_mode="gauss")
     with pytest.raises(ShapeError, match="ratio"):
         wald_degrade(ms, pan, "WV3", ratio=0)
+
+
+def test_wald_degrade_is_differentiable_for_tensors_that_need_grad(pair):
+    ms, pan = pair
+    ms_t = torch.from_numpy(ms).requires_grad_(True)
+    pan_t = torch.from_numpy(pan).requires_grad_(True)
+    ms_lr, pan_lr = wald_degrade(ms_t, pan_t, "WV3")
+    ref_ms, ref_pan = wald_degrade(ms, pan, "WV3")
+    np.testing.assert_allclose(ms_lr.detach().numpy(), ref_ms, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(pan_lr.detach().numpy(), ref_pan, rtol=1e-12, atol=1e-9)
+    (ms_lr.sum() + pan_lr.sum()).backward()
+    assert ms_t.grad.abs().sum() > 0 and pan_t.grad.abs().sum() > 0
