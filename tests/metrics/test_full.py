@@ -121,6 +121,15 @@ def test_uiqi_based_distortions_are_scale_invariant(scene):
     assert d_s(fused * 3.5, ms_exp * 3.5, pan * 3.5) == pytest.approx(d_s(fused, ms_exp, pan), rel=1e-10)
 
 
+def test_single_band_has_no_d_lambda(scene):
+    fused, ms, _, pan = scene
+    out = full_resolution_indices(fused[:1], ms[:1], pan, [0.3])
+    assert np.isnan(out["D_lambda"]) and np.isnan(out["QNR"])
+    assert 0 < out["HQNR"] < 1
+    with pytest.raises(ShapeError, match="at least 2 bands"):
+        d_lambda(fused[:1], fused[:1])
+
+
 def test_flat_blocks_give_nan_like_the_reference():
     """uqi.m has no special case: a block flat in both images is 0/0."""
     flat = np.full((2, 32, 32), 100.0)

@@ -422,7 +422,9 @@ def full_resolution_indices(
             e = interp23tap(arrays["ms"][i : i + 1], ratio)
         ds = _d_s_values(f, e, p, ratio, size, block_size, 1.0)[0]
         dlk = _d_lambda_k_values(f, e, sensor, ratio, size, block_size)[0]
-        dl = np.nan if _only_hqnr else _d_lambda_values(_cut(f, size), _cut(e, size), block_size, 1.0)[0]
+        # D_lambda needs band pairs: NaN for one band (the reference divides 0 by 0 there)
+        skip_dl = _only_hqnr or f.shape[1] < 2
+        dl = np.nan if skip_dl else _d_lambda_values(_cut(f, size), _cut(e, size), block_size, 1.0)[0]
         row = {
             "D_lambda": float(dl),
             "D_s": float(ds),
