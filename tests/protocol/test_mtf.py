@@ -109,8 +109,10 @@ def test_filter_gain_forms_agree(image):
     a = mtf_filter(x, 0.3)
     b = mtf_filter(x, [0.3] * 4)
     c = mtf_filter(x, get_sensor("GF2"))
+    d = mtf_filter(x, "gaofen2")
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(a, c)
+    np.testing.assert_array_equal(a, d)
     np.testing.assert_allclose(mtf_filter(x[0], 0.3), a[0], rtol=1e-12)  # (H, W) input
 
 
@@ -151,6 +153,7 @@ def test_filter_pan():
     direct = correlate(pan, mtf_kernel(sensor.pan_gnyq), mode="nearest")
     np.testing.assert_allclose(mtf_filter_pan(pan, sensor), direct, rtol=1e-10, atol=1e-9)
     np.testing.assert_allclose(mtf_filter_pan(pan[None], 0.14)[0], direct, rtol=1e-10, atol=1e-9)
+    np.testing.assert_array_equal(mtf_filter_pan(pan, "WV3"), mtf_filter_pan(pan, sensor))
 
 
 def test_bad_inputs(image):
@@ -158,6 +161,8 @@ def test_bad_inputs(image):
         mtf_filter(image, get_sensor("WV3"))
     with pytest.raises(ShapeError, match="band"):
         mtf_filter(image, [0.3, 0.3])
+    with pytest.raises(ShapeError, match="sensor WV3 gives 8"):
+        mtf_filter(image, "WV3")
     bad = image.copy()
     bad[0, 0, 3, 3] = np.nan
     with pytest.raises(ValueRangeError, match="NaN"):

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ShapeError, ValueRangeError
-from .sensors import Sensor
+from .sensors import Sensor, get_sensor
 
 __all__ = ["mtf_kernel", "mtf_kernels", "mtf_filter", "mtf_filter_pan", "correlate_replicate"]
 
@@ -116,6 +116,8 @@ def _check_ratio(ratio) -> int:
 
 
 def _gain_tuple(gains) -> tuple[float, ...]:
+    if isinstance(gains, str):
+        gains = get_sensor(gains)
     if isinstance(gains, Sensor):
         return tuple(float(g) for g in gains.ms_gnyq)
     if isinstance(gains, (Real, np.floating, np.integer)):
@@ -172,7 +174,7 @@ def _work_array(image, name: str = "image"):
     finite = bool(torch.isfinite(work).all()) if isinstance(work, torch.Tensor) else bool(np.isfinite(work).all())
     if not finite:
         raise ValueRangeError(
-            f"{name} contains NaN or inf values; mask or fill nodata before filtering (e.g. np.nan_to_num)"
+            f"{name} contains NaN or inf values; mask or fill nodata first (e.g. np.nan_to_num)"
         )
 
     def finish(result):
@@ -193,7 +195,7 @@ def _work_array(image, name: str = "image"):
 # --------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=4)  # each entry is C x fh x fw/2 complex (~20 MB for 8 x 512 x 512)
 def _kernel_spectrum(gains: tuple[float, ...], ratio: int, size: int, fft_shape: tuple[int, int]) -> np.ndarray:
     """``conj(rfft2(kernel))`` on ``fft_shape``: the correlation multiplier, ``(C, fh, fw//2+1)``."""
     spec = _correlation_spectrum(mtf_kernels(gains, ratio, size), fft_shape)
@@ -281,8 +283,8 @@ def mtf_filter(image, gains, ratio: int = 4):
     Args:
         image: ``(C, H, W)`` or ``(N, C, H, W)`` (``(H, W)`` for one band), numpy or torch, any
             scale (digital numbers or normalised); must be finite.
-        gains: a :class:`Sensor` (its MS gains), a sequence of one gain per band, or one gain
-            for every band.
+        gains: a :class:`Sensor` or sensor name (its MS gains), a sequence of one gain per band,
+            or one gain for every band.
         ratio: PAN/MS resolution ratio.
 
     Returns:
@@ -291,10 +293,11 @@ def mtf_filter(image, gains, ratio: int = 4):
     t, finish = _work_array(image, "image")
     gain_tuple = _gain_tuple(gains)
     channels = t.shape[1]
-    if len(gain_tuple) == 1 and (not isinstance(gains, Sensor)):
+    if len(gain_tuple) == 1 and not isinstance(gains, (Sensor, str)):
         gain_tuple = gain_tuple * channels
     if len(gain_tuple) != channels:
-        src = f"sensor {gains.name}" if isinstance(gains, Sensor) else "gains"
+        src = f"sensor {gains}" if isinstance(gains, str) else "gains"
+        src = f"sensor {gains.name}" if isinstance(gains, Sensor) else src
         raise ShapeError(
             f"{src} gives {len(gain_tuple)} MTF gain(s) but the image has {channels} band(s) "
             f"(shape {tuple(np.shape(image))}); give one gain per band, a single gain for all, "
@@ -310,9 +313,11 @@ def mtf_filter_pan(pan, sensor_or_gain, ratio: int = 4):
 
     Args:
         pan: ``(H, W)``, ``(1, H, W)`` or ``(N, 1, H, W)``, numpy or torch.
-        sensor_or_gain: a :class:`Sensor` (its ``pan_gnyq``) or the PAN gain at Nyquist.
+        sensor_or_gain: a :class:`Sensor` or sensor name (its ``pan_gnyq``) or the PAN gain at Nyquist.
         ratio: PAN/MS resolution ratio.
     """
+    if isinstance(sensor_or_gain, str):
+        sensor_or_gain = get_sensor(sensor_or_gain)
     gain = sensor_or_gain.pan_gnyq if isinstance(sensor_or_gain, Sensor) else sensor_or_gain
     if not isinstance(gain, (Real, np.floating, np.integer)):
         raise ValueRangeError(f"the PAN MTF gain must be a Sensor or one number; got {sensor_or_gain!r}")
