@@ -52,6 +52,13 @@ _METHODS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], float]] = {
 _ALIASES = {"cubic": "bicubic", "linear": "bilinear", "triangle": "bilinear", "box": "nearest"}
 
 
+def _method_key(method: str) -> str:
+    key = _ALIASES.get(str(method).lower(), str(method).lower())
+    if key not in _METHODS:
+        raise ValueRangeError(f"unknown resize method {method!r}; use 'bicubic', 'bilinear' or 'nearest'")
+    return key
+
+
 @functools.lru_cache(maxsize=128)
 def contributions(in_length: int, scale: float, method: str = "bicubic", antialias: bool = True):
     """MATLAB's ``contributions``: which input pixels feed each output pixel, and how much.
@@ -67,9 +74,9 @@ def contributions(in_length: int, scale: float, method: str = "bicubic", antiali
         and normalised weights; columns that are zero for every output pixel are dropped, as
         MATLAB does. Read-only, cached.
     """
-    kernel, width = _METHODS[method]
+    kernel, width = _METHODS[_method_key(method)]
     out_length = math.ceil(in_length * scale)
-    if scale < 1 and antialias and method != "nearest":
+    if scale < 1 and antialias and kernel is not _box_kernel:
         base = kernel
 
         def kernel(x):  # noqa: F811 - MATLAB's h(x) = scale * kernel(scale * x)
@@ -136,9 +143,7 @@ def imresize(image, scale: float, method: str = "bicubic", antialias: bool = Tru
         ``(..., ceil(H*scale), ceil(W*scale))``, same kind and floating dtype as ``image``
         (integers give float64, unrounded). Rows are resized first, then columns.
     """
-    key = _ALIASES.get(str(method).lower(), str(method).lower())
-    if key not in _METHODS:
-        raise ValueRangeError(f"unknown resize method {method!r}; use 'bicubic', 'bilinear' or 'nearest'")
+    key = _method_key(method)
     try:
         s = float(scale)
     except (TypeError, ValueError):
