@@ -409,7 +409,8 @@ def _run(cfg: BenchmarkConfig, out: Path, retrain: bool, quiet: bool, command: s
                         values = score(ts, sample, fused, sensor, cfg)
                         per_image.append({"test_set": ts.name, "method": label, "seed": seed, "image": i,
                                           "seconds": seconds, **{n: values[n] for n in _indices_of(ts)}})
-                        if ts is fig_set and i == cfg.figures.image and k == 0:
+                        if ts is fig_set and i == cfg.figures.image and k == 0 and (
+                                cfg.figures.methods is None or label in cfg.figures.methods):
                             figure_images[label] = fused
                             figure_reference = sample["gt"]
                 log(f"  image {i + 1}/{count} done")

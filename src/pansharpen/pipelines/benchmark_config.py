@@ -143,8 +143,8 @@ class TimingSpec:
 
 @dataclass(frozen=True)
 class FiguresSpec:
-    """Figures: a comparison grid of image ``image`` of ``test_set`` (reduced resolution) and
-    the training curves of trained methods."""
+    """Figures: a comparison grid of image ``image`` of ``test_set`` (reduced resolution; of the
+    ``methods`` labels, default all) and the training curves of trained methods."""
 
     comparison: bool = True
     test_set: str | None = None
@@ -152,6 +152,7 @@ class FiguresSpec:
     rgb: tuple[int, int, int] | None = None
     inset: tuple[int, int, int] | None = None
     curves: bool = True
+    methods: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ _TEST_SET_KEYS = {"name", "path", "resolution"}
 _METHOD_KEYS = {"label", "classical", "network", "weights", "train", "seeds", "options", "fold", "timing"}
 _TRAIN_KEYS = {"train", "valid", "preset", "epochs", "minutes", "batch_size", "lr", "validate_every", "select"}
 _TIMING_KEYS = {"enabled", "repeats", "warmup", "size", "test_set", "image"}
-_FIGURES_KEYS = {"comparison", "test_set", "image", "rgb", "inset", "curves"}
+_FIGURES_KEYS = {"comparison", "test_set", "image", "rgb", "inset", "curves", "methods"}
 
 
 def read_config_file(path: "str | os.PathLike") -> dict[str, Any]:
@@ -537,7 +538,7 @@ def _check_image_ref(name, image, test_sets, here, reduced_only):
         raise DataFormatError(f"{here}: the comparison figure needs a reduced-resolution set (with gt); {name!r} is full")
 
 
-def _parse_figures(raw: Any, test_sets: tuple[TestSetSpec, ...], where: str) -> FiguresSpec:
+def _parse_figures(raw: Any, test_sets: tuple[TestSetSpec, ...], labels: list[str], where: str) -> FiguresSpec:
     if raw is None or raw is True:
         raw = {}
     if raw is False:
@@ -558,7 +559,13 @@ def _parse_figures(raw: Any, test_sets: tuple[TestSetSpec, ...], where: str) -> 
                 and inset[2] > 0):
             raise ValueRangeError(f"{here}.inset must be [row, col, size] in PAN pixels; got {inset!r}")
         inset = tuple(inset)
-    return FiguresSpec(bool(raw.get("comparison", True)), raw.get("test_set"), image, rgb, inset, bool(raw.get("curves", True)))
+    chosen = raw.get("methods")
+    if chosen is not None:
+        if not isinstance(chosen, list) or not chosen or any(m not in labels for m in chosen):
+            raise DataFormatError(f"{here}.methods must be a non-empty list of method labels from {labels}; got {chosen!r}")
+        chosen = tuple(chosen)
+    return FiguresSpec(bool(raw.get("comparison", True)), raw.get("test_set"), image, rgb, inset,
+                       bool(raw.get("curves", True)), chosen)
 
 
 # ---------------------------------------------------------------------------------- entry
@@ -625,7 +632,7 @@ def load_config(config: "str | os.PathLike | Mapping[str, Any]", data_dir: "str 
         test_sets=test_sets,
         methods=methods,
         timing=_parse_timing(raw.get("timing"), test_sets, protocol.ratio, where),
-        figures=_parse_figures(raw.get("figures"), test_sets, where),
+        figures=_parse_figures(raw.get("figures"), test_sets, labels, where),
         notes=str(raw.get("notes") or ""),
     )
 
