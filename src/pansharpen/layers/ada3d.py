@@ -41,12 +41,15 @@ Parameter count (``h_spe = int(C a_spe)``, ``h_spa = int(Cs a_spa)``, ``h_b = in
 
 (e.g. 197,213 for C = Cs = 48, k = 3, h = 12 / 12 / 3: the pansharpening layer).
 
-Memory: the (B, C, L, H, W, T) kernel is never built. The correlation loops over
-the T taps, accumulating ``shift_t(x) * K_spe[..., t] * K_spa[..., t]`` with
-broadcasting; without autograd it also works in strips of rows so that only a
-strip of the spatial kernel (T*C values per pixel, the largest tensor) exists at a
-time. With autograd a custom backward recomputes the taps instead of storing T
-products. Nothing is kept on the module between calls.
+Memory and speed: the (B, C, L, H, W, T) kernel is never built. The correlation
+loops over the T taps, accumulating ``shift_t(x) * K_spe[..., t] * K_spa[..., t]``
+with broadcasting. The spatial normalisation is split: the tap mean is linear, so it is
+folded into the weights of the generator's last conv (centred taps come out of the conv),
+and the scale ``gain / k / (std + 1e-10)`` depends only on (b, c, h, w), so it multiplies
+the tap sum once instead of every tap. Without autograd the layer works in strips of
+rows, so that only a strip of the spatial kernel (T*C values per pixel, the largest
+tensor) exists at a time. With autograd a custom backward recomputes the taps instead
+of storing T products. Nothing is kept on the module between calls.
 """
 from __future__ import annotations
 
@@ -84,16 +87,22 @@ def _tap_offsets(k: int):
                 yield k * k * dl + k * dh + dw, dl, dh, dw
 
 
-def _correlate(xpad: torch.Tensor, spectral: torch.Tensor, spatial: torch.Tensor, init=None) -> torch.Tensor:
-    """Tap loop without autograd. ``xpad`` (B,C,L+2p,H+2p,W+2p); ``spectral`` (B,C,T,L); ``spatial`` (B,C,T,H,W)."""
+def _correlate(xpad: torch.Tensor, spectral: torch.Tensor, spatial: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Tap loop without autograd. ``xpad`` (B,C,L+2p,H+2p,W+2p); ``spectral`` (B,C,T,L); ``spatial`` (B,C,T,H,W).
+
+    Per tap: ``k_t = K_spe[..., t] (x) K_spa[..., t]`` (one tap of the kernel, (B,C,L,H,W), in a reused
+    buffer), then ``out += shift_t(x) * k_t``. ``out`` (zeros) may be given to accumulate in place.
+    """
     T = spectral.shape[2]
     k = round(T ** (1 / 3))
     B, C, Lp, Hp, Wp = xpad.shape
     L, H, W = Lp - (k - 1), Hp - (k - 1), Wp - (k - 1)
-    out = torch.zeros((B, C, L, H, W), dtype=xpad.dtype, device=xpad.device) if init is None else init
+    if out is None:
+        out = torch.zeros((B, C, L, H, W), dtype=xpad.dtype, device=xpad.device)
+    kernel_t = torch.empty((B, C, L, H, W), dtype=xpad.dtype, device=xpad.device)  # reused: no page faults per tap
     for t, dl, dh, dw in _tap_offsets(k):
-        shifted = xpad[:, :, dl : dl + L, dh : dh + H, dw : dw + W]
-        out.addcmul_(shifted * spatial[:, :, t].unsqueeze(2), spectral[:, :, t, :, None, None])
+        torch.mul(spectral[:, :, t, :, None, None], spatial[:, :, t].unsqueeze(2), out=kernel_t)
+        out.addcmul_(xpad[:, :, dl : dl + L, dh : dh + H, dw : dw + W], kernel_t)
     return out
 
 
@@ -260,6 +269,30 @@ class Ada3D(nn.Module):
         if x.shape[0] != y.shape[0] or x.shape[-2:] != y.shape[-2:]:
             raise ShapeError(f"Ada3D: x {tuple(x.shape)} and y {tuple(y.shape)} must share batch, height and width")
 
+    def _centred_spatial_taps(self, hidden: torch.Tensor, pad_rows: int = 1) -> torch.Tensor:
+        """Second spatial-generator conv with the tap mean folded into its weights:
+        ``raw - mean_t(raw)`` computed as one conv (the mean over taps is linear). -> (B, C, T, h, W)."""
+        conv = self.spatial_generator[2]
+        C, T = self.channels, self.taps
+        weight = conv.weight.view(C, T, *conv.weight.shape[1:])
+        weight = (weight - weight.mean(1, keepdim=True)).view_as(conv.weight)
+        bias = conv.bias.view(C, T)
+        bias = (bias - bias.mean(1, keepdim=True)).reshape(-1)
+        centred = F.conv2d(hidden, weight, bias, padding=(pad_rows, 1))
+        return centred.view(hidden.shape[0], C, T, *centred.shape[-2:])
+
+    def _tap_scale(self, centred: torch.Tensor) -> torch.Tensor:
+        """``gain / k / (std_t + 1e-10)`` per pixel, (B, C, h, W): the normalisation's scale, which does
+        not depend on the tap or the band and so multiplies the correlation once, after the tap sum."""
+        if torch.is_grad_enabled() and centred.requires_grad:
+            sumsq = centred.square().sum(2)
+        else:  # a reduction over the strided tap axis is slow on CPU; 27 contiguous accumulations are not
+            sumsq = torch.zeros_like(centred[:, :, 0])
+            for t in range(self.taps):
+                sumsq.addcmul_(centred[:, :, t], centred[:, :, t])
+        std = (sumsq / (self.taps - 1)).clamp_min(1e-20).sqrt()
+        return (_LEAKY_GAIN / self.kernel_size) / (std + _STD_EPS)
+
     def forward(
         self, x: torch.Tensor, y: torch.Tensor, pooled: tuple[torch.Tensor, torch.Tensor] | None = None
     ) -> torch.Tensor:
@@ -270,19 +303,23 @@ class Ada3D(nn.Module):
         spe_bias, channel_bias = self.bias.global_terms(cube_pooled, guide_pooled, self.bias_mode)
         spatial_bias = self.bias.spatial_term(y, self.bias_mode)  # (B,1,H,W): one channel, cheap
         B, C, L, H, W = x.shape
-        needs_grad = torch.is_grad_enabled() and (x.requires_grad or y.requires_grad or any(p.requires_grad for p in self.parameters()))
+        needs_grad = torch.is_grad_enabled() and (
+            x.requires_grad or y.requires_grad or any(p.requires_grad for p in self.parameters())
+        )
         row_bytes = B * C * self.taps * W * x.element_size()
         rows = H if self.strip_bytes <= 0 else max(1, self.strip_bytes // max(row_bytes, 1))
         if needs_grad or rows >= H:
+            hidden = self.spatial_generator[1](self.spatial_generator[0](y))
+            centred = self._centred_spatial_taps(hidden)
             bias = spe_bias[..., None, None] * spatial_bias[:, :, None] * channel_bias[..., None, None, None]
-            return adaptive_conv3d(x, spectral, self.spatial_kernel(y)) + bias
+            return adaptive_conv3d(x, spectral, centred) * self._tap_scale(centred)[:, :, None] + bias
         return self._forward_strips(x, y, spectral, spe_bias, spatial_bias, channel_bias, rows)
 
     def _forward_strips(self, x, y, spectral, spe_bias, spatial_bias, channel_bias, rows) -> torch.Tensor:
         """No-autograd path: one strip of ``rows`` rows at a time (spatial kernel of one strip only)."""
         B, C, L, H, W = x.shape
         p = self.kernel_size // 2
-        gen0, act, gen1 = self.spatial_generator
+        gen0, act, _ = self.spatial_generator
         out = torch.empty_like(x)
         # the generator's two 3x3 convs need 2 guide rows of context; hidden rows outside the
         # image must be zero (the second conv's zero padding), not conv0 of zero-padded input.
@@ -295,12 +332,12 @@ class Ada3D(nn.Module):
                 hidden[:, :, 0] = 0
             if r1 == H:
                 hidden[:, :, -1] = 0
-            raw = F.conv2d(hidden, gen1.weight, gen1.bias, padding=(0, 1))
-            spatial = normalise_taps(raw.view(B, C, self.taps, r1 - r0, W), 2, self.kernel_size)
+            centred = self._centred_spatial_taps(hidden, pad_rows=0)
             xlo, xhi = max(0, r0 - p), min(H, r1 + p)
             x_strip = F.pad(x[:, :, :, xlo:xhi], (p, p, xlo - (r0 - p), (r1 + p) - xhi, p, p))
-            init = spe_bias[..., None, None] * spatial_bias[:, :, None, r0:r1] * channel_bias[..., None, None, None]
-            out[:, :, :, r0:r1] = _correlate(x_strip, spectral, spatial, init=init.expand(B, C, L, r1 - r0, W).clone())
+            strip = out[:, :, :, r0:r1].zero_()
+            _correlate(x_strip, spectral, centred, out=strip).mul_(self._tap_scale(centred)[:, :, None])
+            strip.addcmul_(spe_bias[..., None, None] * channel_bias[..., None, None, None], spatial_bias[:, :, None, r0:r1])
         return out
 
 
