@@ -114,10 +114,14 @@ def main() -> None:
         for name in methods:
             method = get_method(name)
             best = np.inf
-            for _ in range(args.repeat):
-                t0 = time.perf_counter()
-                fused = method(ms, pan, sensor, 4)
-                best = min(best, time.perf_counter() - t0)
+            try:
+                for _ in range(args.repeat):
+                    t0 = time.perf_counter()
+                    fused = method(ms, pan, sensor, 4)
+                    best = min(best, time.perf_counter() - t0)
+            except Exception as exc:  # report and go on with the other methods
+                print(f"{name:<18} failed: {exc}", flush=True)
+                continue
             rate = mp / best
             line = f"{name:<18} {best:8.2f} s {rate:8.2f} MP/s  ratio {rate / gdal_rate:.2f} (vs GDAL per MP)"
             if name == "brovey":

@@ -136,10 +136,17 @@ def test_singular_regressions_fall_back_with_a_warning_or_stay_finite(pair, name
         assert any(issubclass(w.category, SingularRegressionWarning) for w in caught)
 
 
-def test_bdsd_needs_sizes_and_blocks_compatible_with_the_ratio(make_pair):
-    ms, pan, _ = make_pair(size=22)  # 22 is not a multiple of 4
-    with pytest.raises(ShapeError, match="multiple of 4"):
-        get_method("bdsd")(ms, pan, "QB", 4)
+def test_bdsd_fits_on_a_crop_when_the_ms_size_is_not_a_multiple_of_the_ratio(make_pair):
+    ms, pan, _ = make_pair(size=22)  # 22 is not a multiple of 4: the fit uses the 20x20 crop
+    params = get_method("bdsd").estimate(ms, pan, "QB", 4, block=40)
+    assert params["gamma"].shape[:2] == (2, 2)  # 20 LR px = 80 PAN px = 2 blocks of 40
+    out = get_method("bdsd")(ms, pan, "QB", 4, block=40)
+    assert out.shape == (4, 88, 88) and np.isfinite(out).all()
+    with pytest.raises(ShapeError, match="at least 4x4"):
+        get_method("bdsd")(ms[:, :3, :3], pan[:, :12, :12], "QB", 4)
+
+
+def test_bdsd_block_must_be_a_multiple_of_the_ratio(make_pair):
     ms, pan, _ = make_pair()
     with pytest.raises(ShapeError, match="block size"):
         get_method("bdsd")(ms, pan, "QB", 4, block=30)

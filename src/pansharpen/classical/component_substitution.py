@@ -244,27 +244,28 @@ BT_H = ClassicalMethod(
 # ----------------------------------------------------------------------------------------------
 
 
-def bdsd_reduced_scale(x: Inputs) -> tuple[np.ndarray, np.ndarray]:
-    """The reduced-scale pair of BDSD: ``(MS_LR~ (C, h, w), P_LR (h, w))``.
+def bdsd_reduced_scale(x: Inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The reduced-scale triple of BDSD: ``(MS (C, h', w'), MS_LR~ (C, h', w'), P_LR (h', w'))``.
 
     ``MS_LR~`` is the LR MS degraded as the MS was (its MTF, decimation by ``ratio``) and
     interpolated back with interp23tap: at the MS scale it plays the role of ``MS~``;
     ``P_LR`` is the PAN filtered with the PAN MTF and decimated (Garzelli et al. 2008, Sec. III).
+    An MS whose size is not a multiple of ``ratio`` is cropped (bottom/right) to one for this
+    fit: ``h' = h - h % ratio`` (the fit needs one more exact decimation).
     """
     if "bdsd_lr" not in x.cache:
         h, w = x.ms.shape[1:]
-        if h % x.ratio or w % x.ratio:
-            raise ShapeError(
-                f"BDSD degrades the MS once more by the ratio: the MS size {h}x{w} must be a multiple of "
-                f"{x.ratio}; crop the MS (and PAN) accordingly"
-            )
+        h2, w2 = h - h % x.ratio, w - w % x.ratio
+        if h2 < x.ratio or w2 < x.ratio:
+            raise ShapeError(f"BDSD needs an MS of at least {x.ratio}x{x.ratio} pixels to degrade it once more; got {h}x{w}")
         from ..protocol.mtf import mtf_filter
 
+        ms = x.ms[:, :h2, :w2]
         off = decimate_phase(x.ratio)
-        ms_lp = np.asarray(mtf_filter(x.ms, x.sensor, x.ratio), dtype=np.float64)[:, off :: x.ratio, off :: x.ratio]
+        ms_lp = np.asarray(mtf_filter(ms, x.sensor, x.ratio), dtype=np.float64)[:, off :: x.ratio, off :: x.ratio]
         ms_lr_lp = upsample_interp23tap(ms_lp, x.ratio)
-        pan_lr = mtf_decimate(x.pan, (float(x.sensor.pan_gnyq),), x.ratio)[0]
-        x.cache["bdsd_lr"] = (ms_lr_lp, pan_lr)
+        pan_lr = mtf_decimate(x.pan[: x.ratio * h2, : x.ratio * w2], (float(x.sensor.pan_gnyq),), x.ratio)[0]
+        x.cache["bdsd_lr"] = (ms, ms_lr_lp, pan_lr)
     return x.cache["bdsd_lr"]
 
 
@@ -297,9 +298,9 @@ def _bdsd_estimate(x: Inputs, block: int = 128) -> dict:
     if int(block) != block or block < x.ratio or block % x.ratio:
         raise ShapeError(f"BDSD block size must be a positive multiple of the ratio {x.ratio}; got {block!r}")
     block = int(block)
-    ms_lr_lp, pan_lr = bdsd_reduced_scale(x)
+    ms, ms_lr_lp, pan_lr = bdsd_reduced_scale(x)
     features = np.concatenate([ms_lr_lp, pan_lr[None]], axis=0)
-    gamma = bdsd_block_coefficients(features, x.ms - ms_lr_lp, block // x.ratio)
+    gamma = bdsd_block_coefficients(features, ms - ms_lr_lp, block // x.ratio)
     return {"gamma": gamma, "block": block}
 
 
@@ -354,10 +355,10 @@ def _bdsd_pc_estimate(x: Inputs) -> dict:
 
     For each band: ``MS_k - MS_LR~_k ~ g_k P_LR - sum_i c_ki MS_LR~_i`` with ``g_k, c_ki >= 0``.
     """
-    ms_lr_lp, pan_lr = bdsd_reduced_scale(x)
+    ms, ms_lr_lp, pan_lr = bdsd_reduced_scale(x)
     design = np.concatenate([pan_lr.reshape(1, -1), -ms_lr_lp.reshape(x.nbands, -1)], axis=0).T
     coef = np.stack(
-        [nonnegative_least_squares(design, (x.ms[k] - ms_lr_lp[k]).ravel()) for k in range(x.nbands)], axis=1
+        [nonnegative_least_squares(design, (ms[k] - ms_lr_lp[k]).ravel()) for k in range(x.nbands)], axis=1
     )
     return {"coef": coef}  # (C + 1, C): row 0 = PAN gain, rows 1.. = intensity weights
 
