@@ -305,3 +305,21 @@ def test_cli_runs_a_config_and_reports_errors_with_exit_code_2(sets, tmp_path, c
     bad.write_text("test_sets:\n  - {path: test_rr.h5}\nmethods:\n  - {classical: nope}\n")
     assert main(["benchmark", str(bad), "--out", str(tmp_path / "x")]) == 2
     assert "unknown classical method 'nope'" in capsys.readouterr().err
+
+
+def test_figure_columns_follow_figures_methods_and_nan_output_is_reported(sets, tmp_path, monkeypatch):
+    from matplotlib.image import imread
+
+    import pansharpen.pipelines.benchmark as bench
+
+    rr, _ = sets
+    cfg = _config(rr, methods=[{"label": "GSA", "classical": "gsa"}, {"label": "Brovey", "classical": "brovey"}],
+                  timing=False, figures={"methods": ["Brovey"]})
+    run_benchmark(cfg, tmp_path / "out")
+    assert imread(tmp_path / "out" / "figures" / "comparison_rr.png").shape[:2] == (2 * 240, 2 * 240)
+
+    monkeypatch.setattr(bench, "classical_fuser", lambda *a: (lambda ms, pan, lms: np.full((BANDS, SIDE, SIDE), np.nan)))
+    with pytest.raises(ValueRangeError, match="GSA .*NaN/inf on image 0 of rr"):
+        run_benchmark(cfg, tmp_path / "out2")
+    with pytest.raises(DataFormatError, match="figures.methods"):
+        load_config(_config(rr, figures={"methods": ["nope"]}))
