@@ -509,10 +509,13 @@ def protocol_lines(protocol: Mapping[str, Any]) -> list[str]:
     ]
     for s in protocol["test_sets"]:
         prov = s["provenance"]
-        origin = ", ".join(f"{k}={prov[k]}" for k in sorted(prov) if not isinstance(prov[k], (dict, list)))[:300]
+        # short scalar fields only; the full provenance is in protocol.json
+        origin = ", ".join(f"{k}={prov[k]}" for k in sorted(prov)
+                           if not isinstance(prov[k], (dict, list)) and len(str(prov[k])) <= 40)
         lines.append(f"Test set {s['name']}: {s['file']} (sha256 {s['sha256'][:16]}), {s['images']} of "
                      f"{s['images_in_file']} images, {s['resolution']} resolution, {s['bands']} bands, pan "
-                     f"{s['pan_size'][0]}x{s['pan_size'][1]}, sensor {s['sensor']}" + (f"; provenance: {origin}" if origin else ""))
+                     f"{s['pan_size'][0]}x{s['pan_size'][1]}, sensor {s['sensor']}"
+                     + (f"; provenance (full in protocol.json): {origin}" if origin else ""))
     lines.append(f"Date {protocol['date_utc']} UTC; pansharpen {protocol['pansharpen']}, torch {protocol['torch']}, "
                  f"numpy {protocol['numpy']}, {protocol['threads']} torch threads, {protocol['machine']}.")
     if protocol.get("config"):
