@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 from numbers import Real
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import scipy.fft
