@@ -293,15 +293,16 @@ def test_missing_source_and_existing_output(tmp_path):
     simulate([f"{pan_path}:{ms_path}"], tmp_path / "s.h5", overwrite=True, **SETTINGS)
 
 
-def test_degrade_pair_is_wald_degrade_at_each_scale():
-    # protocol.wald_degrade takes MS and PAN on one grid; simulation gives each at its own scale
+def test_degrade_pair_is_the_reference_composition():
+    # resize_images.m: MS_LR = decimate(MTF(MS)) at offset ratio/2, PAN_LR = imresize(PAN, 1/ratio)
     from pansharpen.pipelines.simulate import degrade_pair
-    from pansharpen.protocol.wald import wald_degrade
+    from pansharpen.protocol.mtf import mtf_filter
+    from pansharpen.protocol.resize import imresize
 
     rng = np.random.default_rng(9)
     ms = rng.uniform(0, 2047, (4, 32, 32))
     pan = rng.uniform(0, 2047, (1, 128, 128))
     ms_lr, pan_lr = degrade_pair(ms, pan, get_sensor("QB"), R)
     assert ms_lr.shape == (4, 8, 8) and pan_lr.shape == (1, 32, 32)
-    np.testing.assert_allclose(ms_lr, wald_degrade(ms, ms[:1], "QB", R)[0], rtol=1e-12)
-    np.testing.assert_allclose(pan_lr, wald_degrade(np.repeat(pan, 4, axis=0), pan, "QB", R)[1], rtol=1e-12)
+    np.testing.assert_allclose(ms_lr, mtf_filter(ms, get_sensor("QB"), R)[:, 2::4, 2::4], rtol=1e-12)
+    np.testing.assert_allclose(pan_lr, imresize(pan, 1 / R), rtol=1e-12)

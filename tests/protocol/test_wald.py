@@ -39,14 +39,14 @@ def test_decimate_undoes_interp23tap():
 @pytest.fixture(scope="module")
 def pair():
     rng = np.random.default_rng(1)
-    return rng.uniform(0, 2047, (8, 64, 48)), rng.uniform(0, 2047, (1, 64, 48))
+    return rng.uniform(0, 2047, (8, 64, 48)), rng.uniform(0, 2047, (1, 256, 192))
 
 
 def test_wald_degrade_composes_the_reference_steps(pair):
     ms, pan = pair
     sensor = get_sensor("WV3")
     ms_lr, pan_lr = wald_degrade(ms, pan, sensor)
-    assert ms_lr.shape == (8, 16, 12) and pan_lr.shape == (1, 16, 12)
+    assert ms_lr.shape == (8, 16, 12) and pan_lr.shape == (1, 64, 48)
     np.testing.assert_array_equal(ms_lr, mtf_filter(ms, sensor)[:, 2::4, 2::4])
     np.testing.assert_array_equal(pan_lr, imresize(pan, 0.25))
     _, pan_mtf = wald_degrade(ms, pan, "wv3", pan_mode="mtf")
@@ -56,27 +56,27 @@ def test_wald_degrade_composes_the_reference_steps(pair):
 def test_wald_degrade_shapes_and_kinds(pair):
     ms, pan = pair
     a, b = wald_degrade(ms, pan[0], "WV3")
-    assert b.shape == (16, 12)
+    assert b.shape == (64, 48)
     ms_t, pan_t = torch.from_numpy(ms[None]), torch.from_numpy(pan[None]).float()
     a_t, b_t = wald_degrade(ms_t, pan_t, "WV3")
     assert isinstance(a_t, torch.Tensor) and a_t.shape == (1, 8, 16, 12) and a_t.dtype == torch.float64
-    assert b_t.shape == (1, 1, 16, 12) and b_t.dtype == torch.float32
+    assert b_t.shape == (1, 1, 64, 48) and b_t.dtype == torch.float32
     np.testing.assert_array_equal(a_t[0].numpy(), a)
     np.testing.assert_allclose(b_t[0, 0].numpy(), b, rtol=1e-6)
 
 
 def test_wald_degrade_ratio_2(pair):
     ms, pan = pair
-    ms_lr, pan_lr = wald_degrade(ms, pan, "WV3", ratio=2)
-    assert ms_lr.shape == (8, 32, 24) and pan_lr.shape == (1, 32, 24)
+    ms_lr, pan_lr = wald_degrade(ms, pan[:, :128, :96], "WV3", ratio=2)
+    assert ms_lr.shape == (8, 32, 24) and pan_lr.shape == (1, 64, 48)
     np.testing.assert_array_equal(ms_lr, mtf_filter(ms, get_sensor("WV3"), 2)[:, 1::2, 1::2])
 
 
 def test_wald_degrade_errors(pair):
     ms, pan = pair
     with pytest.raises(ShapeError, match="multiple of ratio 4; crop it to 60 x 48"):
-        wald_degrade(ms[:, :62], pan[:, :62], "WV3")
-    with pytest.raises(ShapeError, match="same size"):
+        wald_degrade(ms[:, :62], pan[:, :248], "WV3")
+    with pytest.raises(ShapeError, match="ratio x the MS size"):
         wald_degrade(ms, pan[:, :32], "WV3")
     with pytest.raises(ShapeError, match="8 band.*4|4.*band"):
         wald_degrade(ms, pan, "QB")

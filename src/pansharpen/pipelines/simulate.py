@@ -127,12 +127,9 @@ def degrade_pair(ms: np.ndarray, pan: np.ndarray, sensor, ratio: int) -> tuple[n
         ``ms_lr (C, h/ratio, w/ratio)`` = decimate(MTF(ms)) and ``pan_lr (1, h, w)`` =
         imresize(pan, 1/ratio) (bicubic, antialiased).
     """
-    from ..protocol.mtf import mtf_filter
-    from ..protocol.resize import imresize
-    from ..protocol.wald import decimate
+    from ..protocol.wald import wald_degrade
 
-    ms_lr = decimate(mtf_filter(ms, sensor, ratio), ratio)
-    pan_lr = imresize(pan, 1.0 / ratio, "bicubic", antialias=True)
+    ms_lr, pan_lr = wald_degrade(ms, pan, sensor, ratio)
     return np.asarray(ms_lr, dtype=np.float64), np.asarray(pan_lr, dtype=np.float64)
 
 

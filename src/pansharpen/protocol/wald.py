@@ -54,15 +54,17 @@ def decimate(image, ratio: int):
 
 def _sizes_ok(ms_shape, pan_shape, nbands: int, ratio: int) -> None:
     h, w = ms_shape[-2:]
-    if tuple(pan_shape[-2:]) != (h, w):
+    if tuple(pan_shape[-2:]) != (h * ratio, w * ratio):
         raise ShapeError(
-            f"ms and pan must have the same size at full resolution; got ms {tuple(ms_shape)} and pan "
-            f"{tuple(pan_shape)}. Upsample the MS to the PAN grid first (interp23tap) or crop both."
+            f"pan must be ratio x the MS size: ms is {tuple(ms_shape)}, so with ratio {ratio} pan must be "
+            f"{h * ratio} x {w * ratio}; got {tuple(pan_shape)}. Pass the product at its native scales "
+            "(MS at its own resolution, not upsampled)."
         )
     if h % ratio or w % ratio:
         raise ShapeError(
-            f"image size {h} x {w} is not a multiple of ratio {ratio}; crop it to "
-            f"{h - h % ratio} x {w - w % ratio} (e.g. ms[..., :{h - h % ratio}, :{w - w % ratio}])"
+            f"MS size {h} x {w} is not a multiple of ratio {ratio}; crop it to "
+            f"{h - h % ratio} x {w - w % ratio} (e.g. ms[..., :{h - h % ratio}, :{w - w % ratio}]) and the PAN "
+            f"to {(h - h % ratio) * ratio} x {(w - w % ratio) * ratio}"
         )
     if len(ms_shape) == 4 and len(pan_shape) == 4 and ms_shape[0] != pan_shape[0]:
         raise ShapeError(f"ms and pan batch sizes differ ({ms_shape[0]} vs {pan_shape[0]})")
@@ -74,20 +76,25 @@ def _sizes_ok(ms_shape, pan_shape, nbands: int, ratio: int) -> None:
 
 
 def wald_degrade(ms, pan, sensor, ratio: int = 4, pan_mode: str = "imresize"):
-    """Simulate the reduced-resolution pair of Wald's protocol.
+    """Simulate the reduced-resolution pair of Wald's protocol (``resize_images.m``).
+
+    Both images are degraded by ``ratio`` from their native scales; the original MS becomes
+    the reference of the simulated pair.
 
     Args:
-        ms: full-resolution MS (the future reference), ``(C, H, W)`` or ``(N, C, H, W)``,
-            numpy or torch, digital numbers or normalised, finite.
-        pan: PAN on the same grid, ``(H, W)``, ``(1, H, W)`` or ``(N, 1, H, W)``.
+        ms: full-resolution MS (the future reference) at its own resolution, ``(C, h, w)`` or
+            ``(N, C, h, w)``, numpy or torch, digital numbers or normalised, finite; ``h`` and
+            ``w`` multiples of ``ratio``.
+        pan: the PAN of the same product, ``(ratio*h, ratio*w)``, ``(1, ratio*h, ratio*w)`` or
+            ``(N, 1, ratio*h, ratio*w)``.
         sensor: a :class:`Sensor` or a sensor name (``"WV3"``); gives the per-band MTF gains.
-        ratio: resolution ratio; ``H`` and ``W`` must be multiples of it.
+        ratio: resolution ratio.
         pan_mode: ``"imresize"`` (reference default: bicubic, antialiased ``imresize(P, 1/ratio)``)
             or ``"mtf"`` (PAN MTF filter, then the same decimation as the MS).
 
     Returns:
-        ``(ms_lr, pan_lr)``: ``(..., C, H/ratio, W/ratio)`` and the PAN at the same size, in
-        the kinds, shapes and floating dtypes given.
+        ``(ms_lr, pan_lr)``: ``(..., C, h/ratio, w/ratio)`` and ``(..., 1, h, w)`` (the PAN's own
+        layout), in the kinds and floating dtypes given.
     """
     r = _check_ratio(ratio)
     if pan_mode not in ("imresize", "mtf"):
