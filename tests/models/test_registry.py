@@ -96,3 +96,14 @@ def test_import_weights_command(checkpoints_dir, tmp_path):
     with pytest.raises(ModelError, match="forward is unknown"):
         app(args=["import-weights", "lgpconv-net", str(checkpoints_dir / "lgpconv_wv3_650.pth"), str(tmp_path / "x.safetensors")], standalone_mode=False)
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_truncated_checkpoint_is_refused(checkpoints_dir, tmp_path):
+    from pansharpen.models.checkpoints import import_checkpoint
+
+    data = (checkpoints_dir / "spanconv_wv3_weight-760.pth").read_bytes()
+    (tmp_path / "cut.pth").write_bytes(data[: len(data) // 3])
+    with pytest.raises(DataFormatError, match="cannot read checkpoint"):
+        import_checkpoint("lightnet", tmp_path / "cut.pth")
+    with pytest.raises(ModelError, match="no importer"):
+        import_checkpoint("resnet", checkpoints_dir / "spanconv_wv3_weight-760.pth")
