@@ -128,7 +128,8 @@ def _build_model(spec, weights, bands: int, seed: int, options: dict[str, Any]) 
         return models.create(spec, bands=bands, **options)
 
 
-def _make_optimiser(preset: Preset, params) -> torch.optim.Optimizer:
+def make_optimiser(preset: Preset, params) -> torch.optim.Optimizer:
+    """The preset's optimiser (Adam with its betas, or SGD with momentum) over ``params``."""
     if preset.optimiser == "adam":
         return torch.optim.Adam(params, lr=preset.lr, betas=tuple(preset.betas), weight_decay=preset.weight_decay)
     return torch.optim.SGD(params, lr=preset.lr, momentum=preset.momentum, weight_decay=preset.weight_decay)
@@ -326,7 +327,7 @@ class _Run:
         self.net = self.model
         if d.active:
             self.net = nn.parallel.DistributedDataParallel(self.model)
-        self.optimiser = _make_optimiser(self.preset, self.model.parameters())
+        self.optimiser = make_optimiser(self.preset, self.model.parameters())
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimiser, step_size=self.step_size, gamma=self.preset.gamma)
         self.loss_fn = build_loss(self.preset, getattr(self.model, "ratio", 4))
         self.epoch = self.step_in_epoch = self.global_step = 0
