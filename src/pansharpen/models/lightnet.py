@@ -136,7 +136,14 @@ def import_lightnet(state: dict[str, torch.Tensor]) -> LightNet:
             + ("; it looks like an LGPConv checkpoint: use the importer 'lgpconv-net'" if any("point_wise." in k for k in state) else "")
         )
     bands = int(state[key].shape[0])
-    model = load_authors_state_dict(create("lightnet", bands=bands), state)
+    options = {}
+    kernels = len({k for k in state if k.startswith("head_conv.0.point_wise_") and k.endswith(".weight")})
+    blocks = len({k.split(".")[1] for k in state if k.startswith(("res_block.", "belly_conv."))})
+    if kernels != 2:
+        options["num_kernels"] = kernels
+    if blocks != 2:
+        options["blocks"] = blocks
+    model = load_authors_state_dict(create("lightnet", bands=bands, **options), state)
     model.card.sensors = ["WV3"] if bands == 8 else []
     model.card.notes = (
         "Authors' released weights (WorldView-3, inputs / 2047). Belly keys renamed res_block -> belly_conv "
