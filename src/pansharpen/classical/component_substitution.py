@@ -25,7 +25,6 @@ from ._common import (
     equalize,
     lstsq,
     require_ms_variation,
-    safe_ratio,
 )
 from ._lowpass import decimate_phase, mtf_decimate, upsample_interp23tap
 from ._lowpass import haze_cap
@@ -138,43 +137,50 @@ GSA = ClassicalMethod(
 # ----------------------------------------------------------------------------------------------
 
 
+def _segment_labels(x: Inputs, centres: np.ndarray) -> np.ndarray:
+    """Nearest-centre label of every ``MS~`` pixel, ``(H, W)`` (cached for the plain call)."""
+    key = ("segments", id(centres))
+    if key not in x.cache:
+        x.cache[key] = assign_clusters(x.lms.reshape(x.nbands, -1), centres, channels_first=True).reshape(x.pan.shape)
+    return x.cache[key]
+
+
 def _cgsa_estimate(x: Inputs, clusters: int = 5, seed: int = 0) -> dict:
     weights, bias = intensity_regression(x, "C-GSA intensity regression")
     params = _cs_params(x, weights, bias)
-    pixels = x.lms.reshape(x.nbands, -1).T
-    centres = kmeans(pixels, clusters, seed=seed)
-    labels = assign_clusters(pixels, centres)
+    flat = x.lms.reshape(x.nbands, -1)
+    step = max(1, flat.shape[1] // 50_000)
+    centres = kmeans(np.ascontiguousarray(flat[:, ::step].T), clusters, seed=seed)
+    labels = _segment_labels(x, centres).ravel()
+    k = len(centres)
     intensity = _intensity(x.lms, weights, bias).ravel()
     pan = x.pan.ravel()
-    k = len(centres)
-    seg = {name: np.zeros(k) for name in ("pan_mean", "pan_std", "intensity_mean", "intensity_std")}
-    seg_gain = np.tile(params["gain"], (k, 1))
-    for s in range(k):
-        sel = labels == s
-        if sel.sum() < 2:
-            seg_gain[s] = params["gain"]
-            for name in seg:
-                seg[name][s] = params[name]
-            continue
-        i_s, p_s = intensity[sel], pan[sel]
-        var_i = i_s.var(ddof=1)
-        std_p = p_s.std(ddof=1)
-        if var_i == 0 or std_p == 0:
-            # a flat segment carries no detail statistics: fall back to the scene-wide ones
-            seg_gain[s] = params["gain"]
-            for name in seg:
-                seg[name][s] = params[name]
-            continue
-        lms_s = pixels[sel]
-        seg_gain[s] = ((lms_s - lms_s.mean(axis=0)) * (i_s - i_s.mean())[:, None]).sum(axis=0) / (sel.sum() - 1) / var_i
-        seg["pan_mean"][s], seg["pan_std"][s] = p_s.mean(), std_p
-        seg["intensity_mean"][s], seg["intensity_std"][s] = i_s.mean(), np.sqrt(var_i)
-    params.update({"centres": centres, "segment_gain": seg_gain, **{f"segment_{n}": v for n, v in seg.items()}})
+
+    def seg_sum(values: np.ndarray) -> np.ndarray:
+        return np.bincount(labels, weights=values, minlength=k)
+
+    n = np.bincount(labels, minlength=k).astype(np.float64)
+    dof = np.maximum(n - 1, 1)
+    mean_i, mean_p = seg_sum(intensity) / np.maximum(n, 1), seg_sum(pan) / np.maximum(n, 1)
+    var_i = (seg_sum(intensity * intensity) - n * mean_i**2) / dof
+    var_p = (seg_sum(pan * pan) - n * mean_p**2) / dof
+    cov = np.stack([(seg_sum(flat[b] * intensity) - n * mean_i * seg_sum(flat[b]) / np.maximum(n, 1)) / dof for b in range(x.nbands)], axis=1)
+    # a segment with < 2 pixels or no variance carries no detail statistics: scene-wide fallback
+    usable = (n >= 2) & (var_i > 1e-12 * (mean_i**2 + 1)) & (var_p > 1e-12 * (mean_p**2 + 1))
+    seg_gain = np.where(usable[:, None], cov / np.where(usable, var_i, 1.0)[:, None], params["gain"][None])
+    params.update(
+        centres=centres,
+        segment_gain=seg_gain,
+        segment_pan_mean=np.where(usable, mean_p, params["pan_mean"]),
+        segment_pan_std=np.where(usable, np.sqrt(np.maximum(var_p, 0)), params["pan_std"]),
+        segment_intensity_mean=np.where(usable, mean_i, params["intensity_mean"]),
+        segment_intensity_std=np.where(usable, np.sqrt(np.maximum(var_i, 0)), params["intensity_std"]),
+    )
     return params
 
 
 def _cgsa_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
-    labels = assign_clusters(x.lms.reshape(x.nbands, -1).T, params["centres"]).reshape(x.pan.shape)
+    labels = _segment_labels(x, params["centres"])
     intensity = _intensity(x.lms, params["weights"], params["bias"])
     pan_eq = equalize(
         x.pan,
@@ -183,8 +189,11 @@ def _cgsa_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
         params["segment_intensity_mean"][labels],
         params["segment_intensity_std"][labels],
     )
-    gain = np.moveaxis(params["segment_gain"][labels], -1, 0)
-    return x.lms + gain * (pan_eq - intensity)[None]
+    detail = pan_eq - intensity
+    out = x.lms.copy()
+    for b in range(x.nbands):
+        out[b] += params["segment_gain"][:, b][labels] * detail
+    return out
 
 
 C_GSA = ClassicalMethod(

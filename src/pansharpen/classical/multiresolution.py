@@ -291,7 +291,7 @@ AWLP = ClassicalMethod(
     "additive wavelet luminance proportional: a-trous PAN details weighted by MS~_k / mean(MS~)",
     "Otazu, Gonzalez-Audicana, Fors, Nunez, 'Introduction of sensor spectral response into image "
     "fusion methods. Application to wavelet-based methods', IEEE TGRS 43(10), 2005",
-    lambda x: _plain_equalization(x),
+    _plain_equalization,
     _awlp_apply,
     halo_fn=starlet_halo,
 )

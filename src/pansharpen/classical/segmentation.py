@@ -9,9 +9,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def assign_clusters(pixels: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """Index of the nearest centre (squared Euclidean) for each row of ``pixels`` ``(P, C)``."""
+def assign_clusters(pixels: np.ndarray, centres: np.ndarray, channels_first: bool = False) -> np.ndarray:
+    """Index of the nearest centre (squared Euclidean) of each pixel.
+
+    ``pixels`` is ``(P, C)``, or ``(C, P)`` with ``channels_first``; ``centres`` is ``(K, C)``.
+    """
     # ||x - c||^2 = ||x||^2 - 2 x.c + ||c||^2; ||x||^2 is common to every centre
+    if channels_first:
+        score = centres @ pixels * -2.0 + (centres**2).sum(axis=1)[:, None]
+        return np.argmin(score, axis=0)
     score = pixels @ centres.T * -2.0 + (centres**2).sum(axis=1)[None]
     return np.argmin(score, axis=1)
 
