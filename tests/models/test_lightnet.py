@@ -129,3 +129,16 @@ def test_checkpoints_of_other_networks_or_band_counts_are_refused(tmp_path):
     assert import_lightnet(authors).bands == 4
     with pytest.raises(ModelError, match="not part of a SpanConv"):
         convert_authors_state_dict({"conv1.weight": torch.zeros(1)})
+
+
+def test_receptive_field_is_a_sufficient_tiling_halo():
+    torch.manual_seed(0)
+    model = create("lightnet", bands=4).eval()
+    rf = model.card.receptive_field
+    pan, lms = torch.rand(1, 1, 64, 64), torch.rand(1, 4, 64, 64)
+    whole = _run(model, torch.rand(1, 4, 16, 16), pan, lms)
+    # a 4x4 core at (32, 32) with a halo of rf pixels on each side (crop side a multiple of 4)
+    lo, hi = 32 - rf, 36 + rf  # side 4 + 2 rf = 24, a multiple of the ratio
+    tile = _run(model, torch.rand(1, 4, (hi - lo) // 4, (hi - lo) // 4), pan[..., lo:hi, lo:hi], lms[..., lo:hi, lo:hi])
+    core = slice(32 - lo, 36 - lo)
+    np.testing.assert_allclose(tile[..., core, core], whole[..., 32:36, 32:36], rtol=0, atol=1e-6)
