@@ -268,3 +268,17 @@ def test_macs_agree_with_flop_counter_helper():
     complexity = pytest.importorskip("pansharpen.models.complexity")
     model = create("ada3d-hs", bands=5)
     assert complexity.macs_per_pixel(model, 64) == pytest.approx(model.macs_per_pixel(64), rel=1e-9)
+
+
+def test_global_stats_by_tiles_equal_whole_image_stats():
+    torch.manual_seed(0)
+    model = create("ada3d-hs", bands=2).double().eval()
+    g = torch.Generator().manual_seed(3)
+    ms, pan = torch.rand(1, 2, 12, 16, generator=g, dtype=torch.float64), torch.rand(1, 1, 48, 64, generator=g, dtype=torch.float64)
+    whole = model.global_stats(ms, pan)
+    tiled = model.global_stats(ms, pan, tile=7)  # uneven tiles at the right and bottom edges
+    assert tiled.keys() == whole.keys()
+    for key in whole:
+        torch.testing.assert_close(tiled[key], whole[key], rtol=0, atol=1e-12)
+    with pytest.raises(ShapeError, match="tile"):
+        model.global_stats(ms, pan, tile=0)

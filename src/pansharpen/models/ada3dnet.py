@@ -134,12 +134,24 @@ class Ada3DNet(FusionModel):
             yield f"stages.{i}.first", stage.first
             yield f"stages.{i}.second", stage.second
 
-    def _run(self, ms, pan, stats=None, record=None) -> torch.Tensor:
+    def _run(self, ms, pan, stats=None, record=None, capture=None) -> torch.Tensor:
+        """The forward. ``stats``: pooled statistics to use; ``record``: dict that receives the ones
+        used; ``capture = (k, rows, cols)``: stop at the k-th Ada3D layer and return the sums over
+        ``[rows, cols]`` of its cube and guide inputs (for :meth:`global_stats` by tiles)."""
         up = self.upsample(ms)
         y = F.leaky_relu(self.guide_head(torch.cat([up, pan], 1)), _SLOPE)
         x = F.leaky_relu(self.cube_head(up[:, None]), _SLOPE)
+        index = 0
+
+        class _Captured(Exception):
+            pass
 
         def pooled(name, layer, cube, guide):
+            nonlocal index
+            if capture is not None and index == capture[0]:
+                _, rows, cols = capture
+                raise _Captured((cube[..., rows, cols].sum((3, 4)), guide[..., rows, cols].sum((2, 3))))
+            index += 1
             if stats is None:
                 value = layer.pool(cube, guide)
             else:
@@ -148,14 +160,17 @@ class Ada3DNet(FusionModel):
                 record[f"{name}.cube"], record[f"{name}.guide"] = value
             return value
 
-        for i, stage in enumerate(self.stages):
-            y = stage.guide(y)
-            a = stage.first(x, y, pooled(f"stages.{i}.first", stage.first, x, y))
-            a = F.leaky_relu(a, _SLOPE, inplace=not torch.is_grad_enabled())
-            b = stage.second(a, y, pooled(f"stages.{i}.second", stage.second, a, y))
-            del a
-            x = x + b
-            del b
+        try:
+            for i, stage in enumerate(self.stages):
+                y = stage.guide(y)
+                a = stage.first(x, y, pooled(f"stages.{i}.first", stage.first, x, y))
+                a = F.leaky_relu(a, _SLOPE, inplace=not torch.is_grad_enabled())
+                b = stage.second(a, y, pooled(f"stages.{i}.second", stage.second, a, y))
+                del a
+                x = x + b
+                del b
+        except _Captured as done:
+            return done.args[0]
         x = self.cube_tail(x)[:, 0]
         if self.has_refine:
             x = self.refine(x)
@@ -176,17 +191,44 @@ class Ada3DNet(FusionModel):
         return self._run(ms, pan)
 
     @torch.no_grad()
-    def global_stats(self, ms: torch.Tensor, pan: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Image-wide pooled statistics of every Ada3D layer, from one whole-image forward.
+    def global_stats(self, ms: torch.Tensor, pan: torch.Tensor, tile: int | None = None) -> dict[str, torch.Tensor]:
+        """Image-wide pooled statistics of every Ada3D layer.
 
         Returns ``{"stages.<i>.<first|second>.cube": (B, C, L), "...guide": (B, Cs)}``: the means over
         (H, W) of each layer's cube and guide inputs. Pass them to ``forward(..., stats=...)`` for
         every tile of the same scene.
+
+        ``tile=None``: one whole-image forward. ``tile=n``: the same values (exact, up to float
+        rounding) in bounded memory from tiles of n x n MS pixels with a halo of
+        :meth:`receptive_field`, one layer after the other: layer k's statistics are summed over
+        the tile cores with layers < k already using the image-wide values. Costs about
+        (number of Ada3D layers + 1) / 2 forwards plus the halo overhead.
         """
         self.validate(ms, pan, None)
-        record: dict[str, torch.Tensor] = {}
-        self._run(ms, pan, record=record)
-        return record
+        if tile is None:
+            record: dict[str, torch.Tensor] = {}
+            self._run(ms, pan, record=record)
+            return record
+        if not isinstance(tile, int) or tile < 1:
+            raise ShapeError(f"tile must be a positive number of MS pixels; got {tile!r}")
+        r = self.ratio
+        halo = -(-self.receptive_field() // r)
+        h, w = ms.shape[-2:]
+        stats: dict[str, torch.Tensor] = {}
+        for k, (name, _) in enumerate(self.ada3d_layers()):
+            cube_sum = guide_sum = 0
+            for i in range(0, h, tile):
+                for j in range(0, w, tile):
+                    i0, j0 = max(0, i - halo), max(0, j - halo)
+                    i1, j1 = min(h, i + tile + halo), min(w, j + tile + halo)
+                    rows = slice((i - i0) * r, (min(h, i + tile) - i0) * r)
+                    cols = slice((j - j0) * r, (min(w, j + tile) - j0) * r)
+                    part = self._run(ms[..., i0:i1, j0:j1], pan[..., i0 * r : i1 * r, j0 * r : j1 * r], stats=stats,
+                                     capture=(k, rows, cols))
+                    cube_sum, guide_sum = cube_sum + part[0], guide_sum + part[1]
+            pixels = h * w * r * r
+            stats[f"{name}.cube"], stats[f"{name}.guide"] = cube_sum / pixels, guide_sum / pixels
+        return stats
 
     def _check_stats(self, stats, batch):
         for name, layer in self.ada3d_layers():
