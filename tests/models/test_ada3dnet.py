@@ -233,6 +233,12 @@ def test_bad_input():
         model(bad, pan)
     with pytest.raises(ValueRangeError):
         model(ms, pan * float("inf"))
+    with pytest.raises(ValueRangeError, match="floating-point"):
+        model((ms * 2047).to(torch.int32), pan)
+    with pytest.raises(ModelError, match="float32"):
+        model(ms.double(), pan.double())
+    with pytest.raises(ShapeError, match="torch tensor"):
+        model(ms.numpy(), pan)
     stats = model.global_stats(ms, pan)
     with pytest.raises(ShapeError, match="stats lacks"):
         model(ms, pan, stats={k: v for k, v in stats.items() if "stages.2" not in k})

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ModelError, ShapeError
+from ..errors import ModelError, ShapeError, ValueRangeError
 from ..layers.ada3d import Ada3D
 from .base import FusionModel
 from .checkpoints import register_importer
@@ -186,6 +186,23 @@ class Ada3DNet(FusionModel):
         if stats is not None:
             self._check_stats(stats, ms.shape[0])
         return self._run(ms, pan, stats=stats)
+
+    def validate(self, ms, pan, lms) -> None:
+        for label, t in (("ms", ms), ("pan", pan)):
+            if not isinstance(t, torch.Tensor):
+                raise ShapeError(f"{type(self).__name__}: {label} must be a torch tensor (N, C, H, W); got {type(t).__name__}")
+            if not t.is_floating_point():
+                raise ValueRangeError(
+                    f"{type(self).__name__}: {label} has dtype {t.dtype}; the network takes floating-point values "
+                    "normalised to about [0, 1] (digital numbers divided by the card's normaliser)"
+                )
+        super().validate(ms, pan, lms)
+        weight = self.guide_head.weight
+        if ms.dtype != weight.dtype or pan.dtype != weight.dtype:
+            raise ModelError(
+                f"{type(self).__name__}: the weights are {weight.dtype} but ms is {ms.dtype} and pan {pan.dtype}; "
+                f"convert the inputs (tensor.to({weight.dtype})) or the model (model.to(dtype))"
+            )
 
     def fuse(self, ms, pan, lms=None):
         return self._run(ms, pan)
