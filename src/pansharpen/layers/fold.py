@@ -77,7 +77,8 @@ class FoldedConv2d(nn.Module):
         h, w = out.shape[-2:]
         if h < 2 * r + 1 or w < 2 * r + 1:
             with torch.no_grad():
-                bias_map = self._source[0](x.new_zeros(1, x.shape[1], h, w))
+                source = self._source[0].to(device=x.device, dtype=x.dtype)  # hidden from .to(): move here
+                bias_map = source(x.new_zeros(1, x.shape[1], h, w))
             return out - self.bias.view(1, -1, 1, 1) + bias_map
         d = self.border
         cols = torch.cat(
