@@ -437,7 +437,8 @@ def write_hs_sets(
     if blocks_across < 2 or train_rows < patch:
         raise ShapeError(f"a {h}x{w} cube is too small for a {test_size}-pixel validation block, a test block and "
                          f"{patch}-pixel training patches; use a smaller test_size or patch")
-    response = response or ("wv3-pan" if task == "hs" else "rgb")
+    if response is None:
+        response = "wv3-pan" if task == "hs" else "rgb"
 
     def simulate(region):
         if task == "hs":
@@ -451,7 +452,7 @@ def write_hs_sets(
     tests = [simulate(cube[:, top:, i * test_size : (i + 1) * test_size]) for i in range(1, blocks_across)]
     test = {k: np.stack([t[k] for t in tests]) for k in tests[0]}
     meta = {"task": task, "ratio": int(ratio), "normaliser": float(normaliser),
-            "wavelengths": [float(v) for v in wavelengths], "response": str(response),
+            "wavelengths": [float(v) for v in wavelengths], "response": response if isinstance(response, str) else "user matrix",
             "sigma": sigma if sigma is not None else "mtf-matched (gain 0.3)", **(attrs or {})}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
