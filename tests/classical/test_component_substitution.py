@@ -248,3 +248,13 @@ def test_brovey_matches_gdal_pansharpened_vrt(tmp_path, pair):
     inner = (slice(None), slice(8, -8), slice(8, -8))  # borders: GDAL clamps, MATLAB-style resize mirrors
     diff = np.abs(np.round(ours) - gdal_out.astype(np.float64))[inner]
     assert diff.mean() < 0.5 and diff.max() <= 3
+
+
+def test_brovey_fitted_weights_are_the_nonnegative_regression(pair):
+    ms, pan, _ = pair
+    params = get_method("brovey").estimate(ms, pan, None, 4, weights="fit")
+    pan_lr = imresize(pan, 0.25)[0]
+    expected = scipy.optimize.nnls(ms.reshape(4, -1).T, pan_lr.ravel())[0]
+    np.testing.assert_allclose(params["weights"], expected, rtol=1e-8, atol=1e-10)
+    with pytest.raises(Exception, match="'fit'"):
+        get_method("brovey").estimate(ms, pan, None, 4, weights="mean")

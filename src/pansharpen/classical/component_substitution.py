@@ -493,7 +493,18 @@ def cubic_upsample(ms: np.ndarray, ratio: int) -> np.ndarray:
 
 
 def _brovey_estimate(x: Inputs, weights=None) -> dict:
+    """GDAL's default weights ``1/N``, user weights, or ``weights="fit"``: the non-negative least
+    squares fit of the PAN reduced to the MS grid on the MS bands (no intercept), which makes the
+    pseudo-PAN radiometrically comparable with the PAN."""
     n = x.nbands
+    if isinstance(weights, str):
+        if weights != "fit":
+            raise ValueRangeError(f"Brovey weights must be numbers or 'fit'; got {weights!r}")
+        design = x.ms.reshape(n, -1).T
+        w = nonnegative_least_squares(design, reduced_pan(x).ravel())
+        if w.sum() <= 0:
+            w = np.full(n, 1.0 / n)
+        return {"weights": w}
     w = np.full(n, 1.0 / n) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
     if w.size != n:
         raise ShapeError(f"Brovey needs one weight per MS band ({n}); got {w.size}")
@@ -513,7 +524,7 @@ def _brovey_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
 BROVEY = ClassicalMethod(
     "brovey",
     "Brovey (GDAL)",
-    "GDAL-style weighted Brovey: MS_k * PAN / sum_i w_i MS_i with cubic upsampling, weights 1/N",
+    "GDAL-style weighted Brovey: MS_k * PAN / sum_i w_i MS_i, cubic upsampling, weights 1/N or 'fit'",
     "Gillespie, Kahle, Walker, 'Color enhancement of highly correlated images. II. Channel ratio "
     "and chromaticity transformation techniques', Remote Sens. Environ. 22(3), 1987; GDAL "
     "VRTPansharpenedDataset (WeightedBrovey)",
