@@ -149,6 +149,9 @@ def test_training_budget_trains_per_seed_caches_and_draws_curves(sets, tmp_path)
     assert (out / "figures" / "training_curves.png").is_file()
     record = json.loads((out / "training" / "pnn_seed1.json").read_text())
     assert len(record["history"]) == 1 and "SAM" in record["history"][0]
+    from pansharpen.pipelines.figures import read_history
+
+    assert read_history(out / "weights" / "pnn_seed1.ckpt") == record["history"]  # the train pipeline's own record
     weights = out / "weights" / "pnn_seed0.safetensors"
     stamp = weights.stat().st_mtime_ns
     again = run_benchmark(cfg, out)  # unchanged config: cached weights are reused, not retrained
