@@ -27,7 +27,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import math
 import os
 import platform
 import sys
@@ -41,7 +40,7 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..errors import ModelError, ValueRangeError
+from ..errors import ValueRangeError
 from .benchmark_config import BenchmarkConfig, MethodSpec, TestSetSpec, load_config, slug
 from .benchmark_tables import (
     FULL_INDICES,
@@ -612,4 +611,4 @@ def _text(path: Path, text: str) -> None:
 
 
 __all__ = ["run_benchmark", "BenchmarkResult", "MethodInstance", "aggregate", "measure_timing", "score",
-           "network_fuser", "classical_fuser", "protocol_lines", "load_config", "ModelError"]
+           "network_fuser", "classical_fuser", "protocol_lines", "load_config"]
