@@ -149,7 +149,7 @@ def _cgsa_estimate(x: Inputs, clusters: int = 5, seed: int = 0) -> dict:
     weights, bias = intensity_regression(x, "C-GSA intensity regression")
     params = _cs_params(x, weights, bias)
     flat = x.lms.reshape(x.nbands, -1)
-    step = max(1, flat.shape[1] // 50_000)
+    step = max(1, flat.shape[1] // 20_000)
     centres = kmeans(np.ascontiguousarray(flat[:, ::step].T), clusters, seed=seed)
     labels = _segment_labels(x, centres).ravel()
     k = len(centres)

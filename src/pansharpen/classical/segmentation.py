@@ -13,13 +13,20 @@ def assign_clusters(pixels: np.ndarray, centres: np.ndarray, channels_first: boo
     """Index of the nearest centre (squared Euclidean) of each pixel.
 
     ``pixels`` is ``(P, C)``, or ``(C, P)`` with ``channels_first``; ``centres`` is ``(K, C)``.
+    Computed band by band (no BLAS call: ``K x C`` passes over the pixels, deterministic).
     """
-    # ||x - c||^2 = ||x||^2 - 2 x.c + ||c||^2; ||x||^2 is common to every centre
-    if channels_first:
-        score = centres @ pixels * -2.0 + (centres**2).sum(axis=1)[:, None]
-        return np.argmin(score, axis=0)
-    score = pixels @ centres.T * -2.0 + (centres**2).sum(axis=1)[None]
-    return np.argmin(score, axis=1)
+    planes = pixels if channels_first else pixels.T
+    best = np.full(planes.shape[1], np.inf)
+    labels = np.zeros(planes.shape[1], dtype=np.intp)
+    for j, centre in enumerate(centres):
+        dist = np.zeros(planes.shape[1])
+        for band, value in zip(planes, centre):
+            diff = band - value
+            dist += diff * diff
+        closer = dist < best
+        labels[closer] = j
+        best = np.where(closer, dist, best)
+    return labels
 
 
 def kmeans(pixels: np.ndarray, k: int, *, seed: int = 0, iterations: int = 30, max_samples: int = 50_000) -> np.ndarray:
@@ -43,7 +50,9 @@ def kmeans(pixels: np.ndarray, k: int, *, seed: int = 0, iterations: int = 30, m
     centres = np.array(centres)
     for _ in range(iterations):
         labels = assign_clusters(sample, centres)
-        new = np.array([sample[labels == j].mean(axis=0) if np.any(labels == j) else centres[j] for j in range(len(centres))])
+        counts = np.bincount(labels, minlength=len(centres))
+        sums = np.stack([np.bincount(labels, weights=col, minlength=len(centres)) for col in sample.T], axis=1)
+        new = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], centres)
         if np.allclose(new, centres):
             break
         centres = new
