@@ -12,12 +12,9 @@ from .app import app
 
 _HELP = """Run a benchmark: methods x test sets -> tables (Markdown, CSV, LaTeX), timing table, figures.
 
-CONFIG is a YAML or TOML file (examples and the reproduced studies: benchmarks/ in the
-repository; format: docs/benchmark.md). The whole config is checked first (unknown
-methods, missing files, test sets without ground truth for reduced-resolution indices,
-weights for another band count); then networks with a training budget are trained
-(cached in OUT/weights), every method fuses every test image, and OUT receives
-results.md/.csv/.tex, per_image.csv, timing.md/.csv/.tex, protocol.json and figures/.
+CONFIG is a YAML or TOML file (examples and the reproduced studies: benchmarks/ in the repository; format: docs/benchmark.md).
+
+The whole config is checked first (unknown methods, missing files, test sets without ground truth for reduced-resolution indices, weights for another band count); then networks with a training budget are trained (cached in OUT/weights), every method fuses every test image, and OUT receives results.md/.csv/.tex, per_image.csv, timing.md/.csv/.tex, protocol.json and figures/.
 """
 
 
