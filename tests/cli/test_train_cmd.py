@@ -47,8 +47,9 @@ def test_train_then_resume(tiny_set, tmp_path, capsys):
 def test_preset_and_overrides_reach_the_recipe(tiny_set, tmp_path, capsys):
     out = tmp_path / "w.safetensors"
     code, _, err = run(capsys, "lightnet", "--data", tiny_set, "--preset", "lgpconv-net", "--batch-size", "2",
-                       "--lr", "0.001", "--epochs", "1", "--out", out, "-q")
+                       "--lr", "0.001", "--epochs", "1", "--normaliser", "1023", "--out", out, "-q")
     assert code == 0, err
+    assert read_card(out).normaliser == 1023.0
     p = read_card(out).training["preset"]
     assert (p["name"], p["loss"], p["batch_size"], p["lr"], p["weight_decay"]) == ("lgpconv-net", "mse", 2, 0.001, 1e-8)
 

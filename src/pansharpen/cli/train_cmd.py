@@ -32,6 +32,9 @@ def train_command(
     schedule: str = typer.Option("scaled", "--schedule", help="'scaled': StepLR step scaled to --epochs; 'paper': kept."),
     select: str = typer.Option("best", "--select", help="Weights to write: 'best' validated or 'last'."),
     sensor: Optional[str] = typer.Option(None, "--sensor", help="Sensor of the --scene product (default: from its .IMD)."),
+    normaliser: Optional[float] = typer.Option(
+        None, "--normaliser", help="Divide DN by this (default: the set's sensor 2**bits-1, else the card's, else 2047; "
+        "1 for pre-normalised hyperspectral sets)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out and its checkpoint."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice)."),
@@ -71,7 +74,7 @@ def train_command(
     res = train(model, data, valid, preset=preset, epochs=epochs, minutes=minutes, batch_size=batch_size, lr=lr,
                 out=out, resume=resume, seed=seed, validate_every=validate_every, device=device, quiet=quiet,
                 weights=weights, schedule=schedule, select=select, overwrite=overwrite, num_workers=workers,
-                command=command)
+                normaliser=normaliser, command=command)
     if res.out is None:  # a torchrun worker other than rank 0
         return
     line = (f"wrote {res.out}: {res.epochs} epochs, {res.steps} steps, stopped by {res.stopped_by}, "
