@@ -428,20 +428,22 @@ def _pracs_estimate(x: Inputs, beta: float = 0.95) -> dict:
     matched = _pracs_matched_ms(x.lms, params)
     basis = _with_ones(matched).reshape(n + 1, -1).T
     pan_lp = _resize_down_up(x.pan[None], x.ratio)[0]
-    alpha = lstsq(basis, pan_lp.ravel(), "PRACS intensity regression")
+    matched_lp = _resize_down_up(matched, x.ratio)
+    # every regression of PRACS shares the design [1, M~]; the band targets below are linear
+    # in (LP(P), LP(M~_k)), so one multi-target least squares gives all coefficients
+    targets = np.concatenate([pan_lp.reshape(1, -1), matched_lp.reshape(n, -1)], axis=0).T
+    coefs = lstsq(basis, targets, "PRACS intensity regressions")
+    alpha = coefs[:, 0]
     intensity = (basis @ alpha).reshape(x.pan.shape)
     cc = np.array([correlation(intensity, matched[k]) for k in range(n)])
-    # band-wise high-resolution component and its intensity (Eq. 6-8); the LP is linear, so
-    # LP(cc P + (1 - cc) M~_k) = cc LP(P) + (1 - cc) LP(M~_k)
-    matched_lp = _resize_down_up(matched, x.ratio)
-    gamma = np.zeros((n + 1, n))
+    # band-wise high-resolution component P_k^h = cc_k P + (1 - cc_k) M~_k and its intensity
+    # (Eq. 6-8): regressing LP(P_k^h) = cc_k LP(P) + (1 - cc_k) LP(M~_k) on [1, M~]
+    gamma = cc[None] * alpha[:, None] + (1 - cc[None]) * coefs[:, 1:]
     offset = np.zeros(n)
     inj = np.zeros(n)
     rho = np.zeros(n)
     for k in range(n):
         p_h = cc[k] * x.pan + (1 - cc[k]) * matched[k]
-        p_h_lp = cc[k] * pan_lp + (1 - cc[k]) * matched_lp[k]
-        gamma[:, k] = lstsq(basis, p_h_lp.ravel(), "PRACS band intensity regression")
         i_k = (basis @ gamma[:, k]).reshape(x.pan.shape)
         offset[k] = p_h.mean() - i_k.mean()
         inj[k] = correlation(i_k, x.lms[k])
