@@ -264,3 +264,15 @@ def test_fuse_refuses_a_model_for_other_band_counts(tmp_path):
     _write_tif(tmp_path / "pan.tif", rng.uniform(100, 1500, (1, 32, 32)), 0.3)
     with pytest.raises(ModelError, match="6 bands but the MS has 5"):
         fuse(tmp_path / "pan.tif", tmp_path / "ms.tif", tmp_path / "f.tif", model=_small_ada3d(6))
+
+
+@pytest.mark.parametrize("task, arch", [("hs", "ada3d-hs"), ("hisr", "ada3d-hisr")])
+def test_written_sets_train_with_the_train_pipeline(tmp_path, task, arch):
+    from pansharpen.pipelines.train import train
+
+    paths = write_hs_sets(_cube(), np.linspace(420, 700, 10), tmp_path, task=task, patch=8, stride=16, test_size=32,
+                          valid_patches=2)
+    result = train(arch, paths["valid"], epochs=1, batch_size=2, quiet=True, validate_every=0,
+                   model_options={"cube_channels": 2, "guide_channels": 8, "stages": 1})
+    assert result.steps == 1 and result.model.card.bands == 10
+    assert result.model.card.guide_bands == (3 if task == "hisr" else 1)
