@@ -144,3 +144,8 @@ def test_bad_cube():
 def test_unknown_builtin():
     with pytest.raises(ValueRangeError, match="unknown built-in"):
         builtin_response("landsat")
+
+
+def test_unknown_response_name_lists_the_builtins():
+    with pytest.raises(DataFormatError, match="neither a built-in"):
+        spectral_degrade(np.ones((3, 2, 2)), "landsat-pan", [500.0, 600.0, 700.0])

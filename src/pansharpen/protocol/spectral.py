@@ -280,10 +280,15 @@ def resolve_response(
     ``response`` is a built-in name, a file path, a :class:`SpectralResponse` (needs
     ``wavelengths``, the cube's band centres in nm) or a ready ``(bands_out, bands)`` matrix.
     """
-    if isinstance(response, (str, os.PathLike)) and not (isinstance(response, str) and response.lower().replace("_", "-") in builtin_responses()):
-        response = load_response(response)
-    elif isinstance(response, str):
+    if isinstance(response, str) and response.strip().lower().replace("_", "-") in builtin_responses():
         response = builtin_response(response)
+    elif isinstance(response, (str, os.PathLike)):
+        if not Path(response).is_file():
+            raise DataFormatError(
+                f"response {str(response)!r} is neither a built-in ({', '.join(builtin_responses())}) nor a file; "
+                "give one of those or a .csv/.npy/.npz file (bands x wavelengths)"
+            )
+        response = load_response(response)
     if isinstance(response, SpectralResponse):
         if wavelengths is None:
             raise ValueRangeError(
