@@ -339,3 +339,9 @@ def test_killed_process_leaves_a_loadable_checkpoint_and_resume_finishes(data, t
     straight = train(TINY, data["train"], epochs=done, schedule="paper", **KW)
     for k, v in straight.model.state_dict().items():  # other thread count in the child: float tolerance
         torch.testing.assert_close(resumed.model.state_dict()[k], v, rtol=1e-5, atol=1e-6)
+
+
+def test_loader_workers_do_not_change_the_result(data):
+    plain = train(TINY, data["train"], epochs=2, **KW)
+    workers = train(TINY, data["train"], epochs=2, num_workers=1, **KW)
+    assert same(weights_of(plain), weights_of(workers))
