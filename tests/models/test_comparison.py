@@ -7,6 +7,7 @@ import torch
 from pansharpen.errors import ShapeError, ValueRangeError
 from pansharpen.models import create
 from pansharpen.models.comparison import high_pass
+from pansharpen.models.registry import complete_card
 
 
 @pytest.fixture(autouse=True)
@@ -35,13 +36,13 @@ def test_output_on_the_pan_grid_for_any_band_count(name):
     ms, pan, lms = torch.rand(2, 3, 4, 5), torch.rand(2, 1, 16, 20), torch.rand(2, 3, 16, 20)
     out = model(ms, pan, lms)
     assert out.shape == (2, 3, 16, 20) and torch.isfinite(out).all()
-    assert model.card.macs_per_pixel > 0 and model.card.receptive_field > 0
+    assert complete_card(model).macs_per_pixel > 0 and complete_card(model).receptive_field > 0
 
 
 def test_receptive_fields_follow_the_layer_stacks():
-    assert create("dicnn").card.receptive_field == 3  # three 3x3
-    assert create("pnn").card.receptive_field == 8  # 9x9, 5x5, 5x5: 4 + 2 + 2
-    assert create("fusionnet").card.receptive_field == 10  # ten 3x3
+    assert complete_card(create("dicnn")).receptive_field == 3  # three 3x3
+    assert complete_card(create("pnn")).receptive_field == 8  # 9x9, 5x5, 5x5: 4 + 2 + 2
+    assert complete_card(create("fusionnet")).receptive_field == 10  # ten 3x3
 
 
 @pytest.mark.parametrize("name", ["pannet", "dicnn", "fusionnet"])

@@ -9,6 +9,7 @@ from pansharpen.errors import ModelError, ShapeError, ValueRangeError
 from pansharpen.models import create, load, save
 from pansharpen.models.checkpoints import import_checkpoint
 from pansharpen.models.lightnet import LightNet, convert_authors_state_dict, load_authors_state_dict
+from pansharpen.models.registry import complete_card
 
 
 @pytest.fixture(autouse=True)
@@ -36,8 +37,8 @@ def _run(model, ms, pan, lms):
 def test_parameter_count_and_card():
     model = create("lightnet")
     assert model.card.params == 16264  # seed-implementations 1.3 (README: 16K)
-    assert model.card.macs_per_pixel == pytest.approx(15380, abs=1)  # 0.0630 GMAC at 64x64
-    assert model.card.receptive_field == 10  # ten 3x3 SpanConvs
+    assert complete_card(model).macs_per_pixel == pytest.approx(15380, abs=1)  # 0.0630 GMAC at 64x64
+    assert complete_card(model).receptive_field == 10  # ten 3x3 SpanConvs
     assert sum(p.numel() for p in create("lightnet", bands=4).parameters()) == 15504  # seed-implementations 1.3
 
 
@@ -134,7 +135,7 @@ def test_checkpoints_of_other_networks_or_band_counts_are_refused(tmp_path):
 def test_receptive_field_is_a_sufficient_tiling_halo():
     torch.manual_seed(0)
     model = create("lightnet", bands=4).eval()
-    rf = model.card.receptive_field
+    rf = complete_card(model).receptive_field
     pan, lms = torch.rand(1, 1, 64, 64), torch.rand(1, 4, 64, 64)
     whole = _run(model, torch.rand(1, 4, 16, 16), pan, lms)
     # a 4x4 core at (32, 32) with a halo of rf pixels on each side (crop side a multiple of 4)

@@ -10,6 +10,7 @@ from safetensors.torch import load_file, save_file
 from pansharpen.errors import DataFormatError, ModelError
 from pansharpen.models import create, list_models, load, read_card, save
 from pansharpen.models.cards import CARD_METADATA_KEY
+from pansharpen.models.registry import complete_card
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +41,7 @@ def test_create_save_load_round_trip(tmp_path, name, bands, options):
     path = save(model, tmp_path / f"{name}.safetensors")
     card = read_card(path)
     assert (card.arch, card.bands, card.options, card.params) == (name, bands, options, model.card.params)
-    assert card.macs_per_pixel == model.card.macs_per_pixel > 0 and card.receptive_field == model.card.receptive_field > 0
+    assert card.macs_per_pixel == complete_card(model).macs_per_pixel > 0 and card.receptive_field == complete_card(model).receptive_field > 0
     again = load(path)
     ms, pan, lms = _inputs(bands)
     with torch.no_grad():

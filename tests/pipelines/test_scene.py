@@ -29,7 +29,7 @@ class BoxFuser:
     def prepare(self, ms, pan):
         self.prepared = True
 
-    def __call__(self, ms, pan):
+    def __call__(self, ms, pan, origin=(0, 0)):
         up = np.repeat(np.repeat(ms, R, axis=1), R, axis=2)
         detail = pan[0] - uniform_filter(pan[0], size=5, mode="constant")
         return up + detail[None]
@@ -154,11 +154,11 @@ def test_interrupted_run_leaves_no_output(pair, tmp_path):
     class Dies(BoxFuser):
         calls = 0
 
-        def __call__(self, ms, pan):
+        def __call__(self, ms, pan, origin=(0, 0)):
             Dies.calls += 1
             if Dies.calls == 3:
                 raise KeyboardInterrupt
-            return super().__call__(ms, pan)
+            return super().__call__(ms, pan, origin)
 
     with pytest.raises(KeyboardInterrupt):
         fuse_scene(p, m, tmp_path / "never.tif", Dies(), tile=16)

@@ -20,7 +20,7 @@ def models_command(
         if card in bundled:
             typer.echo(registry.read_card(bundled[card]).to_markdown())
         else:
-            typer.echo(registry.create(card).card.to_markdown())
+            typer.echo(registry.complete_card(registry.create(card)).to_markdown())
         return
     with_weights = {registry.read_card(p).arch for p in bundled.values()}
     for name in registry.list_models():

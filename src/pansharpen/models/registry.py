@@ -88,23 +88,46 @@ def create(name: str, bands: int = 8, **options: Any) -> nn.Module:
         raise ModelError(f"bands must be a positive integer; got {bands!r}")
     model = entry.factory(bands=bands, **options)
     card = replace(entry.card, bands=bands, options=dict(options), params=count_parameters(model))
-    for attr in ("receptive_field", "macs_per_pixel", "global_pooling", "guide_bands", "ratio"):
+    for attr in ("global_pooling", "guide_bands", "ratio"):
+        value = getattr(model, attr, None)
+        if value is not None and not callable(value):
+            setattr(card, attr, value)
+    model.card = card
+    return model
+
+
+#: card fields measured on the model (costly: a FLOP count and a gradient probe), filled on demand
+MEASURED_FIELDS = ("receptive_field", "macs_per_pixel")
+
+
+def complete_card(model: nn.Module) -> ModelCard:
+    """Fill the measured card fields (receptive field, MACs per pixel) if they are still unset.
+
+    ``create`` leaves them at 0 because measuring takes seconds; ``save``, scene fusion and
+    ``pansharpen models --card`` call this. Returns the card.
+    """
+    card = model.card
+    for attr in MEASURED_FIELDS:
+        if getattr(card, attr):
+            continue
         value = getattr(model, attr, None)
         if callable(value):
             value = value()
         if value is not None:
             setattr(card, attr, value)
-    model.card = card
-    return model
+    return card
 
 
 def save(model: nn.Module, path: "str | os.PathLike", card: ModelCard | None = None) -> Path:
     """Write ``model``'s weights and card to a safetensors file (atomically: temp file + rename)."""
     from safetensors.torch import save_file
 
-    card = card or getattr(model, "card", None)
     if card is None:
-        raise ModelError("the model has no card; create it with pansharpen.models.create or pass card=")
+        if getattr(model, "card", None) is None:
+            raise ModelError("the model has no card; create it with pansharpen.models.create or pass card=")
+        card = complete_card(model)
+    if getattr(model, "folded", False):
+        raise ModelError("save the unfolded model: a folded model's weights do not load into its architecture")
     card = replace(card, params=count_parameters(model))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,6 +136,9 @@ def save(model: nn.Module, path: "str | os.PathLike", card: ModelCard | None = N
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata={CARD_METADATA_KEY: card.to_json(), "pansharpen.format": FORMAT_VERSION})
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,7 +1,9 @@
 """Fusers: what runs on one haloed block of a scene.
 
 A fuser maps an MS block ``(C, h, w)`` and a PAN block ``(1, R*h, R*w)``, both float64
-digital numbers, to a fused block ``(C, R*h, R*w)`` in digital numbers. ``halo`` is the
+digital numbers, to a fused block ``(C, R*h, R*w)`` in digital numbers:
+``fuser(ms, pan, origin=(row, col))``, where ``origin`` is the block's top-left PAN pixel in
+the scene (block-wise methods such as BDSD need it). ``halo`` is the
 margin (PAN pixels, a multiple of R) that a tile needs on each side so that its centre
 equals the same region of a whole-image run. ``prepare`` sees the whole scene once
 (decimated if large) for methods with scene-wide statistics.
@@ -30,10 +32,11 @@ class NetworkFuser:
     """
 
     def __init__(self, model: torch.nn.Module, *, fold: bool = True, device: str = "cpu", threads: int | None = None):
-        card = getattr(model, "card", None)
-        if card is None:
+        if getattr(model, "card", None) is None:
             raise ModelError("the model has no card; create it with pansharpen.models.create or load it")
-        self.card = card
+        from ..models.registry import complete_card
+
+        card = self.card = complete_card(model)
         self.bands = card.bands
         self.ratio = card.ratio
         self.normaliser = float(card.normaliser)
@@ -66,7 +69,7 @@ class NetworkFuser:
                 pan = torch.from_numpy(pan_scene[None] / self.normaliser).float()
                 self.stats = self.model.global_stats(ms, pan)
 
-    def __call__(self, ms_block: np.ndarray, pan_block: np.ndarray) -> np.ndarray:
+    def __call__(self, ms_block: np.ndarray, pan_block: np.ndarray, origin=(0, 0)) -> np.ndarray:
         if self.threads:
             torch.set_num_threads(self.threads)
         with torch.inference_mode():
@@ -84,18 +87,17 @@ class ClassicalFuser:
         from ..classical import registry as classical_registry
 
         self.method = classical_registry.get_method(name)
-        self.name = name
+        self.name = self.method.name
         self.sensor = sensor
         self.ratio = ratio
         self.bands = sensor.nbands
-        self.halo = ratio * (INTERP23_MARGIN_LR + math.ceil(getattr(self.method, "halo", 24) / ratio) + 1)
+        self.halo = self.method.halo_for(ratio)
         self.params = None
 
     def prepare(self, ms_scene: np.ndarray, pan_scene: np.ndarray) -> None:
-        if hasattr(self.method, "estimate"):
-            self.params = self.method.estimate(ms_scene, pan_scene, self.sensor, self.ratio)
+        self.params = self.method.estimate(ms_scene, pan_scene, self.sensor, self.ratio)
 
-    def __call__(self, ms_block: np.ndarray, pan_block: np.ndarray) -> np.ndarray:
-        if self.params is not None and hasattr(self.method, "apply"):
-            return np.asarray(self.method.apply(ms_block, pan_block, self.params, self.sensor, self.ratio))
-        return np.asarray(self.method(ms_block, pan_block, self.sensor, self.ratio))
+    def __call__(self, ms_block: np.ndarray, pan_block: np.ndarray, origin=(0, 0)) -> np.ndarray:
+        if self.params is None:
+            raise RuntimeError("ClassicalFuser.prepare(ms, pan) must run on the scene before fusing blocks")
+        return np.asarray(self.method.apply(ms_block, pan_block, self.params, offset=origin))

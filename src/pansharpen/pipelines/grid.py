@@ -107,12 +107,19 @@ class PairGrid:
             first -= self.ratio
         return list(range(first, size, tile))
 
+    def aligned_end(self, size: int, offset: int) -> int:
+        """Smallest MS-aligned PAN index ``>= size`` (``(end - offset) % ratio == 0``)."""
+        return size + (-(size - offset)) % self.ratio
+
     def tiles(self, tile: int) -> list[tuple[int, int, int, int]]:
-        """``(r0, r1, c0, c1)`` PAN windows (may start before 0 / end past the edge) covering the scene."""
+        """``(r0, r1, c0, c1)`` PAN windows covering the scene, MS-aligned; the first may start
+        before 0 and the last end at most ``ratio - 1`` pixels past the edge."""
         tile = max(self.ratio, tile - tile % self.ratio)
+        row_end = self.aligned_end(self.pan_height, self.row_offset)
+        col_end = self.aligned_end(self.pan_width, self.col_offset)
         rows = self.tile_starts(self.pan_height, tile, self.row_offset)
         cols = self.tile_starts(self.pan_width, tile, self.col_offset)
-        return [(r, r + tile, c, c + tile) for r in rows for c in cols]
+        return [(r, min(r + tile, row_end), c, min(c + tile, col_end)) for r in rows for c in cols]
 
     def ms_span(self, start: int, stop: int, axis: int) -> tuple[int, int]:
         """MS index range under PAN range ``[start, stop)`` (both MS-aligned) along ``axis`` (0 rows, 1 cols)."""

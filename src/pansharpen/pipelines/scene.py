@@ -46,7 +46,7 @@ def _masks(block: np.ndarray, nodata: float | None) -> np.ndarray:
     return bad.any(axis=0)
 
 
-def fuse_tile(job: TileJob, fuser: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> tuple[Window, np.ndarray, np.ndarray]:
+def fuse_tile(job: TileJob, fuser: Callable[..., np.ndarray]) -> tuple[Window, np.ndarray, np.ndarray]:
     """Fuse one tile; returns ``(window, fused (C, th, tw) float64 DN, nodata mask (th, tw))``."""
     r0, r1, c0, c1 = job.window
     halo, grid = fuser.halo, job.grid
@@ -68,7 +68,7 @@ def fuse_tile(job: TileJob, fuser: Callable[[np.ndarray, np.ndarray], np.ndarray
         ms = np.where(ms_nodata[None], ms_fill[:, None, None], ms)
     if pan_bad.any():
         pan = np.where(pan_bad[None], pan_fill, pan)
-    fused = np.asarray(fuser(ms, pan), dtype=np.float64)
+    fused = np.asarray(fuser(ms, pan, origin=(pr[0], pc[0])), dtype=np.float64)
     if fused.shape[1:] != pan.shape[1:]:
         raise ShapeError(f"fuser returned {fused.shape} for a PAN block of {pan.shape}")
     return job.window, fused[(slice(None), *inner)], mask
