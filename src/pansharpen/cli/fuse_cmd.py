@@ -44,11 +44,12 @@ def demo_command(
     out: Path = typer.Option(Path("pansharpen-demo"), "--out", help="Folder for the fused GeoTIFF, quick-look and report."),
     model: Optional[str] = typer.Option(None, "--model", help="Bundled model (default: the one for WV3)."),
     method: Optional[str] = typer.Option(None, "--method", help="Use a classical method instead."),
+    size: Optional[int] = typer.Option(None, "--size", help="Fuse only the top-left SIZE x SIZE PAN pixels (quick run)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Fuse the embedded WorldView-3 sample product and write a quick-look and a quality report."""
     from ..pipelines.demo import run_demo
 
-    report = run_demo(out, model=model, method=method, quiet=quiet)
+    report = run_demo(out, model=model, method=method, size=size, quiet=quiet)
     typer.echo((out / "report.md").read_text())
     typer.echo(f"quick-look: {out / 'quicklook.png'}; fused product: {report['output']}")

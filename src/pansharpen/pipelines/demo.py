@@ -25,8 +25,30 @@ def _central_block(height: int, width: int, size: int, ratio: int) -> tuple[int,
     return r, c, size
 
 
-def run_demo(out_dir: "str | Path" = "pansharpen-demo", *, model=None, method=None, quiet: bool = False) -> dict:
-    """Run the demo; returns the report (also written as ``report.json`` and ``report.md`` in ``out_dir``)."""
+def _crop_product(pan_path: Path, ms_path: Path, size: int, ratio: int, folder: Path) -> tuple[Path, Path]:
+    """Top-left ``size`` x ``size`` PAN pixels of the product (and the MS under them) as GeoTIFFs in ``folder``."""
+    import rasterio
+    from rasterio.windows import Window
+
+    out = []
+    for path, side in ((pan_path, size), (ms_path, size // ratio)):
+        with rasterio.open(path) as src:
+            win = Window(0, 0, min(side, src.width), min(side, src.height))
+            profile = src.profile | {"width": win.width, "height": win.height, "transform": src.window_transform(win)}
+            dst_path = folder / f"crop{size}_{path.name}"
+            with rasterio.open(dst_path, "w", **profile) as dst:
+                dst.write(src.read(window=win))
+        out.append(dst_path)
+    return out[0], out[1]
+
+
+def run_demo(
+    out_dir: "str | Path" = "pansharpen-demo", *, model=None, method=None, size: int | None = None, quiet: bool = False
+) -> dict:
+    """Run the demo; returns the report (also written as ``report.json`` and ``report.md`` in ``out_dir``).
+
+    ``size`` fuses only the top-left ``size`` x ``size`` PAN pixels of the product (a quick run).
+    """
     from ..io.raster import read_image
     from ..io.samples import sample_product
     from ..metrics.full import full_resolution_indices
@@ -43,6 +65,8 @@ def run_demo(out_dir: "str | Path" = "pansharpen-demo", *, model=None, method=No
     pan_path, ms_path = sample_product("WV3")
     sensor = get_sensor("WV3")
     ratio = 4
+    if size is not None:
+        pan_path, ms_path = _crop_product(pan_path, ms_path, size - size % (32 * ratio), ratio, out_dir)
     fused_path = out_dir / "wv3_fused.tif"
     t0 = time.perf_counter()
     fuse(pan_path, ms_path, fused_path, model=model, method=method, sensor=sensor, overwrite=True, quiet=quiet)
