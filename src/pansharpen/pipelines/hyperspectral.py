@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import torch
 from scipy import ndimage
 from scipy.interpolate import PchipInterpolator
 
 from .._arrays import ArrayLike
 from ..errors import ShapeError, ValueRangeError
 from ..metrics._inputs import as_pair, ensure_digital_numbers, resolve_max_value
-from ..metrics._windows import blocks, matlab_uint16, pad_to_blocks
+from ..metrics._windows import matlab_uint16, pad_to_blocks
 
 __all__ = [
     "hs_indices",
@@ -78,12 +79,6 @@ def _product_of_moments(moments: np.ndarray) -> np.ndarray:
     return (moments[..., i, j] * coeff).sum(axis=-1)
 
 
-def _conj_last(x: np.ndarray) -> np.ndarray:
-    out = -x
-    out[..., 0, :] = x[..., 0, :]
-    return out
-
-
 def _q2n_blocks_fast(ref: np.ndarray, fus: np.ndarray, n: int) -> np.ndarray:
     """Block values ``|q|`` (``onions_quality.m``) for ``(nblocks, C, M)`` block pixels padded to ``n`` bands.
 
@@ -96,8 +91,12 @@ def _q2n_blocks_fast(ref: np.ndarray, fus: np.ndarray, n: int) -> np.ndarray:
     mu = ref.mean(axis=-1, keepdims=True)
     sigma = ref.std(axis=-1, ddof=1, keepdims=True)
     sigma = np.where(sigma == 0, _EPS, sigma)
-    z1 = (ref - mu) / sigma + 1
-    z2 = (fus - mu) / np.where(mu == 0, 1.0, sigma) + 1
+    z1 = np.subtract(ref, mu)  # in place from here on: these arrays are 100 MB each for 191 bands
+    z1 /= sigma
+    z1 += 1
+    z2 = np.subtract(fus, mu)
+    z2 /= np.where(mu == 0, 1.0, sigma)
+    z2 += 1
     pad = n - bands
     m1 = np.concatenate([z1.mean(axis=-1), np.ones((nblocks, pad))], axis=-1)  # (nblocks, n)
     m2 = np.concatenate([z2.mean(axis=-1), np.ones((nblocks, pad))], axis=-1)
@@ -110,8 +109,13 @@ def _q2n_blocks_fast(ref: np.ndarray, fus: np.ndarray, n: int) -> np.ndarray:
     m2c = m2.copy()
     m2c[..., 1:] *= -1  # conj(m2) = E[conj(z2)]
     moments = np.empty((nblocks, n, n))  # E[z1_i conj(z2)_j]
-    z2c = _conj_last(z2)
-    moments[:, :bands, :bands] = z1 @ z2c.swapaxes(-1, -2) / m
+    z2c = z2
+    z2c[:, 1:] *= -1  # conj(z2); z2 itself is not used below
+    # float64 batched product through torch: numpy's stacked matmul (and, once torch is loaded, its
+    # gemm on some builds) is several times slower for these (191 x 1024) @ (1024 x 191) blocks
+    z1_t = torch.from_numpy(np.ascontiguousarray(z1))
+    z2c_t = torch.from_numpy(np.ascontiguousarray(z2c))
+    moments[:, :bands, :bands] = torch.bmm(z1_t, z2c_t.transpose(1, 2)).numpy() / m
     moments[:, :bands, bands:] = -m1[:, :bands, None]  # conj of a padded band: -1
     moments[:, bands:, :] = m2c[:, None, :]  # padded z1 band: 1
     cross = _product_of_moments(moments)  # E[z1 * conj(z2)], (nblocks, n)
@@ -125,6 +129,16 @@ def _q2n_blocks_fast(ref: np.ndarray, fus: np.ndarray, n: int) -> np.ndarray:
     return np.sqrt((q**2).sum(axis=-1))
 
 
+def _blocks_first(x: np.ndarray, size: int) -> np.ndarray:
+    """Distinct ``size`` blocks of ``(C, H, W)`` (H, W multiples of size) as a contiguous ``(nblocks, C, size**2)``.
+
+    Block order is row-major over the block grid, as :func:`pansharpen.metrics._windows.blocks`.
+    """
+    c, h, w = x.shape
+    v = x.reshape(c, h // size, size, w // size, size).transpose(1, 3, 0, 2, 4)
+    return np.ascontiguousarray(v).reshape((h // size) * (w // size), c, size * size)
+
+
 def _q2n_one(ref: np.ndarray, fus: np.ndarray, block_size: int, bands_to: int | None, uint16_cast: bool) -> float:
     ref = pad_to_blocks(ref, block_size, block_size)
     fus = pad_to_blocks(fus, block_size, block_size)
@@ -134,8 +148,7 @@ def _q2n_one(ref: np.ndarray, fus: np.ndarray, block_size: int, bands_to: int | 
     n = 1 << (bands - 1).bit_length() if bands_to is None else int(bands_to)
     if n < bands or n & (n - 1):
         raise ValueRangeError(f"Q2n pads {bands} bands to a power of two >= {bands}; got bands_to={bands_to}")
-    rb = np.moveaxis(blocks(ref, block_size, block_size), 0, 1)  # (nblocks, bands, M)
-    fb = np.moveaxis(blocks(fus, block_size, block_size), 0, 1)
+    rb, fb = _blocks_first(ref, block_size), _blocks_first(fus, block_size)  # (nblocks, bands, M)
     return float(_q2n_blocks_fast(rb, fb, n).mean())
 
 
