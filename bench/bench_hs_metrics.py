@@ -7,7 +7,7 @@ fields in 60..1960 DN with band-dependent gains, fused = reference + N(0, 25).
 
     python bench/bench_hs_metrics.py [--bands 191] [--size 256] [--threads 2] [--generic]
 
-``--generic`` also times the generic Q2n (minutes at 256 components: it builds the 256^3
+``--generic`` also times the generic Q2n (10-80 s here at 256 components: it builds the 256^3
 Cayley-Dickson structure tensor with the onion_mult recursion and contracts it per block).
 """
 from __future__ import annotations
