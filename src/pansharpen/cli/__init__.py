@@ -11,7 +11,7 @@ from ..errors import PanSharpenError
 from .app import app
 
 #: command modules; each registers its commands on ``app`` when imported
-COMMAND_MODULES = ("models_cmd", "evaluate_cmd", "train_cmd", "simulate_cmd", "fuse_cmd", "methods_cmd", "benchmark_cmd")
+COMMAND_MODULES = ("models_cmd", "evaluate_cmd", "train_cmd", "simulate_cmd", "fuse_cmd", "methods_cmd", "benchmark_cmd", "hyperspectral_cmd")
 
 
 def _load_commands() -> None:
