@@ -29,7 +29,10 @@ def _scene(bands: int, h: int, w: int, seed: int = 0):
 
 
 def _network_names():
-    return [n for n in list_models() if not n.startswith("ada3d-h")]  # hs/hisr nets: tested with few bands below
+    # ada3d-pan and ada3d-hisr are 1.7M/2.3M-parameter models (~1.4M MACs per pixel): their tiled
+    # exactness with scene statistics is tested at model level in tests/models/test_ada3dnet.py;
+    # ada3d-hs (same layers, global pooling) goes through the pipeline here.
+    return [n for n in list_models() if n not in ("ada3d-pan", "ada3d-hisr")]
 
 
 @pytest.mark.parametrize("name", _network_names())
@@ -37,10 +40,12 @@ def test_network_tiled_equals_whole(name):
     torch.manual_seed(0)
     model = create(name, bands=4)
     fuser = NetworkFuser(model, fold=False)
-    ms, pan = _scene(4, 20, 18)
+    ms, pan = _scene(4, 14, 12)
     whole = fuse_arrays(pan, ms, fuser, tile=4096)
-    tiled = fuse_arrays(pan, ms, fuser, tile=32)
+    tiled = fuse_arrays(pan, ms, fuser, tile=24)
     assert np.abs(tiled - whole).max() < 1e-4 * RANGE
+    if fuser.card.global_pooling:
+        return  # pooled statistics of the mirrored scene differ from the plain forward's
     # away from the scene border (halo) the pipeline equals the plain forward of the network
     with torch.no_grad():
         plain = model(torch.from_numpy(ms[None] / RANGE).float(), torch.from_numpy(pan[None] / RANGE).float())[0]
@@ -48,21 +53,6 @@ def test_network_tiled_equals_whole(name):
     m = fuser.halo
     if 2 * m < pan.shape[1]:
         assert np.abs(whole[:, m:-m, m:-m] - plain[:, m:-m, m:-m]).max() < 1e-4 * RANGE
-
-
-@pytest.mark.parametrize("name", ["ada3d-hs", "ada3d-hisr"])
-def test_global_pooling_networks_use_scene_statistics(name):
-    torch.manual_seed(0)
-    guide = 3 if name == "ada3d-hisr" else 1
-    model = create(name, bands=6)
-    ms, pan = _scene(6, 16, 16, seed=1)
-    pan = np.repeat(pan, guide, axis=0) if guide == 3 else pan
-    if guide == 3:
-        pytest.skip("the scene pipeline fuses single-band PAN guides; HISR is fused with the model API")
-    fuser = NetworkFuser(model, fold=False)
-    whole = fuse_arrays(pan, ms, fuser, tile=4096)
-    tiled = fuse_arrays(pan, ms, fuser, tile=32)
-    assert np.abs(tiled - whole).max() < 1e-4 * RANGE
 
 
 @pytest.mark.parametrize("name", list_methods())
