@@ -18,8 +18,10 @@ import torch
 
 from ..errors import ModelError
 
-#: LR pixels reached by interp23tap's 23-tap half-band filters over all x2 steps (< 11 for any ratio)
-INTERP23_MARGIN_LR = 11
+def interp23_margin_lr(ratio: int) -> int:
+    """LR pixels reached by interp23tap: its 23-tap filter (radius 11) at each x2 step reaches
+    ``11 / 2**k`` LR pixels at step k, in all ``11 * (1 - 1/ratio)`` (9 for ratio 4)."""
+    return math.ceil(11 * (1 - 1 / ratio))
 
 
 class NetworkFuser:
@@ -50,7 +52,7 @@ class NetworkFuser:
             warnings.warn(
                 f"model {card.name} uses image-wide pooling; tiles are pooled separately", stacklevel=2
             )
-        self.halo = self.ratio * (INTERP23_MARGIN_LR + math.ceil(rf / self.ratio) + 1)
+        self.halo = self.ratio * (interp23_margin_lr(self.ratio) + math.ceil(rf / self.ratio) + 1)
         model = model.eval()
         if fold and hasattr(model, "fold"):
             model = model.fold().eval()
