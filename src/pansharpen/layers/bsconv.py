@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ShapeError
+from .fold import DenseFoldMixin
 
 __all__ = ["BSConv", "bs_conv2d", "bs_effective_kernel", "bs_param_count"]
 
@@ -54,7 +55,7 @@ def bs_effective_kernel(pointwise_weight: torch.Tensor, depthwise_weight: torch.
     return pointwise_weight[:, :, None, None] * depthwise_weight[:, None]
 
 
-class BSConv(nn.Module):
+class BSConv(DenseFoldMixin, nn.Module):
     """BSConv-U layer, a drop-in for ``nn.Conv2d(in, out, k, padding=k//2)``.
 
     Args:
@@ -95,16 +96,6 @@ class BSConv(nn.Module):
 
     def effective_kernel(self) -> torch.Tensor:
         return bs_effective_kernel(self.pointwise_weight, self.depthwise_weight)
-
-    @property
-    def radius(self) -> int:
-        return self.kernel_size // 2
-
-    def fold(self) -> nn.Module:
-        """One dense ``k x k`` conv plus an exact bias map (the pointwise bias sees zero padding)."""
-        from .fold import FoldedConv2d
-
-        return FoldedConv2d.from_affine(self, self.effective_kernel(), radius=self.radius)
 
     def extra_repr(self) -> str:
         pb = self.pointwise_bias is not None

@@ -108,3 +108,20 @@ def _replace(module: nn.Module) -> None:
             setattr(module, name, child.fold())
         else:
             _replace(child)
+
+
+class DenseFoldMixin:
+    """For layers that equal one dense ``k x k`` convolution plus a bias map (SpanConv, BSConv):
+    ``radius`` and ``fold()`` from the layer's ``effective_kernel()``."""
+
+    kernel_size: int
+
+    @property
+    def radius(self) -> int:
+        """Pixels of context on each side (``(k-1)/2``)."""
+        return self.kernel_size // 2
+
+    def fold(self) -> nn.Module:
+        """Equivalent inference module: one dense ``k x k`` conv plus an exact bias map (the pointwise
+        bias sees the zero padding, so the bias is position dependent at the border)."""
+        return FoldedConv2d.from_affine(self, self.effective_kernel(), radius=self.radius)

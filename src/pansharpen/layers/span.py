@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ShapeError
+from .fold import DenseFoldMixin
 
 __all__ = ["SpanConv", "span_conv2d", "span_effective_kernel", "span_param_count"]
 
@@ -69,7 +70,7 @@ def span_effective_kernel(pointwise_weight: torch.Tensor, depthwise_weight: torc
     return torch.einsum("noi,nokl->oikl", pointwise_weight, depthwise_weight)
 
 
-class SpanConv(nn.Module):
+class SpanConv(DenseFoldMixin, nn.Module):
     """SpanConv layer (IJCAI 2022), a drop-in for ``nn.Conv2d(in, out, k, padding=k//2)``.
 
     Args:
@@ -117,17 +118,6 @@ class SpanConv(nn.Module):
     def effective_kernel(self) -> torch.Tensor:
         """Dense ``(Cout, Cin, k, k)`` kernel of the paper's SpanKernel."""
         return span_effective_kernel(self.pointwise_weight, self.depthwise_weight)
-
-    @property
-    def radius(self) -> int:
-        """Pixels of context on each side (``(k-1)/2``)."""
-        return self.kernel_size // 2
-
-    def fold(self) -> nn.Module:
-        """Equivalent inference module: one dense ``k x k`` conv plus an exact bias map."""
-        from .fold import FoldedConv2d
-
-        return FoldedConv2d.from_affine(self, self.effective_kernel(), radius=self.radius)
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, num_kernels={self.num_kernels}"
