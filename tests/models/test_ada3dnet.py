@@ -19,15 +19,6 @@ VECTORS = {  # case -> checkpoint file holding the same weights
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The test machine is shared: one intra-op thread avoids OpenMP spinning against other jobs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize(
     "name,bands,expected",
     [  # seed-implementations.md 3.3 (the authors' classes, counted)

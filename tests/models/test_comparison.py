@@ -10,14 +10,6 @@ from pansharpen.models.comparison import high_pass
 from pansharpen.models.registry import complete_card
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # (name, bands, published params): LGPConv paper Table 2 (WV3, 8 bands) and Table 3 (GF-2/QB, 4 bands)
 PUBLISHED = [
     ("pnn", 8, 104_000), ("pannet", 8, 83_000), ("dicnn", 8, 47_000), ("fusionnet", 8, 79_000),

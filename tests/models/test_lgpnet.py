@@ -11,26 +11,7 @@ from pansharpen.models.checkpoints import import_checkpoint
 from pansharpen.models.lgpnet import LGPConvNet, import_lgpconv_net, load_authors_state_dict
 from pansharpen.models.registry import complete_card
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _reference(reference_dir, case):
-    z = np.load(reference_dir / f"{case}.npz")
-    sd = {k[3:]: torch.from_numpy(z[k]) for k in z.files if k.startswith("sd/")}
-    lms, pan = torch.from_numpy(z["lms"]), torch.from_numpy(z["pan"])
-    ms = torch.from_numpy(z["lrms"]) if "lrms" in z.files else torch.nn.functional.avg_pool2d(lms, 4)
-    return sd, ms, pan, lms, z["out"]
-
-
-def _run(model, ms, pan, lms):
-    with torch.no_grad():
-        return model.eval()(ms, pan, lms).numpy()
+from .reference_cases import load_case, run_eval
 
 
 def test_parameter_count_macs_and_receptive_field():
@@ -67,28 +48,28 @@ def test_ablation_modes_change_only_the_layer_type():
 
 @pytest.mark.parametrize("case", ["lgpconv_modelpy_arch_seed0", "lgpconv_modelpy_arch_boosted"])
 def test_reference_vectors(reference_dir, case):
-    sd, ms, pan, lms, expected = _reference(reference_dir, case)
+    sd, ms, pan, lms, expected = load_case(reference_dir, case)
     model = load_authors_state_dict(LGPConvNet(8), sd)
-    assert np.abs(_run(model, ms, pan, lms) - expected).max() <= 5e-6
+    assert np.abs(run_eval(model, ms, pan, lms) - expected).max() <= 5e-6
 
 
 def test_boosted_vector_needs_the_perturbation_branch(reference_dir):
-    sd, ms, pan, lms, expected = _reference(reference_dir, "lgpconv_modelpy_arch_boosted")
+    sd, ms, pan, lms, expected = load_case(reference_dir, "lgpconv_modelpy_arch_boosted")
     model = load_authors_state_dict(LGPConvNet(8), sd)
     with torch.no_grad():
         for m in model.modules():
             if getattr(m, "perturb_pointwise", None) is not None:
                 m.perturb_pointwise.zero_()
-    assert np.abs(_run(model, ms, pan, lms) - expected).max() > 0.1
+    assert np.abs(run_eval(model, ms, pan, lms) - expected).max() > 0.1
 
 
 def test_model_py_state_dict_import_and_round_trip(reference_dir, tmp_path):
-    sd, ms, pan, lms, expected = _reference(reference_dir, "lgpconv_modelpy_arch_boosted")
+    sd, ms, pan, lms, expected = load_case(reference_dir, "lgpconv_modelpy_arch_boosted")
     model = import_lgpconv_net(sd)
-    out = _run(model, ms, pan, lms)
+    out = run_eval(model, ms, pan, lms)
     assert np.abs(out - expected).max() <= 5e-6
     again = load(save(model, tmp_path / "lgp.safetensors"))
-    np.testing.assert_array_equal(_run(again, ms, pan, lms), out)
+    np.testing.assert_array_equal(run_eval(again, ms, pan, lms), out)
 
 
 def test_released_650_checkpoint_is_refused_with_the_reason(checkpoints_dir):
@@ -113,7 +94,7 @@ def test_fold_matches_unfolded(conv):
     folded = model.fold()
     for h, w in [(2, 3), (9, 7)]:
         ms, pan, lms = torch.rand(1, 4, h, w), torch.rand(1, 1, 4 * h, 4 * w), torch.rand(1, 4, 4 * h, 4 * w)
-        ref, got = _run(model, ms, pan, lms), _run(folded, ms, pan, lms)
+        ref, got = run_eval(model, ms, pan, lms), run_eval(folded, ms, pan, lms)
         assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()
 
 

@@ -11,27 +11,7 @@ from pansharpen.models.checkpoints import import_checkpoint
 from pansharpen.models.lightnet import LightNet, convert_authors_state_dict, load_authors_state_dict
 from pansharpen.models.registry import complete_card
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # the CPU is shared; small convs are slower with 2 spinning threads
-    yield
-    torch.set_num_threads(before)
-
-
-def _reference(reference_dir, case):
-    z = np.load(reference_dir / f"{case}.npz")
-    sd = {k[3:]: torch.from_numpy(z[k]) for k in z.files if k.startswith("sd/")}
-    lms, pan = torch.from_numpy(z["lms"]), torch.from_numpy(z["pan"])
-    # LightNet uses lms; ms only has to have the right size (lrms where the file has it)
-    ms = torch.from_numpy(z["lrms"]) if "lrms" in z.files else torch.nn.functional.avg_pool2d(lms, 4)
-    return sd, ms, pan, lms, z["out"]
-
-
-def _run(model, ms, pan, lms):
-    with torch.no_grad():
-        return model.eval()(ms, pan, lms).numpy()
+from .reference_cases import load_case, run_eval
 
 
 def test_parameter_count_and_card():
@@ -55,25 +35,25 @@ def test_any_band_count_and_global_residual(bands):
 
 @pytest.mark.parametrize("case", ["spanconv_arch_seed0", "spanconv_wv3_w760_patch64"])
 def test_reference_vectors(reference_dir, case):
-    sd, ms, pan, lms, expected = _reference(reference_dir, case)
+    sd, ms, pan, lms, expected = load_case(reference_dir, case)
     model = load_authors_state_dict(LightNet(8), sd)
-    assert np.abs(_run(model, ms, pan, lms) - expected).max() <= 5e-6
+    assert np.abs(run_eval(model, ms, pan, lms) - expected).max() <= 5e-6
 
 
 def test_official_checkpoint_import_and_round_trip(reference_dir, checkpoints_dir, tmp_path):
-    _, ms, pan, lms, expected = _reference(reference_dir, "spanconv_wv3_w760_patch64")
+    _, ms, pan, lms, expected = load_case(reference_dir, "spanconv_wv3_w760_patch64")
     model = import_checkpoint("lightnet", checkpoints_dir / "spanconv_wv3_weight-760.pth")
     assert model.card.params == 16264 and model.card.training["imported_from"] == "spanconv_wv3_weight-760.pth"
-    out = _run(model, ms, pan, lms)
+    out = run_eval(model, ms, pan, lms)
     assert np.abs(out - expected).max() <= 5e-6
     path = save(model, tmp_path / "lightnet-wv3.safetensors")
     again = load(path)
     assert again.card.arch == "lightnet" and again.card.sensors == ["WV3"]
-    np.testing.assert_array_equal(_run(again, ms, pan, lms), out)
+    np.testing.assert_array_equal(run_eval(again, ms, pan, lms), out)
 
 
 def test_belly_keys_are_renamed_not_skipped(reference_dir):
-    sd, *_ = _reference(reference_dir, "spanconv_wv3_w760_patch64")
+    sd, *_ = load_case(reference_dir, "spanconv_wv3_w760_patch64")
     released = {("res_block." + k[len("belly_conv."):] if k.startswith("belly_conv.") else k): v for k, v in sd.items()}
     ours = convert_authors_state_dict(released)
     assert torch.equal(ours["body.1.conv2.pointwise_weight"][1], sd["belly_conv.1.conv2.point_wise_2.weight"][:, :, 0, 0])
@@ -90,7 +70,7 @@ def test_fold_matches_with_nonzero_biases_and_random_sizes():
     assert folded.folded and not model.folded
     for h, w in [(3, 2), (7, 9), (16, 13)]:
         ms, pan, lms = torch.rand(1, 4, h, w), torch.rand(1, 1, 4 * h, 4 * w), torch.rand(1, 4, 4 * h, 4 * w)
-        ref, got = _run(model, ms, pan, lms), _run(folded, ms, pan, lms)
+        ref, got = run_eval(model, ms, pan, lms), run_eval(folded, ms, pan, lms)
         assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()
     assert "body.0.conv1.pointwise_weight" in model.state_dict()  # checkpoint format unchanged
 
@@ -137,9 +117,9 @@ def test_receptive_field_is_a_sufficient_tiling_halo():
     model = create("lightnet", bands=4).eval()
     rf = complete_card(model).receptive_field
     pan, lms = torch.rand(1, 1, 64, 64), torch.rand(1, 4, 64, 64)
-    whole = _run(model, torch.rand(1, 4, 16, 16), pan, lms)
+    whole = run_eval(model, torch.rand(1, 4, 16, 16), pan, lms)
     # a 4x4 core at (32, 32) with a halo of rf pixels on each side (crop side a multiple of 4)
     lo, hi = 32 - rf, 36 + rf  # side 4 + 2 rf = 24, a multiple of the ratio
-    tile = _run(model, torch.rand(1, 4, (hi - lo) // 4, (hi - lo) // 4), pan[..., lo:hi, lo:hi], lms[..., lo:hi, lo:hi])
+    tile = run_eval(model, torch.rand(1, 4, (hi - lo) // 4, (hi - lo) // 4), pan[..., lo:hi, lo:hi], lms[..., lo:hi, lo:hi])
     core = slice(32 - lo, 36 - lo)
     np.testing.assert_allclose(tile[..., core, core], whole[..., 32:36, 32:36], rtol=0, atol=1e-6)

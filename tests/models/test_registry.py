@@ -13,14 +13,6 @@ from pansharpen.models.cards import CARD_METADATA_KEY
 from pansharpen.models.registry import complete_card
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _inputs(bands=8, h=6, w=5):
     g = torch.Generator().manual_seed(0)
     return torch.rand(1, bands, h, w, generator=g), torch.rand(1, 1, 4 * h, 4 * w, generator=g), torch.rand(1, bands, 4 * h, 4 * w, generator=g)
