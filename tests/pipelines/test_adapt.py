@@ -4,29 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from pansharpen import models
 from pansharpen.errors import ModelError, OutputExistsError, SensorError
-from pansharpen.models import read_card, registry
-from pansharpen.models.base import FusionModel
+from pansharpen.models import read_card
 from pansharpen.pipelines.adapt import adapt_to_scene, scene_sets
 
-TINY = "tiny-adapt-test"
+from .tiny_model import register_tiny
 
-
-class TinyNet(FusionModel):
-    def __init__(self, bands: int = 4):
-        super().__init__()
-        self.bands = bands
-        self.conv = nn.Conv2d(bands + 1, bands, 3, padding=1)
-
-    def fuse(self, ms, pan, lms):
-        return lms + self.conv(torch.cat([lms, pan], 1))
-
-
-if TINY not in registry._REGISTRY:
-    registry.register(TINY, paper="test stand-in")(lambda bands=4, **kw: TinyNet(bands))
+TINY = register_tiny("tiny-adapt-test")
 
 
 def _smooth(rng, shape, scale):

@@ -11,33 +11,17 @@ import json
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from pansharpen.errors import DataFormatError, ModelError, OutputExistsError, ShapeError, ValueRangeError
 from pansharpen.io.pancollection import write_pancollection
-from pansharpen.models import read_card, registry
-from pansharpen.models.base import FusionModel
+from pansharpen.models import read_card
 from pansharpen.pipelines import train as train_module
 from pansharpen.pipelines.checkpointing import load_checkpoint
 from pansharpen.pipelines.train import checkpoint_path_for, train
 
-TINY = "tiny-train-test"
+from .tiny_model import TinyNet, register_tiny
 
-
-class TinyNet(FusionModel):
-    """lms + conv3x3([lms, pan]): enough parameters to learn, cheap to train."""
-
-    def __init__(self, bands: int = 4):
-        super().__init__()
-        self.bands = bands
-        self.conv = nn.Conv2d(bands + 1, bands, 3, padding=1)
-
-    def fuse(self, ms, pan, lms):
-        return lms + self.conv(torch.cat([lms, pan], 1))
-
-
-if TINY not in registry._REGISTRY:
-    registry.register(TINY, paper="test stand-in")(lambda bands=4, **kw: TinyNet(bands))
+TINY = register_tiny("tiny-train-test")
 
 
 def make_set(path, n=12, bands=4, size=16, seed=0, nan_at=None, attrs=None):
