@@ -1,6 +1,6 @@
 """Training loop: reproducibility, exact resume, budgets, faults, validation, card record.
 
-A tiny FusionModel registered here (one 3x3 conv, 4 bands) and a 12-sample set of 16x16
+A tiny FusionModel (tests/pipelines/tiny_model.py) (one 3x3 conv, 4 bands) and a 12-sample set of 16x16
 patches keep every run well under a second of compute.
 """
 from __future__ import annotations
