@@ -42,6 +42,11 @@ class RasterInfo:
     descriptions: tuple
     path: str = ""
 
+    @property
+    def name(self) -> str:
+        """The raster's path (named like rasterio's ``dataset.name`` for the shared grid checks)."""
+        return self.path
+
 
 class _Source:
     info: RasterInfo
