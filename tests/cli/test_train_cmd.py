@@ -54,6 +54,16 @@ def test_preset_and_overrides_reach_the_recipe(tiny_set, tmp_path, capsys):
     assert (p["name"], p["loss"], p["batch_size"], p["lr"], p["weight_decay"]) == ("lgpconv-net", "mse", 2, 0.001, 1e-8)
 
 
+def test_loss_and_model_options_reach_the_recipe_and_the_card(tiny_set, tmp_path, capsys):
+    out = tmp_path / "w.safetensors"
+    code, _, err = run(capsys, "lightnet", "--data", tiny_set, "--loss", "mse", "-O", "init=balanced",
+                       "--option", "blocks=1", "--epochs", "1", "--batch-size", "4", "--out", out, "-q")
+    assert code == 0, err
+    card = read_card(out)
+    assert card.training["preset"]["loss"] == "mse"
+    assert card.options == {"init": "balanced", "blocks": 1}  # YAML scalars: 1 is an int
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -63,6 +73,10 @@ def test_preset_and_overrides_reach_the_recipe(tiny_set, tmp_path, capsys):
         (["lightnet", "--data", "{set}", "--epochs", "0", "--out", "{tmp}/w.safetensors"], "epochs"),
         (["lightnet", "--scene", "a.tif", "b.tif", "--out", "{tmp}/w.safetensors"], "--weights"),
         (["nonet", "--data", "{set}", "--out", "{tmp}/w.safetensors"], "unknown model"),
+        (["lightnet", "--data", "{set}", "--loss", "l2", "--out", "{tmp}/w.safetensors"], "loss must be one of"),
+        (["lightnet", "--data", "{set}", "-O", "init", "--out", "{tmp}/w.safetensors"], "KEY=VALUE"),
+        (["lightnet", "--data", "{set}", "-O", "depth=3", "--out", "{tmp}/w.safetensors"], "unknown option"),
+        (["lightnet", "--data", "{set}", "-O", "init=xavier", "--out", "{tmp}/w.safetensors"], "bad option value"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tiny_set, tmp_path, capsys, args, message):

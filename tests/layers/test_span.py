@@ -96,3 +96,47 @@ def test_bad_input():
         SpanConv(3, 4, kernel_size=2)
     with pytest.raises(ShapeError, match="num_kernels"):
         SpanConv(3, 4, num_kernels=0)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_dense_and_factorised_compute_the_same_function_and_gradients(n):
+    """The dense form (one conv + exact border bias map) equals the paper's branches, gradients too."""
+    torch.manual_seed(n)
+    dense = SpanConv(5, 7, num_kernels=n, compute="dense")
+    with torch.no_grad():
+        for p in (dense.pointwise_bias, dense.depthwise_bias):
+            p.normal_()  # non-zero biases exercise the border bias map
+    fact = SpanConv(5, 7, num_kernels=n, compute="factorised")
+    fact.load_state_dict(dense.state_dict())
+    x = torch.randn(2, 5, 9, 11, dtype=torch.float64)
+    dense.double(), fact.double()
+    yd, yf = dense(x), fact(x)
+    assert torch.allclose(yd, yf, atol=1e-12)
+    # with a zero input only the bias map is left: it differs between the corner and the inside
+    zero = dense(torch.zeros_like(x))
+    assert not torch.allclose(zero[..., 0, 0], zero[..., 4, 4])
+    assert torch.allclose(zero, fact(torch.zeros_like(x)), atol=1e-12)
+    yd.square().sum().backward(), yf.square().sum().backward()
+    for (name, a), (_, b) in zip(dense.named_parameters(), fact.named_parameters()):
+        assert torch.allclose(a.grad, b.grad, atol=1e-10), name
+
+
+def test_balanced_init_keeps_the_signal_variance_through_lightnet():
+    """Authors' init shrinks a layer's output variance by ~4 N Cin / Cout^2; 'balanced' keeps it O(1)."""
+    from pansharpen.models.lightnet import LightNet
+
+    torch.manual_seed(0)
+    x = torch.randn(4, 32, 32, 32)
+    authors = SpanConv(32, 32, init="authors")
+    balanced = SpanConv(32, 32, init="balanced")
+    with torch.no_grad():
+        ratio_authors = authors(x).var().item() / x.var().item()
+        ratio_balanced = balanced(x).var().item() / x.var().item()
+    assert 0.15 < ratio_authors < 0.4  # expected 4 * 2 * 32 / 32^2 = 0.25
+    assert 1.5 < ratio_balanced < 2.6  # He gain 2
+    with pytest.raises(ValueError, match="init"):
+        SpanConv(3, 3, init="xavier")
+    with pytest.raises(ValueError, match="compute"):
+        SpanConv(3, 3, compute="fast")
+    net = LightNet(init="balanced")
+    assert all(m.init == "balanced" for m in net.modules() if isinstance(m, SpanConv))

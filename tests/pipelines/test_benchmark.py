@@ -159,6 +159,28 @@ def test_training_budget_trains_per_seed_caches_and_draws_curves(sets, tmp_path)
     assert again.tables["rr"][0].cells["SAM"] == pytest.approx(result.tables["rr"][0].cells["SAM"])
 
 
+def test_parallel_train_only_then_evaluation_reuses_the_same_weights(sets, tmp_path):
+    """--jobs trains (network, seed) pairs in spawned processes; --train-only stops before fusing;
+    the next run evaluates the cached weights, equal to a sequential run's."""
+    rr, _ = sets
+    train = _write(tmp_path / "train.h5", _scene(5, n=2))
+    budget = {"train": str(train), "epochs": 1, "batch_size": 2}
+    cfg = _config(rr, methods=[{"label": "Net", "network": "lgpconv-net", "options": {"conv": "standard", "blocks": 1},
+                                "train": budget, "seeds": [0, 1]}], timing=False)
+    par, seq = tmp_path / "par", tmp_path / "seq"
+    assert run_benchmark(cfg, par, jobs=2, train_only=True) is None
+    assert sorted(p.name for p in (par / "weights").glob("*.safetensors")) == ["net_seed0.safetensors", "net_seed1.safetensors"]
+    assert not (par / "results.md").exists()
+    stamps = {p.name: p.stat().st_mtime_ns for p in (par / "weights").glob("*.safetensors")}
+    evaluated = run_benchmark(cfg, par)
+    assert {p.name: p.stat().st_mtime_ns for p in (par / "weights").glob("*.safetensors")} == stamps  # reused
+    sequential = run_benchmark(cfg, seq)
+    for a, b in zip(evaluated.tables["rr"], sequential.tables["rr"]):
+        assert a.cells["SAM"] == pytest.approx(b.cells["SAM"], rel=1e-6)  # seeded: same weights either way
+    record = json.loads((par / "training" / "net_seed0.json").read_text())
+    assert record["device"] == "cpu"
+
+
 # ------------------------------------------------------------------------------ tables
 def test_mean_std_uses_n_minus_1_and_nan_for_one_value():
     values = [1.0, 2.0, 4.0]
@@ -303,6 +325,8 @@ def test_cli_runs_a_config_and_reports_errors_with_exit_code_2(sets, tmp_path, c
     assert "| gsa |" in res.output and (out / "results.csv").is_file()
     res = CliRunner().invoke(app, ["benchmark", str(cfg), "--check"])
     assert res.exit_code == 0 and "OK" in res.output
+    res = CliRunner().invoke(app, ["benchmark", str(cfg), "--out", str(out), "--train-device", "tpu"])
+    assert res.exit_code != 0 and "cpu or cuda" in res.output
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("test_sets:\n  - {path: test_rr.h5}\nmethods:\n  - {classical: nope}\n")

@@ -28,6 +28,13 @@ def benchmark_command(
     retrain: bool = typer.Option(False, "--retrain", help="Train budgeted networks again even if cached weights match."),
     check: bool = typer.Option(False, "--check", help="Only validate the config (opens files, trains and fuses nothing)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
+    train_device: str = typer.Option(
+        "cpu", "--train-device", help="Where budgeted networks train (cpu or cuda); evaluation and timing run on the CPU."
+    ),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Train budgeted networks in N processes at once."),
+    train_only: bool = typer.Option(
+        False, "--train-only", help="Train (or reuse cached) weights into OUT/weights and stop; a later run evaluates them."
+    ),
 ) -> None:
     from ..pipelines.benchmark import run_benchmark
     from ..pipelines.benchmark_config import load_config
@@ -39,6 +46,12 @@ def benchmark_command(
     command = "pansharpen " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["benchmark"] else None
     if command is None:
         command = f"pansharpen benchmark {shlex.quote(str(config))} --out {shlex.quote(str(out))}"
-    result = run_benchmark(cfg, out, retrain=retrain, quiet=quiet, command=command)
+    if train_device not in ("cpu", "cuda") and not train_device.startswith("cuda:"):
+        raise typer.BadParameter(f"--train-device must be cpu or cuda[:N]; got {train_device!r}")
+    result = run_benchmark(cfg, out, retrain=retrain, quiet=quiet, command=command, train_device=train_device,
+                           train_only=train_only, jobs=jobs)
+    if result is None:
+        typer.echo(f"trained weights are in {out / 'weights'}; run again without --train-only to evaluate")
+        return
     typer.echo(result.markdown)
     typer.echo(f"wrote {len(result.files)} files to {out}")

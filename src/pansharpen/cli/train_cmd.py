@@ -3,11 +3,26 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import typer
 
 from .app import app
+
+
+def parse_model_options(items: List[str]) -> dict:
+    """``["init=balanced", "blocks=3"]`` -> ``{"init": "balanced", "blocks": 3}`` (values read as YAML scalars)."""
+    import yaml
+
+    from ..errors import ValueRangeError
+
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueRangeError(f"--option takes KEY=VALUE (e.g. init=balanced); got {item!r}")
+        options[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+    return options
 
 
 @app.command("train")
@@ -25,6 +40,7 @@ def train_command(
     minutes: Optional[float] = typer.Option(None, "--minutes", help="Wall-clock budget; stops cleanly at a step boundary."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Global batch size (overrides the preset)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (overrides the preset)."),
+    loss: Optional[str] = typer.Option(None, "--loss", help="l1 or mse (overrides the preset)."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Start from these weights (fine-tuning)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run whose checkpoint is beside --out."),
     seed: int = typer.Option(0, "--seed", help="Seed of the initial weights and the data order."),
@@ -40,6 +56,8 @@ def train_command(
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice)."),
     workers: int = typer.Option(0, "--workers", help="DataLoader worker processes."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or log lines."),
+    option: Optional[List[str]] = typer.Option(
+        None, "--option", "-O", help="Network constructor option KEY=VALUE (repeatable), e.g. -O init=balanced -O blocks=3."),
 ) -> None:
     """Train MODEL on --data (or adapt --weights to a --scene) and write --out.
 
@@ -71,10 +89,12 @@ def train_command(
         raise ValueRangeError("give the training set with --data SET.h5 (or --scene PAN MS for scene adaptation)")
     from ..pipelines.train import train
 
+    model_options = parse_model_options(option or [])
     res = train(model, data, valid, preset=preset, epochs=epochs, minutes=minutes, batch_size=batch_size, lr=lr,
                 out=out, resume=resume, seed=seed, validate_every=validate_every, device=device, quiet=quiet,
                 weights=weights, schedule=schedule, select=select, overwrite=overwrite, num_workers=workers,
-                normaliser=normaliser, command=command)
+                normaliser=normaliser, command=command,
+                model_options=model_options, loss=loss)
     if res.out is None:  # a torchrun worker other than rank 0
         return
     line = (f"wrote {res.out}: {res.epochs} epochs, {res.steps} steps, stopped by {res.stopped_by}, "

@@ -55,8 +55,26 @@ def _inputs(model: nn.Module, size: int, dtype=torch.float32, generator: torch.G
     return ms, pan, lms
 
 
+@contextlib.contextmanager
+def _architecture_form(model: nn.Module):
+    """Count layers with a choice of compute form (SpanConv ``compute``) in the paper's form."""
+    switched = [m for m in model.modules() if getattr(m, "COMPUTES", None) and getattr(m, "compute", None) != m.COMPUTES[-1]]
+    before = [m.compute for m in switched]
+    for m in switched:
+        m.compute = m.COMPUTES[-1]
+    try:
+        yield
+    finally:
+        for m, c in zip(switched, before):
+            m.compute = c
+
+
 def macs_per_pixel(model: nn.Module, size: int = 64) -> float:
     """Multiply-accumulates per output (PAN-grid) pixel of one forward at ``size x size``.
+
+    Layers that can compute the same function in several forms (SpanConv's dense or
+    factorised evaluation) are counted in the architecture's own form (the last of their
+    ``COMPUTES``), as the papers count them; folded models count their dense convolutions.
 
     Args:
         model: a fusion model (``bands``, ``ratio``, ``forward(ms, pan, lms=None)``).
@@ -66,7 +84,7 @@ def macs_per_pixel(model: nn.Module, size: int = 64) -> float:
     param = next(model.parameters(), None)
     ms, pan, lms = _inputs(model, size, dtype=param.dtype if param is not None else torch.float32)
     counter = FlopCounterMode(display=False)
-    with _one_thread(), torch.no_grad(), counter:
+    with _one_thread(), torch.no_grad(), _architecture_form(model), counter:
         model(ms, pan, lms)
     macs = counter.get_total_flops() / 2.0
     extra = getattr(model, "extra_macs", None)

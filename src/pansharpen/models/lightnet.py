@@ -39,10 +39,10 @@ PAPER = (
 class BellyBlock(nn.Module):
     """``SpanConv -> ReLU -> SpanConv`` (no skip connection, as the authors' network)."""
 
-    def __init__(self, channels: int, num_kernels: int = 2):
+    def __init__(self, channels: int, num_kernels: int = 2, init: str = "authors", compute: str = "dense"):
         super().__init__()
-        self.conv1 = SpanConv(channels, channels, num_kernels=num_kernels)
-        self.conv2 = SpanConv(channels, channels, num_kernels=num_kernels)
+        self.conv1 = SpanConv(channels, channels, num_kernels=num_kernels, init=init, compute=compute)
+        self.conv2 = SpanConv(channels, channels, num_kernels=num_kernels, init=init, compute=compute)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv2(torch.relu(self.conv1(x)))
@@ -55,15 +55,24 @@ class LightNet(ComplexityMixin, FusionModel):
         bands: number of MS bands ``C`` (8 for WV3).
         num_kernels: navigated kernels per SpanConv (2 in the paper).
         blocks: body blocks (2 in the paper; its ablation tried 1-4).
+        init: ``"authors"`` (the released code's init) or ``"balanced"`` (variance-preserving
+            SpanKernels; see :class:`~pansharpen.layers.span.SpanConv`).
+        compute: ``"dense"`` (one dense conv per layer; faster on CPU) or ``"factorised"`` (the
+            paper's pointwise + depthwise branches); the same function of the same parameters.
     """
 
-    def __init__(self, bands: int = 8, num_kernels: int = 2, blocks: int = 2):
+    def __init__(self, bands: int = 8, num_kernels: int = 2, blocks: int = 2, init: str = "authors",
+                 compute: str = "dense"):
         super().__init__()
         self.bands = bands
-        c, n = bands + 1, num_kernels
-        self.head = nn.Sequential(SpanConv(c, c, num_kernels=n), SpanConv(c, 20, num_kernels=n), SpanConv(20, 32, num_kernels=n), nn.ReLU())
-        self.body = nn.Sequential(*[BellyBlock(32, n) for _ in range(blocks)])
-        self.tail = nn.Sequential(SpanConv(32, 16, num_kernels=n), SpanConv(16, bands, num_kernels=n), SpanConv(bands, bands, num_kernels=n))
+        c = bands + 1
+
+        def span(cin: int, cout: int) -> SpanConv:
+            return SpanConv(cin, cout, num_kernels=num_kernels, init=init, compute=compute)
+
+        self.head = nn.Sequential(span(c, c), span(c, 20), span(20, 32), nn.ReLU())
+        self.body = nn.Sequential(*[BellyBlock(32, num_kernels, init, compute) for _ in range(blocks)])
+        self.tail = nn.Sequential(span(32, 16), span(16, bands), span(bands, bands))
 
     def fuse(self, ms: torch.Tensor, pan: torch.Tensor, lms: torch.Tensor) -> torch.Tensor:
         x = torch.cat([pan, lms], dim=1)

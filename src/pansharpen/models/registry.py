@@ -86,7 +86,15 @@ def create(name: str, bands: int = 8, **options: Any) -> nn.Module:
     entry = _entry(name)
     if not isinstance(bands, int) or bands < 1:
         raise ModelError(f"bands must be a positive integer; got {bands!r}")
-    model = entry.factory(bands=bands, **options)
+    try:
+        model = entry.factory(bands=bands, **options)
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        raise ModelError(f"{name}: unknown option ({exc}); the options are the model's constructor arguments "
+                         f"(see `help(pansharpen.models.zoo)` or docs/models.md)") from None
+    except ValueError as exc:
+        raise ModelError(f"{name}: bad option value: {exc}") from None
     card = replace(entry.card, bands=bands, options=dict(options), params=count_parameters(model))
     for attr in ("global_pooling", "guide_bands", "ratio"):
         value = getattr(model, attr, None)

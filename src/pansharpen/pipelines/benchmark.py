@@ -120,7 +120,8 @@ def _fingerprint(spec: MethodSpec, seed: int | None) -> dict[str, Any]:
     return {"network": spec.name, "options": spec.options, "seed": seed, "train": fields, "files": files}
 
 
-def _train_instance(spec: MethodSpec, seed: int, out_dir: Path, retrain: bool, quiet: bool, log) -> MethodInstance:
+def _train_instance(spec: MethodSpec, seed: int, out_dir: Path, retrain: bool, quiet: bool, log,
+                    device: str = "cpu") -> MethodInstance:
     from .. import models
     from .train import train
 
@@ -138,21 +139,54 @@ def _train_instance(spec: MethodSpec, seed: int, out_dir: Path, retrain: bool, q
     res = train(
         spec.name, tr.train, tr.valid, preset=tr.preset, epochs=tr.epochs, minutes=tr.minutes,
         batch_size=tr.batch_size, lr=tr.lr, out=weights, seed=seed, validate_every=tr.validate_every,
-        quiet=quiet, select=tr.select, overwrite=True, model_options=dict(spec.options),
+        quiet=quiet, select=tr.select, overwrite=True, model_options=dict(spec.options), device=device,
     )
     record.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"fingerprint": fp, "history": res.history, "seconds": res.seconds, "epochs": res.epochs,
+    payload = {"fingerprint": fp, "device": device, "history": res.history, "seconds": res.seconds, "epochs": res.epochs,
                "stopped_by": res.stopped_by, "selected": res.selected, "metrics": res.metrics}
     record.write_text(json.dumps(payload, indent=1, default=_json_default))
     log(f"  {spec.label} seed {seed}: {res.epochs} epochs in {res.seconds:.0f} s ({res.stopped_by})")
-    model = res.model.eval()
+    model = res.model.to("cpu").eval()
     return MethodInstance(spec, seed, None, model, res.history, res.seconds)
 
 
+def _train_job(spec: MethodSpec, seed: int, out_dir: Path, retrain: bool, device: str, threads: int) -> str:
+    """One training of a parallel ``build_instances`` (runs in a spawned process; result cached on disk)."""
+    torch.set_num_threads(threads)
+    _train_instance(spec, seed, out_dir, retrain, True, lambda msg: None, device=device)
+    return f"{spec.label} seed {seed}"
+
+
+def _train_in_parallel(cfg: BenchmarkConfig, out_dir: Path, retrain: bool, log, device: str, jobs: int) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    todo = [(spec, int(seed)) for spec in cfg.methods if spec.kind == "network" and spec.weights is None
+            for seed in spec.seeds]
+    if not todo:
+        return
+    threads = max(1, (cfg.protocol.threads or torch.get_num_threads()) // jobs)
+    log(f"  training {len(todo)} networks in {jobs} processes on {device} ({threads} threads each)")
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_train_job, spec, seed, out_dir, retrain, device, threads) for spec, seed in todo]
+        for future in as_completed(futures):
+            log(f"  trained {future.result()}")
+
+
 def build_instances(cfg: BenchmarkConfig, out_dir: Path, retrain: bool = False, quiet: bool = True,
-                    log=lambda msg: None) -> dict[str, list[MethodInstance]]:
-    """Every method of ``cfg`` ready to fuse (training networks with a budget), keyed by label."""
+                    log=lambda msg: None, train_device: str = "cpu", jobs: int = 1) -> dict[str, list[MethodInstance]]:
+    """Every method of ``cfg`` ready to fuse (training networks with a budget), keyed by label.
+
+    ``train_device`` is where budgeted networks train (``"cuda"`` on a GPU); the cache key ignores it,
+    so weights trained on a GPU are reused by a later CPU run that evaluates and times them.
+    ``jobs > 1`` trains the budgeted (network, seed) pairs in that many spawned processes first
+    (results go through the on-disk cache; each process gets ``threads // jobs`` torch threads).
+    """
     from .. import models
+
+    if jobs > 1:
+        _train_in_parallel(cfg, out_dir, retrain, log, train_device, jobs)
+        retrain = False  # just trained: the cache now holds them
 
     bands = cfg.test_sets[0].bands  # validation made every test set agree with weights; see below
     out: dict[str, list[MethodInstance]] = {}
@@ -169,7 +203,7 @@ def build_instances(cfg: BenchmarkConfig, out_dir: Path, retrain: bool = False, 
                     torch.manual_seed(int(seed))
                     inst = MethodInstance(spec, seed, None, models.create(spec.name, bands=bands, **spec.options).eval())
             else:
-                inst = _train_instance(spec, int(seed), out_dir, retrain, quiet, log)
+                inst = _train_instance(spec, int(seed), out_dir, retrain, quiet, log, device=train_device)
             instances.append(inst)
         out[spec.label] = instances
     return out
@@ -334,7 +368,10 @@ def run_benchmark(
     retrain: bool = False,
     quiet: bool = True,
     command: str | None = None,
-) -> BenchmarkResult:
+    train_device: str = "cpu",
+    train_only: bool = False,
+    jobs: int = 1,
+) -> "BenchmarkResult | None":
     """Run a benchmark configuration and write its tables and figures to ``out_dir``.
 
     Args:
@@ -345,9 +382,15 @@ def run_benchmark(
         retrain: train budgeted networks again even when cached weights match the config.
         quiet: no progress lines on stderr.
         command: the command line to record with the protocol.
+        train_device: where budgeted networks train (``"cuda"``); evaluation and timing always run
+            on the CPU, so a GPU run with ``train_only`` followed by a CPU run gives this machine's
+            timings with GPU-trained weights (the cache ignores the device).
+        train_only: train (or find cached) weights and return None without evaluating.
+        jobs: train budgeted networks in this many processes at once (see :func:`build_instances`).
 
     Returns:
-        A :class:`BenchmarkResult`; the tables are also in ``out_dir/results.md`` etc.
+        A :class:`BenchmarkResult` (None with ``train_only``); the tables are also in
+        ``out_dir/results.md`` etc.
     """
     cfg = config if isinstance(config, BenchmarkConfig) else load_config(config, data_dir=data_dir)
     out = Path(out_dir)
@@ -361,17 +404,21 @@ def run_benchmark(
     if cfg.protocol.threads:
         torch.set_num_threads(cfg.protocol.threads)
     try:
-        return _run(cfg, out, retrain, quiet, command, log)
+        if train_only:
+            build_instances(cfg, out, retrain=retrain, quiet=quiet, log=log, train_device=train_device, jobs=jobs)
+            return None
+        return _run(cfg, out, retrain, quiet, command, log, train_device, jobs)
     finally:
         torch.set_num_threads(threads_before)
 
 
-def _run(cfg: BenchmarkConfig, out: Path, retrain: bool, quiet: bool, command: str | None, log) -> BenchmarkResult:
+def _run(cfg: BenchmarkConfig, out: Path, retrain: bool, quiet: bool, command: str | None, log,
+         train_device: str = "cpu", jobs: int = 1) -> BenchmarkResult:
     from ..io.pancollection import open_pancollection
     from ..protocol.sensors import get_sensor
 
     log(f"benchmark {cfg.name}: {len(cfg.methods)} methods x {len(cfg.test_sets)} test sets")
-    instances = build_instances(cfg, out, retrain=retrain, quiet=quiet, log=log)
+    instances = build_instances(cfg, out, retrain=retrain, quiet=quiet, log=log, train_device=train_device, jobs=jobs)
     evaluated = {label: [(_evaluated_model(i) if i.model is not None else None) for i in insts]
                  for label, insts in instances.items()}
     protocol = _protocol(cfg, command)

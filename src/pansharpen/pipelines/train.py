@@ -176,6 +176,7 @@ def train(
     num_workers: int = 0,
     normaliser: float | None = None,
     model_options: dict[str, Any] | None = None,
+    loss: str | None = None,
     checkpoint_every: int = 1,
     callbacks: Iterable[Callback] = (),
     command: str | None = None,
@@ -193,7 +194,7 @@ def train(
             writes a checkpoint and records ``stopped_by="minutes"``. With ``minutes`` and no
             ``epochs`` the schedule is planned for the epochs that fit the budget, estimated
             from the first epoch's time (at most the preset's epochs).
-        batch_size, lr: override the preset (global batch under torchrun).
+        batch_size, lr, loss: override the preset (global batch under torchrun; loss ``"l1"``/``"mse"``).
         out: weights file to write (``models.save``); the training state goes to ``W.ckpt`` beside it.
         resume: continue from ``W.ckpt`` with its recorded recipe, seed and schedule;
             ``epochs`` then says where to stop (default: the planned epochs).
@@ -284,7 +285,8 @@ class _Run:
     def _setup_recipe(self) -> None:
         a = self.a
         if self.ckpt is None:
-            self.preset = resolve_preset(self.arch, a["preset"], lr=a["lr"], batch_size=a["batch_size"])
+            self.preset = resolve_preset(self.arch, a["preset"], lr=a["lr"], batch_size=a["batch_size"],
+                                         loss=a["loss"])
             self.seed = a["seed"]
             self.horizon = a["epochs"] or (None if a["minutes"] else self.preset.epochs)
             self.step_size = scaled_step_size(self.preset, self.horizon, a["schedule"]) if self.horizon else self.preset.step_size
