@@ -55,6 +55,28 @@ def test_network_tiled_equals_whole(name):
         assert np.abs(whole[:, m:-m, m:-m] - plain[:, m:-m, m:-m]).max() < 1e-4 * RANGE
 
 
+@pytest.mark.parametrize("name, fold", [("lightnet", True), ("lgpconv-net", False), ("pannet", False)])
+def test_network_sub_tiles_inside_a_block_equal_one_call(name, fold):
+    """Sub-tiling a block with the receptive-field margin gives the block's one-call output."""
+    torch.manual_seed(1)
+    model = create(name, bands=4)
+    ms, pan = _scene(4, 30, 26)
+    one_call = NetworkFuser(model, fold=fold, subtile=None)
+    sub_tiled = NetworkFuser(model, fold=fold, subtile=16)
+    assert sub_tiled.net_halo % 4 == 0 and sub_tiled.net_halo >= sub_tiled.card.receptive_field
+    whole = one_call(ms, pan)
+    pieces = sub_tiled(ms, pan)
+    assert pieces.shape == whole.shape
+    assert np.abs(pieces - whole).max() < 1e-4 * RANGE
+
+
+def test_sub_tile_must_be_a_multiple_of_the_ratio():
+    from pansharpen.errors import ModelError
+
+    with pytest.raises(ModelError, match="multiple of the ratio"):
+        NetworkFuser(create("pnn", bands=4), subtile=30)
+
+
 @pytest.mark.parametrize("name", list_methods())
 def test_classical_tiled_equals_whole(name):
     sensor = get_sensor("QB")
