@@ -3,6 +3,7 @@ with GDAL's weighted Brovey (a pansharpened VRT read through rasterio) measured 
 
     python bench/bench_scene.py [--size 1024] [--methods gsa mtf-glp-hpm] [--models lgpconv-net ...]
                                 [--weights W.safetensors] [--full-scene] [--threads 2]
+                                [--tile 512 1024] [--subtile 0 256]
 
 Each case runs in a fresh subprocess (so peak RSS is its own) on a PAN crop of ``--size`` pixels of the
 dgsamples WV3 product (``--full-scene``: the whole 3340 x 3340 scene). Prints seconds, megapixels per
@@ -27,8 +28,8 @@ import json, resource, sys, time, torch
 torch.set_num_threads(int(sys.argv[5]))
 from pansharpen.pipelines.fuse import fuse
 from pansharpen.models import create, save
-kind, name, pan, ms, threads, out, weights = sys.argv[1:8]
-kwargs = {}
+kind, name, pan, ms, threads, out, weights, tile, subtile = sys.argv[1:10]
+kwargs = {"tile": int(tile), "subtile": int(subtile) or None}
 if kind == "method":
     kwargs["method"] = name
 elif weights != "-":
@@ -43,9 +44,10 @@ print(json.dumps({"seconds": dt, "peak_mb": resource.getrusage(resource.RUSAGE_S
 """
 
 
-def run_child(kind, name, pan, ms, threads, out, weights="-"):
+def run_child(kind, name, pan, ms, threads, out, weights="-", tile=512, subtile=256):
     res = subprocess.run(
-        [sys.executable, "-c", CHILD, kind, name, str(pan), str(ms), str(threads), str(out), weights],
+        [sys.executable, "-c", CHILD, kind, name, str(pan), str(ms), str(threads), str(out), weights, str(tile),
+         str(subtile)],
         capture_output=True, text=True, check=True,
     )
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -59,6 +61,8 @@ def main() -> None:
     ap.add_argument("--models", nargs="*", default=["lgpconv-net", "lightnet"])
     ap.add_argument("--weights", nargs="*", default=[], help="weights files (fused as given)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tile", type=int, nargs="*", default=[512], help="tile sizes to compare (networks)")
+    ap.add_argument("--subtile", type=int, nargs="*", default=[256], help="sub-tile sizes to compare (0: none)")
     args = ap.parse_args()
 
     from pansharpen.io.samples import sample_product
@@ -75,12 +79,14 @@ def main() -> None:
         print(f"PAN {mp:.2f} MP, {args.threads} threads")
         base, _ = time_gdal(pan, ms, 8, args.threads, folder)
         print(f"{'GDAL weighted Brovey (VRT)':34s} {base:8.2f} s {mp / base:8.2f} MP/s  ratio 1.00")
-        cases = [("method", m, "-") for m in args.methods]
-        cases += [("model", m, "-") for m in args.models]
-        cases += [("weights", Path(w).stem, w) for w in args.weights]
-        for kind, name, weights in cases:
-            r = run_child("method" if kind == "method" else "model", name, pan, ms, args.threads, folder / "o.tif", weights)
-            label = f"{kind} {name}"
+        cases = [("method", m, "-", 512, 0) for m in args.methods]
+        forms = [(t, s) for t in args.tile for s in args.subtile]
+        cases += [("model", m, "-", t, s) for m in args.models for t, s in forms]
+        cases += [("weights", Path(w).stem, w, t, s) for w in args.weights for t, s in forms]
+        for kind, name, weights, tile, subtile in cases:
+            r = run_child("method" if kind == "method" else "model", name, pan, ms, args.threads, folder / "o.tif", weights,
+                          tile, subtile)
+            label = f"{kind} {name}" + (f" tile {tile}/{subtile or '-'}" if kind != "method" else "")
             print(
                 f"{label:34s} {r['seconds']:8.2f} s {mp / r['seconds']:8.2f} MP/s  ratio {base / r['seconds']:.2f}"
                 f"  peak {r['peak_mb']:.0f} MB"

@@ -68,6 +68,8 @@ def test_network_sub_tiles_inside_a_block_equal_one_call(name, fold):
     pieces = sub_tiled(ms, pan)
     assert pieces.shape == whole.shape
     assert np.abs(pieces - whole).max() < 1e-4 * RANGE
+    centre = sub_tiled(ms, pan, margin=12)  # only the centre is computed, and it is the same
+    assert np.abs(centre[:, 12:-12, 12:-12] - whole[:, 12:-12, 12:-12]).max() < 1e-4 * RANGE
 
 
 def test_sub_tile_must_be_a_multiple_of_the_ratio():

@@ -80,7 +80,8 @@ def _known(name: str) -> bool:
 
 
 def make_fuser(
-    *, model=None, method: str | None = None, weights=None, sensor: Sensor | None = None, nbands: int, ratio: int = 4
+    *, model=None, method: str | None = None, weights=None, sensor: Sensor | None = None, nbands: int, ratio: int = 4,
+    subtile: int | None = 256,
 ):
     """A fuser from exactly one of ``model`` (bundled name or nn.Module), ``weights`` (file) or ``method``."""
     from ..models import registry
@@ -105,7 +106,7 @@ def make_fuser(
     check_model_fits(net.card, sensor, nbands)
     if net.card.ratio != ratio:
         raise ModelError(f"model {net.card.name} works at ratio {net.card.ratio}, the product has ratio {ratio}")
-    return NetworkFuser(net)
+    return NetworkFuser(net, subtile=subtile)
 
 
 def fuse(
@@ -124,12 +125,15 @@ def fuse(
     workers: int | None = None,
     scheduler: str | None = None,
     quiet: bool = True,
+    subtile: int | None = 256,
 ) -> Path:
     """Fuse a PAN + MS product into a GeoTIFF on the PAN grid (see :mod:`pansharpen.pipelines.scene`).
 
     Exactly one of ``model`` (bundled name, e.g. ``"lgpconv-net-wv3"``, or an ``nn.Module`` with a card),
     ``weights`` (a safetensors file) or ``method`` (a classical method name) may be given; with none, the
     bundled model for the product's sensor is used. Values are clipped to the sensor range.
+    ``subtile``: networks run on sub-tiles of this many PAN pixels inside each tile
+    (:class:`~pansharpen.pipelines.fusers.NetworkFuser`; None: one call per tile).
     """
     from .grid import PairGrid
     from .scene import fuse_scene
@@ -144,7 +148,8 @@ def fuse(
         path = weights if weights is not None else registry.bundled_weights().get(model)
         card = registry.read_card(path) if path is not None else None
     sensor_obj = resolve_sensor(sensor, ms, pan, nbands, card)
-    fuser = make_fuser(model=model, method=method, weights=weights, sensor=sensor_obj, nbands=nbands, ratio=grid.ratio)
+    fuser = make_fuser(model=model, method=method, weights=weights, sensor=sensor_obj, nbands=nbands, ratio=grid.ratio,
+                       subtile=subtile)
     max_value = sensor_obj.max_value if sensor_obj is not None else None
     return fuse_scene(
         pan_src, ms_src, out, fuser, tile=tile, dtype=dtype, max_value=max_value, cog=cog,

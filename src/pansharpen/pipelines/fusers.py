@@ -84,32 +84,39 @@ class NetworkFuser:
                 pan = torch.from_numpy(pan_scene[None] / self.normaliser).float()
                 self.stats = self.model.global_stats(ms, pan)
 
-    def __call__(self, ms_block: np.ndarray, pan_block: np.ndarray, origin=(0, 0)) -> np.ndarray:
+    #: the scene pipeline may pass ``margin``: only the block's centre is wanted
+    accepts_margin = True
+
+    def __call__(self, ms_block: np.ndarray, pan_block: np.ndarray, origin=(0, 0), margin: int = 0) -> np.ndarray:
+        """Fused block ``(C, R*h, R*w)`` in DN; with ``margin`` (PAN px, a multiple of R) only the
+        centre ``[margin:-margin]`` is computed when sub-tiling (the rest is zero)."""
         if self.threads:
             torch.set_num_threads(self.threads)
         with torch.inference_mode():
             ms = torch.from_numpy(ms_block[None] / self.normaliser).float().to(self.device)
             pan = torch.from_numpy(pan_block[None] / self.normaliser).float().to(self.device)
             kwargs = {"stats": self.stats} if self.stats is not None else {}
-            out = self._run(ms, pan, kwargs)
+            out = self._run(ms, pan, kwargs, margin)
         return out[0].double().cpu().numpy() * self.normaliser
 
-    def _run(self, ms: torch.Tensor, pan: torch.Tensor, kwargs: dict) -> torch.Tensor:
+    def _run(self, ms: torch.Tensor, pan: torch.Tensor, kwargs: dict, margin: int = 0) -> torch.Tensor:
         """The network on a block, in sub-tiles when the block is larger than one (see the class doc)."""
         model, t, h, r = self.model, self.subtile, self.net_halo, self.ratio
         rows, cols = pan.shape[-2:]
         if not t or (rows <= t + 2 * h and cols <= t + 2 * h) or not hasattr(model, "upsample"):
             return model(ms, pan, **kwargs)
+        if margin % r or 2 * margin >= min(rows, cols):
+            margin = 0
         lms = model.upsample(ms) if getattr(model, "needs_lms", True) else None
         out = None
-        for r0 in range(0, rows, t):
-            for c0 in range(0, cols, t):
-                r1, c1 = min(r0 + t, rows), min(c0 + t, cols)
+        for r0 in range(margin, rows - margin, t):
+            for c0 in range(margin, cols - margin, t):
+                r1, c1 = min(r0 + t, rows - margin), min(c0 + t, cols - margin)
                 a0, a1, b0, b1 = max(r0 - h, 0), min(r1 + h, rows), max(c0 - h, 0), min(c1 + h, cols)
                 sub = model(ms[..., a0 // r:a1 // r, b0 // r:b1 // r], pan[..., a0:a1, b0:b1],
                             None if lms is None else lms[..., a0:a1, b0:b1], **kwargs)
                 if out is None:
-                    out = sub.new_empty(sub.shape[0], sub.shape[1], rows, cols)
+                    out = sub.new_zeros(sub.shape[0], sub.shape[1], rows, cols)
                 out[..., r0:r1, c0:c1] = sub[..., r0 - a0:r1 - a0, c0 - b0:c1 - b0]
         return out
 
