@@ -485,13 +485,10 @@ def _parse_method(raw: Any, i: int, base: Path, test_sets: tuple[TestSetSpec, ..
         seeds = _parse_seeds(raw.get("seeds"), here)
         if train_raw is not None:
             train = _parse_train(train_raw, base, here, bands, ratio)
-        from ..models.registry import _entry
-
         for b in sorted(bands):  # unknown options fail here, before any work
             try:
-                # the bare factory: models.create would also measure the receptive field (slow)
-                model = _entry(name).factory(bands=b, **options)
-            except TypeError as exc:
+                model = models.create(name, bands=b, **options)  # cheap: measured card fields are lazy
+            except ModelError as exc:
                 raise ModelError(f"{here}: bad options {options} for {name}: {exc}") from None
             if fold and not callable(getattr(model, "fold", None)):
                 raise ModelError(f"{here}: {name} has no folded form; remove 'fold: true'")
