@@ -30,7 +30,7 @@ from torch import nn
 from ..errors import ShapeError
 from .fold import DenseFoldMixin
 
-__all__ = ["SpanConv", "span_conv2d", "span_conv2d_dense", "span_effective_kernel", "span_param_count"]
+__all__ = ["SpanConv", "span_conv2d", "span_effective_kernel", "span_param_count"]
 
 
 def span_param_count(in_channels: int, out_channels: int, kernel_size: int = 3, num_kernels: int = 2) -> int:
@@ -44,6 +44,7 @@ def span_conv2d(
     pointwise_bias: torch.Tensor,
     depthwise_weight: torch.Tensor,
     depthwise_bias: torch.Tensor,
+    compute: str = "factorised",
 ) -> torch.Tensor:
     """Functional SpanConv.
 
@@ -53,40 +54,30 @@ def span_conv2d(
         pointwise_bias: ``(N, Cout)``.
         depthwise_weight: ``D``, ``(N, Cout, k, k)`` -- the navigated kernels.
         depthwise_bias: ``(N, Cout)``.
+        compute: ``"factorised"``: the paper's N branches (one 1x1 conv to ``N*Cout`` channels,
+            one depthwise conv, sum). ``"dense"``: the same function as one dense convolution
+            ``conv(x, W) + B`` with ``W`` the SpanKernel and ``B`` the exact bias map (the
+            pointwise bias goes through the zero-padded depthwise kernels, so ``B`` is constant
+            inside and differs on the one-pixel border: ``B = conv(1, sum_n bP_n D_n) + sum_n bD_n``
+            on an all-ones image). Both are differentiable in every parameter; on CPU the dense
+            form trains LightNet 1.5-2x faster (``bench/bench_span_train.py``).
 
     Returns ``(B, Cout, H, W)``: ``sum_n DW(D_n)(PW(P_n) x + bP_n) + bD_n``.
     """
     n, cout, cin = pointwise_weight.shape
     k = depthwise_weight.shape[-1]
-    # the N branches share the input: one 1x1 conv to N*Cout channels, one depthwise conv, sum
+    if compute == "dense":
+        weight = span_effective_kernel(pointwise_weight, depthwise_weight)
+        bias_kernel = torch.einsum("no,nokl->okl", pointwise_bias, depthwise_weight).unsqueeze(1)
+        ones = x.new_ones(1, 1, x.shape[2], x.shape[3])
+        bias_map = F.conv2d(ones, bias_kernel, depthwise_bias.sum(0), padding=k // 2)
+        return F.conv2d(x, weight, None, padding=k // 2) + bias_map
+    if compute != "factorised":
+        raise ValueError(f"compute must be 'dense' or 'factorised'; got {compute!r}")
     z = F.conv2d(x, pointwise_weight.reshape(n * cout, cin, 1, 1), pointwise_bias.reshape(n * cout))
     z = F.conv2d(z, depthwise_weight.reshape(n * cout, 1, k, k), None, padding=k // 2, groups=n * cout)
     b, _, h, w = z.shape
     return z.view(b, n, cout, h, w).sum(1) + depthwise_bias.sum(0).view(1, cout, 1, 1)
-
-
-def span_conv2d_dense(
-    x: torch.Tensor,
-    pointwise_weight: torch.Tensor,
-    pointwise_bias: torch.Tensor,
-    depthwise_weight: torch.Tensor,
-    depthwise_bias: torch.Tensor,
-) -> torch.Tensor:
-    """The same function as :func:`span_conv2d`, computed as one dense convolution.
-
-    ``y = conv(x, W) + B`` with ``W`` the SpanKernel and ``B`` the exact bias map: the
-    pointwise bias goes through the zero-padded depthwise kernels, so ``B`` is constant inside
-    and differs on the one-pixel border (``B = conv(1, sum_n bP_n D_n) + sum_n bD_n`` on an
-    all-ones image). Differentiable in every parameter: training through it trains the
-    factorised parameters. On CPU, where dense 3x3 convolutions are far better optimised than
-    depthwise ones, a LightNet training step is about 1.5-2x faster (``bench/bench_fold.py``).
-    """
-    k = depthwise_weight.shape[-1]
-    weight = span_effective_kernel(pointwise_weight, depthwise_weight)
-    bias_kernel = torch.einsum("no,nokl->okl", pointwise_bias, depthwise_weight).unsqueeze(1)
-    ones = x.new_ones(1, 1, x.shape[2], x.shape[3])
-    bias_map = F.conv2d(ones, bias_kernel, depthwise_bias.sum(0), padding=k // 2)
-    return F.conv2d(x, weight, None, padding=k // 2) + bias_map
 
 
 def span_effective_kernel(pointwise_weight: torch.Tensor, depthwise_weight: torch.Tensor) -> torch.Tensor:
@@ -107,8 +98,8 @@ class SpanConv(DenseFoldMixin, nn.Module):
     ``depthwise_bias (N, Cout)``.
 
     ``compute="dense"`` (default) evaluates the layer as one dense convolution plus its exact
-    bias map (:func:`span_conv2d_dense`), ``"factorised"`` as the paper's pointwise + depthwise
-    branches (:func:`span_conv2d`); both compute the same function of the same parameters
+    bias map, ``"factorised"`` as the paper's pointwise + depthwise branches (both
+    :func:`span_conv2d`); both compute the same function of the same parameters
     (equal to float rounding), the dense form is faster on CPU for these channel counts.
 
     ``init="authors"`` (default) is the authors' init: kaiming-normal with fan_out on each factor
@@ -124,6 +115,8 @@ class SpanConv(DenseFoldMixin, nn.Module):
 
     INITS = ("authors", "balanced")
     COMPUTES = ("dense", "factorised")
+    #: the form the paper's cost counts (``models.complexity.macs_per_pixel`` switches to it)
+    ARCHITECTURE_COMPUTE = "factorised"
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, num_kernels: int = 2,
                  init: str = "authors", compute: str = "dense"):
@@ -162,8 +155,8 @@ class SpanConv(DenseFoldMixin, nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ShapeError(f"SpanConv expects (B, {self.in_channels}, H, W); got {tuple(x.shape)}")
-        fn = span_conv2d_dense if self.compute == "dense" else span_conv2d
-        return fn(x, self.pointwise_weight, self.pointwise_bias, self.depthwise_weight, self.depthwise_bias)
+        return span_conv2d(x, self.pointwise_weight, self.pointwise_bias, self.depthwise_weight, self.depthwise_bias,
+                           self.compute)
 
     def effective_kernel(self) -> torch.Tensor:
         """Dense ``(Cout, Cin, k, k)`` kernel of the paper's SpanKernel."""

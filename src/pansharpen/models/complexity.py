@@ -57,24 +57,24 @@ def _inputs(model: nn.Module, size: int, dtype=torch.float32, generator: torch.G
 
 @contextlib.contextmanager
 def _architecture_form(model: nn.Module):
-    """Count layers with a choice of compute form (SpanConv ``compute``) in the paper's form."""
-    switched = [m for m in model.modules() if getattr(m, "COMPUTES", None) and getattr(m, "compute", None) != m.COMPUTES[-1]]
-    before = [m.compute for m in switched]
-    for m in switched:
-        m.compute = m.COMPUTES[-1]
+    """Put layers that can compute in several forms (SpanConv ``compute``) in the form the paper
+    counts (their ``ARCHITECTURE_COMPUTE``) for the duration of the block."""
+    switched = [(m, m.compute) for m in model.modules() if getattr(m, "ARCHITECTURE_COMPUTE", None)]
+    for m, _ in switched:
+        m.compute = m.ARCHITECTURE_COMPUTE
     try:
         yield
     finally:
-        for m, c in zip(switched, before):
-            m.compute = c
+        for m, before in switched:
+            m.compute = before
 
 
 def macs_per_pixel(model: nn.Module, size: int = 64) -> float:
     """Multiply-accumulates per output (PAN-grid) pixel of one forward at ``size x size``.
 
     Layers that can compute the same function in several forms (SpanConv's dense or
-    factorised evaluation) are counted in the architecture's own form (the last of their
-    ``COMPUTES``), as the papers count them; folded models count their dense convolutions.
+    factorised evaluation) are counted in the architecture's own form (their
+    ``ARCHITECTURE_COMPUTE``), as the papers count them; folded models count their dense convolutions.
 
     Args:
         model: a fusion model (``bands``, ``ratio``, ``forward(ms, pan, lms=None)``).
