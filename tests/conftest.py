@@ -27,3 +27,15 @@ def reference_dir(shared_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def checkpoints_dir(shared_dir: Path) -> Path:
     return shared_dir / "checkpoints"
+
+
+@pytest.fixture
+def one_thread():
+    """One torch intra-op thread for the test: small convolutions run slower with two threads
+    spinning against other jobs on a shared CPU."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -15,13 +15,7 @@ from pansharpen.layers.ada3d import Ada3D, adaptive_conv3d, normalise_taps
 GAIN_OVER_K = math.sqrt(2.0 / (1.0 + 0.01**2)) / 3.0
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The test machine is shared: one intra-op thread avoids OpenMP spinning against other jobs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def naive_correlation(x, spectral, spatial):

@@ -1,14 +1,9 @@
-"""Shared by the model tests: one torch thread (small convolutions are slower with two spinning
-threads on a shared CPU)."""
+"""Model tests run with one torch thread (the ``one_thread`` fixture of tests/conftest.py)."""
 from __future__ import annotations
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _model_tests_one_thread(one_thread):
     yield
-    torch.set_num_threads(before)
