@@ -161,8 +161,7 @@ def _train_in_parallel(cfg: BenchmarkConfig, out_dir: Path, retrain: bool, log, 
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    todo = [(spec, int(seed)) for spec in cfg.methods if spec.kind == "network" and spec.weights is None
-            for seed in spec.seeds]
+    todo = [(spec, int(seed)) for spec in cfg.methods if spec.train is not None for seed in spec.seeds]
     if not todo:
         return
     threads = max(1, (cfg.protocol.threads or torch.get_num_threads()) // jobs)

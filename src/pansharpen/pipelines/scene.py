@@ -103,7 +103,7 @@ def _output_profile(pan: _Source, ms: _Source, dtype: str, nodata: float | None,
         "nodata": nodata,
         "compress": "deflate",
         "BIGTIFF": "IF_SAFER",
-        "NUM_THREADS": "ALL_CPUS",  # GDAL compresses the tiles on every core (writing was ~1/5 of a network run)
+        "NUM_THREADS": "ALL_CPUS",  # deflate on every core: single-threaded it was 3.2 s of a 5.5 s EXP run
     }
     if np.dtype(dtype).kind in "iu":
         profile["predictor"] = 2
