@@ -39,7 +39,7 @@ def _network_names():
 def test_network_tiled_equals_whole(name):
     torch.manual_seed(0)
     model = create(name, bands=4)
-    fuser = NetworkFuser(model, fold=False)
+    fuser = NetworkFuser(model, form="eager")
     ms, pan = _scene(4, 14, 12)
     whole = fuse_arrays(pan, ms, fuser, tile=4096)
     tiled = fuse_arrays(pan, ms, fuser, tile=24)
@@ -55,21 +55,46 @@ def test_network_tiled_equals_whole(name):
         assert np.abs(whole[:, m:-m, m:-m] - plain[:, m:-m, m:-m]).max() < 1e-4 * RANGE
 
 
-@pytest.mark.parametrize("name, fold", [("lightnet", True), ("lgpconv-net", False), ("pannet", False)])
-def test_network_sub_tiles_inside_a_block_equal_one_call(name, fold):
+@pytest.mark.parametrize("name, form", [("lightnet", "fold"), ("lgpconv-net", "trace"), ("pannet", "eager")])
+def test_network_sub_tiles_inside_a_block_equal_one_call(name, form):
     """Sub-tiling a block with the receptive-field margin gives the block's one-call output."""
     torch.manual_seed(1)
     model = create(name, bands=4)
     ms, pan = _scene(4, 30, 26)
-    one_call = NetworkFuser(model, fold=fold, subtile=None)
-    sub_tiled = NetworkFuser(model, fold=fold, subtile=16)
+    one_call = NetworkFuser(model, form=form, subtile=None)
+    sub_tiled = NetworkFuser(model, form=form, subtile=16)
     assert sub_tiled.net_halo % 4 == 0 and sub_tiled.net_halo >= sub_tiled.card.receptive_field
     whole = one_call(ms, pan)
     pieces = sub_tiled(ms, pan)
+    assert one_call.form == sub_tiled.form == form
     assert pieces.shape == whole.shape
     assert np.abs(pieces - whole).max() < 1e-4 * RANGE
     centre = sub_tiled(ms, pan, margin=12)  # only the centre is computed, and it is the same
     assert np.abs(centre[:, 12:-12, 12:-12] - whole[:, 12:-12, 12:-12]).max() < 1e-4 * RANGE
+
+
+def test_scene_statistics_by_tiles_equal_whole_scene_statistics():
+    """Ada3D's image-wide pooling: bounded-memory tiled statistics give the whole-scene result."""
+    torch.manual_seed(2)
+    model = create("ada3d-hs", bands=4)
+    tiles = []
+    pooled = model.global_stats
+    model.global_stats = lambda ms, pan, tile=None: tiles.append(tile) or pooled(ms, pan, tile=tile)
+    ms, pan = _scene(4, 14, 12, seed=3)
+    whole_stats = fuse_arrays(pan, ms, NetworkFuser(model, stats_tile=None), tile=24)
+    tiled_stats = fuse_arrays(pan, ms, NetworkFuser(model, stats_tile=5), tile=24)
+    small_scene = fuse_arrays(pan, ms, NetworkFuser(model, stats_tile=20), tile=24)  # one tile: whole
+    assert tiles == [None, 5, None]
+    assert np.abs(tiled_stats - whole_stats).max() < 1e-4 * RANGE
+    assert np.abs(small_scene - whole_stats).max() < 1e-4 * RANGE
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True])
+def test_stats_tile_must_be_a_positive_integer(bad):
+    from pansharpen.errors import ModelError
+
+    with pytest.raises(ModelError, match="stats_tile"):
+        NetworkFuser(create("ada3d-hs", bands=4), stats_tile=bad)
 
 
 def test_sub_tile_must_be_a_multiple_of_the_ratio():

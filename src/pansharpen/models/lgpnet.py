@@ -89,7 +89,12 @@ class LGPConvNet(ComplexityMixin, FusionModel):
         blocks: residual blocks ``N`` (default 4; 10 for ``conv="bsconv"`` as in Table 5).
         noise_std: initial std of the Gaussian perturbation (LGPConv only; paper 0.005,
             the authors' code 1e-4); a float or a ``(depthwise, pointwise)`` pair.
+
+    CPU inference runs the factorised layers traced into oneDNN's blocked layout
+    (:mod:`pansharpen.models.inference`): the dense fold of an LGPConv costs 7x its MACs.
     """
+
+    cpu_inference = "trace"
 
     def __init__(self, bands: int = 8, conv: str = "lgp", blocks: int | None = None, noise_std: float = 0.005):
         super().__init__()

@@ -21,7 +21,9 @@ import warnings
 import numpy as np
 import torch
 
+from .._malloc import retain_freed_memory
 from ..errors import ModelError
+
 
 def interp23_margin_lr(ratio: int) -> int:
     """LR pixels reached by interp23tap: its 23-tap filter (radius 11) at each x2 step reaches
@@ -34,23 +36,32 @@ class NetworkFuser:
 
     The network sees ``DN / card.normaliser`` and its output is scaled back. The MS is
     upsampled (interp23tap) inside the block, so the halo covers the interpolator's
-    reach plus the network's receptive field. ``fold=True`` uses the model's inference
-    fold when it has one (same output, faster).
+    reach plus the network's receptive field.
 
-    ``subtile`` (PAN pixels, default 256): inside a block the MS is upsampled once, then the
+    ``form``: the inference form (:mod:`pansharpen.models.inference`): ``"eager"``, ``"fold"``
+    (dense convolutions, exact border bias) or ``"trace"`` (TorchScript in oneDNN's blocked
+    layout); None takes the model's ``cpu_inference``. All give the same output to float32
+    rounding. The form is built on the first call in each process, after
+    :func:`~pansharpen._malloc.retain_freed_memory` on the CPU.
+
+    ``subtile`` (PAN pixels, default 512): inside a block the MS is upsampled once, then the
     network runs on sub-tiles of that size with a margin of its receptive field only (rounded up
     to a multiple of R), and their centres are pasted together. The result is the same as one
-    call on the whole block (each output pixel sees the same inputs), but the activations of a
-    sub-tile stay in the CPU caches: on the 2-core EPYC (32 MB L3, 2 threads, idle) the folded
-    LGPConv-Net costs 3.8 us per pixel on 312 x 312 inputs and 4.9 on 568 x 568, and the full
-    WV3 scene went from 85 s to 72 s (docs/fusion.md). None or 0 runs each block in one call.
-    Networks with image-wide pooling run whole.
+    call on the whole block (each output pixel sees the same inputs); with ``margin`` only the
+    block centre that the scene keeps is computed. For the default 512 tile this is one call of
+    ``512 + 2 * 28`` pixels per tile instead of ``512 + 2 * 68``; 256 was 5-20 % slower for every
+    network (docs/fusion.md). None or 0 runs each block in one call. Networks with image-wide
+    pooling run whole.
+
+    ``stats_tile`` (MS pixels, default 128; None: whole scene): the tile of :meth:`prepare`'s
+    image-wide statistics for global-pooling models.
     """
 
-    def __init__(self, model: torch.nn.Module, *, fold: bool = True, device: str = "cpu", threads: int | None = None,
-                 subtile: int | None = 256):
+    def __init__(self, model: torch.nn.Module, *, form: str | None = None, device: str = "cpu",
+                 threads: int | None = None, subtile: int | None = 512, stats_tile: int | None = 128):
         if getattr(model, "card", None) is None:
             raise ModelError("the model has no card; create it with pansharpen.models.create or load it")
+        from ..models.inference import INFERENCE_FORMS, preferred_form
         from ..models.registry import complete_card
 
         card = self.card = complete_card(model)
@@ -71,24 +82,53 @@ class NetworkFuser:
         self.net_halo = self.ratio * math.ceil(rf / self.ratio)
         if subtile and (subtile < 0 or subtile % self.ratio):
             raise ModelError(f"subtile must be a positive multiple of the ratio {self.ratio}; got {subtile}")
+        if form is not None and form not in INFERENCE_FORMS:
+            raise ModelError(f"form must be one of {', '.join(INFERENCE_FORMS)}; got {form!r}")
         self.subtile = subtile if subtile and not card.global_pooling else None
-        model = model.eval()
-        if fold and hasattr(model, "fold"):
-            model = model.fold().eval()
-        self.model = model.to(device)
+        if stats_tile is not None and (isinstance(stats_tile, bool) or not isinstance(stats_tile, int) or stats_tile < 1):
+            raise ModelError(f"stats_tile must be a positive number of MS pixels or None; got {stats_tile!r}")
+        self.stats_tile = stats_tile
+        self.model = model.eval().to(device)
+        self.form = form or preferred_form(model, device)
+        self._engine = None  # built on the first call in each process (TorchScript does not pickle)
         self.stats = None
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_engine"] = None
+        return state
+
+    @property
+    def engine(self):
+        """The network in its inference form (:mod:`pansharpen.models.inference`), built once per process."""
+        if self._engine is None:
+            from ..models.inference import inference_module
+
+            if torch.device(self.device).type == "cpu":
+                retain_freed_memory()
+            self._engine, self.form = inference_module(self.model, self.form, self.device)
+        return self._engine
 
     @property
     def name(self) -> str:
         return self.card.name
 
     def prepare(self, ms_scene: np.ndarray, pan_scene: np.ndarray) -> None:
-        """Scene-wide statistics for global-pooling models (Ada3D) from a (decimated) scene."""
+        """Scene-wide statistics for global-pooling models (Ada3D) from a (decimated) scene.
+
+        A scene wider or taller than ``stats_tile`` MS pixels is pooled by tiles of that size (the
+        same values, :meth:`Ada3DNet.global_stats`), so memory stays bounded by a tile: one
+        whole-image Ada3D-pan forward of a 256 x 256 MS crop took 5.3 GB. The tiles cost about
+        (layers + 1) / 2 forwards of the scene instead of one.
+        """
         if self.card.global_pooling and hasattr(self.model, "global_stats"):
+            if self.threads:
+                torch.set_num_threads(self.threads)
             with torch.inference_mode():
-                ms = torch.from_numpy(ms_scene[None] / self.normaliser).float()
-                pan = torch.from_numpy(pan_scene[None] / self.normaliser).float()
-                self.stats = self.model.global_stats(ms, pan)
+                ms = torch.from_numpy(ms_scene[None] / self.normaliser).float().to(self.device)
+                pan = torch.from_numpy(pan_scene[None] / self.normaliser).float().to(self.device)
+                tile = self.stats_tile if self.stats_tile and max(ms.shape[-2:]) > self.stats_tile else None
+                self.stats = self.model.global_stats(ms, pan, tile=tile)
 
     accepts_margin = True  # see the module docstring
 
@@ -106,10 +146,10 @@ class NetworkFuser:
 
     def _run(self, ms: torch.Tensor, pan: torch.Tensor, kwargs: dict, margin: int = 0) -> torch.Tensor:
         """The network on a block, in sub-tiles when the block is larger than one (see the class doc)."""
-        model, t, h, r = self.model, self.subtile, self.net_halo, self.ratio
+        model, engine, t, h, r = self.model, self.engine, self.subtile, self.net_halo, self.ratio
         rows, cols = pan.shape[-2:]
         if not t or (rows <= t + 2 * h and cols <= t + 2 * h) or not hasattr(model, "upsample"):
-            return model(ms, pan, **kwargs)
+            return engine(ms, pan, model.upsample(ms) if self.form == "trace" else None, **kwargs)
         if margin % r or 2 * margin >= min(rows, cols):
             margin = 0
         lms = model.upsample(ms) if getattr(model, "needs_lms", True) else None
@@ -118,7 +158,7 @@ class NetworkFuser:
             for c0 in range(margin, cols - margin, t):
                 r1, c1 = min(r0 + t, rows - margin), min(c0 + t, cols - margin)
                 a0, a1, b0, b1 = max(r0 - h, 0), min(r1 + h, rows), max(c0 - h, 0), min(c1 + h, cols)
-                sub = model(ms[..., a0 // r:a1 // r, b0 // r:b1 // r], pan[..., a0:a1, b0:b1],
+                sub = engine(ms[..., a0 // r:a1 // r, b0 // r:b1 // r], pan[..., a0:a1, b0:b1],
                             None if lms is None else lms[..., a0:a1, b0:b1], **kwargs)
                 if out is None:
                     out = sub.new_zeros(sub.shape[0], sub.shape[1], rows, cols)

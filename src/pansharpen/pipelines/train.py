@@ -35,6 +35,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
+from .._malloc import retain_freed_memory
 from ..errors import ModelError, OutputExistsError, ShapeError, ValueRangeError
 from . import ddp
 from .checkpointing import CHECKPOINT_FORMAT, atomic_torch_save, capture_rng_state, load_checkpoint, restore_rng_state
@@ -233,6 +234,8 @@ class _Run:
         self.d = dist_info
         self.a = args
         self.device = torch.device(args["device"])
+        if self.device.type == "cpu":
+            retain_freed_memory()  # 41 -> 55 LGPConv-Net patches/s on 2 cores (pansharpen._malloc)
         self.out = Path(args["out"]) if args["out"] is not None else None
         self.ckpt_path = checkpoint_path_for(self.out) if self.out is not None else None
         self.quiet = args["quiet"] or not self.d.is_main

@@ -133,12 +133,12 @@ def _gain_tuple(gains) -> tuple[float, ...]:
 # --------------------------------------------------------------------------------------------
 
 
-def _work_array(image, name: str = "image"):
+def _work_array(image, name: str = "image", keep_tensor: bool = False):
     """View ``image`` as an ``(N, C, H, W)`` floating array and return a function that undoes it.
 
     Returns ``(array, finish)``. ``array`` is a numpy array unless ``image`` is a tensor that
-    requires grad or lives off the CPU, in which case it stays a tensor (autograd and device
-    kept). numpy inputs and integer inputs are computed in float64; floating tensors keep their
+    requires grad, lives off the CPU or ``keep_tensor`` is set, in which case it stays a tensor
+    (autograd and device kept). numpy inputs and integer inputs are computed in float64; floating tensors keep their
     precision (half types in float32). ``finish(result)`` restores the input's kind, floating
     dtype and number of axes (integer inputs give float64). Raises :class:`ShapeError` for
     other ranks and :class:`ValueRangeError` for non-numeric data or NaN/inf.
@@ -151,7 +151,7 @@ def _work_array(image, name: str = "image"):
         work = image if image.dtype in (torch.float32, torch.float64) else (
             image.to(torch.float32) if image.is_floating_point() else image.to(torch.float64)
         )
-        if not work.requires_grad and work.device.type == "cpu":
+        if not (keep_tensor or work.requires_grad or work.device.type != "cpu"):
             work = work.numpy()
         device = image.device
     else:

@@ -1,0 +1,98 @@
+"""The fastest exact inference form of a fusion network on the CPU.
+
+Three forms compute the same function of the same weights (to float32 rounding):
+
+* ``"eager"``: the model as it is.
+* ``"fold"``: :meth:`ComplexityMixin.fold` -- SpanConv/BSConv/LGPConv layers as dense
+  convolutions with an exact border bias map, channels-last. Best where the dense kernel
+  costs few MACs more than the factorised one (LightNet: 9 Cin Cout vs 2 (Cin Cout + 9 Cout)).
+* ``"trace"``: the unfolded model, channels-last, traced and frozen by TorchScript and passed
+  through :func:`torch.jit.optimize_for_inference`, which keeps the activations in oneDNN's
+  blocked layout, prepacks the weights and makes the additions and ReLUs in place. Best for
+  factorised layers whose dense fold multiplies the MACs (LGPConv: two dense 3x3 convs,
+  18,432 MACs per pixel for 32 -> 32, vs 2,624 factorised), because the depthwise and
+  pointwise steps, memory-bound in eager PyTorch, then run on cache-resident blocked tensors.
+
+A model names its CPU form in the class attribute ``cpu_inference`` (default ``"fold"`` when it
+has ``fold()``, else ``"eager"``); the measurements behind each choice are in docs/fusion.md
+(``python bench/bench_inference.py``). The traced form is checked against the eager model on
+two small inputs of different shapes before it is used (a trace that baked in a shape, or a
+TorchScript that cannot run, falls back to ``"fold"`` with a warning). On other devices
+``"trace"`` means ``"fold"``: oneDNN layouts are a CPU matter.
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+from typing import Callable
+
+import torch
+from torch import nn
+
+__all__ = ["INFERENCE_FORMS", "preferred_form", "inference_module"]
+
+INFERENCE_FORMS = ("eager", "fold", "trace")
+
+#: (PAN rows, PAN cols) of the two checks, in multiples of the ratio: different, not square
+_CHECK_SHAPES = ((11, 13), (9, 16))
+
+
+def preferred_form(model: nn.Module, device: str | torch.device = "cpu") -> str:
+    """The model's declared ``cpu_inference`` form on the CPU; ``"fold"``/``"eager"`` elsewhere."""
+    default = "fold" if hasattr(model, "fold") else "eager"
+    form = getattr(model, "cpu_inference", default)
+    if form not in INFERENCE_FORMS:
+        raise ValueError(f"{type(model).__name__}.cpu_inference must be one of {INFERENCE_FORMS}; got {form!r}")
+    if form == "fold" and not hasattr(model, "fold"):
+        form = "eager"
+    if torch.device(device).type != "cpu" and form == "trace":
+        form = default
+    return form
+
+
+def _check_inputs(model: nn.Module, rows: int, cols: int, generator: torch.Generator):
+    ratio, bands = int(getattr(model, "ratio", 4)), int(model.bands)
+    guide = int(getattr(model, "guide_bands", 1))
+    ms = torch.rand(1, bands, rows, cols, generator=generator)
+    pan = torch.rand(1, guide, rows * ratio, cols * ratio, generator=generator)
+    lms = torch.rand(1, bands, rows * ratio, cols * ratio, generator=generator)
+    return ms, pan, lms
+
+
+def _traced(model: nn.Module) -> Callable:
+    """``model`` traced, frozen and optimised for CPU inference; raises RuntimeError when the
+    result differs from the eager model on the check inputs."""
+    source = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
+    generator = torch.Generator().manual_seed(0)
+    checks = [_check_inputs(source, r, c, generator) for r, c in _CHECK_SHAPES]
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TracerWarnings of the input checks, which are traced as passed
+        traced = torch.jit.trace(source, checks[0], check_trace=False)
+        engine = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+        for inputs in checks:
+            want = source(*inputs)
+            got = engine(*inputs)
+            err = float((got - want).abs().max())
+            if not err <= 1e-4 * max(1.0, float(want.abs().max())):
+                raise RuntimeError(f"the traced model differs from the eager one by {err:.3g} on {tuple(inputs[1].shape)}")
+    return engine
+
+
+def inference_module(model: nn.Module, form: str | None = None, device: str | torch.device = "cpu") -> tuple[Callable, str]:
+    """``(module, form)``: ``model`` (a :class:`~pansharpen.models.base.FusionModel`) in ``form``
+    (default :func:`preferred_form`), called as ``module(ms, pan, lms)`` with the model's shapes
+    and value range. The model itself is not changed. Raises ValueError on an unknown form."""
+    form = preferred_form(model, device) if form is None else form
+    if form not in INFERENCE_FORMS:
+        raise ValueError(f"inference form must be one of {INFERENCE_FORMS}; got {form!r}")
+    model = model.eval()
+    if form == "trace" and torch.device(device).type == "cpu":
+        try:
+            return _traced(model), "trace"
+        except Exception as exc:  # TorchScript missing or refusing this model: the fold is exact too
+            warnings.warn(f"TorchScript inference form unavailable for {type(model).__name__} ({exc}); using the fold",
+                          stacklevel=2)
+            form = "fold" if hasattr(model, "fold") else "eager"
+    if form in ("fold", "trace") and hasattr(model, "fold"):
+        return model.fold().eval().to(device), "fold"
+    return model.to(device), "eager"

@@ -1,0 +1,88 @@
+"""Inference forms (eager, fold, trace) compute the same function as the eager model."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from pansharpen.models import create
+from pansharpen.models.base import FusionModel
+from pansharpen.models.inference import INFERENCE_FORMS, inference_module, preferred_form
+
+
+def _inputs(bands: int, rows: int, cols: int, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    ms = torch.rand(1, bands, rows, cols, generator=g)
+    return ms, torch.rand(1, 1, 4 * rows, 4 * cols, generator=g), torch.rand(1, bands, 4 * rows, 4 * cols, generator=g)
+
+
+def _with_biases(model):
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "bias" in name:
+                p.normal_(0, 0.05)  # non-zero biases exercise the fold's border bias map
+    return model.eval()
+
+
+CASES = [("lgpconv-net", {}), ("lgpconv-net", {"conv": "premier"}), ("lgpconv-net", {"conv": "no_noise"}),
+         ("lgpconv-net-std", {}), ("lgpconv-net-bsconv", {}), ("lightnet", {}), ("pnn", {}), ("dicnn", {})]
+
+
+@pytest.mark.parametrize("name, options", CASES)
+@pytest.mark.parametrize("form", INFERENCE_FORMS)
+def test_every_form_equals_the_eager_model(name, options, form):
+    torch.manual_seed(0)
+    model = _with_biases(create(name, bands=4, **options))
+    before = copy.deepcopy(model.state_dict())
+    engine, used = inference_module(model, form)
+    assert used == form
+    # shapes unlike the trace's example and the checks, including a tiny one
+    with torch.no_grad():
+        for rows, cols, seed in ((7, 19, 1), (3, 2, 2), (24, 10, 3)):
+            ms, pan, lms = _inputs(4, rows, cols, seed)
+            want = model(ms, pan, lms)
+            got = engine(ms, pan, lms)
+            assert got.shape == want.shape
+            assert float((got - want).abs().max()) <= 1e-5 * max(1.0, float(want.abs().max()))
+    # the model itself is untouched
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key])
+        assert value.is_contiguous()
+
+
+def test_lgpconv_net_prefers_the_trace_on_cpu_and_the_fold_elsewhere():
+    model = create("lgpconv-net", bands=4)
+    assert preferred_form(model) == "trace"
+    assert preferred_form(model, "cuda") == "fold"
+    assert preferred_form(create("lightnet", bands=4)) == "fold"
+    engine, used = inference_module(model)
+    assert used == "trace" and isinstance(engine, torch.jit.ScriptModule)
+
+
+class _ShapeDependent(FusionModel):
+    """Adds a constant that depends on the image width: a trace bakes the width in."""
+
+    def __init__(self):
+        super().__init__()
+        self.bands, self.ratio = 4, 4
+        self.scale = torch.nn.Parameter(torch.ones(1))
+
+    def fuse(self, ms, pan, lms):
+        return lms * self.scale + float(pan.shape[-1])
+
+
+def test_a_trace_that_bakes_in_a_shape_falls_back_with_a_warning():
+    model = _ShapeDependent().eval()
+    with pytest.warns(UserWarning, match="TorchScript inference form unavailable"):
+        engine, used = inference_module(model, "trace")
+    assert used == "eager" and engine is model
+
+
+def test_bad_forms_are_refused():
+    with pytest.raises(ValueError, match="inference form must be one of"):
+        inference_module(create("pnn", bands=4), "compiled")
+    model = create("pnn", bands=4)
+    model.cpu_inference = "onnx"
+    with pytest.raises(ValueError, match="cpu_inference must be one of"):
+        preferred_form(model)
