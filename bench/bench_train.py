@@ -1,7 +1,7 @@
 """Training throughput of every registered network (not run by CI).
 
 Usage: python bench/bench_train.py [--threads 2] [--seconds 5] [--models lightnet,...] [--data SET_train.h5]
-       [--warmup 2] [--min-steps 3]
+       [--warmup 2] [--min-steps 3] [--default-allocator]
 
 For each network: one training step = forward + loss + backward + optimiser step, with the
 batch size and loss of its paper preset, on random 64 x 64 PAN-scale patches with 8 bands
@@ -75,8 +75,14 @@ def main() -> None:
     parser.add_argument("--data", default=None, help="training set whose epoch time to estimate")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--min-steps", type=int, default=3)
+    parser.add_argument("--default-allocator", action="store_true",
+                        help="leave glibc's allocator as it is (pansharpen train tunes it: pansharpen._malloc)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if not args.default_allocator:
+        from pansharpen._malloc import retain_freed_memory
+
+        retain_freed_memory()
     names = [n for n in args.models.split(",") if n] or list_models()
     samples = None
     if args.data:
@@ -86,7 +92,8 @@ def main() -> None:
             samples = len(f)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load average "
-          f"{load:.1f}; 8 bands, 64 x 64 patches, forward + backward + optimiser step, paper preset batch")
+          f"{load:.1f}; 8 bands, 64 x 64 patches, forward + backward + optimiser step, paper preset batch; "
+          f"allocator {'default' if args.default_allocator else 'tuned'}")
     header = f"{'model':<22} {'batch':>5} {'patches/s':>10} {'step ms':>9} {'patches/CPU-s':>14}"
     if samples:
         header += f" {'epoch s (' + str(samples) + ' patches)':>26}"

@@ -53,12 +53,12 @@ class NetworkFuser:
     network (docs/fusion.md). None or 0 runs each block in one call. Networks with image-wide
     pooling run whole.
 
-    ``stats_tile`` (MS pixels, default 128; None: whole scene): the tile of :meth:`prepare`'s
+    ``stats_tile`` (MS pixels, default 64; None: whole scene): the tile of :meth:`prepare`'s
     image-wide statistics for global-pooling models.
     """
 
     def __init__(self, model: torch.nn.Module, *, form: str | None = None, device: str = "cpu",
-                 threads: int | None = None, subtile: int | None = 512, stats_tile: int | None = 128):
+                 threads: int | None = None, subtile: int | None = 512, stats_tile: int | None = 64):
         if getattr(model, "card", None) is None:
             raise ModelError("the model has no card; create it with pansharpen.models.create or load it")
         from ..models.inference import INFERENCE_FORMS, preferred_form
