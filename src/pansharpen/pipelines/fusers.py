@@ -49,8 +49,8 @@ class NetworkFuser:
     to a multiple of R), and their centres are pasted together. The result is the same as one
     call on the whole block (each output pixel sees the same inputs); with ``margin`` only the
     block centre that the scene keeps is computed. For the default 512 tile this is one call of
-    ``512 + 2 * 28`` pixels per tile instead of ``512 + 2 * 68``; 256 was 5-20 % slower for every
-    network (docs/fusion.md). None or 0 runs each block in one call. Networks with image-wide
+    ``512 + 2 * 28`` pixels per tile instead of ``512 + 2 * 68``; 256 was up to 22 % slower (LightNet:
+    the same) on a 2048 crop (docs/fusion.md). None or 0 runs each block in one call. Networks with image-wide
     pooling run whole.
 
     ``stats_tile`` (MS pixels, default 64; None: whole scene): the tile of :meth:`prepare`'s
