@@ -57,7 +57,10 @@ def test_lgpconv_net_prefers_the_trace_on_cpu_and_the_fold_elsewhere():
     assert preferred_form(model, "cuda") == "fold"
     assert preferred_form(create("lightnet", bands=4)) == "fold"
     engine, used = inference_module(model)
-    assert used == "trace" and isinstance(engine, torch.jit.ScriptModule)
+    assert used == "trace" and isinstance(engine.engine, torch.jit.ScriptModule)
+    ms, pan, lms = _inputs(4, 5, 6, 4)
+    with torch.no_grad():  # without lms the traced form upsamples as the model does
+        assert float((engine(ms, pan) - model(ms, pan)).abs().max()) <= 1e-5
 
 
 class _ShapeDependent(FusionModel):

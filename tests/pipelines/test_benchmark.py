@@ -7,7 +7,6 @@ import math
 
 import h5py
 import numpy as np
-import torch
 import pytest
 from scipy.ndimage import gaussian_filter
 
@@ -210,21 +209,6 @@ def test_timing_adds_the_traced_form_that_fuse_runs_for_lgpconv_net(sets, tmp_pa
     labels = [t.label for t in result.timing]
     assert labels == ["LGP (unfolded)", "LGP (folded)", "LGP (traced)"]
     assert all(t.median > 0 and len(t.times) == 2 for t in result.timing)
-
-
-def test_network_fuser_supplies_lms_to_a_traced_form():
-    from pansharpen.models import create
-    from pansharpen.models.inference import inference_module
-    from pansharpen.pipelines.benchmark import network_fuser
-
-    torch.manual_seed(0)
-    model = create("lgpconv-net", bands=BANDS).eval()
-    traced, _ = inference_module(model, "trace")
-    data = _scene(2, n=1)
-    ms, pan = data["ms"][0], data["pan"][0]
-    want = network_fuser(model, 2047.0)(ms, pan, None)  # the eager model upsamples itself
-    got = network_fuser(traced, 2047.0, upsample=model.upsample)(ms, pan, None)
-    assert np.abs(got - want).max() < 1e-3
 
 
 def test_measure_timing_interleaves_and_takes_the_median():

@@ -42,16 +42,18 @@ def _one_thread():
         torch.set_num_threads(before)
 
 
-def _inputs(model: nn.Module, size: int, dtype=torch.float32, generator: torch.Generator | None = None):
+def _inputs(model: nn.Module, size: "int | tuple[int, int]", dtype=torch.float32,
+            generator: torch.Generator | None = None):
+    """Random ``(ms, pan, lms)`` in [0, 1) for ``model`` with a PAN of ``size`` (side or (rows, cols))."""
     ratio = int(getattr(model, "ratio", 4))
     bands = int(getattr(model, "bands"))
     guide = int(getattr(model, "guide_bands", 1))
-    if size % ratio:
+    rows, cols = (size, size) if isinstance(size, int) else size
+    if rows % ratio or cols % ratio:
         raise ModelError(f"size must be a multiple of the model's ratio {ratio}; got {size}")
-    h = size // ratio
-    ms = torch.rand(1, bands, h, h, generator=generator, dtype=dtype)
-    pan = torch.rand(1, guide, size, size, generator=generator, dtype=dtype)
-    lms = torch.rand(1, bands, size, size, generator=generator, dtype=dtype) if getattr(model, "needs_lms", True) else None
+    ms = torch.rand(1, bands, rows // ratio, cols // ratio, generator=generator, dtype=dtype)
+    pan = torch.rand(1, guide, rows, cols, generator=generator, dtype=dtype)
+    lms = torch.rand(1, bands, rows, cols, generator=generator, dtype=dtype) if getattr(model, "needs_lms", True) else None
     return ms, pan, lms
 
 

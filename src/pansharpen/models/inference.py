@@ -18,7 +18,8 @@ has ``fold()``, else ``"eager"``); the measurements behind each choice are in do
 (``python bench/bench_inference.py``). The traced form is checked against the eager model on
 two small inputs of different shapes before it is used (a trace that baked in a shape, or a
 TorchScript that cannot run, falls back to ``"fold"`` with a warning). On other devices
-``"trace"`` means ``"fold"``: oneDNN layouts are a CPU matter.
+``"trace"`` means ``"fold"``: oneDNN layouts are a CPU matter. The traced form is a
+:class:`TracedForm`, called like the model (it upsamples ``lms`` itself when none is given).
 """
 from __future__ import annotations
 
@@ -29,12 +30,12 @@ from typing import Callable
 import torch
 from torch import nn
 
-__all__ = ["INFERENCE_FORMS", "preferred_form", "inference_module"]
+__all__ = ["INFERENCE_FORMS", "TracedForm", "preferred_form", "inference_module"]
 
 INFERENCE_FORMS = ("eager", "fold", "trace")
 
-#: (PAN rows, PAN cols) of the two checks, in multiples of the ratio: different, not square
-_CHECK_SHAPES = ((11, 13), (9, 16))
+#: (PAN rows, PAN cols) of the two checks: different, not square, multiples of ratios 2 and 4
+_CHECK_SHAPES = ((44, 52), (36, 64))
 
 
 def preferred_form(model: nn.Module, device: str | torch.device = "cpu") -> str:
@@ -50,21 +51,27 @@ def preferred_form(model: nn.Module, device: str | torch.device = "cpu") -> str:
     return form
 
 
-def _check_inputs(model: nn.Module, rows: int, cols: int, generator: torch.Generator):
-    ratio, bands = int(getattr(model, "ratio", 4)), int(model.bands)
-    guide = int(getattr(model, "guide_bands", 1))
-    ms = torch.rand(1, bands, rows, cols, generator=generator)
-    pan = torch.rand(1, guide, rows * ratio, cols * ratio, generator=generator)
-    lms = torch.rand(1, bands, rows * ratio, cols * ratio, generator=generator)
-    return ms, pan, lms
+class TracedForm(nn.Module):
+    """A traced network called like the model: ``forward(ms, pan, lms=None)``; a missing ``lms`` is
+    made with the model's ``upsample`` (the trace takes exactly three tensors)."""
+
+    def __init__(self, engine: Callable, upsample: Callable):
+        super().__init__()
+        self.engine = engine
+        self._upsample = (upsample,)  # the source model's method, kept out of the module tree
+
+    def forward(self, ms: torch.Tensor, pan: torch.Tensor, lms: torch.Tensor | None = None) -> torch.Tensor:
+        return self.engine(ms, pan, self._upsample[0](ms) if lms is None else lms)
 
 
-def _traced(model: nn.Module) -> Callable:
+def _traced(model: nn.Module) -> TracedForm:
     """``model`` traced, frozen and optimised for CPU inference; raises RuntimeError when the
     result differs from the eager model on the check inputs."""
+    from .complexity import _inputs
+
     source = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
     generator = torch.Generator().manual_seed(0)
-    checks = [_check_inputs(source, r, c, generator) for r, c in _CHECK_SHAPES]
+    checks = [_inputs(source, shape, generator=generator) for shape in _CHECK_SHAPES]
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TracerWarnings of the input checks, which are traced as passed
         traced = torch.jit.trace(source, checks[0], check_trace=False)
@@ -75,13 +82,13 @@ def _traced(model: nn.Module) -> Callable:
             err = float((got - want).abs().max())
             if not err <= 1e-4 * max(1.0, float(want.abs().max())):
                 raise RuntimeError(f"the traced model differs from the eager one by {err:.3g} on {tuple(inputs[1].shape)}")
-    return engine
+    return TracedForm(engine, model.upsample)
 
 
 def inference_module(model: nn.Module, form: str | None = None, device: str | torch.device = "cpu") -> tuple[Callable, str]:
     """``(module, form)``: ``model`` (a :class:`~pansharpen.models.base.FusionModel`) in ``form``
-    (default :func:`preferred_form`), called as ``module(ms, pan, lms)`` with the model's shapes
-    and value range. The model itself is not changed. Raises ValueError on an unknown form."""
+    (default :func:`preferred_form`), called as ``module(ms, pan, lms=None)`` with the model's
+    shapes and value range. The model itself is not changed. Raises ValueError on an unknown form."""
     form = preferred_form(model, device) if form is None else form
     if form not in INFERENCE_FORMS:
         raise ValueError(f"inference form must be one of {INFERENCE_FORMS}; got {form!r}")

@@ -77,9 +77,8 @@ class MethodInstance:
     train_seconds: float | None = None
 
 
-def network_fuser(model: nn.Module, normaliser: float, upsample=None) -> FuseFn:
-    """Wrap a fusion network as a DN -> DN function (inputs divided by ``normaliser``).
-    ``upsample(ms)`` supplies ``lms`` when the data has none (a traced form needs it)."""
+def network_fuser(model: nn.Module, normaliser: float) -> FuseFn:
+    """Wrap a fusion network as a DN -> DN function (inputs divided by ``normaliser``)."""
     model.eval()
 
     def to_input(a: np.ndarray) -> torch.Tensor:
@@ -87,9 +86,7 @@ def network_fuser(model: nn.Module, normaliser: float, upsample=None) -> FuseFn:
 
     def fuse(ms: np.ndarray, pan: np.ndarray, lms: np.ndarray | None) -> np.ndarray:
         with torch.no_grad():
-            ms_t = to_input(ms)
-            lms_t = to_input(lms) if lms is not None else (upsample(ms_t) if upsample is not None else None)
-            out = model(ms_t, to_input(pan), lms_t)
+            out = model(to_input(ms), to_input(pan), None if lms is None else to_input(lms))
         return out[0].double().numpy() * normaliser
 
     return fuse
@@ -517,7 +514,7 @@ def _timing(cfg: BenchmarkConfig, instances, evaluated, log) -> list[TimingRow]:
             forms.append((f"{spec.label} (folded)", network_fuser(folded, norm), params, f_macs))
             if preferred_form(model) == "trace":  # what `pansharpen fuse` runs on the CPU
                 traced, _ = inference_module(model, "trace")
-                forms.append((f"{spec.label} (traced)", network_fuser(traced, norm, upsample=model.upsample), params, macs))
+                forms.append((f"{spec.label} (traced)", network_fuser(traced, norm), params, macs))
         else:
             forms.append((spec.label, network_fuser(model, norm), params, macs))
     if not forms:

@@ -149,7 +149,7 @@ class NetworkFuser:
         model, engine, t, h, r = self.model, self.engine, self.subtile, self.net_halo, self.ratio
         rows, cols = pan.shape[-2:]
         if not t or (rows <= t + 2 * h and cols <= t + 2 * h) or not hasattr(model, "upsample"):
-            return engine(ms, pan, model.upsample(ms) if self.form == "trace" else None, **kwargs)
+            return engine(ms, pan, None, **kwargs)
         if margin % r or 2 * margin >= min(rows, cols):
             margin = 0
         lms = model.upsample(ms) if getattr(model, "needs_lms", True) else None
