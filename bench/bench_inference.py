@@ -1,5 +1,5 @@
 """CPU inference forms of the fusion networks: eager, fold, trace, each with and without the
-allocator tuning of ``pansharpen._malloc`` (what NetworkFuser runs per sub-tile).
+allocator tuning of ``pansharpen.runtime`` (what NetworkFuser runs per sub-tile).
 
     python bench/bench_inference.py [--size 568] [--threads 2] [--runs 7]
                                     [--models lgpconv-net-wv3 lightnet-wv3 pnn ...]
@@ -24,7 +24,7 @@ warnings.filterwarnings("ignore")
 import torch
 name, form, tuned, size, threads, runs = sys.argv[1], sys.argv[2], sys.argv[3] == "1", *map(int, sys.argv[4:7])
 torch.set_num_threads(threads)
-from pansharpen._malloc import retain_freed_memory
+from pansharpen.runtime import retain_freed_memory
 from pansharpen.models import create, load, bundled_weights
 from pansharpen.models.inference import inference_module
 if tuned:

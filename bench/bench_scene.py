@@ -26,7 +26,7 @@ from bench_classical import crop_files, time_gdal  # noqa: E402
 CHILD = r"""
 import json, resource, sys, time, torch
 torch.set_num_threads(int(sys.argv[5]))
-from pansharpen.pipelines.fuse import fuse
+from pansharpen.fusion.fuse import fuse
 from pansharpen.models import create, save
 kind, name, pan, ms, threads, out, weights, tile, subtile = sys.argv[1:10]
 kwargs = {"tile": int(tile), "subtile": int(subtile) or None}

@@ -26,9 +26,9 @@ def time_training(name: str, seconds: float, warmup: int = 2, min_steps: int = 3
                   size: int = 64) -> tuple[int, float, float, float]:
     """``(batch, patches per second, median step seconds, patches per CPU-second)`` with the paper preset."""
     from pansharpen import models
-    from pansharpen.pipelines.losses import build_loss
-    from pansharpen.pipelines.presets import resolve_preset
-    from pansharpen.pipelines.train import make_optimiser
+    from pansharpen.training.losses import build_loss
+    from pansharpen.training.presets import resolve_preset
+    from pansharpen.training.train import make_optimiser
 
     torch.manual_seed(0)
     model = models.create(name, bands=bands)
@@ -76,11 +76,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--min-steps", type=int, default=3)
     parser.add_argument("--default-allocator", action="store_true",
-                        help="leave glibc's allocator as it is (pansharpen train tunes it: pansharpen._malloc)")
+                        help="leave glibc's allocator as it is (pansharpen train tunes it: pansharpen.runtime)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if not args.default_allocator:
-        from pansharpen._malloc import retain_freed_memory
+        from pansharpen.runtime import retain_freed_memory
 
         retain_freed_memory()
     names = [n for n in args.models.split(",") if n] or list_models()

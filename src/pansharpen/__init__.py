@@ -12,21 +12,21 @@ Public API:
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: F401
 
 from .errors import PanSharpenError  # noqa: F401
 
 
 def fuse(pan, ms, out, **options):
-    """Fuse a PAN + MS product into a GeoTIFF on the PAN grid; see :func:`pansharpen.pipelines.fuse.fuse`."""
-    from .pipelines.fuse import fuse as _fuse
+    """Fuse a PAN + MS product into a GeoTIFF on the PAN grid; see :func:`pansharpen.fusion.fuse.fuse`."""
+    from .fusion.fuse import fuse as _fuse
 
     return _fuse(pan, ms, out, **options)
 
 
 def fuse_dataarray(pan, ms, **options):
-    """Fuse two ``(band, y, x)`` DataArrays; see :func:`pansharpen.pipelines.xarray_api.fuse_dataarray`."""
-    from .pipelines.xarray_api import fuse_dataarray as _fuse_dataarray
+    """Fuse two ``(band, y, x)`` DataArrays; see :func:`pansharpen.fusion.xarray_api.fuse_dataarray`."""
+    from .fusion.xarray_api import fuse_dataarray as _fuse_dataarray
 
     return _fuse_dataarray(pan, ms, **options)
 

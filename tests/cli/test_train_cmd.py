@@ -7,7 +7,7 @@ import pytest
 from pansharpen.cli import main
 from pansharpen.io.pancollection import write_pancollection
 from pansharpen.models import read_card
-from pansharpen.pipelines.checkpointing import load_checkpoint
+from pansharpen.training.checkpointing import load_checkpoint
 
 
 @pytest.fixture(scope="module")

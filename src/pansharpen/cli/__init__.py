@@ -8,6 +8,7 @@ import importlib
 import sys
 
 from ..errors import PanSharpenError
+from ..runtime import retain_freed_memory
 from .app import app
 
 #: command modules; each registers its commands on ``app`` when imported
@@ -22,6 +23,7 @@ def _load_commands() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (the console script passes it to ``sys.exit``)."""
     _load_commands()
+    retain_freed_memory()  # the CLI opts in: CPU inference and training reuse freed activations
     try:
         result = app(args=argv, standalone_mode=False)
     except PanSharpenError as exc:

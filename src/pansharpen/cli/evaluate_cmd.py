@@ -63,7 +63,7 @@ def evaluate_command(
     json_out: Optional[Path] = typer.Option(None, "--out-json", help="Also write indices, mean/std and provenance as JSON."),
 ) -> None:
     from ..errors import ShapeError
-    from ..pipelines.evaluate import evaluate_full, evaluate_reduced
+    from ..evaluation.evaluate import evaluate_full, evaluate_reduced
 
     full = ms is not None or pan is not None
     if full and reference is not None:

@@ -28,7 +28,7 @@ def fuse_command(
 ) -> None:
     """Fuse a PAN + MS product into a georeferenced, full-resolution GeoTIFF."""
     from ..errors import PanSharpenError
-    from ..pipelines.fuse import fuse
+    from ..fusion.fuse import fuse
 
     if workers is not None and scheduler is not None:
         raise PanSharpenError("give either --workers or --scheduler, not both")
@@ -48,7 +48,7 @@ def demo_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Fuse the embedded WorldView-3 sample product and write a quick-look and a quality report."""
-    from ..pipelines.demo import run_demo
+    from ..fusion.demo import run_demo
 
     report = run_demo(out, model=model, method=method, size=size, quiet=quiet)
     typer.echo((out / "report.md").read_text())

@@ -61,7 +61,7 @@ def simulate_hs_command(
 ) -> None:
     from ..errors import ValueRangeError
     from ..io.pancollection import open_pancollection
-    from ..pipelines.hyperspectral import wv3_cube, write_hs_sets
+    from ..datasets.hyperspectral import wv3_cube, write_hs_sets
 
     given_span = None
     if span is not None:

@@ -49,7 +49,7 @@ def simulate_command(
 ) -> None:
     from ..errors import ValueRangeError
     from ..io.pancollection import open_pancollection
-    from ..pipelines.simulate import simulate
+    from ..datasets.simulate import simulate
 
     if compression not in (None, "gzip", "lzf"):
         raise ValueRangeError(f"--compression must be gzip or lzf; got {compression!r}")

@@ -75,7 +75,7 @@ def train_command(
             raise ValueRangeError("--scene takes the PAN and the MS GeoTIFF (--scene PAN.tif MS.tif) and excludes --data")
         if weights is None:
             raise ValueRangeError("--scene fine-tunes trained weights: pass --weights START.safetensors")
-        from ..pipelines.adapt import adapt_to_scene
+        from ..training.adapt import adapt_to_scene
 
         res = adapt_to_scene(model, scene[0], scene[1], weights, out, minutes=minutes if minutes or epochs else 3.0,
                              epochs=epochs, sensor=sensor, preset=preset, lr=lr, batch_size=batch_size, seed=seed,
@@ -87,7 +87,7 @@ def train_command(
         return
     if data is None:
         raise ValueRangeError("give the training set with --data SET.h5 (or --scene PAN MS for scene adaptation)")
-    from ..pipelines.train import train
+    from ..training.train import train
 
     model_options = parse_model_options(option or [])
     res = train(model, data, valid, preset=preset, epochs=epochs, minutes=minutes, batch_size=batch_size, lr=lr,

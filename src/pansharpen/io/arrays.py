@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataFormatError, ShapeError
-from ._atomic import atomic_path
+from .atomic import atomic_path
 
 
 def open_npy(path: "str | os.PathLike") -> np.ndarray:

@@ -26,9 +26,9 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..errors import DataFormatError, ShapeError, ValueRangeError
-from ._atomic import atomic_path
+from .atomic import atomic_path
 
 #: canonical name -> stored names recognised, in order of preference
 KEY_ALIASES: dict[str, tuple[str, ...]] = {

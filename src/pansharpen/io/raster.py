@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataFormatError, ShapeError
-from ._atomic import atomic_path, check_output
+from .atomic import atomic_path, check_output
 
 __all__ = ["read_image", "raster_profile", "read_pair", "check_pair_grids", "PairInfo", "write_image", "find_pair", "atomic_path"]
 

@@ -32,8 +32,6 @@ def register_importer(name: str, description: str):
 
 
 def list_importers() -> dict[str, str]:
-    from . import zoo  # noqa: F401  (architecture modules register their importers)
-
     return {k: v[1] for k, v in sorted(_IMPORTERS.items())}
 
 

@@ -30,12 +30,24 @@ from typing import Callable
 import torch
 from torch import nn
 
-__all__ = ["INFERENCE_FORMS", "TracedForm", "preferred_form", "inference_module"]
+__all__ = ["INFERENCE_FORMS", "TracedForm", "eval_copy", "preferred_form", "inference_module"]
 
 INFERENCE_FORMS = ("eager", "fold", "trace")
 
 #: (PAN rows, PAN cols) of the two checks: different, not square, multiples of ratios 2 and 4
 _CHECK_SHAPES = ((44, 52), (36, 64))
+
+
+def eval_copy(model: nn.Module, device: str | torch.device = "cpu") -> nn.Module:
+    """``model`` itself when it and all its submodules are in eval mode on ``device``, else an
+    eval-mode copy on ``device``: inference helpers never switch the caller's model to eval mode
+    or move it."""
+    device = torch.device(device)
+    tensors = list(model.parameters()) + list(model.buffers())
+    same_device = all(t.device.type == device.type and (device.index is None or t.device.index == device.index) for t in tensors)
+    if same_device and not any(m.training for m in model.modules()):
+        return model
+    return copy.deepcopy(model).eval().to(device)
 
 
 def preferred_form(model: nn.Module, device: str | torch.device = "cpu") -> str:
@@ -92,7 +104,7 @@ def inference_module(model: nn.Module, form: str | None = None, device: str | to
     form = preferred_form(model, device) if form is None else form
     if form not in INFERENCE_FORMS:
         raise ValueError(f"inference form must be one of {INFERENCE_FORMS}; got {form!r}")
-    model = model.eval()
+    model = eval_copy(model, device if form != "trace" else "cpu")
     if form == "trace" and torch.device(device).type == "cpu":
         try:
             return _traced(model), "trace"
@@ -102,4 +114,4 @@ def inference_module(model: nn.Module, form: str | None = None, device: str | to
             form = "fold" if hasattr(model, "fold") else "eager"
     if form in ("fold", "trace") and hasattr(model, "fold"):
         return model.fold().eval().to(device), "fold"
-    return model.to(device), "eager"
+    return eval_copy(model, device), "eager"

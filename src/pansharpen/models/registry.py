@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -17,6 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import DataFormatError, ModelError
+from ..io.atomic import atomic_path
 from .cards import CARD_METADATA_KEY, FORMAT_VERSION, ModelCard
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
@@ -45,19 +45,12 @@ def register(name: str, *, paper: str, description: str = "", **card_fields: Any
     return wrap
 
 
-def _ensure_loaded() -> None:
-    # importing the architecture modules fills the registry
-    from . import zoo  # noqa: F401
-
-
 def list_models() -> list[str]:
     """Registered architecture names, sorted."""
-    _ensure_loaded()
     return sorted(_REGISTRY)
 
 
 def describe(name: str) -> str:
-    _ensure_loaded()
     return _entry(name).description
 
 
@@ -67,7 +60,6 @@ def bundled_weights() -> dict[str, Path]:
 
 
 def _entry(name: str) -> _Entry:
-    _ensure_loaded()
     if name not in _REGISTRY:
         raise ModelError(f"unknown model {name!r}; registered: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
@@ -92,7 +84,7 @@ def create(name: str, bands: int = 8, **options: Any) -> nn.Module:
         if "unexpected keyword argument" not in str(exc):
             raise
         raise ModelError(f"{name}: unknown option ({exc}); the options are the model's constructor arguments "
-                         f"(see `help(pansharpen.models.zoo)` or docs/models.md)") from None
+                         f"(see `pansharpen models` or docs/models.md)") from None
     except ValueError as exc:
         raise ModelError(f"{name}: bad option value: {exc}") from None
     card = replace(entry.card, bands=bands, options=dict(options), params=count_parameters(model))
@@ -140,17 +132,8 @@ def save(model: nn.Module, path: "str | os.PathLike", card: ModelCard | None = N
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={CARD_METADATA_KEY: card.to_json(), "pansharpen.format": FORMAT_VERSION})
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, overwrite=True) as tmp:
+        save_file(tensors, str(tmp), metadata={CARD_METADATA_KEY: card.to_json(), "pansharpen.format": FORMAT_VERSION})
     return path
 
 

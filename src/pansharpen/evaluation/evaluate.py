@@ -1,0 +1,482 @@
+"""Evaluation runs: the quality indices of fused images read from files, with provenance.
+
+Two protocols (metrics-reference.md section 3.13):
+
+* **reduced resolution** -- fused image versus a reference (Wald protocol ground truth):
+  Q2n, Q, SAM, ERGAS, SCC (:func:`pansharpen.metrics.reduced.reduced_resolution_indices`);
+* **full resolution** -- fused image versus the MS and PAN it was made from:
+  D_lambda, D_s, QNR, D_lambda_K, HQNR (:func:`pansharpen.metrics.full.full_resolution_indices`).
+
+Inputs are files, each holding one or several images in digital numbers:
+
+* GeoTIFF (``.tif``/``.tiff``): bands x rows x cols, one image;
+* ``.npy``: rows x cols x bands (one image) or N x rows x cols x bands;
+* a folder of such files, one image each, in natural name order (``out_2`` before ``out_10``);
+* PanCollection ``.h5``/``.mat``: every sample of the key the role asks for --
+  reference ``gt``; fused ``sr``, ``fused``, ``output`` (first present, else the only array
+  that is not gt/ms/lms/pan); MS ``ms`` (with ``lms``
+  used as the upsampled MS if present); PAN ``pan``. ``FILE.h5:KEY`` picks a key explicitly.
+
+Images are read one at a time (a test set is never loaded whole).
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .._version import __version__
+from ..errors import DataFormatError, ShapeError, ValueRangeError
+
+REDUCED_KEYS = ("Q2n", "Q", "SAM", "ERGAS", "SCC")
+FULL_KEYS = ("D_lambda", "D_s", "QNR", "D_lambda_K", "HQNR")
+
+#: keys searched in a PanCollection file for each role, in order
+ROLE_KEYS: dict[str, tuple[str, ...]] = {
+    "reference": ("gt",),
+    "fused": ("sr", "fused", "output"),
+    "ms": ("ms",),
+    "ms_exp": ("lms",),
+    "pan": ("pan",),
+}
+
+_H5_SUFFIXES = (".h5", ".hdf5", ".he5", ".mat")
+_TIFF_SUFFIXES = (".tif", ".tiff")
+
+
+# ------------------------------------------------------------------------------------ sources
+@dataclass
+class ImageSource:
+    """Images of one role read lazily from one file.
+
+    Attributes:
+        path: the file; ``key``: the PanCollection key used (None for GeoTIFF / .npy).
+        count: number of images; ``shape``: ``(C, H, W)`` of each.
+        profile: rasterio profile for a GeoTIFF (CRS/transform), else None.
+    """
+
+    path: Path
+    kind: str  # "geotiff", "npy", "pancollection"
+    count: int
+    shape: tuple[int, int, int]
+    key: str | None = None
+    profile: dict[str, Any] | None = None
+    files: list[Path] | None = None  # a folder: one file per image
+    _read: Callable[[int], np.ndarray] | None = field(default=None, repr=False)
+    _close: Callable[[], None] | None = field(default=None, repr=False)
+
+    def read(self, i: int) -> np.ndarray:
+        """Image ``i`` as ``(C, H, W)`` (stored dtype for GeoTIFF/.npy, float64 for PanCollection)."""
+        img = self._read(i)
+        if not np.isfinite(img).all():
+            raise ValueRangeError(
+                f"{self.label(i)} contains NaN or inf values; fill or mask nodata before evaluating"
+            )
+        nodata = (self.profile or {}).get("nodata")
+        if nodata is not None and (img == nodata).any():
+            warnings.warn(
+                f"{self.label(i)} has {int((img == nodata).sum())} nodata ({nodata:g}) values; the indices include "
+                "them as data -- crop the images to their valid area for meaningful numbers",
+                UserWarning, stacklevel=2,
+            )
+        return img
+
+    def label(self, i: int | None = None) -> str:
+        if self.files is not None:
+            return f"{self.path.name}/" if i is None else self.files[i].name
+        name = self.path.name + (f":{self.key}" if self.key else "")
+        return name if i is None or self.count == 1 else f"{name}[{i}]"
+
+    def describe(self) -> dict[str, Any]:
+        out = {"path": str(self.path), "format": self.kind, "key": self.key, "images": self.count,
+               "shape": list(self.shape)}
+        if self.files is not None:
+            out["files"] = [f.name for f in self.files]
+        return out
+
+    def close(self) -> None:
+        if self._close is not None:
+            self._close()
+
+
+def _split_key(spec: "str | Path") -> tuple[Path, str | None]:
+    """``FILE.h5:KEY`` -> (FILE.h5, KEY) when FILE.h5 exists and the whole string does not."""
+    text = str(spec)
+    path = Path(text)
+    if path.exists() or ":" not in text:
+        return path, None
+    head, key = text.rsplit(":", 1)
+    if Path(head).suffix.lower() in _H5_SUFFIXES and key:
+        return Path(head), key
+    return path, None
+
+
+def open_source(spec: "str | Path", role: str, required: bool = True) -> ImageSource | None:
+    """Open the images of ``role`` (``reference``, ``fused``, ``ms``, ``ms_exp``, ``pan``) in ``spec``.
+
+    Returns None when ``required`` is False and a PanCollection file lacks the role's keys.
+    """
+    path, key = _split_key(spec)
+    if path.is_dir():
+        return _folder_source(path, role)
+    if not path.is_file():
+        raise DataFormatError(f"{path}: no such file (given as the {role.replace('_', ' ')} image)")
+    suffix = path.suffix.lower()
+    if suffix in _TIFF_SUFFIXES:
+        from ..io.raster import raster_profile, read_image
+
+        profile = raster_profile(path)
+        shape = (profile["count"], profile["height"], profile["width"])
+        return ImageSource(path, "geotiff", 1, shape, profile=profile, _read=lambda i: read_image(path)[0])
+    if suffix == ".npy":
+        from ..io.arrays import open_npy
+
+        view = open_npy(path)  # memory-mapped: images are read one at a time
+        batch = view if view.ndim == 4 else view[None]
+        return ImageSource(path, "npy", batch.shape[0], tuple(batch.shape[1:]), _read=lambda i: np.array(batch[i]))
+    if suffix in _H5_SUFFIXES:
+        from ..io.pancollection import open_pancollection
+
+        f = open_pancollection(path)
+        try:
+            candidates = (key,) if key else ROLE_KEYS[role]
+            found = next((k for k in candidates if k in f), None)
+            if found is None and role == "fused" and not key:
+                others = [k for k in f.keys if k not in ("gt", "ms", "lms", "pan")]
+                found = others[0] if len(others) == 1 else None  # a lone array of another name is the output
+            if found is None:
+                if not required:
+                    f.close()
+                    return None
+                raise DataFormatError(
+                    f"{path}: no {' / '.join(candidates)} key for the {role.replace('_', ' ')} image; the file holds "
+                    f"{', '.join(f.keys)} (name one explicitly as {path.name}:KEY)"
+                )
+            n, c, h, w = f.shape(found)
+        except BaseException:
+            f.close()
+            raise
+        return ImageSource(path, "pancollection", n, (c, h, w), key=found,
+                           _read=lambda i: f.read(found, i), _close=f.close)
+    raise DataFormatError(
+        f"{path}: unknown file type {suffix or '(none)'}; give a GeoTIFF (.tif), a .npy (rows x cols x bands) "
+        "or a PanCollection .h5/.mat file"
+    )
+
+
+def _natural_key(path: Path) -> list:
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+def _folder_source(folder: Path, role: str) -> ImageSource:
+    """One image per file of ``folder`` (GeoTIFF, .npy, .h5/.mat), in natural order (img2 before img10).
+
+    DLPan-style evaluations save one output file per test image; their order must match the
+    reference file's images.
+    """
+    files = sorted(
+        (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (*_TIFF_SUFFIXES, ".npy", *_H5_SUFFIXES)),
+        key=_natural_key,
+    )
+    if not files:
+        raise DataFormatError(f"{folder}: holds no .tif, .npy, .h5 or .mat files for the {role} images")
+    shapes = []
+    for f in files:
+        src = open_source(f, role)
+        try:
+            if src.count != 1:
+                raise ShapeError(f"{src.label()} holds {src.count} images; a folder of outputs needs one image per file")
+            shapes.append(src.shape)
+            key = src.key
+        finally:
+            src.close()
+    if len(set(shapes)) > 1:
+        listing = ", ".join(f"{f.name}: {s}" for f, s in zip(files, shapes))
+        raise ShapeError(f"{folder}: the images differ in shape ({listing})")
+
+    def read(i: int) -> np.ndarray:
+        src = open_source(files[i], role)
+        try:
+            return src.read(0)
+        finally:
+            src.close()
+
+    return ImageSource(folder, "folder", len(files), shapes[0], key=key, files=files, _read=read)
+
+
+def _same_count(sources: Sequence[ImageSource]) -> int:
+    counts = {s.count for s in sources}
+    if len(counts) > 1:
+        listing = ", ".join(f"{s.label()}: {s.count}" for s in sources)
+        raise ShapeError(f"the inputs hold different numbers of images ({listing}); give files with the same images")
+    return counts.pop()
+
+
+def _same_bands(a: ImageSource, b: ImageSource) -> None:
+    if a.shape[0] != b.shape[0]:
+        raise ShapeError(
+            f"{a.label()} has {a.shape[0]} bands but {b.label()} has {b.shape[0]}; "
+            "evaluate images with the same bands in the same order"
+        )
+
+
+# ------------------------------------------------------------------------------------ results
+@dataclass
+class Evaluation:
+    """The indices of every image plus what produced them.
+
+    Attributes:
+        protocol: ``"reduced-resolution"`` or ``"full-resolution"``.
+        keys: index names in the order papers print them.
+        rows: one ``{index: value}`` per image; ``images``: a label per image.
+        settings: sensor, ratio, crop, ... ; ``inputs``: the files read.
+    """
+
+    protocol: str
+    keys: tuple[str, ...]
+    rows: list[dict[str, float]]
+    images: list[str]
+    settings: dict[str, Any]
+    inputs: dict[str, Any]
+
+    def summary(self) -> dict[str, tuple[float, float]]:
+        """``{index: (mean, std)}`` over the images, std with N-1 like MATLAB ``std``."""
+        from ..metrics.table import aggregate
+
+        stats = aggregate(self.rows)
+        return {k: stats[k] for k in self.keys}
+
+    def provenance(self) -> dict[str, Any]:
+        return {"protocol": self.protocol, **self.settings, "inputs": self.inputs, "pansharpen_version": __version__}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, for ``--out-json``: indices per image, mean/std and provenance."""
+        out: dict[str, Any] = self.provenance()
+        out["images"] = [{"image": name, **row} for name, row in zip(self.images, self.rows)]
+        if len(self.rows) > 1:
+            stats = self.summary()
+            out["mean"] = {k: _json_number(m) for k, (m, _) in stats.items()}
+            out["std"] = {k: _json_number(s) for k, (_, s) in stats.items()}
+        return out
+
+    def stdout_json(self) -> Any:
+        """One object with exactly the index keys (a list of them for several images)."""
+        objs = [{k: _json_number(row[k]) for k in self.keys} for row in self.rows]
+        return objs[0] if len(objs) == 1 else objs
+
+    def write_json(self, path: "str | Path") -> None:
+        from ..io.atomic import atomic_path
+
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n")
+
+    def write_csv(self, path: "str | Path") -> None:
+        """CSV with ``#`` provenance lines first (``pandas.read_csv(p, comment='#')`` reads it)."""
+        from ..io.atomic import atomic_path
+
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+            for key, value in self.provenance().items():
+                fh.write(f"# {key}: {json.dumps(value, default=str)}\n")
+            writer = csv.writer(fh)
+            writer.writerow(["image", *self.keys])
+            for name, row in zip(self.images, self.rows):
+                writer.writerow([name, *(repr(float(row[k])) for k in self.keys)])
+            if len(self.rows) > 1:
+                stats = self.summary()
+                writer.writerow(["mean", *(repr(stats[k][0]) for k in self.keys)])
+                writer.writerow(["std", *(repr(stats[k][1]) for k in self.keys)])
+
+    def table(self) -> str:
+        """Text table in paper column order: one line per image, then mean ± std (N-1) when several."""
+        from ..metrics.table import format_table
+
+        rows = {name: {k: row[k] for k in self.keys} for name, row in zip(self.images, self.rows)}
+        if len(self.rows) > 1:
+            rows["mean ± std"] = self.summary()
+        return f"{self.protocol} ({_settings_line(self.settings)})\n" + format_table(rows)
+
+
+def _settings_line(settings: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None)
+
+
+def _json_number(x: float) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+# ------------------------------------------------------------------------------------ runs
+def _sensor_name(sensor) -> str | None:
+    return None if sensor is None else getattr(sensor, "name", str(sensor))
+
+
+def _attrs_sensor(*sources: ImageSource | None) -> str | None:
+    """Sensor recorded in a PanCollection file's provenance (written by ``pansharpen simulate``)."""
+    from ..io.pancollection import open_pancollection
+
+    for s in sources:
+        if s is not None and s.kind == "pancollection":
+            with open_pancollection(s.path) as f:
+                if isinstance(f.attrs.get("sensor"), str):
+                    return f.attrs["sensor"]
+    return None
+
+
+def evaluate_reduced(
+    reference: "str | Path",
+    fused: "str | Path",
+    ratio: int = 4,
+    sensor=None,
+    crop: int = 0,
+    max_value: float | None = None,
+) -> Evaluation:
+    """Reduced-resolution indices of every fused image against its reference.
+
+    Args:
+        reference, fused: files (see the module docstring); the same number of images, the same
+            bands and sizes.
+        ratio: PAN/MS ratio used by ERGAS. crop: ``dim_cut`` border cut (0 = none).
+        sensor, max_value: only used to rescale float images normalised to [0, 1] back to digital
+            numbers (with a warning); otherwise such images are refused.
+    """
+    from ..metrics.reduced import reduced_resolution_indices
+
+    with contextlib.ExitStack() as stack:
+        ref = open_source(reference, "reference")
+        stack.callback(ref.close)
+        fus = open_source(fused, "fused")
+        stack.callback(fus.close)
+        n = _same_count([ref, fus])
+        _same_bands(ref, fus)
+        if ref.shape[1:] != fus.shape[1:]:
+            raise ShapeError(
+                f"{ref.label()} is {ref.shape[1]} x {ref.shape[2]} but {fus.label()} is {fus.shape[1]} x {fus.shape[2]}; "
+                "the fused image must be on the reference's grid"
+            )
+        _check_same_grid(ref, fus)
+        rows = []
+        for i in range(n):
+            rows.append(reduced_resolution_indices(
+                ref.read(i), fus.read(i), ratio=ratio, crop=crop, sensor=sensor, max_value=max_value))
+        settings = {"sensor": _sensor_name(sensor), "ratio": ratio, "crop": crop, "max_value": max_value,
+                    "block_size": 32}
+        inputs = {"reference": ref.describe(), "fused": fus.describe()}
+        return Evaluation("reduced-resolution", REDUCED_KEYS, rows, [fus.label(i) for i in range(n)], settings, inputs)
+
+
+def _check_same_grid(a: ImageSource, b: ImageSource) -> None:
+    if a.profile is None or b.profile is None:
+        return
+    if a.profile.get("crs") and b.profile.get("crs"):
+        if a.profile["crs"] != b.profile["crs"] or a.profile["transform"] != b.profile["transform"]:
+            raise ShapeError(
+                f"{a.label()} and {b.label()} are not on the same grid (CRS or transform differ); "
+                "compare images on one grid"
+            )
+
+
+def evaluate_full(
+    ms: "str | Path",
+    pan: "str | Path",
+    fused: "str | Path",
+    sensor=None,
+    ratio: int = 4,
+    crop_to_blocks: bool = False,
+    max_value: float | None = None,
+) -> Evaluation:
+    """Full-resolution indices (no reference) of every fused image against its MS and PAN.
+
+    Sizes must be multiples of the 32-pixel block, as in the reference (which stops with an
+    error otherwise); ``crop_to_blocks`` evaluates the top-left whole blocks instead.
+
+    ``max_value`` rescales float images normalised to [0, 1] (default: the sensor's maximum DN).
+    ``sensor`` gives the MTF gains used by D_s / D_lambda_K; None takes the ``sensor``
+    attribute of a PanCollection input (as written by ``pansharpen simulate``) or else the
+    toolbox defaults for an unknown sensor (``"none"``: MS gain 0.3, PAN gain 0.15).
+    The MS upsampled to the PAN grid (``lms`` of a PanCollection file) is passed on as
+    ``ms_exp`` when present; otherwise the metrics compute it with interp23tap.
+    """
+    with contextlib.ExitStack() as stack:
+        ms_src = open_source(ms, "ms")
+        stack.callback(ms_src.close)
+        # the upsampled MS (lms) of the same file, whatever key --ms named
+        exp_src = open_source(_split_key(ms)[0], "ms_exp", required=False) if ms_src.kind == "pancollection" else None
+        if exp_src is not None:
+            stack.callback(exp_src.close)
+        pan_src = open_source(pan, "pan")
+        stack.callback(pan_src.close)
+        fus = open_source(fused, "fused")
+        stack.callback(fus.close)
+        n = _same_count([s for s in (ms_src, exp_src, pan_src, fus) if s is not None])
+        _same_bands(ms_src, fus)
+        pairs_on_grid = ms_src.kind == pan_src.kind == "geotiff"
+        if pan_src.shape[0] != 1:
+            raise ShapeError(f"{pan_src.label()} has {pan_src.shape[0]} bands; the PAN must have 1")
+        if not pairs_on_grid:
+            _check_ratio(ms_src, pan_src, ratio)
+        if fus.shape[1:] != pan_src.shape[1:] and not pairs_on_grid:
+            raise ShapeError(
+                f"{fus.label()} is {fus.shape[1]} x {fus.shape[2]} but the PAN {pan_src.label()} is "
+                f"{pan_src.shape[1]} x {pan_src.shape[2]}; the fused image must be on the PAN grid"
+            )
+        if sensor is None:
+            sensor = _attrs_sensor(ms_src, pan_src, fus)
+            if sensor is None:
+                warnings.warn(
+                    "no sensor given or recorded in the files: D_s and D_lambda_K use the toolbox defaults for an "
+                    "unknown sensor (MTF gain 0.3 MS, 0.15 PAN); pass --sensor for the sensor's own MTF",
+                    UserWarning, stacklevel=2,
+                )
+                sensor = "none"
+        from ..protocol.sensors import get_sensor
+
+        sensor_obj = get_sensor(sensor, nbands=ms_src.shape[0])
+        pair = None
+        if pairs_on_grid:
+            from ..io.raster import read_pair
+
+            pan_img, ms_img, info = read_pair(pan_src.path, ms_src.path, ratio=ratio)
+            pair = (pan_img, ms_img)
+            if fus.shape[1:] != pan_img.shape[1:]:
+                raise ShapeError(
+                    f"{fus.label()} is {fus.shape[1]} x {fus.shape[2]} but the PAN/MS overlap is "
+                    f"{pan_img.shape[1]} x {pan_img.shape[2]} PAN pixels; the fused image must be on that grid"
+                )
+        from ..metrics.full import full_resolution_indices
+
+        rows = []
+        for i in range(n):
+            if pair is not None:
+                pan_i, ms_i = pair
+                for img, src in ((pan_i, pan_src), (ms_i, ms_src)):
+                    if not np.isfinite(img).all():
+                        raise ValueRangeError(f"{src.label()} contains NaN or inf values; fill or mask nodata first")
+            else:
+                pan_i, ms_i = pan_src.read(i), ms_src.read(i)
+            exp_i = exp_src.read(i) if exp_src is not None else None
+            rows.append(full_resolution_indices(fus.read(i), ms_i, pan_i, sensor_obj, ratio=ratio, ms_exp=exp_i,
+                                                crop_to_blocks=crop_to_blocks, max_value=max_value))
+        settings = {"sensor": sensor_obj.name if sensor_obj.name != "generic" else "none", "ratio": ratio,
+                    "ms_gnyq": list(sensor_obj.ms_gnyq), "pan_gnyq": sensor_obj.pan_gnyq, "crop": 0,
+                    "ms_exp": "lms" if exp_src is not None else "interp23tap", "block_size": 32,
+                    "crop_to_blocks": crop_to_blocks, "max_value": max_value}
+        inputs = {"ms": ms_src.describe(), "pan": pan_src.describe(), "fused": fus.describe()}
+        if exp_src is not None:
+            inputs["ms_exp"] = exp_src.describe()
+        return Evaluation("full-resolution", FULL_KEYS, rows, [fus.label(i) for i in range(n)], settings, inputs)
+
+
+def _check_ratio(ms: ImageSource, pan: ImageSource, ratio: int) -> None:
+    (_, h, w), (_, hp, wp) = ms.shape, pan.shape
+    if (hp, wp) != (h * ratio, w * ratio):
+        raise ShapeError(
+            f"the PAN {pan.label()} is {hp} x {wp} but the MS {ms.label()} is {h} x {w}; with ratio {ratio} the "
+            f"PAN must be {h * ratio} x {w * ratio} (pass the right --ratio or the matching files)"
+        )

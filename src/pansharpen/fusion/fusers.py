@@ -1,0 +1,184 @@
+"""Fusers: what runs on one haloed block of a scene.
+
+A fuser maps an MS block ``(C, h, w)`` and a PAN block ``(1, R*h, R*w)``, both float64
+digital numbers, to a fused block ``(C, R*h, R*w)`` in digital numbers:
+``fuser(ms, pan, origin=(row, col))``, where ``origin`` is the block's top-left PAN pixel in
+the scene (block-wise methods such as BDSD need it). ``halo`` is the
+margin (PAN pixels, a multiple of R) that a tile needs on each side so that its centre
+equals the same region of a whole-image run. ``prepare`` sees the whole scene once
+(decimated if large) for methods with scene-wide statistics.
+
+Optional: a fuser that sets ``accepts_margin = True`` also takes ``margin=`` (PAN pixels): the
+caller keeps only ``[margin:-margin]`` of the result, so the fuser may leave the rest unset.
+The scene pipeline passes its ``halo`` as the margin; :class:`NetworkFuser` uses it to run the
+network on the kept centre only.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import torch
+
+from ..errors import ModelError
+from ..models.inference import INFERENCE_FORMS, eval_copy, inference_module, preferred_form
+from ..models.registry import complete_card
+
+
+def interp23_margin_lr(ratio: int) -> int:
+    """LR pixels reached by interp23tap: its 23-tap filter (radius 11) at each x2 step reaches
+    ``11 / 2**k`` LR pixels at step k, in all ``11 * (1 - 1/ratio)`` (9 for ratio 4)."""
+    return math.ceil(11 * (1 - 1 / ratio))
+
+
+class NetworkFuser:
+    """Runs a fusion network (``forward(ms, pan, lms=None)``) on normalised blocks.
+
+    The network sees ``DN / card.normaliser`` and its output is scaled back. The MS is
+    upsampled (interp23tap) inside the block, so the halo covers the interpolator's
+    reach plus the network's receptive field.
+
+    ``form``: the inference form (:mod:`pansharpen.models.inference`): ``"eager"``, ``"fold"``
+    (dense convolutions, exact border bias) or ``"trace"`` (TorchScript in oneDNN's blocked
+    layout); None takes the model's ``cpu_inference``. All give the same output to float32
+    rounding. The form is built on the first call in each process, (the
+    CLI also calls :func:`pansharpen.runtime.retain_freed_memory` first; a library caller may).
+
+    ``subtile`` (PAN pixels, default 512): inside a block the MS is upsampled once, then the
+    network runs on sub-tiles of that size with a margin of its receptive field only (rounded up
+    to a multiple of R), and their centres are pasted together. The result is the same as one
+    call on the whole block (each output pixel sees the same inputs); with ``margin`` only the
+    block centre that the scene keeps is computed. For the default 512 tile this is one call of
+    ``512 + 2 * 28`` pixels per tile instead of ``512 + 2 * 68``; 256 was up to 22 % slower (LightNet:
+    the same) on a 2048 crop (docs/fusion.md). None or 0 runs each block in one call. Networks with image-wide
+    pooling run whole.
+
+    ``stats_tile`` (MS pixels, default 64; None: whole scene): the tile of :meth:`prepare`'s
+    image-wide statistics for global-pooling models.
+    """
+
+    def __init__(self, model: torch.nn.Module, *, form: str | None = None, device: str = "cpu",
+                 threads: int | None = None, subtile: int | None = 512, stats_tile: int | None = 64):
+        if getattr(model, "card", None) is None:
+            raise ModelError("the model has no card; create it with pansharpen.models.create or load it")
+
+        card = self.card = complete_card(model)
+        self.bands = card.bands
+        self.ratio = card.ratio
+        self.normaliser = float(card.normaliser)
+        self.device = device
+        self.threads = threads
+        rf = int(card.receptive_field or 0)
+        if rf <= 0:
+            rf = 32
+            warnings.warn(f"model {card.name} has no receptive field in its card; using a 32 px halo", stacklevel=2)
+        if card.global_pooling and not hasattr(model, "global_stats"):
+            warnings.warn(
+                f"model {card.name} uses image-wide pooling; tiles are pooled separately", stacklevel=2
+            )
+        self.halo = self.ratio * (interp23_margin_lr(self.ratio) + math.ceil(rf / self.ratio) + 1)
+        self.net_halo = self.ratio * math.ceil(rf / self.ratio)
+        if subtile and (subtile < 0 or subtile % self.ratio):
+            raise ModelError(f"subtile must be a positive multiple of the ratio {self.ratio}; got {subtile}")
+        if form is not None and form not in INFERENCE_FORMS:
+            raise ModelError(f"form must be one of {', '.join(INFERENCE_FORMS)}; got {form!r}")
+        self.subtile = subtile if subtile and not card.global_pooling else None
+        if stats_tile is not None and (isinstance(stats_tile, bool) or not isinstance(stats_tile, int) or stats_tile < 1):
+            raise ModelError(f"stats_tile must be a positive number of MS pixels or None; got {stats_tile!r}")
+        self.stats_tile = stats_tile
+        self.model = eval_copy(model, device)
+        self.form = form or preferred_form(model, device)
+        self._engine = None  # built on the first call in each process (TorchScript does not pickle)
+        self.stats = None
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_engine"] = None
+        return state
+
+    @property
+    def engine(self):
+        """The network in its inference form (:mod:`pansharpen.models.inference`), built once per process."""
+        if self._engine is None:
+            self._engine, self.form = inference_module(self.model, self.form, self.device)
+        return self._engine
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    def prepare(self, ms_scene: np.ndarray, pan_scene: np.ndarray) -> None:
+        """Scene-wide statistics for global-pooling models (Ada3D) from a (decimated) scene.
+
+        A scene wider or taller than ``stats_tile`` MS pixels is pooled by tiles of that size (the
+        same values, :meth:`Ada3DNet.global_stats`), so memory stays bounded by a tile: one
+        whole-image Ada3D-pan forward of a 256 x 256 MS crop took 5.3 GB. The tiles cost about
+        (layers + 1) / 2 forwards of the scene instead of one.
+        """
+        if self.card.global_pooling and hasattr(self.model, "global_stats"):
+            if self.threads:
+                torch.set_num_threads(self.threads)
+            with torch.inference_mode():
+                ms = torch.from_numpy(ms_scene[None] / self.normaliser).float().to(self.device)
+                pan = torch.from_numpy(pan_scene[None] / self.normaliser).float().to(self.device)
+                tile = self.stats_tile if self.stats_tile and max(ms.shape[-2:]) > self.stats_tile else None
+                self.stats = self.model.global_stats(ms, pan, tile=tile)
+
+    accepts_margin = True  # see the module docstring
+
+    def __call__(self, ms_block: np.ndarray, pan_block: np.ndarray, origin=(0, 0), margin: int = 0) -> np.ndarray:
+        """Fused block ``(C, R*h, R*w)`` in DN; with ``margin`` (PAN px, a multiple of R) only the
+        centre ``[margin:-margin]`` is computed when sub-tiling (the rest is zero)."""
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        with torch.inference_mode():
+            ms = torch.from_numpy(ms_block[None] / self.normaliser).float().to(self.device)
+            pan = torch.from_numpy(pan_block[None] / self.normaliser).float().to(self.device)
+            kwargs = {"stats": self.stats} if self.stats is not None else {}
+            out = self._run(ms, pan, kwargs, margin)
+        return out[0].double().cpu().numpy() * self.normaliser
+
+    def _run(self, ms: torch.Tensor, pan: torch.Tensor, kwargs: dict, margin: int = 0) -> torch.Tensor:
+        """The network on a block, in sub-tiles when the block is larger than one (see the class doc)."""
+        model, engine, t, h, r = self.model, self.engine, self.subtile, self.net_halo, self.ratio
+        rows, cols = pan.shape[-2:]
+        if not t or (rows <= t + 2 * h and cols <= t + 2 * h) or not hasattr(model, "upsample"):
+            return engine(ms, pan, None, **kwargs)
+        if margin % r or 2 * margin >= min(rows, cols):
+            margin = 0
+        lms = model.upsample(ms) if getattr(model, "needs_lms", True) else None
+        out = None
+        for r0 in range(margin, rows - margin, t):
+            for c0 in range(margin, cols - margin, t):
+                r1, c1 = min(r0 + t, rows - margin), min(c0 + t, cols - margin)
+                a0, a1, b0, b1 = max(r0 - h, 0), min(r1 + h, rows), max(c0 - h, 0), min(c1 + h, cols)
+                sub = engine(ms[..., a0 // r:a1 // r, b0 // r:b1 // r], pan[..., a0:a1, b0:b1],
+                            None if lms is None else lms[..., a0:a1, b0:b1], **kwargs)
+                if out is None:
+                    out = sub.new_zeros(sub.shape[0], sub.shape[1], rows, cols)
+                out[..., r0:r1, c0:c1] = sub[..., r0 - a0:r1 - a0, c0 - b0:c1 - b0]
+        return out
+
+
+class ClassicalFuser:
+    """Runs a classical method; scene-wide statistics are estimated once in :meth:`prepare`."""
+
+    def __init__(self, name: str, sensor, ratio: int = 4):
+        from ..classical import registry as classical_registry
+
+        self.method = classical_registry.get_method(name)
+        self.name = self.method.name
+        self.sensor = sensor
+        self.ratio = ratio
+        self.bands = sensor.nbands
+        self.halo = self.method.halo_for(ratio)
+        self.params = None
+
+    def prepare(self, ms_scene: np.ndarray, pan_scene: np.ndarray) -> None:
+        self.params = self.method.estimate(ms_scene, pan_scene, self.sensor, self.ratio)
+
+    def __call__(self, ms_block: np.ndarray, pan_block: np.ndarray, origin=(0, 0)) -> np.ndarray:
+        if self.params is None:
+            raise RuntimeError("ClassicalFuser.prepare(ms, pan) must run on the scene before fusing blocks")
+        return np.asarray(self.method.apply(ms_block, pan_block, self.params, offset=origin))

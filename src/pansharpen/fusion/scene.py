@@ -1,0 +1,282 @@
+"""Scene fusion: PAN + MS rasters in, a fused GeoTIFF on the PAN grid out.
+
+Tiles of ``tile`` PAN pixels are fused with a halo (the fuser's receptive field) and
+cropped, so the result equals a whole-image run; peak memory depends on the tile
+size, not on the scene. Output: PAN CRS/transform/size, the MS data type unless asked,
+values clipped to the sensor range, nodata propagated (a pixel is nodata where the PAN
+or any MS band under it is nodata, or where the MS does not cover it), MS band
+descriptions kept. The file is written under a temporary name in the destination
+folder and renamed when complete, so an interrupted run never leaves a file at ``out``.
+"""
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from ..errors import ModelError, OutputExistsError, PanSharpenError, ShapeError
+from ..io.atomic import atomic_path
+from ..io.grid import PairGrid
+from .distributed import map_on_dask
+from ..io.sources import ArraySource, RasterSource, _Source
+
+Window = tuple[int, int, int, int]
+
+
+@dataclass
+class TileJob:
+    """Everything a worker needs to fuse one tile (picklable)."""
+
+    window: Window  # PAN rows r0:r1, cols c0:c1 (may extend past the scene)
+    grid: PairGrid
+    pan: _Source
+    ms: _Source
+    fill: tuple[np.ndarray, float]  # per-band MS fill values, PAN fill value
+    out_nodata: float | None
+
+
+def _masks(block: np.ndarray, nodata: float | None) -> np.ndarray:
+    """Pixels (rows, cols) where any band is nodata or non-finite."""
+    bad = ~np.isfinite(block)
+    if nodata is not None:
+        bad |= block == nodata
+    return bad.any(axis=0)
+
+
+def fuse_tile(job: TileJob, fuser: Callable[..., np.ndarray]) -> tuple[Window, np.ndarray, np.ndarray]:
+    """Fuse one tile; returns ``(window, fused (C, th, tw) float64 DN, nodata mask (th, tw))``."""
+    r0, r1, c0, c1 = job.window
+    halo, grid = fuser.halo, job.grid
+    pr, pc = (r0 - halo, r1 + halo), (c0 - halo, c1 + halo)
+    mr, mc = grid.ms_span(*pr, axis=0), grid.ms_span(*pc, axis=1)
+    pan = job.pan.read(pr, pc)
+    ms = job.ms.read(mr, mc)
+    ratio = grid.ratio
+    ms_bad = _masks(ms, job.ms.info.nodata) | ~job.ms.valid(mr, mc)
+    pan_bad = _masks(pan, job.pan.info.nodata)
+    bad = pan_bad | np.repeat(np.repeat(ms_bad, ratio, axis=0), ratio, axis=1)
+    inner = (slice(halo, halo + r1 - r0), slice(halo, halo + c1 - c0))
+    mask = bad[inner]
+    if mask.all():
+        return job.window, np.zeros((ms.shape[0], r1 - r0, c1 - c0)), mask
+    ms_fill, pan_fill = job.fill
+    ms_nodata = _masks(ms, job.ms.info.nodata)  # outside-the-MS pixels are mirrored, not filled
+    if ms_nodata.any():
+        ms = np.where(ms_nodata[None], ms_fill[:, None, None], ms)
+    if pan_bad.any():
+        pan = np.where(pan_bad[None], pan_fill, pan)
+    extra = {"margin": halo} if getattr(fuser, "accepts_margin", False) else {}
+    fused = np.asarray(fuser(ms, pan, origin=(pr[0], pc[0]), **extra), dtype=np.float64)
+    if fused.shape[1:] != pan.shape[1:]:
+        raise ShapeError(f"fuser returned {fused.shape} for a PAN block of {pan.shape}")
+    return job.window, fused[(slice(None), *inner)], mask
+
+
+def _run_serial(jobs: list[TileJob], fuser) -> Iterator[tuple[Window, np.ndarray, np.ndarray]]:
+    for job in jobs:
+        yield fuse_tile(job, fuser)
+
+
+def _scene_fill(ms: _Source, pan: _Source) -> tuple[np.ndarray, float]:
+    """Per-band means of valid pixels (from a decimated read): the neutral value for nodata pixels."""
+    ms_small = ms.read_decimated(1_000_000)
+    bad = _masks(ms_small, ms.info.nodata)
+    fill = np.array([b[~bad].mean() if (~bad).any() else 0.0 for b in ms_small])
+    pan_small = pan.read_decimated(1_000_000)
+    pbad = _masks(pan_small, pan.info.nodata)
+    return fill, float(pan_small[0][~pbad].mean()) if (~pbad).any() else 0.0
+
+
+def _output_profile(pan: _Source, ms: _Source, dtype: str, nodata: float | None, bands: int) -> dict:
+    h, w = pan.info.height, pan.info.width
+    profile = {
+        "driver": "GTiff",
+        "width": w,
+        "height": h,
+        "count": bands,
+        "dtype": dtype,
+        "crs": pan.info.crs,
+        "transform": pan.info.transform,
+        "nodata": nodata,
+        "compress": "deflate",
+        "BIGTIFF": "IF_SAFER",
+        "NUM_THREADS": "ALL_CPUS",  # deflate on every core: single-threaded it was 3.2 s of a 5.5 s EXP run
+    }
+    if np.dtype(dtype).kind in "iu":
+        profile["predictor"] = 2
+    if h >= 256 and w >= 256:
+        profile.update(tiled=True, blockxsize=256, blockysize=256)
+    return profile
+
+
+def _clip_cast(block: np.ndarray, dtype: str, max_value: float | None) -> np.ndarray:
+    info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
+    hi = max_value if max_value is not None else (info.max if info else None)
+    lo = 0.0 if (info is None or info.min >= 0 or max_value is not None) else info.min
+    block = np.clip(block, lo, hi) if hi is not None else np.maximum(block, lo)
+    if info is not None:
+        block = np.rint(block)
+    return block.astype(dtype)
+
+
+def _writable_destination(out: Path, overwrite: bool, inputs: Iterable[str]) -> None:
+    for src in inputs:
+        if src and Path(src).exists() and out.exists() and os.path.samefile(src, out):
+            raise OutputExistsError(f"the output {out} is one of the inputs; choose another output path")
+    if out.exists() and not overwrite:
+        raise OutputExistsError(f"{out} exists; pass --overwrite (overwrite=True) to replace it")
+    if not out.parent.exists():
+        raise PanSharpenError(f"the output folder {out.parent} does not exist; create it first")
+    if not os.access(out.parent, os.W_OK):
+        raise PanSharpenError(f"cannot write into {out.parent} (read-only or no permission); choose another output")
+
+
+def fuse_scene(
+    pan: "str | os.PathLike | _Source",
+    ms: "str | os.PathLike | _Source",
+    out: "str | os.PathLike",
+    fuser,
+    *,
+    tile: int = 512,
+    dtype: str | None = None,
+    max_value: float | None = None,
+    cog: bool = False,
+    overwrite: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    quiet: bool = True,
+) -> Path:
+    """Fuse a PAN/MS pair with ``fuser`` (a :class:`~pansharpen.fusion.fusers.NetworkFuser` or
+    :class:`~pansharpen.fusion.fusers.ClassicalFuser`) tile by tile into ``out``.
+
+    ``max_value`` clips the output to ``[0, max_value]`` (the sensor range); ``workers``/``scheduler``
+    run tiles as Dask tasks (one writer, this process). Returns the output path.
+    """
+    out = Path(out)
+    pan_src = pan if isinstance(pan, _Source) else RasterSource(pan)
+    ms_src = ms if isinstance(ms, _Source) else RasterSource(ms)
+    _writable_destination(out, overwrite, (getattr(pan_src, "path", ""), getattr(ms_src, "path", "")))
+    grid = PairGrid.from_infos(pan_src.info, ms_src.info, ratio=fuser.ratio)
+    if ms_src.info.count != fuser.bands:
+        raise ModelError(
+            f"{fuser.name} fuses {fuser.bands} bands but the MS has {ms_src.info.count}; use a model or method for "
+            f"{ms_src.info.count} bands"
+        )
+    dtype = dtype or ms_src.info.dtype
+    try:
+        np.dtype(dtype)
+    except TypeError:
+        raise PanSharpenError(f"unknown data type {dtype!r}; use e.g. uint16, int16, float32") from None
+    fill = _scene_fill(ms_src, pan_src)
+    fuser.prepare(ms_src.read_decimated(4_000_000), pan_src.read_decimated(16_000_000))
+    windows = grid.tiles(tile)
+    nodata = ms_src.info.nodata if ms_src.info.nodata is not None else pan_src.info.nodata
+    covers = _ms_covers_pan(grid, ms_src)
+    if nodata is None and not covers:
+        nodata = 0
+    jobs = [TileJob(w, grid, pan_src, ms_src, fill, nodata) for w in windows]
+    profile = _output_profile(pan_src, ms_src, dtype, nodata, fuser.bands)
+    try:
+        with atomic_path(out, overwrite=overwrite) as tmp:
+            results = _run_distributed(jobs, fuser, workers, scheduler) if (workers or scheduler) else _run_serial(jobs, fuser)
+            _write_tiles(tmp, profile, results, len(jobs), ms_src, grid, max_value, quiet)
+            if cog:
+                _to_cog(tmp)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise PanSharpenError(f"the disk is full while writing {out}; free space and run again") from None
+        raise
+    finally:
+        for src in (pan_src, ms_src):
+            if hasattr(src, "close"):
+                src.close()
+    return out
+
+
+def _ms_covers_pan(grid: PairGrid, ms: _Source) -> bool:
+    r0, c0 = grid.row_offset, grid.col_offset
+    return (
+        r0 <= 0
+        and c0 <= 0
+        and r0 + ms.info.height * grid.ratio >= grid.pan_height
+        and c0 + ms.info.width * grid.ratio >= grid.pan_width
+    )
+
+
+def _write_tiles(tmp: Path, profile: dict, results, total: int, ms_src, grid: PairGrid, max_value, quiet: bool) -> None:
+    import rasterio
+    from rasterio.windows import Window
+    from tqdm import tqdm
+
+    h, w = grid.pan_height, grid.pan_width
+    nodata = profile["nodata"]
+    try:
+        dst = rasterio.open(tmp, "w", **profile)
+    except rasterio.errors.RasterioIOError as exc:
+        raise PanSharpenError(f"cannot create {tmp}: {exc}") from None
+    with dst:
+        for i, desc in enumerate(ms_src.info.descriptions[: profile["count"]]):
+            if desc:
+                dst.set_band_description(i + 1, desc)
+        for (r0, r1, c0, c1), fused, mask in tqdm(results, total=total, disable=quiet, desc="fusing", unit="tile"):
+            rr0, rr1, cc0, cc1 = max(r0, 0), min(r1, h), max(c0, 0), min(c1, w)
+            if rr1 <= rr0 or cc1 <= cc0:
+                continue
+            crop = (slice(rr0 - r0, rr1 - r0), slice(cc0 - c0, cc1 - c0))
+            block = _clip_cast(fused[(slice(None), *crop)], profile["dtype"], max_value)
+            if nodata is not None:
+                _keep_valid_off_nodata(block, nodata)
+                block[:, mask[crop]] = nodata
+            try:
+                dst.write(block, window=Window(cc0, rr0, cc1 - cc0, rr1 - rr0))
+            except rasterio.errors.RasterioIOError as exc:
+                if "No space left" in str(exc):
+                    raise OSError(errno.ENOSPC, str(exc)) from None
+                raise PanSharpenError(f"writing {tmp} failed: {exc}") from None
+
+
+def _keep_valid_off_nodata(block: np.ndarray, nodata: float) -> None:
+    """Valid pixels that land on the nodata value (e.g. clipped to 0) move one step into the valid range."""
+    clash = block == nodata
+    if clash.any():
+        step = 1 if np.dtype(block.dtype).kind in "iu" else np.finfo(block.dtype).eps * max(1.0, abs(nodata))
+        upper = np.iinfo(block.dtype).max if np.dtype(block.dtype).kind in "iu" else np.inf
+        block[clash] = nodata + step if nodata < upper else nodata - step
+
+
+def _to_cog(path: Path) -> None:
+    """Rewrite a tiled GeoTIFF as a Cloud-Optimised GeoTIFF in place (the COG driver is copy-only)."""
+    from rasterio.shutil import copy as rio_copy
+
+    cog_tmp = path.with_name(path.name + ".cog.tif")
+    try:
+        rio_copy(str(path), str(cog_tmp), driver="COG", compress="DEFLATE", BIGTIFF="IF_SAFER")
+        os.replace(cog_tmp, path)
+    finally:
+        cog_tmp.unlink(missing_ok=True)
+
+
+def _run_distributed(jobs, fuser, workers, scheduler):
+    return map_on_dask(fuse_tile, jobs, fuser, workers=workers, scheduler=scheduler)
+
+
+def fuse_sources(pan_src: _Source, ms_src: _Source, fuser, *, tile: int = 512) -> np.ndarray:
+    """In-memory tiled fusion of two sources (no clipping, casting or nodata): ``(C, H, W)`` float64."""
+    grid = PairGrid.from_infos(pan_src.info, ms_src.info, ratio=fuser.ratio)
+    fill = _scene_fill(ms_src, pan_src)
+    fuser.prepare(ms_src.read_decimated(4_000_000), pan_src.read_decimated(16_000_000))
+    out = np.zeros((ms_src.info.count, grid.pan_height, grid.pan_width))
+    for job in (TileJob(w, grid, pan_src, ms_src, fill, None) for w in grid.tiles(tile)):
+        (r0, r1, c0, c1), fused, _ = fuse_tile(job, fuser)
+        rr0, rr1, cc0, cc1 = max(r0, 0), min(r1, grid.pan_height), max(c0, 0), min(c1, grid.pan_width)
+        out[:, rr0:rr1, cc0:cc1] = fused[:, rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0]
+    return out
+
+
+def fuse_arrays(pan: np.ndarray, ms: np.ndarray, fuser, *, tile: int = 512) -> np.ndarray:
+    """In-memory tiled fusion of arrays: ``pan (1,H,W)``, ``ms (C,h,w)`` -> ``(C,H,W)`` float64 (no clipping)."""
+    return fuse_sources(ArraySource(pan, path="pan"), ArraySource(ms, path="ms"), fuser, tile=tile)
