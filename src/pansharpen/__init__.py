@@ -12,33 +12,11 @@ Public API:
 """
 from __future__ import annotations
 
-from ._version import __version__  # noqa: F401
+from ._version import __version__
+from .errors import PanSharpenError
+from .fusion.fuse import fuse
+from .fusion.xarray_api import fuse_dataarray
+from .models import list_models
+from .models import load as load_model
 
-from .errors import PanSharpenError  # noqa: F401
-
-
-def fuse(pan, ms, out, **options):
-    """Fuse a PAN + MS product into a GeoTIFF on the PAN grid; see :func:`pansharpen.fusion.fuse.fuse`."""
-    from .fusion.fuse import fuse as _fuse
-
-    return _fuse(pan, ms, out, **options)
-
-
-def fuse_dataarray(pan, ms, **options):
-    """Fuse two ``(band, y, x)`` DataArrays; see :func:`pansharpen.fusion.xarray_api.fuse_dataarray`."""
-    from .fusion.xarray_api import fuse_dataarray as _fuse_dataarray
-
-    return _fuse_dataarray(pan, ms, **options)
-
-
-def load_model(path_or_name):
-    """A model from a safetensors file or a bundled name; see :func:`pansharpen.models.load`."""
-    from .models import load
-
-    return load(path_or_name)
-
-
-def list_models():
-    from .models import list_models as _list
-
-    return _list()
+__all__ = ["__version__", "PanSharpenError", "fuse", "fuse_dataarray", "list_models", "load_model"]

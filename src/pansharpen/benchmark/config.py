@@ -33,7 +33,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ..errors import DataFormatError, ModelError, SensorError, ShapeError, ValueRangeError
+from .. import models
+from ..errors import (
+    DataFormatError,
+    ModelError,
+    SensorError,
+    ShapeError,
+    ValueRangeError,
+)
+from ..io.pancollection import open_pancollection
+from ..protocol.sensors import get_sensor
 
 RESOLUTIONS = ("reduced", "full")
 
@@ -280,8 +289,6 @@ def _parse_protocol(raw: Mapping[str, Any], where: str) -> ProtocolSpec:
 
 # ----------------------------------------------------------------------------- test sets
 def _inspect_set(path: Path, where: str) -> tuple[int, dict[str, tuple[int, ...]], dict[str, Any]]:
-    from ..io.pancollection import open_pancollection
-
     if not path.is_file():
         raise DataFormatError(f"{where}: file {path} does not exist; build it with `pansharpen simulate` or fix the path")
     with open_pancollection(path) as f:
@@ -325,7 +332,6 @@ def _parse_test_set(raw: Any, i: int, base: Path, protocol: ProtocolSpec, where:
             f"use images whose sides are multiples of {protocol.block_size} (or change protocol.block_size)"
         )
     sensor = protocol.sensor or attrs.get("sensor") or "none"
-    from ..protocol.sensors import get_sensor
 
     try:
         get_sensor(str(sensor), nbands=bands)
@@ -443,7 +449,6 @@ def _parse_method(raw: Any, i: int, base: Path, test_sets: tuple[TestSetSpec, ..
             )
         return MethodSpec(label, kind, str(name), options=options, timing=timing)
 
-    from .. import models
 
     weights = raw.get("weights")
     train_raw = raw.get("train")

@@ -31,6 +31,7 @@ import os
 import platform
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -39,9 +40,19 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import models
 from .._version import __version__
+from ..classical.registry import get_method
 from ..errors import ValueRangeError
 from ..io.atomic import atomic_write_bytes
+from ..io.pancollection import open_pancollection
+from ..metrics.full import full_resolution_indices
+from ..models.complexity import macs_per_pixel
+from ..models.inference import inference_module, preferred_form
+from ..models.registry import count_parameters
+from ..protocol.sensors import get_sensor
+from ..training.train import train
+from ..viz.figures import comparison_grid, training_curves
 from .config import BenchmarkConfig, MethodSpec, TestSetSpec, load_config, slug
 from .tables import (
     FULL_INDICES,
@@ -94,8 +105,6 @@ def network_fuser(model: nn.Module, normaliser: float) -> FuseFn:
 
 
 def classical_fuser(name: str, sensor, ratio: int, options: Mapping[str, Any]) -> FuseFn:
-    from ..classical.registry import get_method
-
     method = get_method(name)
 
     def fuse(ms: np.ndarray, pan: np.ndarray, lms: np.ndarray | None) -> np.ndarray:
@@ -123,8 +132,6 @@ def _fingerprint(spec: MethodSpec, seed: int | None) -> dict[str, Any]:
 
 def _train_instance(spec: MethodSpec, seed: int, out_dir: Path, retrain: bool, quiet: bool, log,
                     device: str = "cpu") -> MethodInstance:
-    from .. import models
-    from ..training.train import train
 
     stem = f"{slug(spec.label)}_seed{seed}"
     weights = out_dir / "weights" / f"{stem}.safetensors"
@@ -160,7 +167,6 @@ def _train_job(spec: MethodSpec, seed: int, out_dir: Path, retrain: bool, device
 
 def _train_in_parallel(cfg: BenchmarkConfig, out_dir: Path, retrain: bool, log, device: str, jobs: int) -> None:
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     todo = [(spec, int(seed)) for spec in cfg.methods if spec.train is not None for seed in spec.seeds]
     if not todo:
@@ -182,8 +188,6 @@ def build_instances(cfg: BenchmarkConfig, out_dir: Path, retrain: bool = False, 
     ``jobs > 1`` trains the budgeted (network, seed) pairs in that many spawned processes first
     (results go through the on-disk cache; each process gets ``threads // jobs`` torch threads).
     """
-    from .. import models
-
     if jobs > 1:
         _train_in_parallel(cfg, out_dir, retrain, log, train_device, jobs)
         retrain = False  # just trained: the cache now holds them
@@ -222,7 +226,6 @@ def score(ts: TestSetSpec, sample: Mapping[str, np.ndarray], fused: np.ndarray, 
 
         return reduced_resolution_indices(sample["gt"], fused, ratio=p.ratio, crop=p.crop, sensor=sensor,
                                           block_size=p.block_size)
-    from ..metrics.full import full_resolution_indices
 
     result = full_resolution_indices(fused, sample["ms"], sample["pan"], sensor, ratio=p.ratio,
                                      ms_exp=sample.get("lms"), block_size=p.block_size)
@@ -301,8 +304,6 @@ _COMPLEXITY: "dict[int, tuple[nn.Module, int, float | None]]" = {}
 
 def _complexity(model: nn.Module) -> tuple[int, float | None]:
     """``(parameters, MACs per output pixel at 64 x 64)``, computed once per model object."""
-    from ..models.complexity import macs_per_pixel
-    from ..models.registry import count_parameters
 
     hit = _COMPLEXITY.get(id(model))
     if hit is not None and hit[0] is model:
@@ -319,8 +320,6 @@ def _complexity(model: nn.Module) -> tuple[int, float | None]:
 
 # ---------------------------------------------------------------------------- timing
 def _timing_inputs(cfg: BenchmarkConfig) -> tuple[TestSetSpec, dict[str, np.ndarray]]:
-    from ..io.pancollection import open_pancollection
-
     t = cfg.timing
     ts = next((s for s in cfg.test_sets if s.name == t.test_set), cfg.test_sets[0])
     with open_pancollection(ts.path) as f:
@@ -414,8 +413,6 @@ def run_benchmark(
 
 def _run(cfg: BenchmarkConfig, out: Path, retrain: bool, quiet: bool, command: str | None, log,
          train_device: str = "cpu", jobs: int = 1) -> BenchmarkResult:
-    from ..io.pancollection import open_pancollection
-    from ..protocol.sensors import get_sensor
 
     log(f"benchmark {cfg.name}: {len(cfg.methods)} methods x {len(cfg.test_sets)} test sets")
     instances = build_instances(cfg, out, retrain=retrain, quiet=quiet, log=log, train_device=train_device, jobs=jobs)
@@ -489,9 +486,6 @@ def _rows(cfg: BenchmarkConfig, ts: TestSetSpec, instances, per_image) -> list[R
 
 
 def _timing(cfg: BenchmarkConfig, instances, evaluated, log) -> list[TimingRow]:
-    from ..protocol.sensors import get_sensor
-
-    from ..models.inference import inference_module, preferred_form
 
     ts, sample = _timing_inputs(cfg)
     sensor = get_sensor(ts.sensor, nbands=ts.bands)
@@ -633,8 +627,6 @@ def _write(result: BenchmarkResult, reference, fused_images, fig_set, log) -> No
 
 
 def _figures(result: BenchmarkResult, reference, fused_images, fig_set, log) -> dict[str, Path]:
-    from ..protocol.sensors import get_sensor
-    from ..viz.figures import comparison_grid, training_curves
 
     cfg, out = result.config, result.out_dir
     figs: dict[str, Path] = {}

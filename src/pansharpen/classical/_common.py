@@ -24,7 +24,9 @@ import torch
 
 from .._arrays import check_finite, restore, to_numpy
 from ..errors import ShapeError, ValueRangeError
+from ..protocol.interp import interp23tap
 from ..protocol.sensors import Sensor, get_sensor
+from ._lowpass import interp_halo
 
 Params = dict[str, Any]
 
@@ -169,7 +171,6 @@ class Inputs:
         """The MS upsampled to the PAN grid with interp23tap (EXP), ``(C, H, W)``."""
         if self.given_lms is not None:
             return self.given_lms
-        from ..protocol.interp import interp23tap
 
         return np.asarray(interp23tap(self.ms, self.ratio), dtype=np.float64)
 
@@ -308,8 +309,6 @@ class ClassicalMethod:
 
     def halo_for(self, ratio: int) -> int:
         """Halo in PAN pixels (a multiple of ``ratio``) for tiled application at ``ratio``."""
-        from ._lowpass import interp_halo
-
         r = check_ratio(ratio)
         raw = (self.halo_fn or interp_halo)(r)
         return -(-raw // r) * r

@@ -13,7 +13,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.fft
 import scipy.ndimage as ndi
+
+from ..protocol.interp import interp23tap
 from ..protocol.mtf import KERNEL_SIZE, mtf_kernel
 
 MTF_RADIUS = KERNEL_SIZE // 2
@@ -36,8 +39,6 @@ def decimate_phase(ratio: int) -> int:
 
 
 def upsample_interp23tap(image: np.ndarray, ratio: int) -> np.ndarray:
-    from ..protocol.interp import interp23tap
-
     return np.asarray(interp23tap(image, ratio), dtype=np.float64)
 
 
@@ -51,8 +52,6 @@ def mtf_decimate(pan: np.ndarray, gains: tuple[float, ...], ratio: int) -> np.nd
     is ~ratio**2 times cheaper than filtering at full resolution and decimating (same values to
     float rounding; tests compare it with the protocol's ``mtf_filter`` + ``decimate``).
     """
-    import scipy.fft
-
     r = ratio
     k = 2 * MTF_RADIUS + 1
     taps = -(-k // r)  # kernel taps per phase

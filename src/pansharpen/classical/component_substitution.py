@@ -15,6 +15,7 @@ import numpy as np
 import scipy.optimize
 
 from ..errors import ShapeError, ValueRangeError
+from ..protocol.resize import imresize
 from ._common import (
     ClassicalMethod,
     Inputs,
@@ -26,8 +27,7 @@ from ._common import (
     lstsq,
     require_ms_variation,
 )
-from ._lowpass import decimate_phase, mtf_decimate, upsample_interp23tap
-from ._lowpass import haze_cap
+from ._lowpass import decimate_phase, haze_cap, mtf_decimate, upsample_interp23tap
 from .segmentation import assign_clusters, kmeans
 
 # ----------------------------------------------------------------------------------------------
@@ -394,8 +394,6 @@ BDSD_PC = ClassicalMethod(
 
 
 def _resize_down_up(image: np.ndarray, ratio: int) -> np.ndarray:
-    from ..protocol.resize import imresize
-
     return np.asarray(imresize(imresize(image, 1.0 / ratio), ratio), dtype=np.float64)
 
 
@@ -489,8 +487,6 @@ PRACS = ClassicalMethod(
 
 def cubic_upsample(ms: np.ndarray, ratio: int) -> np.ndarray:
     """MS to the PAN grid with cubic convolution (Keys, a = -0.5; GDAL's default resampling)."""
-    from ..protocol.resize import imresize
-
     return np.asarray(imresize(ms, ratio, method="bicubic"), dtype=np.float64)
 
 

@@ -35,10 +35,11 @@ from ._lowpass import (
     haze_cap,
     morphological_halo,
     morphological_lowpass,
+    stack_by_gain,
     starlet_halo,
     starlet_lowpass,
-    stack_by_gain,
 )
+from .component_substitution import intensity_regression
 
 # ----------------------------------------------------------------------------------------------
 # Shared intermediates
@@ -177,8 +178,6 @@ def haze_and_intensity_weights(x: Inputs) -> dict:
     :func:`~pansharpen.classical._lowpass.haze_cap` of the darkest band's low-pass PAN (with
     collinear bands the regression can put ``H_P`` above dark PAN values).
     """
-    from .component_substitution import intensity_regression
-
     weights, bias = intensity_regression(x, "haze estimate")
     haze = x.ms.reshape(x.nbands, -1).min(axis=1)
     cap = min(haze_cap(low) for low in pan_glp_lowpass(x))

@@ -36,8 +36,8 @@ def benchmark_command(
         False, "--train-only", help="Train (or reuse cached) weights into OUT/weights and stop; a later run evaluates them."
     ),
 ) -> None:
-    from ..benchmark.runner import run_benchmark
     from ..benchmark.config import load_config
+    from ..benchmark.runner import run_benchmark
 
     cfg = load_config(config, data_dir=data_dir)
     if check:

@@ -59,9 +59,9 @@ def simulate_hs_command(
     max_value: float = typer.Option(2047.0, "--max-value", help="Normaliser recorded for training (the data's DN maximum)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ) -> None:
+    from ..datasets.hyperspectral import write_hs_sets, wv3_cube
     from ..errors import ValueRangeError
     from ..io.pancollection import open_pancollection
-    from ..datasets.hyperspectral import wv3_cube, write_hs_sets
 
     given_span = None
     if span is not None:

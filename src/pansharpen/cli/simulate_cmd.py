@@ -47,9 +47,9 @@ def simulate_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress messages."),
 ) -> None:
+    from ..datasets.simulate import simulate
     from ..errors import ValueRangeError
     from ..io.pancollection import open_pancollection
-    from ..datasets.simulate import simulate
 
     if compression not in (None, "gzip", "lzf"):
         raise ValueRangeError(f"--compression must be gzip or lzf; got {compression!r}")

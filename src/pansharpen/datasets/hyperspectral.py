@@ -19,14 +19,22 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import rasterio
 import torch
+from rasterio.warp import Resampling, reproject
 from scipy import ndimage
 from scipy.interpolate import PchipInterpolator
 
 from .._arrays import ArrayLike
-from ..errors import ShapeError, ValueRangeError
+from ..errors import DataFormatError, ShapeError, ValueRangeError
+from ..io.metadata import imd_path, read_imd
+from ..io.pancollection import write_pancollection
+from ..io.samples import sample_product
 from ..metrics._inputs import as_pair, ensure_digital_numbers, resolve_max_value
 from ..metrics._windows import matlab_uint16, pad_to_blocks
+from ..metrics.reduced import _ergas_images, _sam_images
+from ..protocol.hyperspectral import simulate_hisr, simulate_hs_pansharpening
+from ..protocol.spectral import WV3_SWIR_RANGES, WV3_VNIR_RANGES, band_centres
 
 __all__ = [
     "hs_indices",
@@ -254,8 +262,6 @@ def hs_indices(
     Returns:
         a dict of floats for one image, a list of dicts for a batch.
     """
-    from ..metrics.reduced import _ergas_images, _sam_images
-
     if not ratio > 0:
         raise ValueRangeError(f"ratio must be positive; got {ratio}")
     ref, fus, single = as_pair(reference, fused)
@@ -309,8 +315,6 @@ def interpolate_spectra(bands: np.ndarray, centres: Sequence[float], wavelengths
 
 def _swir_on_ms_grid(swir_path: Path, ms_path: Path) -> np.ndarray:
     """The SWIR product reprojected (cubic) onto the MS pixel grid: ``(8, H, W)`` float64 DN."""
-    import rasterio
-    from rasterio.warp import Resampling, reproject
 
     with rasterio.open(ms_path) as ms, rasterio.open(swir_path) as sw:
         out = np.zeros((sw.count, ms.height, ms.width))
@@ -321,8 +325,6 @@ def _swir_on_ms_grid(swir_path: Path, ms_path: Path) -> np.ndarray:
 
 def _radiance_factors(raster_path: Path, count: int) -> np.ndarray:
     """``absCalFactor / effectiveBandwidth`` per band from the IMD beside the raster (DN -> radiance)."""
-    from ..errors import DataFormatError
-    from ..io.metadata import imd_path, read_imd
 
     imd = imd_path(raster_path)
     if imd is None:
@@ -353,10 +355,7 @@ def wv3_cube(
     Returns:
         ``(cube (n_bands, 835, 835) float64, wavelengths (n_bands,) nm, provenance dict)``.
     """
-    from ..io.samples import sample_product
-    from ..protocol.spectral import WV3_SWIR_RANGES, WV3_VNIR_RANGES, band_centres
 
-    import rasterio
 
     if int(n_bands) != n_bands or n_bands < 2:
         raise ValueRangeError(f"n_bands must be an integer >= 2; got {n_bands}")
@@ -432,8 +431,6 @@ def write_hs_sets(
     Returns:
         ``{"train": path, "valid": path, "test": path}``.
     """
-    from ..io.pancollection import write_pancollection
-    from ..protocol.hyperspectral import simulate_hisr, simulate_hs_pansharpening
 
     if task not in ("hs", "hisr"):
         raise ValueRangeError(f"task must be 'hs' (hyperspectral pansharpening) or 'hisr'; got {task!r}")

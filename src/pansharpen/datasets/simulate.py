@@ -31,7 +31,6 @@ and root attributes with the provenance.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -40,6 +39,11 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import DataFormatError, OutputExistsError, ShapeError, ValueRangeError
+from ..io.pancollection import PanCollectionWriter
+from ..io.raster import read_pair
+from ..protocol.interp import interp23tap
+from ..protocol.sensors import get_sensor
+from ..protocol.wald import wald_degrade
 
 SPLITS = ("train", "valid", "test")
 PROTOCOL = (
@@ -127,8 +131,6 @@ def degrade_pair(ms: np.ndarray, pan: np.ndarray, sensor, ratio: int) -> tuple[n
         ``ms_lr (C, h/ratio, w/ratio)`` = decimate(MTF(ms)) and ``pan_lr (1, h, w)`` =
         imresize(pan, 1/ratio) (bicubic, antialiased).
     """
-    from ..protocol.wald import wald_degrade
-
     ms_lr, pan_lr = wald_degrade(ms, pan, sensor, ratio)
     return np.asarray(ms_lr, dtype=np.float64), np.asarray(pan_lr, dtype=np.float64)
 
@@ -147,8 +149,6 @@ class Block:
 
 def simulate_block(ms: np.ndarray, pan: np.ndarray, sensor, ratio: int, row: int = 0, col: int = 0) -> Block:
     """Simulate one block: ``ms (C, h, w)`` and ``pan (1, r*h, r*w)`` at full resolution."""
-    from ..protocol.interp import interp23tap
-
     ms_lr, pan_lr = degrade_pair(ms, pan, sensor, ratio)
     lms = np.asarray(interp23tap(ms_lr, ratio), dtype=np.float64)
     return Block(np.asarray(ms, dtype=np.float64), ms_lr, lms, pan_lr, row, col)
@@ -238,8 +238,6 @@ def split_paths(out: "str | Path") -> dict[str, Path]:
 
 
 def _read_product(product: Product, ratio: int):
-    from ..io.raster import read_pair
-
     pan, ms, info = read_pair(product.pan_path, product.ms_path, ratio=ratio)
     for arr, path in ((pan, product.pan_path), (ms, product.ms_path)):
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():
@@ -294,8 +292,6 @@ def simulate(
     Returns:
         ``{split: path}`` of the files written (a split with no data is not written).
     """
-    from ..io.pancollection import PanCollectionWriter
-    from ..protocol.sensors import get_sensor
 
     if not sources:
         raise DataFormatError("give at least one source (PAN.tif:MS.tif, a folder, or dgsamples:WV3)")

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import DataFormatError, ModelError, ShapeError
+from ..io.pancollection import open_pancollection
 
 TRAIN_KEYS = ("gt", "ms", "lms", "pan")
 
@@ -98,8 +99,6 @@ def _sensor_normaliser(attrs: dict[str, Any]) -> float | None:
 
 def file_attrs(path: "str | os.PathLike") -> dict[str, Any]:
     """The provenance attributes of a PanCollection file (opens and closes it; raises on damage)."""
-    from ..io.pancollection import open_pancollection
-
     with open_pancollection(path) as f:
         return dict(f.attrs)
 

@@ -35,6 +35,12 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import DataFormatError, ShapeError, ValueRangeError
+from ..io.atomic import atomic_path
+from ..io.pancollection import open_pancollection
+from ..metrics.full import full_resolution_indices
+from ..metrics.reduced import reduced_resolution_indices
+from ..metrics.table import aggregate, format_table
+from ..protocol.sensors import get_sensor
 
 REDUCED_KEYS = ("Q2n", "Q", "SAM", "ERGAS", "SCC")
 FULL_KEYS = ("D_lambda", "D_s", "QNR", "D_lambda_K", "HQNR")
@@ -249,8 +255,6 @@ class Evaluation:
 
     def summary(self) -> dict[str, tuple[float, float]]:
         """``{index: (mean, std)}`` over the images, std with N-1 like MATLAB ``std``."""
-        from ..metrics.table import aggregate
-
         stats = aggregate(self.rows)
         return {k: stats[k] for k in self.keys}
 
@@ -273,15 +277,11 @@ class Evaluation:
         return objs[0] if len(objs) == 1 else objs
 
     def write_json(self, path: "str | Path") -> None:
-        from ..io.atomic import atomic_path
-
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n")
 
     def write_csv(self, path: "str | Path") -> None:
         """CSV with ``#`` provenance lines first (``pandas.read_csv(p, comment='#')`` reads it)."""
-        from ..io.atomic import atomic_path
-
         with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
             for key, value in self.provenance().items():
                 fh.write(f"# {key}: {json.dumps(value, default=str)}\n")
@@ -296,8 +296,6 @@ class Evaluation:
 
     def table(self) -> str:
         """Text table in paper column order: one line per image, then mean ± std (N-1) when several."""
-        from ..metrics.table import format_table
-
         rows = {name: {k: row[k] for k in self.keys} for name, row in zip(self.images, self.rows)}
         if len(self.rows) > 1:
             rows["mean ± std"] = self.summary()
@@ -319,8 +317,6 @@ def _sensor_name(sensor) -> str | None:
 
 def _attrs_sensor(*sources: ImageSource | None) -> str | None:
     """Sensor recorded in a PanCollection file's provenance (written by ``pansharpen simulate``)."""
-    from ..io.pancollection import open_pancollection
-
     for s in sources:
         if s is not None and s.kind == "pancollection":
             with open_pancollection(s.path) as f:
@@ -346,8 +342,6 @@ def evaluate_reduced(
         sensor, max_value: only used to rescale float images normalised to [0, 1] back to digital
             numbers (with a warning); otherwise such images are refused.
     """
-    from ..metrics.reduced import reduced_resolution_indices
-
     with contextlib.ExitStack() as stack:
         ref = open_source(reference, "reference")
         stack.callback(ref.close)
@@ -435,7 +429,6 @@ def evaluate_full(
                     UserWarning, stacklevel=2,
                 )
                 sensor = "none"
-        from ..protocol.sensors import get_sensor
 
         sensor_obj = get_sensor(sensor, nbands=ms_src.shape[0])
         pair = None
@@ -449,7 +442,6 @@ def evaluate_full(
                     f"{fus.label()} is {fus.shape[1]} x {fus.shape[2]} but the PAN/MS overlap is "
                     f"{pan_img.shape[1]} x {pan_img.shape[2]} PAN pixels; the fused image must be on that grid"
                 )
-        from ..metrics.full import full_resolution_indices
 
         rows = []
         for i in range(n):

@@ -13,6 +13,19 @@ import time
 from pathlib import Path
 
 import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from ..io.raster import read_image
+from ..io.samples import sample_product
+from ..metrics.full import full_resolution_indices
+from ..metrics.reduced import reduced_resolution_indices
+from ..protocol.interp import interp23tap
+from ..protocol.sensors import get_sensor
+from ..protocol.wald import wald_degrade
+from ..viz.quicklook import save_quicklook
+from .fuse import fuse, make_fuser
+from .scene import fuse_arrays
 
 #: side (PAN pixels) of the block used for the report's indices; a multiple of 32 * ratio
 REPORT_BLOCK = 512
@@ -30,8 +43,6 @@ def _report_block(height: int, width: int, size: int, ratio: int) -> tuple[int, 
 
 def _crop_product(pan_path: Path, ms_path: Path, size: int, ratio: int, folder: Path) -> tuple[Path, Path]:
     """Top-left ``size`` x ``size`` PAN pixels of the product (and the MS under them) as GeoTIFFs in ``folder``."""
-    import rasterio
-    from rasterio.windows import Window
 
     out = []
     for path, side in ((pan_path, size), (ms_path, size // ratio)):
@@ -52,16 +63,6 @@ def run_demo(
 
     ``size`` fuses only the top-left ``size`` x ``size`` PAN pixels of the product (a quick run).
     """
-    from ..io.raster import read_image
-    from ..io.samples import sample_product
-    from ..metrics.full import full_resolution_indices
-    from ..metrics.reduced import reduced_resolution_indices
-    from ..protocol.interp import interp23tap
-    from ..protocol.sensors import get_sensor
-    from ..protocol.wald import wald_degrade
-    from .fuse import fuse, make_fuser
-    from ..viz.quicklook import save_quicklook
-    from .scene import fuse_arrays
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Callable, Iterator
 
+import torch
+
 
 def _client(workers: int | None, scheduler: str | None):
     try:
@@ -18,8 +20,6 @@ def _client(workers: int | None, scheduler: str | None):
 
 
 def _run_one(func: Callable, job, shared):
-    import torch
-
     torch.set_num_threads(1)  # one thread per worker process: workers are the parallelism
     return func(job, shared)
 

@@ -11,16 +11,19 @@ import warnings
 from pathlib import Path
 
 from ..errors import ModelError, SensorError
+from ..io.grid import PairGrid
+from ..io.metadata import detect_sensor
+from ..io.sources import RasterSource
+from ..models import registry
 from ..protocol.sensors import Sensor, generic_sensor, get_sensor
 from .fusers import ClassicalFuser, NetworkFuser
-from ..io.sources import RasterSource
+from .scene import fuse_scene
 
 
 def resolve_sensor(sensor: "str | Sensor | None", ms_path, pan_path, nbands: int, card=None) -> Sensor | None:
     """The sensor of a product: explicit > IMD metadata beside the files > the model card's first sensor."""
     if sensor is not None:
         return get_sensor(sensor, nbands=nbands)
-    from ..io.metadata import detect_sensor
 
     for path in (ms_path, pan_path):
         name = detect_sensor(path) if path else None
@@ -46,8 +49,6 @@ DEFAULT_ARCH_PREFERENCE = ("lgpconv-net", "lightnet")
 def default_model_for(sensor: Sensor | None, nbands: int) -> str:
     """Name of the bundled weights for ``sensor`` (:data:`DEFAULT_ARCH_PREFERENCE`, then the
     lightest network), or a ModelError."""
-    from ..models import registry
-
     candidates = []
     for name, path in registry.bundled_weights().items():
         card = registry.read_card(path)
@@ -92,8 +93,6 @@ def make_fuser(
     subtile: int | None = 512,
 ):
     """A fuser from exactly one of ``model`` (bundled name or nn.Module), ``weights`` (file) or ``method``."""
-    from ..models import registry
-
     chosen = [x is not None for x in (model, method, weights)]
     if sum(chosen) > 1:
         raise ModelError("give only one of model, weights or method")
@@ -143,8 +142,6 @@ def fuse(
     ``subtile``: networks run on sub-tiles of this many PAN pixels inside each tile
     (:class:`~pansharpen.fusion.fusers.NetworkFuser`; None: one call per tile).
     """
-    from ..io.grid import PairGrid
-    from .scene import fuse_scene
 
     pan_src, ms_src = RasterSource(pan), RasterSource(ms)
     grid = PairGrid.from_infos(pan_src.info, ms_src.info)

@@ -21,8 +21,14 @@ import warnings
 import numpy as np
 import torch
 
+from ..classical import registry as classical_registry
 from ..errors import ModelError
-from ..models.inference import INFERENCE_FORMS, eval_copy, inference_module, preferred_form
+from ..models.inference import (
+    INFERENCE_FORMS,
+    eval_copy,
+    inference_module,
+    preferred_form,
+)
 from ..models.registry import complete_card
 
 
@@ -165,8 +171,6 @@ class ClassicalFuser:
     """Runs a classical method; scene-wide statistics are estimated once in :meth:`prepare`."""
 
     def __init__(self, name: str, sensor, ratio: int = 4):
-        from ..classical import registry as classical_registry
-
         self.method = classical_registry.get_method(name)
         self.name = self.method.name
         self.sensor = sensor

@@ -17,12 +17,16 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
+import rasterio
+from rasterio.shutil import copy as rio_copy
+from rasterio.windows import Window as RasterioWindow
+from tqdm import tqdm
 
 from ..errors import ModelError, OutputExistsError, PanSharpenError, ShapeError
 from ..io.atomic import atomic_path
 from ..io.grid import PairGrid
-from .distributed import map_on_dask
 from ..io.sources import ArraySource, RasterSource, _Source
+from .distributed import map_on_dask
 
 Window = tuple[int, int, int, int]
 
@@ -208,9 +212,6 @@ def _ms_covers_pan(grid: PairGrid, ms: _Source) -> bool:
 
 
 def _write_tiles(tmp: Path, profile: dict, results, total: int, ms_src, grid: PairGrid, max_value, quiet: bool) -> None:
-    import rasterio
-    from rasterio.windows import Window
-    from tqdm import tqdm
 
     h, w = grid.pan_height, grid.pan_width
     nodata = profile["nodata"]
@@ -232,7 +233,7 @@ def _write_tiles(tmp: Path, profile: dict, results, total: int, ms_src, grid: Pa
                 _keep_valid_off_nodata(block, nodata)
                 block[:, mask[crop]] = nodata
             try:
-                dst.write(block, window=Window(cc0, rr0, cc1 - cc0, rr1 - rr0))
+                dst.write(block, window=RasterioWindow(cc0, rr0, cc1 - cc0, rr1 - rr0))
             except rasterio.errors.RasterioIOError as exc:
                 if "No space left" in str(exc):
                     raise OSError(errno.ENOSPC, str(exc)) from None
@@ -250,8 +251,6 @@ def _keep_valid_off_nodata(block: np.ndarray, nodata: float) -> None:
 
 def _to_cog(path: Path) -> None:
     """Rewrite a tiled GeoTIFF as a Cloud-Optimised GeoTIFF in place (the COG driver is copy-only)."""
-    from rasterio.shutil import copy as rio_copy
-
     cog_tmp = path.with_name(path.name + ".cog.tif")
     try:
         rio_copy(str(path), str(cog_tmp), driver="COG", compress="DEFLATE", BIGTIFF="IF_SAFER")

@@ -10,11 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import PanSharpenError
+from ..io.grid import PairGrid
+from ..io.sources import ArraySource
+from ..protocol.sensors import get_sensor
+from .fuse import make_fuser
+from .scene import fuse_sources
 
 
 def _source(da, name: str):
-    from ..io.sources import ArraySource
-
     transform = crs = nodata = None
     if hasattr(da, "rio"):
         try:
@@ -33,10 +36,6 @@ def fuse_dataarray(pan, ms, *, model=None, method=None, weights=None, sensor=Non
         import xarray as xr
     except ImportError:
         raise PanSharpenError("fuse_dataarray needs xarray: pip install 'pansharpen[dask]'") from None
-    from ..protocol.sensors import get_sensor
-    from .fuse import make_fuser
-    from ..io.grid import PairGrid
-    from .scene import fuse_sources
 
     pan_src, ms_src = _source(pan, "pan"), _source(ms, "ms")
     grid = PairGrid.from_infos(pan_src.info, ms_src.info)

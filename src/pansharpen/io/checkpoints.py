@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..errors import DataFormatError
 from .atomic import atomic_path
 
@@ -22,8 +24,6 @@ __all__ = ["CHECKPOINT_FORMAT", "atomic_torch_save", "load_checkpoint"]
 
 def atomic_torch_save(obj: Any, path: "str | os.PathLike") -> Path:
     """``torch.save(obj)`` to ``path`` through the atomic writer (the folder is created)."""
-    import torch
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, overwrite=True) as tmp:
@@ -34,8 +34,6 @@ def atomic_torch_save(obj: Any, path: "str | os.PathLike") -> Path:
 
 def load_checkpoint(path: "str | os.PathLike") -> dict[str, Any]:
     """Read a checkpoint written by :func:`atomic_torch_save`; clear errors when absent or damaged."""
-    import torch
-
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(f"no training checkpoint at {path}; start without --resume to begin a new run")

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 from ..errors import ShapeError
+from ..io.raster import check_pair_grids
 from .sources import RasterInfo
 
 
@@ -38,8 +39,6 @@ class PairGrid:
         the resolution ratio is not an integer (or not ``ratio``), the grids are not aligned to
         whole PAN pixels, or the rasters do not overlap.
         """
-        from ..io.raster import check_pair_grids
-
         found, pan_window, ms_window = check_pair_grids(pan, ms, ratio)
         row_offset = pan_window[0][0] - found * ms_window[0][0]
         col_offset = pan_window[1][0] - found * ms_window[1][0]

@@ -24,7 +24,11 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+import h5py
 import numpy as np
+import scipy.io
+import torch
+from torch.utils.data import Dataset
 
 from .._version import __version__
 from ..errors import DataFormatError, ShapeError, ValueRangeError
@@ -142,8 +146,6 @@ class PanCollectionFile:
 
     # -- opening -------------------------------------------------------------------------
     def _open_h5(self) -> None:
-        import h5py
-
         try:
             self._h5 = h5py.File(self.path, "r")
             stored = {name: obj for name, obj in self._h5.items() if isinstance(obj, h5py.Dataset)}
@@ -168,8 +170,6 @@ class PanCollectionFile:
         self._build_entries(shapes, matlab=matlab, reversed_axes=matlab)
 
     def _open_mat_v5(self) -> None:
-        import scipy.io
-
         try:
             info = scipy.io.whosmat(self.path)
         except Exception as exc:  # scipy raises several types for a corrupt file
@@ -451,8 +451,6 @@ class PanCollectionWriter:
         self._file = None
 
     def __enter__(self) -> "PanCollectionWriter":
-        import h5py
-
         self._ctx = atomic_path(self.path, overwrite=self.overwrite)
         tmp = self._ctx.__enter__()
         self._file = h5py.File(tmp, "w")
@@ -496,8 +494,6 @@ class PanCollectionWriter:
 
 # -- torch Dataset -----------------------------------------------------------------------------
 def _dataset_base():
-    from torch.utils.data import Dataset
-
     return Dataset
 
 
@@ -545,8 +541,6 @@ class PanCollectionDataset(_dataset_base()):
         return self._file
 
     def __getitem__(self, i: int):
-        import torch
-
         if not -self._len <= i < self._len:
             raise IndexError(f"sample {i} out of range for {self._len} samples in {self.path}")
         f = self._handle()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import rasterio
 
 from ..errors import DataFormatError, ShapeError
 from .atomic import atomic_path, check_output
@@ -27,8 +28,6 @@ _REL_TOL = 1e-6
 
 
 def _open(path: "str | os.PathLike"):
-    import rasterio
-
     p = Path(path)
     if not p.is_file():
         raise DataFormatError(f"{p}: no such file; check the path")
@@ -85,8 +84,6 @@ def write_image(
     driver, size, count and dtype come from ``array``. Extra ``options`` go to rasterio
     (``compress="deflate"``, ``tiled=True``...).
     """
-    import rasterio
-
     arr = np.asarray(array)
     if arr.ndim == 2:
         arr = arr[None]

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.enums import Resampling
+from rasterio.windows import Window
 
 from ..errors import DataFormatError
 
@@ -80,8 +84,6 @@ class ArraySource(_Source):
     """An in-memory ``(C, H, W)`` array (numpy) with optional georeferencing."""
 
     def __init__(self, array: np.ndarray, transform=None, crs=None, nodata=None, descriptions=None, path: str = "array"):
-        from affine import Affine
-
         arr = np.asarray(array)
         if arr.ndim == 2:
             arr = arr[None]
@@ -108,8 +110,6 @@ class RasterSource(_Source):
     """A raster file opened with rasterio; the dataset is opened lazily in each process."""
 
     def __init__(self, path: "str | Path"):
-        import rasterio
-
         self.path = str(path)
         if not Path(self.path).exists():
             raise DataFormatError(f"{self.path} does not exist")
@@ -136,8 +136,6 @@ class RasterSource(_Source):
         return state
 
     def _open(self):
-        import rasterio
-
         if self._dataset is None:
             self._dataset = rasterio.open(self.path)
         return self._dataset
@@ -148,16 +146,12 @@ class RasterSource(_Source):
             self._dataset = None
 
     def _read_inside(self, r0, r1, c0, c1):
-        from rasterio.windows import Window
-
         try:
             return self._open().read(window=Window(c0, r0, c1 - c0, r1 - r0))
         except Exception as exc:
             raise DataFormatError(f"cannot read rows {r0}:{r1}, cols {c0}:{c1} of {self.path}: {exc}") from None
 
     def _read_strided(self, step: int) -> np.ndarray:
-        from rasterio.enums import Resampling
-
         h = -(-self.info.height // step)
         w = -(-self.info.width // step)
         return self._open().read(out_shape=(self.info.count, h, w), resampling=Resampling.nearest).astype(np.float64)

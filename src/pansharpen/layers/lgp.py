@@ -46,7 +46,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ShapeError
-from .bsconv import bs_conv2d, bs_effective_kernel
+from .bsconv import BSConv, bs_conv2d, bs_effective_kernel
+from .fold import FoldedConv2d
 
 __all__ = ["LGPConv", "lgp_conv2d", "lgp_effective_kernel", "lgp_param_count", "LGP_MODES"]
 
@@ -193,8 +194,6 @@ class LGPConv(nn.Module):
 
     def premier(self) -> nn.Module:
         """The premier kernel alone as a :class:`~pansharpen.layers.bsconv.BSConv` (shares no storage)."""
-        from .bsconv import BSConv
-
         layer = BSConv(self.in_channels, self.out_channels, self.kernel_size, pointwise_bias=True)
         layer = layer.to(self.pointwise_weight)
         with torch.no_grad():
@@ -204,8 +203,6 @@ class LGPConv(nn.Module):
 
     def fold(self) -> nn.Module:
         """Exact inference form: dense ``k x k`` premier conv with bias map, then dense ``I + M o G``."""
-        from .fold import FoldedConv2d
-
         base = self.premier()
         premier = FoldedConv2d.from_affine(base, base.effective_kernel(), radius=self.kernel_size // 2)
         if self.perturb_depthwise is None:

@@ -32,6 +32,9 @@ import numpy as np
 
 from .._arrays import ArrayLike
 from ..errors import ShapeError, ValueRangeError
+from ..protocol.interp import interp23tap
+from ..protocol.mtf import mtf_filter
+from ..protocol.resize import imresize
 from ..protocol.sensors import Sensor, get_sensor
 from ._inputs import as_images, ensure_digital_numbers, per_image, same_shape
 from ._windows import blocks
@@ -156,8 +159,6 @@ def _sensor_max(sensor, max_value: float | None) -> float | None:
 # ------------------------------------------------------------------------------- helpers
 def pan_degraded(pan: np.ndarray, ratio: int) -> np.ndarray:
     """P~ = interp23tap(imresize(P, 1/R)) of ``(N, 1, H, W)``: the PAN seen through the MS resolution."""
-    from ..protocol.interp import interp23tap
-    from ..protocol.resize import imresize
 
     low = imresize(pan, 1.0 / ratio)
     out = interp23tap(low, ratio)
@@ -170,8 +171,6 @@ def pan_degraded(pan: np.ndarray, ratio: int) -> np.ndarray:
 
 
 def _mtf_filtered(fused: np.ndarray, sensor, ratio: int) -> np.ndarray:
-    from ..protocol.mtf import mtf_filter
-
     return mtf_filter(fused, _sensor_for(sensor, fused.shape[1]), ratio)
 
 

@@ -4,8 +4,16 @@
 As in timm, importing this package registers every architecture (and its checkpoint importer):
 each architecture module calls :func:`~pansharpen.models.registry.register` at import time.
 """
-from .cards import ModelCard  # noqa: F401
-from .registry import bundled_weights, complete_card, count_parameters, create, list_models, load, read_card, save  # noqa: F401
-
 # architecture modules: imported for their registrations (order is the listing order of nothing; names are sorted)
 from . import ada3dnet, comparison, lgpnet, lightnet  # noqa: F401,E402
+from .cards import ModelCard  # noqa: F401
+from .registry import (  # noqa: F401
+    bundled_weights,
+    complete_card,
+    count_parameters,
+    create,
+    list_models,
+    load,
+    read_card,
+    save,
+)

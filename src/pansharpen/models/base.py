@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import ShapeError, ValueRangeError
+from ..protocol.interp import interp23tap
 
 
 class FusionModel(nn.Module):
@@ -44,8 +45,6 @@ class FusionModel(nn.Module):
 
     def upsample(self, ms: torch.Tensor) -> torch.Tensor:
         """MS upsampled to the PAN grid with interp23tap (the PanCollection ``lms``)."""
-        from ..protocol.interp import interp23tap
-
         return interp23tap(ms, self.ratio)
 
     def fuse(self, ms: torch.Tensor, pan: torch.Tensor, lms: torch.Tensor | None) -> torch.Tensor:

@@ -27,6 +27,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..errors import ModelError
+from ..layers.fold import fold_modules
 
 __all__ = ["macs_per_pixel", "receptive_field", "ComplexityMixin"]
 
@@ -184,8 +185,6 @@ class ComplexityMixin:
         faster in that layout on CPU (outputs then have channels-last strides; values are
         unchanged).
         """
-        from ..layers.fold import fold_modules
-
         folded = fold_modules(self)
         folded.folded = True
         return folded.to(memory_format=torch.channels_last).eval()

@@ -30,6 +30,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .complexity import _inputs
+
 __all__ = ["INFERENCE_FORMS", "TracedForm", "eval_copy", "preferred_form", "inference_module"]
 
 INFERENCE_FORMS = ("eager", "fold", "trace")
@@ -79,8 +81,6 @@ class TracedForm(nn.Module):
 def _traced(model: nn.Module) -> TracedForm:
     """``model`` traced, frozen and optimised for CPU inference; raises RuntimeError when the
     result differs from the eager model on the check inputs."""
-    from .complexity import _inputs
-
     source = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
     generator = torch.Generator().manual_seed(0)
     checks = [_inputs(source, shape, generator=generator) for shape in _CHECK_SHAPES]

@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import DataFormatError, ModelError
@@ -120,8 +121,6 @@ def complete_card(model: nn.Module) -> ModelCard:
 
 def save(model: nn.Module, path: "str | os.PathLike", card: ModelCard | None = None) -> Path:
     """Write ``model``'s weights and card to a safetensors file (atomically: temp file + rename)."""
-    from safetensors.torch import save_file
-
     if card is None:
         if getattr(model, "card", None) is None:
             raise ModelError("the model has no card; create it with pansharpen.models.create or pass card=")
@@ -139,8 +138,6 @@ def save(model: nn.Module, path: "str | os.PathLike", card: ModelCard | None = N
 
 def read_card(path: "str | os.PathLike") -> ModelCard:
     """The card stored in a safetensors file written by :func:`save`."""
-    from safetensors import safe_open
-
     path = Path(path)
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -158,8 +155,6 @@ def read_card(path: "str | os.PathLike") -> ModelCard:
 
 def load(path_or_name: "str | os.PathLike", map_location: str = "cpu") -> nn.Module:
     """Load a model from one of our safetensors files, or a bundled model by name (``lgpconv-net-wv3``)."""
-    from safetensors.torch import load_file
-
     bundled = bundled_weights()
     key = str(path_or_name)
     path = bundled[key] if key in bundled else Path(path_or_name)

@@ -23,9 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import OutputExistsError, SensorError, ShapeError
-from .train import TrainResult, train
+from .. import models
+from ..datasets.simulate import cut, patch_origins, simulate_block
 from ..datasets.training_sets import InMemorySet, SetInfo, check_model_fits
+from ..errors import OutputExistsError, SensorError, ShapeError
+from ..io.metadata import detect_sensor
+from ..io.raster import read_pair
+from ..protocol.sensors import get_sensor
+from .presets import resolve_preset
+from .train import TrainResult, train
 from .validation import dominates, validate
 
 
@@ -65,8 +71,6 @@ class AdaptResult:
 
 
 def _detect_sensor(pan_path: Path, ms_path: Path, sensor: str | None, bands: int) -> str:
-    from ..io.metadata import detect_sensor
-    from ..protocol.sensors import get_sensor
 
     name = sensor or detect_sensor(ms_path) or detect_sensor(pan_path)
     if name is None:
@@ -88,9 +92,6 @@ def scene_sets(pan_path: "str | os.PathLike", ms_path: "str | os.PathLike", norm
         patch, stride: training patch side and step (reduced-resolution gt pixels).
         held_out: fraction of the rows kept for the held-out block (bottom of the scene).
     """
-    from ..io.raster import read_pair
-    from ..protocol.sensors import get_sensor
-    from ..datasets.simulate import cut, patch_origins, simulate_block
 
     pan_path, ms_path = Path(pan_path), Path(ms_path)
     pan, ms, info = read_pair(pan_path, ms_path)
@@ -151,8 +152,6 @@ def adapt_to_scene(
     preset's learning rate times ``lr_scale`` (0.2: a gentler step for weights that are
     already trained). Returns the held-out metrics before and after and what was kept.
     """
-    from .. import models
-    from .presets import resolve_preset
 
     out = Path(out)
     if out.exists() and not overwrite:

@@ -8,15 +8,11 @@ a run killed at any moment leaves either the previous complete checkpoint or the
 """
 from __future__ import annotations
 
-import os
 import random
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-
-from ..errors import DataFormatError
 
 from ..io.checkpoints import CHECKPOINT_FORMAT, atomic_torch_save, load_checkpoint  # noqa: F401  (re-exported)
 

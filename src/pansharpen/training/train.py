@@ -34,13 +34,27 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
+from tqdm.auto import tqdm
 
+from .. import models
+from .._version import __version__
+from ..datasets.training_sets import (
+    Indexed,
+    check_model_fits,
+    open_training_set,
+    suggested_normaliser,
+)
 from ..errors import ModelError, OutputExistsError, ShapeError, ValueRangeError
 from . import ddp
-from .checkpointing import CHECKPOINT_FORMAT, atomic_torch_save, capture_rng_state, load_checkpoint, restore_rng_state
+from .checkpointing import (
+    CHECKPOINT_FORMAT,
+    atomic_torch_save,
+    capture_rng_state,
+    load_checkpoint,
+    restore_rng_state,
+)
 from .losses import build_loss
 from .presets import Preset, resolve_preset, scaled_step_size
-from ..datasets.training_sets import Indexed, SetInfo, check_model_fits, open_training_set, suggested_normaliser
 from .validation import is_better, validate
 
 Callback = Callable[[dict[str, Any]], None]
@@ -111,8 +125,6 @@ def _check_args(epochs, minutes, validate_every, select, out, resume, checkpoint
 
 
 def _build_model(spec, weights, bands: int, seed: int, options: dict[str, Any]) -> nn.Module:
-    from .. import models
-
     if isinstance(spec, nn.Module):
         if weights is not None:
             raise ModelError("give either a model object or weights=, not both")
@@ -147,8 +159,6 @@ def _first_bad_sample(batch: dict[str, Any]) -> tuple[int, str] | None:
 
 
 def _progress(total: int | None, initial: int, desc: str, disable: bool):
-    from tqdm.auto import tqdm
-
     return tqdm(total=total, initial=initial, desc=desc, unit="step", disable=disable, dynamic_ncols=True, leave=False)
 
 
@@ -553,8 +563,6 @@ class _Run:
         )
 
     def _record(self, seconds: float, selected: str) -> dict[str, Any]:
-        from .._version import __version__
-
         a = self.a
         command = a["command"] or (
             f"pansharpen.training.train.train({self.arch!r}, {str(a['train_path'])!r}, epochs={a['epochs']}, "

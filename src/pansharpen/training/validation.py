@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ..metrics.reduced import ergas, q2n, sam
+
 #: metrics reported for a validation set, and whether higher is better
 METRICS = {"Q2n": True, "SAM": False, "ERGAS": False}
 
@@ -23,8 +25,6 @@ METRICS = {"Q2n": True, "SAM": False, "ERGAS": False}
 def validate(model: torch.nn.Module, dataset: Dataset, normaliser: float, ratio: int = 4,
              batch_size: int = 16, device: str = "cpu") -> dict[str, float]:
     """Mean Q2n, SAM, ERGAS (digital numbers) and L1 (network scale) of ``model`` on ``dataset``."""
-    from ..metrics.reduced import ergas, q2n, sam
-
     was_training = model.training
     model.eval()
     scores: dict[str, list[float]] = {name: [] for name in METRICS}
