@@ -39,7 +39,7 @@ def main() -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, str(args.threads))
     from pansharpen import metrics
-    from pansharpen.datasets.hyperspectral import hs_indices
+    from pansharpen.metrics.hyperspectral import hs_indices
 
     rng = np.random.default_rng(0)
     gt = smooth_cube(rng, args.bands, args.size)
