@@ -45,6 +45,7 @@ def _run(env_value: str | None) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt tuning is glibc-only")
 def test_freed_blocks_are_reused_without_page_faults():
     tuned = _run(None)
@@ -70,6 +71,7 @@ print(json.dumps({"touched": runtime._done is not None}))
 """
 
 
+@pytest.mark.slow
 def test_the_library_never_tunes_the_allocator_by_itself():
     """Importing pansharpen and fusing through the library leaves glibc alone (the CLI opts in)."""
     out = subprocess.run([sys.executable, "-c", LIBRARY_CHILD], capture_output=True, text=True, check=True, timeout=120)

@@ -71,6 +71,7 @@ def _read_csv(path):
 
 
 # ------------------------------------------------------------------------------ end to end
+@pytest.mark.slow
 def test_tiny_config_end_to_end_writes_tables_and_matches_direct_metrics(sets, tmp_path):
     rr, _ = sets
     out = tmp_path / "out"
@@ -159,6 +160,7 @@ def test_training_budget_trains_per_seed_caches_and_draws_curves(sets, tmp_path)
     assert again.tables["rr"][0].cells["SAM"] == pytest.approx(result.tables["rr"][0].cells["SAM"])
 
 
+@pytest.mark.slow
 def test_parallel_train_only_then_evaluation_reuses_the_same_weights(sets, tmp_path):
     """--jobs trains (network, seed) pairs in spawned processes; --train-only stops before fusing;
     the next run evaluates the cached weights, equal to a sequential run's."""

@@ -12,6 +12,7 @@ from pansharpen.fusion.scene import fuse_scene  # noqa: E402
 from .test_scene import BoxFuser, pair  # noqa: E402,F401  (fixture re-used)
 
 
+@pytest.mark.slow
 def test_two_worker_cluster_matches_serial(pair, tmp_path):  # noqa: F811
     p, m, _, _ = pair
     serial = fuse_scene(p, m, tmp_path / "serial.tif", BoxFuser(), tile=16)
@@ -21,6 +22,7 @@ def test_two_worker_cluster_matches_serial(pair, tmp_path):  # noqa: F811
         assert a.profile == b.profile
 
 
+@pytest.mark.slow
 def test_traced_network_on_a_two_worker_cluster_matches_serial(pair, tmp_path):  # noqa: F811
     """The traced LGPConv-Net form is rebuilt in each worker (TorchScript does not pickle) and gives
     the single-process result."""

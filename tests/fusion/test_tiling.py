@@ -73,6 +73,7 @@ def test_network_sub_tiles_inside_a_block_equal_one_call(name, form):
     assert np.abs(centre[:, 12:-12, 12:-12] - whole[:, 12:-12, 12:-12]).max() < 1e-4 * RANGE
 
 
+@pytest.mark.slow
 def test_scene_statistics_by_tiles_equal_whole_scene_statistics():
     """Ada3D's image-wide pooling: bounded-memory tiled statistics give the whole-scene result."""
     torch.manual_seed(2)

@@ -6,6 +6,9 @@ import copy
 import pytest
 import torch
 
+import numpy as np
+
+from pansharpen import models
 from pansharpen.models import create
 from pansharpen.models.base import FusionModel
 from pansharpen.models.inference import INFERENCE_FORMS, inference_module, preferred_form
@@ -89,3 +92,29 @@ def test_bad_forms_are_refused():
     model.cpu_inference = "onnx"
     with pytest.raises(ValueError, match="cpu_inference must be one of"):
         preferred_form(model)
+
+
+@pytest.mark.parametrize("form", ["eager", "fold", "trace"])
+def test_inference_helpers_never_change_the_callers_model(form):
+    """inference_module and NetworkFuser leave the caller's model in training mode, on its device,
+    with the same weights (they work on an eval-mode copy)."""
+    from pansharpen.fusion.fusers import NetworkFuser
+
+    model = models.create("lgpconv-net", bands=4)
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    inference_module(model, form, "cpu")
+    fuser = NetworkFuser(model, form=form)
+    fuser(np.full((4, 8, 8), 500.0), np.full((1, 32, 32), 500.0))
+    assert model.training and all(m.training for m in model.modules())
+    assert all(p.device.type == "cpu" for p in model.parameters())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert fuser.model is not model
+
+
+def test_an_eval_model_on_the_device_is_used_as_it_is():
+    from pansharpen.models.inference import eval_copy
+
+    model = models.create("lightnet", bands=4).eval()
+    assert eval_copy(model, "cpu") is model
+    assert eval_copy(model.train(), "cpu") is not model

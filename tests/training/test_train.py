@@ -127,6 +127,7 @@ def test_budget_stop_mid_epoch_then_resume_is_bit_exact(data, tmp_path, monkeypa
     assert same(weights_of(straight), weights_of(resumed))
 
 
+@pytest.mark.slow
 def test_real_minutes_budget_stops_cleanly_and_plans_the_schedule(data, tmp_path):
     r = train(TINY, data["train"], minutes=1e-6, out=tmp_path / "w.safetensors", **KW)
     assert r.stopped_by == "minutes" and r.steps == 0
