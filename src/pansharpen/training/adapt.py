@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import models
 from ..datasets.simulate import cut, patch_origins, simulate_block
-from ..datasets.training_sets import InMemorySet, SetInfo, check_model_fits
+from ..datasets.training_sets import InMemorySet, SetInfo, check_model_for_set
 from ..errors import OutputExistsError, SensorError, ShapeError
 from ..io.metadata import detect_sensor
 from ..io.raster import read_pair
@@ -163,7 +163,7 @@ def adapt_to_scene(
         raise ModelError(f"{weights} holds {start.card.arch} weights, not {model}; name the matching model")
     norm = float(start.card.normaliser)
     sets = scene_sets(pan_path, ms_path, norm, sensor, patch, stride, held_out)
-    check_model_fits(start, SetInfo(f"scene {Path(ms_path).name}", len(sets.train), sets.train.shapes))
+    check_model_for_set(start, SetInfo(f"scene {Path(ms_path).name}", len(sets.train), sets.train.shapes))
     ratio = getattr(start, "ratio", 4)
     before = validate(start, sets.held_out, norm, ratio, device=device)
     recipe = resolve_preset(start.card.arch, preset, batch_size=batch_size)

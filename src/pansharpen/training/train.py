@@ -40,7 +40,7 @@ from .. import models
 from .._version import __version__
 from ..datasets.training_sets import (
     Indexed,
-    check_model_fits,
+    check_model_for_set,
     open_training_set,
     suggested_normaliser,
 )
@@ -283,11 +283,11 @@ class _Run:
             seed = self.ckpt["seed"] if self.ckpt else a["seed"]
             model = _build_model(spec, None, self.train_info.bands, seed, a["model_options"] or {})
         self.normaliser = float(norm)
-        check_model_fits(model, self.train_info)
+        check_model_for_set(model, self.train_info)
         self.valid_set = self.valid_info = None
         if a["valid_path"] is not None:
             self.valid_set, self.valid_info = open_training_set(a["valid_path"], self.normaliser, "validation")
-            check_model_fits(model, self.valid_info)
+            check_model_for_set(model, self.valid_info)
         self.model = model.to(self.device)
         card = getattr(model, "card", None)
         self.arch = card.arch if card is not None else type(model).__name__
