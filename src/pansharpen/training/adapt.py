@@ -30,6 +30,7 @@ from ..errors import OutputExistsError, SensorError, ShapeError
 from ..io.metadata import detect_sensor
 from ..io.raster import read_pair
 from ..protocol.sensors import get_sensor
+from .config import TrainConfig
 from .presets import resolve_preset
 from .train import TrainResult, train
 from .validation import dominates, validate
@@ -170,9 +171,9 @@ def adapt_to_scene(
     recipe = replace(recipe, lr=lr if lr is not None else recipe.lr * lr_scale)
     batch = min(recipe.batch_size, len(sets.train))
     recipe = replace(recipe, batch_size=batch)
-    result = train(start.card.arch, sets.train, sets.held_out, preset=recipe, epochs=epochs, minutes=minutes,
-                   out=None, seed=seed, validate_every=validate_every, device=device, quiet=quiet,
-                   weights=weights, select="best", command=command)
+    result = train(TrainConfig(start.card.arch, sets.train, sets.held_out, preset=recipe, epochs=epochs,
+                               minutes=minutes, out=None, seed=seed, validate_every=validate_every, device=device,
+                               quiet=quiet, weights=weights, select="best", command=command))
     after = result.metrics
     adapted = bool(after) and dominates(after, before)
     final = result.model if adapted else start
