@@ -92,3 +92,21 @@ def test_existing_output_needs_resume_or_overwrite(tiny_set, tmp_path, capsys):
     code, _, err = run(capsys, "lightnet", "--data", tiny_set, "--epochs", "1", "--out", out, "-q")
     assert code == 2 and "--overwrite" in err
     assert run(capsys, "lightnet", "--data", tiny_set, "--epochs", "1", "--out", out, "--overwrite", "-q")[0] == 0
+
+
+def test_resume_with_other_data_needs_force(tiny_set, tmp_path, capsys):
+    out = tmp_path / "w.safetensors"
+    code, _, err = run(capsys, "lightnet", "--data", tiny_set, "--epochs", "1", "--batch-size", "4", "--out", out, "-q")
+    assert code == 0, err
+    other = tmp_path / "other.h5"
+    other.write_bytes(tiny_set.read_bytes())  # same content under another name: still another data file
+    code, _, err = run(capsys, "lightnet", "--data", other, "--epochs", "2", "--out", out, "--resume", "-q")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "data: set.h5" in err and "other.h5" in err and "--force" in err
+    assert load_checkpoint(tmp_path / "w.ckpt")["epoch"] == 1
+    code, stdout, err = run(capsys, "lightnet", "--data", other, "--epochs", "2", "--out", out, "--resume", "--force", "-q")
+    assert code == 0, err
+    assert "2 epochs, 4 steps" in stdout
+    assert read_card(out).training["data"]["name"] == "other.h5"
+    code, _, err = run(capsys, "lightnet", "--data", other, "--epochs", "3", "--out", out, "--force", "-q")
+    assert code == 2 and "--resume --force" in err

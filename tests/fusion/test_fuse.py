@@ -9,7 +9,7 @@ from affine import Affine
 from pansharpen.cli import main
 from pansharpen.errors import ModelError
 from pansharpen.models import create, save
-from pansharpen.fusion.fuse import check_model_fits, fuse, resolve_sensor
+from pansharpen.fusion.fuse import check_card_for_product, fuse, resolve_sensor
 from pansharpen.protocol import get_sensor
 
 
@@ -68,12 +68,12 @@ def test_model_for_another_sensor_is_refused():
     card = create("dicnn", bands=4).card
     card.sensors = ["QB"]
     with pytest.warns(UserWarning, match="same bands"):
-        check_model_fits(card, get_sensor("IKONOS"), 4)  # same band set (B, G, R, NIR)
+        check_card_for_product(card, get_sensor("IKONOS"), 4)  # same band set (B, G, R, NIR)
     other = generic_sensor((0.3,) * 4, bands=("Red", "RedEdge", "NIR", "SWIR"), name="other")
     with pytest.raises(ModelError, match="bands differ"):
-        check_model_fits(card, other, 4)
+        check_card_for_product(card, other, 4)
     with pytest.raises(ModelError, match="4 bands but the MS has 8"):
-        check_model_fits(card, get_sensor("WV3"), 8)
+        check_card_for_product(card, get_sensor("WV3"), 8)
 
 
 def test_unknown_model_and_untrained_architecture(product, tmp_path):

@@ -8,6 +8,7 @@ from rasterio.transform import Affine
 
 from pansharpen.errors import DataFormatError, OutputExistsError, ShapeError
 from pansharpen.io.raster import find_pair, read_image, read_pair, write_image
+from pansharpen.io.windows import Window
 
 CRS = "EPSG:32613"
 
@@ -53,7 +54,7 @@ def test_read_pair_same_footprint(tmp_path):
     assert info.ratio == 4 and info.georeferenced
     np.testing.assert_array_equal(got_pan[0], pan)
     np.testing.assert_array_equal(got_ms, ms)
-    assert info.pan_window == ((0, 40), (0, 48))
+    assert info.pan_window == Window(0, 40, 0, 48)
 
 
 def test_read_pair_crops_to_overlap_in_whole_ms_pixels(tmp_path):
@@ -61,8 +62,9 @@ def test_read_pair_crops_to_overlap_in_whole_ms_pixels(tmp_path):
     p, m, pan, ms = _pair(tmp_path, ms_origin=(1004.0, 1998.0), ms_size=(12, 12))
     got_pan, got_ms, info = read_pair(p, m, ratio=4)
     # overlap: MS rows 0..(40-4)//4=9, cols 0..(48-8)//4=10
-    assert info.ms_window == ((0, 9), (0, 10))
-    assert info.pan_window == ((4, 40), (8, 48))
+    assert info.ms_window == Window(0, 9, 0, 10)
+    assert info.pan_window == Window(4, 40, 8, 48)
+    assert info.as_dict()["pan_window"] == [[4, 40], [8, 48]]  # JSON form unchanged
     np.testing.assert_array_equal(got_ms, ms[:, :9, :10])
     np.testing.assert_array_equal(got_pan[0], pan[4:40, 8:48])
     assert info.transform.c == pytest.approx(1004.0) and info.transform.f == pytest.approx(1998.0)
@@ -71,7 +73,7 @@ def test_read_pair_crops_to_overlap_in_whole_ms_pixels(tmp_path):
 def test_ms_starting_before_pan(tmp_path):
     p, m, pan, ms = _pair(tmp_path, ms_origin=(996.0, 2002.0), ms_size=(12, 14))
     got_pan, got_ms, info = read_pair(p, m)
-    assert info.ms_window == ((1, 11), (2, 14))
+    assert info.ms_window == Window(1, 11, 2, 14)
     np.testing.assert_array_equal(got_ms, ms[:, 1:11, 2:14])
     assert got_pan.shape == (1, 40, 48)
 

@@ -17,6 +17,7 @@ from pansharpen.io.pancollection import write_pancollection
 from pansharpen.models import read_card
 from pansharpen.training import train as train_module
 from pansharpen.training.checkpointing import load_checkpoint
+from pansharpen.training.config import TrainConfig
 from pansharpen.training.train import checkpoint_path_for, train
 
 from .tiny_model import TinyNet, register_tiny
@@ -111,6 +112,27 @@ def test_resume_after_interruption_is_bit_exact(data, tmp_path):
     assert read_card(out).training["epochs"] == 4
 
 
+def test_resume_refuses_other_data_or_settings_unless_forced(data, tmp_path):
+    out = tmp_path / "w.safetensors"
+    train(TINY, data["train"], epochs=1, out=out, **KW)
+    ckpt = checkpoint_path_for(out)
+    before = hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    other = make_set(tmp_path / "other.h5", seed=5, n=16)
+    with pytest.raises(ModelError, match=r"data: train.h5 \(12 samples.* recorded, other.h5 \(16 samples.* given.*--force"):
+        train(TINY, other, epochs=2, out=out, resume=True, **KW)
+    with pytest.raises(ModelError, match=r"validate_every: 10 recorded, 1 given"):
+        train(TINY, data["train"], epochs=2, out=out, resume=True, validate_every=1, **KW)
+    with pytest.raises(ModelError, match=r"seed: 0 recorded, 1 given.*even with --force"):
+        train(TINY, other, epochs=2, out=out, resume=True, force=True, seed=1, **KW)
+    assert hashlib.sha256(ckpt.read_bytes()).hexdigest() == before  # refusals change nothing
+    forced = train(TINY, other, epochs=2, out=out, resume=True, force=True, **KW)
+    assert forced.epochs == 2 and forced.steps == 3 + 4  # epoch 2 ran on the 16-sample set
+    card = read_card(out)
+    assert card.training["data"]["name"] == "other.h5" and card.training["config"]["force"] is True
+    # the checkpoint now records the new data: resuming on it needs no --force
+    assert train(TINY, other, epochs=3, out=out, resume=True, **KW).epochs == 3
+
+
 def test_budget_stop_mid_epoch_then_resume_is_bit_exact(data, tmp_path, monkeypatch):
     straight = train(TINY, data["train"], epochs=3, **KW)
     out = tmp_path / "w.safetensors"
@@ -144,8 +166,8 @@ def test_nan_sample_stops_with_its_index_and_keeps_last_good_checkpoint(data, tm
     ckpt = checkpoint_path_for(out)
     before = hashlib.sha256(ckpt.read_bytes()).hexdigest(), hashlib.sha256(out.read_bytes()).hexdigest()
     poisoned = make_set(tmp_path / "nan.h5", nan_at=5)
-    with pytest.raises(ValueRangeError, match=r"sample 5 .*'pan'"):
-        train(TINY, poisoned, epochs=3, out=out, resume=True, **KW)
+    with pytest.raises(ValueRangeError, match=r"sample 5 .*'pan'"):  # continued on other data: --force
+        train(TINY, poisoned, epochs=3, out=out, resume=True, force=True, **KW)
     after = hashlib.sha256(ckpt.read_bytes()).hexdigest(), hashlib.sha256(out.read_bytes()).hexdigest()
     assert before == after
     assert load_checkpoint(ckpt)["epoch"] == 1
@@ -233,6 +255,9 @@ def test_card_records_the_training(data, tmp_path):
     assert t["epochs"] == 2 and t["steps"] == 6 and t["seconds"] > 0
     assert card.sensors == ["WV3"] and card.normaliser == 2047.0
     json.dumps(t)  # the record is plain JSON
+    config = TrainConfig(TINY, data["train"], epochs=2, out=out, command="pansharpen train tiny", **KW).to_dict()
+    assert t["config"] == config and t["config"]["data"] == str(data["train"])
+    assert load_checkpoint(checkpoint_path_for(out))["config"] == config  # the same object in both
 
 
 def test_fine_tuning_from_weights(data, tmp_path):
@@ -318,7 +343,7 @@ def test_killed_process_leaves_a_loadable_checkpoint_and_resume_finishes(data, t
     assert state["epoch"] >= 3 and state["global_step"] == 3 * state["epoch"]
     assert not out.exists()
     done = state["epoch"] + 2
-    resumed = train(TINY, data["train"], epochs=done, out=out, resume=True, **KW)
+    resumed = train(TINY, data["train"], epochs=done, out=out, resume=True, schedule="paper", **KW)
     assert resumed.epochs == done and resumed.steps == 3 * done
     # the paper schedule (StepLR 120) does not depend on the planned epochs: same lr in both runs
     straight = train(TINY, data["train"], epochs=done, schedule="paper", **KW)

@@ -96,7 +96,7 @@ class TestSetSpec:
 
 @dataclass(frozen=True)
 class TrainSpec:
-    """A training budget for a network (``pansharpen.training.train.train`` arguments)."""
+    """A training budget for a network (the fields of :class:`pansharpen.training.config.TrainConfig` it sets)."""
 
     train: Path
     valid: Path | None = None

@@ -51,6 +51,7 @@ from ..models.complexity import macs_per_pixel
 from ..models.inference import inference_module, preferred_form
 from ..models.registry import count_parameters
 from ..protocol.sensors import get_sensor
+from ..training.config import TrainConfig
 from ..training.train import train
 from ..viz.figures import comparison_grid, training_curves
 from .config import BenchmarkConfig, MethodSpec, TestSetSpec, load_config, slug
@@ -144,11 +145,11 @@ def _train_instance(spec: MethodSpec, seed: int, out_dir: Path, retrain: bool, q
             return MethodInstance(spec, seed, None, models.load(weights), saved.get("history"), saved.get("seconds"))
     tr = spec.train
     log(f"  {spec.label} seed {seed}: training {spec.name} (epochs={tr.epochs}, minutes={tr.minutes}) ...")
-    res = train(
+    res = train(TrainConfig(
         spec.name, tr.train, tr.valid, preset=tr.preset, epochs=tr.epochs, minutes=tr.minutes,
         batch_size=tr.batch_size, lr=tr.lr, out=weights, seed=seed, validate_every=tr.validate_every,
         quiet=quiet, select=tr.select, overwrite=True, model_options=dict(spec.options), device=device,
-    )
+    ))
     record.parent.mkdir(parents=True, exist_ok=True)
     payload = {"fingerprint": fp, "device": device, "history": res.history, "seconds": res.seconds, "epochs": res.epochs,
                "stopped_by": res.stopped_by, "selected": res.selected, "metrics": res.metrics}

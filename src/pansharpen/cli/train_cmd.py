@@ -43,6 +43,9 @@ def train_command(
     loss: Optional[str] = typer.Option(None, "--loss", help="l1 or mse (overrides the preset)."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Start from these weights (fine-tuning)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run whose checkpoint is beside --out."),
+    force: bool = typer.Option(
+        False, "--force", help="With --resume: continue even if the data, validation set or selection differ from the "
+        "recorded run (the recipe never changes on resume)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the initial weights and the data order."),
     validate_every: int = typer.Option(10, "--validate-every", help="Validate every k epochs (0: only at the end)."),
     schedule: str = typer.Option("scaled", "--schedule", help="'scaled': StepLR step scaled to --epochs; 'paper': kept."),
@@ -87,14 +90,16 @@ def train_command(
         return
     if data is None:
         raise ValueRangeError("give the training set with --data SET.h5 (or --scene PAN MS for scene adaptation)")
+    from ..training.config import TrainConfig
     from ..training.train import train
 
-    model_options = parse_model_options(option or [])
-    res = train(model, data, valid, preset=preset, epochs=epochs, minutes=minutes, batch_size=batch_size, lr=lr,
-                out=out, resume=resume, seed=seed, validate_every=validate_every, device=device, quiet=quiet,
-                weights=weights, schedule=schedule, select=select, overwrite=overwrite, num_workers=workers,
-                normaliser=normaliser, command=command,
-                model_options=model_options, loss=loss)
+    config = TrainConfig(
+        model, data, valid, preset=preset, epochs=epochs, minutes=minutes, batch_size=batch_size, lr=lr, loss=loss,
+        out=out, resume=resume, force=force, seed=seed, validate_every=validate_every, device=device, quiet=quiet,
+        weights=weights, schedule=schedule, select=select, overwrite=overwrite, num_workers=workers,
+        normaliser=normaliser, model_options=parse_model_options(option or []), command=command,
+    )
+    res = train(config)
     if res.out is None:  # a torchrun worker other than rank 0
         return
     line = (f"wrote {res.out}: {res.epochs} epochs, {res.steps} steps, stopped by {res.stopped_by}, "

@@ -148,8 +148,10 @@ def open_training_set(source: "str | os.PathLike | Dataset", normaliser: float, 
     return dataset, SetInfo(name, n, shapes, attrs, path)
 
 
-def check_model_fits(model: torch.nn.Module, info: SetInfo) -> None:
-    """Raise :class:`ModelError` when ``model`` cannot be trained on ``info``'s samples."""
+def check_model_for_set(model: torch.nn.Module, info: SetInfo) -> None:
+    """Raise :class:`ModelError` (or :class:`ShapeError`) when ``model`` cannot be trained on ``info``'s
+    samples: band count, guide channels, PAN/MS size ratio. Compare
+    :func:`pansharpen.fusion.fuse.check_card_for_product` (a trained model against a product)."""
     bands = getattr(model, "bands", None)
     guide = getattr(model, "guide_bands", 1)
     ratio = getattr(model, "ratio", 4)

@@ -63,8 +63,10 @@ def default_model_for(sensor: Sensor | None, nbands: int) -> str:
     return min(candidates)[2]
 
 
-def check_model_fits(card, sensor: Sensor | None, nbands: int) -> None:
-    """Refuse a model trained for other bands (band count or band set of another sensor)."""
+def check_card_for_product(card, sensor: Sensor | None, nbands: int) -> None:
+    """Refuse a model (its card) trained for other bands than a product's: band count, or the band set
+    of another sensor (same bands under another sensor name: a warning). Compare
+    :func:`pansharpen.datasets.training_sets.check_model_for_set` (a model against training samples)."""
     if card.bands != nbands:
         raise ModelError(f"model {card.name} fuses {card.bands} bands but the MS has {nbands}")
     if sensor is None or not card.sensors or sensor.name in card.sensors:
@@ -110,7 +112,7 @@ def make_fuser(
         net = model
     else:
         net = registry.load(default_model_for(sensor, nbands))
-    check_model_fits(net.card, sensor, nbands)
+    check_card_for_product(net.card, sensor, nbands)
     if net.card.ratio != ratio:
         raise ModelError(f"model {net.card.name} works at ratio {net.card.ratio}, the product has ratio {ratio}")
     return NetworkFuser(net, subtile=subtile)

@@ -19,23 +19,21 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import rasterio
 from rasterio.shutil import copy as rio_copy
-from rasterio.windows import Window as RasterioWindow
 from tqdm import tqdm
 
 from ..errors import ModelError, OutputExistsError, PanSharpenError, ShapeError
 from ..io.atomic import atomic_path
 from ..io.grid import PairGrid
 from ..io.sources import ArraySource, RasterSource, _Source
+from ..io.windows import Window
 from .distributed import map_on_dask
-
-Window = tuple[int, int, int, int]
 
 
 @dataclass
 class TileJob:
     """Everything a worker needs to fuse one tile (picklable)."""
 
-    window: Window  # PAN rows r0:r1, cols c0:c1 (may extend past the scene)
+    window: Window  # on the PAN grid (may extend past the scene)
     grid: PairGrid
     pan: _Source
     ms: _Source
@@ -53,20 +51,19 @@ def _masks(block: np.ndarray, nodata: float | None) -> np.ndarray:
 
 def fuse_tile(job: TileJob, fuser: Callable[..., np.ndarray]) -> tuple[Window, np.ndarray, np.ndarray]:
     """Fuse one tile; returns ``(window, fused (C, th, tw) float64 DN, nodata mask (th, tw))``."""
-    r0, r1, c0, c1 = job.window
     halo, grid = fuser.halo, job.grid
-    pr, pc = (r0 - halo, r1 + halo), (c0 - halo, c1 + halo)
-    mr, mc = grid.ms_span(*pr, axis=0), grid.ms_span(*pc, axis=1)
-    pan = job.pan.read(pr, pc)
-    ms = job.ms.read(mr, mc)
+    pan_win = job.window.expand(halo)
+    ms_win = grid.ms_window(pan_win)
+    pan = job.pan.read(pan_win)
+    ms = job.ms.read(ms_win)
     ratio = grid.ratio
-    ms_bad = _masks(ms, job.ms.info.nodata) | ~job.ms.valid(mr, mc)
+    ms_bad = _masks(ms, job.ms.info.nodata) | ~job.ms.valid(ms_win)
     pan_bad = _masks(pan, job.pan.info.nodata)
     bad = pan_bad | np.repeat(np.repeat(ms_bad, ratio, axis=0), ratio, axis=1)
-    inner = (slice(halo, halo + r1 - r0), slice(halo, halo + c1 - c0))
+    inner = job.window.slices_in(pan_win)
     mask = bad[inner]
     if mask.all():
-        return job.window, np.zeros((ms.shape[0], r1 - r0, c1 - c0)), mask
+        return job.window, np.zeros((ms.shape[0], *job.window.shape)), mask
     ms_fill, pan_fill = job.fill
     ms_nodata = _masks(ms, job.ms.info.nodata)  # outside-the-MS pixels are mirrored, not filled
     if ms_nodata.any():
@@ -74,7 +71,7 @@ def fuse_tile(job: TileJob, fuser: Callable[..., np.ndarray]) -> tuple[Window, n
     if pan_bad.any():
         pan = np.where(pan_bad[None], pan_fill, pan)
     extra = {"margin": halo} if getattr(fuser, "accepts_margin", False) else {}
-    fused = np.asarray(fuser(ms, pan, origin=(pr[0], pc[0]), **extra), dtype=np.float64)
+    fused = np.asarray(fuser(ms, pan, origin=(pan_win.row0, pan_win.col0), **extra), dtype=np.float64)
     if fused.shape[1:] != pan.shape[1:]:
         raise ShapeError(f"fuser returned {fused.shape} for a PAN block of {pan.shape}")
     return job.window, fused[(slice(None), *inner)], mask
@@ -212,8 +209,6 @@ def _ms_covers_pan(grid: PairGrid, ms: _Source) -> bool:
 
 
 def _write_tiles(tmp: Path, profile: dict, results, total: int, ms_src, grid: PairGrid, max_value, quiet: bool) -> None:
-
-    h, w = grid.pan_height, grid.pan_width
     nodata = profile["nodata"]
     try:
         dst = rasterio.open(tmp, "w", **profile)
@@ -223,17 +218,17 @@ def _write_tiles(tmp: Path, profile: dict, results, total: int, ms_src, grid: Pa
         for i, desc in enumerate(ms_src.info.descriptions[: profile["count"]]):
             if desc:
                 dst.set_band_description(i + 1, desc)
-        for (r0, r1, c0, c1), fused, mask in tqdm(results, total=total, disable=quiet, desc="fusing", unit="tile"):
-            rr0, rr1, cc0, cc1 = max(r0, 0), min(r1, h), max(c0, 0), min(c1, w)
-            if rr1 <= rr0 or cc1 <= cc0:
+        for window, fused, mask in tqdm(results, total=total, disable=quiet, desc="fusing", unit="tile"):
+            inside = window.intersect(grid.pan_window)
+            if inside.is_empty:
                 continue
-            crop = (slice(rr0 - r0, rr1 - r0), slice(cc0 - c0, cc1 - c0))
+            crop = inside.slices_in(window)
             block = _clip_cast(fused[(slice(None), *crop)], profile["dtype"], max_value)
             if nodata is not None:
                 _keep_valid_off_nodata(block, nodata)
                 block[:, mask[crop]] = nodata
             try:
-                dst.write(block, window=RasterioWindow(cc0, rr0, cc1 - cc0, rr1 - rr0))
+                dst.write(block, window=inside.to_rasterio())
             except rasterio.errors.RasterioIOError as exc:
                 if "No space left" in str(exc):
                     raise OSError(errno.ENOSPC, str(exc)) from None
@@ -270,9 +265,9 @@ def fuse_sources(pan_src: _Source, ms_src: _Source, fuser, *, tile: int = 512) -
     fuser.prepare(ms_src.read_decimated(4_000_000), pan_src.read_decimated(16_000_000))
     out = np.zeros((ms_src.info.count, grid.pan_height, grid.pan_width))
     for job in (TileJob(w, grid, pan_src, ms_src, fill, None) for w in grid.tiles(tile)):
-        (r0, r1, c0, c1), fused, _ = fuse_tile(job, fuser)
-        rr0, rr1, cc0, cc1 = max(r0, 0), min(r1, grid.pan_height), max(c0, 0), min(c1, grid.pan_width)
-        out[:, rr0:rr1, cc0:cc1] = fused[:, rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0]
+        window, fused, _ = fuse_tile(job, fuser)
+        inside = window.intersect(grid.pan_window)
+        out[(slice(None), *inside.slices())] = fused[(slice(None), *inside.slices_in(window))]
     return out
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ..errors import ShapeError
 from ..io.raster import check_pair_grids
 from .sources import RasterInfo
+from .windows import Window
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,8 @@ class PairGrid:
         whole PAN pixels, or the rasters do not overlap.
         """
         found, pan_window, ms_window = check_pair_grids(pan, ms, ratio)
-        row_offset = pan_window[0][0] - found * ms_window[0][0]
-        col_offset = pan_window[1][0] - found * ms_window[1][0]
+        row_offset = pan_window.row0 - found * ms_window.row0
+        col_offset = pan_window.col0 - found * ms_window.col0
         return cls(found, row_offset, col_offset, pan.height, pan.width)
 
     # --- tiling ---------------------------------------------------------------------------
@@ -57,24 +58,30 @@ class PairGrid:
         """Smallest MS-aligned PAN index ``>= size`` (``(end - offset) % ratio == 0``)."""
         return size + (-(size - offset)) % self.ratio
 
-    def tiles(self, tile: int) -> list[tuple[int, int, int, int]]:
-        """``(r0, r1, c0, c1)`` PAN windows covering the scene, MS-aligned; the first may start
-        before 0 and the last end at most ``ratio - 1`` pixels past the edge."""
+    def tiles(self, tile: int) -> list[Window]:
+        """PAN windows covering the scene, MS-aligned, row by row; the first may start before 0
+        and the last end at most ``ratio - 1`` pixels past the edge."""
         tile = max(self.ratio, tile - tile % self.ratio)
         row_end = self.aligned_end(self.pan_height, self.row_offset)
         col_end = self.aligned_end(self.pan_width, self.col_offset)
         rows = self.tile_starts(self.pan_height, tile, self.row_offset)
         cols = self.tile_starts(self.pan_width, tile, self.col_offset)
-        return [(r, min(r + tile, row_end), c, min(c + tile, col_end)) for r in rows for c in cols]
+        return [Window(r, min(r + tile, row_end), c, min(c + tile, col_end)) for r in rows for c in cols]
 
-    def ms_span(self, start: int, stop: int, axis: int) -> tuple[int, int]:
-        """MS index range under PAN range ``[start, stop)`` (both MS-aligned) along ``axis`` (0 rows, 1 cols)."""
-        off = self.row_offset if axis == 0 else self.col_offset
-        a, b = start - off, stop - off
-        if a % self.ratio or b % self.ratio:
-            raise ShapeError(f"PAN window {start}:{stop} is not aligned to MS pixel edges (offset {off})")
-        return a // self.ratio, b // self.ratio
+    @property
+    def pan_window(self) -> Window:
+        """The whole output (PAN) raster."""
+        return Window.of_shape(self.pan_height, self.pan_width)
 
+    def ms_window(self, pan_window: Window) -> Window:
+        """The MS window under an MS-aligned PAN window (:class:`ShapeError` if it is not aligned)."""
+        a = pan_window.shift(-self.row_offset, -self.col_offset)
+        if any(v % self.ratio for v in (a.row0, a.row1, a.col0, a.col1)):
+            raise ShapeError(
+                f"PAN window rows {pan_window.row0}:{pan_window.row1}, cols {pan_window.col0}:{pan_window.col1} "
+                f"is not aligned to MS pixel edges (offset {self.row_offset}, {self.col_offset})"
+            )
+        return Window(a.row0 // self.ratio, a.row1 // self.ratio, a.col0 // self.ratio, a.col1 // self.ratio)
 
 def ceil_to(value: int, multiple: int) -> int:
     return int(math.ceil(value / multiple) * multiple)

@@ -21,6 +21,7 @@ import rasterio
 
 from ..errors import DataFormatError, ShapeError
 from .atomic import atomic_path, check_output
+from .windows import Window
 
 __all__ = ["read_image", "raster_profile", "read_pair", "check_pair_grids", "PairInfo", "write_image", "find_pair", "atomic_path"]
 
@@ -108,7 +109,7 @@ def write_image(
 class PairInfo:
     """Geometry of a checked PAN/MS pair (what :func:`read_pair` read).
 
-    ``pan_window``/``ms_window`` are ``((row0, row1), (col0, col1))`` in each raster's pixels;
+    ``pan_window``/``ms_window`` are :class:`~pansharpen.io.windows.Window` in each raster's pixels;
     ``transform`` is the PAN grid transform of the returned PAN array, ``ms_transform`` that
     of the returned MS array.
     """
@@ -117,8 +118,8 @@ class PairInfo:
     crs: Any
     transform: Any
     ms_transform: Any
-    pan_window: tuple[tuple[int, int], tuple[int, int]]
-    ms_window: tuple[tuple[int, int], tuple[int, int]]
+    pan_window: Window
+    ms_window: Window
     georeferenced: bool
     pan_profile: dict[str, Any] = field(repr=False)
     ms_profile: dict[str, Any] = field(repr=False)
@@ -132,8 +133,8 @@ class PairInfo:
             "ratio": self.ratio,
             "crs": self.crs.to_string() if self.crs else None,
             "transform": list(self.transform)[:6],
-            "pan_window": [list(w) for w in self.pan_window],
-            "ms_window": [list(w) for w in self.ms_window],
+            "pan_window": self.pan_window.as_pairs(),
+            "ms_window": self.ms_window.as_pairs(),
             "georeferenced": self.georeferenced,
         }
 
@@ -142,10 +143,10 @@ def _is_georeferenced(ds) -> bool:
     return ds.crs is not None or not ds.transform.is_identity
 
 
-def check_pair_grids(pan_ds, ms_ds, ratio: int | None = None) -> tuple[int, tuple, tuple]:
+def check_pair_grids(pan_ds, ms_ds, ratio: int | None = None) -> tuple[int, Window, Window]:
     """Check that two open rasters form a PAN/MS pair; return ``(ratio, pan_window, ms_window)``.
 
-    Windows are ``((row0, row1), (col0, col1))`` covering the footprint overlap, cut to whole
+    The :class:`~pansharpen.io.windows.Window` s cover the footprint overlap, cut to whole
     MS pixels. Raises :class:`ShapeError` (band counts, ratio, alignment, no overlap) or
     :class:`DataFormatError` (CRS differs, rotated grids).
     """
@@ -204,9 +205,8 @@ def check_pair_grids(pan_ds, ms_ds, ratio: int | None = None) -> tuple[int, tupl
             f"PAN {pan_name} and MS {ms_name} do not overlap (no whole MS pixel lies inside the PAN); "
             "check that they show the same area"
         )
-    ms_window = ((i0, i1), (j0, j1))
-    pan_window = ((row_off + r * i0, row_off + r * i1), (col_off + r * j0, col_off + r * j1))
-    return found, pan_window, ms_window
+    ms_window = Window(i0, i1, j0, j1)
+    return found, ms_window.scale(r).shift(row_off, col_off), ms_window
 
 
 def _check_plain_sizes(pan_ds, ms_ds, ratio):
@@ -217,7 +217,7 @@ def _check_plain_sizes(pan_ds, ms_ds, ratio):
             f"PAN is {ph} x {pw} and MS is {mh} x {mw}: without georeferencing the PAN must be exactly "
             f"ratio x the MS size{f' (ratio {ratio})' if ratio else ''}; crop them or add georeferencing"
         )
-    return r, ((0, ph), (0, pw)), ((0, mh), (0, mw))
+    return r, Window.of_shape(ph, pw), Window.of_shape(mh, mw)
 
 
 def read_pair(
@@ -232,14 +232,11 @@ def read_pair(
     (the footprint overlap, in whole MS pixels) and a :class:`PairInfo`. ``dtype`` None keeps
     the stored pixel type. ``ratio`` None infers it from the pixel sizes.
     """
-    import rasterio.windows
-
     with _open(pan_path) as pan_ds, _open(ms_path) as ms_ds:
         _check_dtype(pan_path, pan_ds.dtypes[0])
         _check_dtype(ms_path, ms_ds.dtypes[0])
         r, pw, mw = check_pair_grids(pan_ds, ms_ds, ratio)
-        pan_win = rasterio.windows.Window.from_slices(*pw)
-        ms_win = rasterio.windows.Window.from_slices(*mw)
+        pan_win, ms_win = pw.to_rasterio(), mw.to_rasterio()
         pan = _read(pan_ds, pan_win, dtype)
         ms = _read(ms_ds, ms_win, dtype)
         pan_profile = dict(pan_ds.profile, descriptions=tuple(pan_ds.descriptions))
@@ -295,7 +292,7 @@ def find_pair(folder: "str | os.PathLike") -> tuple[Path, Path]:
                     _, pw, _ = check_pair_grids(pan_ds, ms_ds)
                 except (ShapeError, DataFormatError):
                     continue
-                covered = (pw[0][1] - pw[0][0]) * (pw[1][1] - pw[1][0])
+                covered = pw.height * pw.width
                 fitting.append((covered, m))
     if not fitting:
         raise DataFormatError(f"{root}: no multi-band GeoTIFF fits the PAN {pans[0].name}; give PAN.tif:MS.tif")

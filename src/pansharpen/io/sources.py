@@ -1,10 +1,10 @@
 """Window readers for scene fusion: a GeoTIFF (rasterio) or an in-memory array.
 
-``read(rows, cols)`` returns a float64 ``(C, r1 - r0, c1 - c0)`` block for any window,
-even one that extends past the raster: the outside is filled by mirroring the
-inside (symmetric padding), so a tile at the scene border is computed exactly like
-the same region of a whole-image run. ``valid(rows, cols)`` tells which pixels of
-such a window lie inside the raster.
+``read(window)`` returns a float64 ``(C, window.height, window.width)`` block for any
+:class:`~pansharpen.io.windows.Window`, even one that extends past the raster: the outside
+is filled by mirroring the inside (symmetric padding), so a tile at the scene border is
+computed exactly like the same region of a whole-image run. ``valid(window)`` tells which
+pixels of such a window lie inside the raster.
 """
 from __future__ import annotations
 
@@ -15,23 +15,25 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.enums import Resampling
-from rasterio.windows import Window
 
 from ..errors import DataFormatError
+from .windows import Window
 
 
-def _pad_symmetric(block: np.ndarray, before_r: int, after_r: int, before_c: int, after_c: int) -> np.ndarray:
-    if before_r or after_r or before_c or after_c:
-        block = np.pad(block, ((0, 0), (before_r, after_r), (before_c, after_c)), mode="symmetric")
-    return block
+def _inside(window: Window, height: int, width: int) -> tuple[Window, tuple[tuple[int, int], tuple[int, int]]]:
+    """The in-bounds part of ``window`` and the ``((before, after), (before, after))`` rows/cols
+    padding that restores the full window. A window entirely outside along an axis reads the
+    nearest row/col of the raster and mirrors it."""
 
+    def axis(start: int, stop: int, size: int) -> tuple[int, int, int, int]:
+        lo, hi = max(start, 0), min(stop, size)
+        if hi <= lo:
+            lo, hi = (0, 1) if start < 0 else (size - 1, size)
+        return lo, hi, lo - start, stop - hi
 
-def _clip_window(start: int, stop: int, size: int) -> tuple[int, int, int, int]:
-    """In-bounds part of [start, stop) and the padding needed before/after it."""
-    lo, hi = max(start, 0), min(stop, size)
-    if hi <= lo:  # window entirely outside: read the nearest row/col and mirror it
-        lo, hi = (0, 1) if start < 0 else (size - 1, size)
-    return lo, hi, lo - start, stop - hi
+    r0, r1, pr0, pr1 = axis(window.row0, window.row1, height)
+    c0, c1, pc0, pc1 = axis(window.col0, window.col1, width)
+    return Window(r0, r1, c0, c1), ((pr0, pr1), (pc0, pc1))
 
 
 @dataclass
@@ -55,20 +57,22 @@ class RasterInfo:
 class _Source:
     info: RasterInfo
 
-    def _read_inside(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+    def _read_inside(self, window: Window) -> np.ndarray:
+        """The raster's pixels in ``window`` (entirely inside the raster), stored dtype."""
         raise NotImplementedError
 
-    def read(self, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
-        """Float64 block ``(C, rows[1]-rows[0], cols[1]-cols[0])``; outside parts are mirrored."""
-        r0, r1, pr0, pr1 = _clip_window(*rows, self.info.height)
-        c0, c1, pc0, pc1 = _clip_window(*cols, self.info.width)
-        block = self._read_inside(r0, r1, c0, c1).astype(np.float64, copy=False)
-        return _pad_symmetric(block, pr0, pr1, pc0, pc1)
+    def read(self, window: Window) -> np.ndarray:
+        """Float64 block ``(C, window.height, window.width)``; parts outside the raster are mirrored."""
+        inside, pad = _inside(window, self.info.height, self.info.width)
+        block = self._read_inside(inside).astype(np.float64, copy=False)
+        if any(pad[0]) or any(pad[1]):
+            block = np.pad(block, ((0, 0), *pad), mode="symmetric")
+        return block
 
-    def valid(self, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
-        """Boolean ``(rows, cols)`` map of the window's pixels that are inside the raster."""
-        rr = np.arange(*rows)
-        cc = np.arange(*cols)
+    def valid(self, window: Window) -> np.ndarray:
+        """Boolean ``window.shape`` map of the window's pixels that are inside the raster."""
+        rr = np.arange(window.row0, window.row1)
+        cc = np.arange(window.col0, window.col1)
         return ((rr >= 0) & (rr < self.info.height))[:, None] & ((cc >= 0) & (cc < self.info.width))[None, :]
 
     def read_decimated(self, max_pixels: int = 4_000_000) -> np.ndarray:
@@ -77,7 +81,7 @@ class _Source:
         return self._read_strided(step)
 
     def _read_strided(self, step: int) -> np.ndarray:
-        return self._read_inside(0, self.info.height, 0, self.info.width)[:, ::step, ::step].astype(np.float64)
+        return self._read_inside(Window.of_shape(self.info.height, self.info.width))[:, ::step, ::step].astype(np.float64)
 
 
 class ArraySource(_Source):
@@ -102,8 +106,8 @@ class ArraySource(_Source):
             path=path,
         )
 
-    def _read_inside(self, r0, r1, c0, c1):
-        return self.array[:, r0:r1, c0:c1]
+    def _read_inside(self, window: Window) -> np.ndarray:
+        return self.array[(slice(None), *window.slices())]
 
 
 class RasterSource(_Source):
@@ -145,11 +149,13 @@ class RasterSource(_Source):
             self._dataset.close()
             self._dataset = None
 
-    def _read_inside(self, r0, r1, c0, c1):
+    def _read_inside(self, window: Window) -> np.ndarray:
         try:
-            return self._open().read(window=Window(c0, r0, c1 - c0, r1 - r0))
+            return self._open().read(window=window.to_rasterio())
         except Exception as exc:
-            raise DataFormatError(f"cannot read rows {r0}:{r1}, cols {c0}:{c1} of {self.path}: {exc}") from None
+            raise DataFormatError(
+                f"cannot read rows {window.row0}:{window.row1}, cols {window.col0}:{window.col1} of {self.path}: {exc}"
+            ) from None
 
     def _read_strided(self, step: int) -> np.ndarray:
         h = -(-self.info.height // step)

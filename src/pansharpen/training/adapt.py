@@ -25,11 +25,12 @@ import numpy as np
 
 from .. import models
 from ..datasets.simulate import cut, patch_origins, simulate_block
-from ..datasets.training_sets import InMemorySet, SetInfo, check_model_fits
+from ..datasets.training_sets import InMemorySet, SetInfo, check_model_for_set
 from ..errors import OutputExistsError, SensorError, ShapeError
 from ..io.metadata import detect_sensor
 from ..io.raster import read_pair
 from ..protocol.sensors import get_sensor
+from .config import TrainConfig
 from .presets import resolve_preset
 from .train import TrainResult, train
 from .validation import dominates, validate
@@ -163,16 +164,16 @@ def adapt_to_scene(
         raise ModelError(f"{weights} holds {start.card.arch} weights, not {model}; name the matching model")
     norm = float(start.card.normaliser)
     sets = scene_sets(pan_path, ms_path, norm, sensor, patch, stride, held_out)
-    check_model_fits(start, SetInfo(f"scene {Path(ms_path).name}", len(sets.train), sets.train.shapes))
+    check_model_for_set(start, SetInfo(f"scene {Path(ms_path).name}", len(sets.train), sets.train.shapes))
     ratio = getattr(start, "ratio", 4)
     before = validate(start, sets.held_out, norm, ratio, device=device)
     recipe = resolve_preset(start.card.arch, preset, batch_size=batch_size)
     recipe = replace(recipe, lr=lr if lr is not None else recipe.lr * lr_scale)
     batch = min(recipe.batch_size, len(sets.train))
     recipe = replace(recipe, batch_size=batch)
-    result = train(start.card.arch, sets.train, sets.held_out, preset=recipe, epochs=epochs, minutes=minutes,
-                   out=None, seed=seed, validate_every=validate_every, device=device, quiet=quiet,
-                   weights=weights, select="best", command=command)
+    result = train(TrainConfig(start.card.arch, sets.train, sets.held_out, preset=recipe, epochs=epochs,
+                               minutes=minutes, out=None, seed=seed, validate_every=validate_every, device=device,
+                               quiet=quiet, weights=weights, select="best", command=command))
     after = result.metrics
     adapted = bool(after) and dominates(after, before)
     final = result.model if adapted else start

@@ -1,15 +1,17 @@
 """The training loop: presets, budget, validation, atomic checkpoints, exact resume, torchrun DDP.
 
-``train(model, "train.h5", "valid.h5", epochs=80, out="w.safetensors")`` trains a registered
-network (or a given model) on a PanCollection-layout set with its paper's recipe
+``train(TrainConfig("lightnet", "train.h5", "valid.h5", epochs=80, out="w.safetensors"))`` (or the
+keyword form ``train("lightnet", "train.h5", "valid.h5", epochs=80, out=...)``) trains a
+registered network (or a given model) on a PanCollection-layout set with its paper's recipe
 (:mod:`.presets`) and writes the final weights with :func:`pansharpen.models.save`, the card
-recording the data, command, recipe, time and validation metrics.
+recording the configuration, data, command, recipe, time and validation metrics.
 
 Files beside ``out`` (``W.safetensors``):
 
 * ``W.ckpt`` -- full training state (model, optimiser, scheduler, RNG states, epoch, step,
   history, best weights), rewritten atomically after every ``checkpoint_every`` epochs and
-  when a ``minutes`` budget stops the run; ``resume=True`` continues from it.
+  when a ``minutes`` budget stops the run, with the run's configuration; ``resume=True``
+  continues from it after comparing the configurations (:mod:`.config`).
 
 Exactness: the data order of epoch ``e`` is a pure function of ``(seed, e)``
 (``DistributedSampler`` with ``set_epoch``), so a resumed run -- even one stopped in the
@@ -22,7 +24,7 @@ summation order.
 from __future__ import annotations
 
 import copy
-import math
+import json
 import os
 import sys
 import time
@@ -40,7 +42,7 @@ from .. import models
 from .._version import __version__
 from ..datasets.training_sets import (
     Indexed,
-    check_model_fits,
+    check_model_for_set,
     open_training_set,
     suggested_normaliser,
 )
@@ -53,6 +55,7 @@ from .checkpointing import (
     load_checkpoint,
     restore_rng_state,
 )
+from .config import TrainConfig, resume_differences
 from .losses import build_loss
 from .presets import Preset, resolve_preset, scaled_step_size
 from .validation import is_better, validate
@@ -109,21 +112,6 @@ def _state_dict_cpu(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
-def _check_args(epochs, minutes, validate_every, select, out, resume, checkpoint_every) -> None:
-    if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
-        raise ValueRangeError(f"epochs must be a positive integer; got {epochs!r}")
-    if minutes is not None and not (isinstance(minutes, (int, float)) and math.isfinite(minutes) and minutes > 0):
-        raise ValueRangeError(f"minutes must be a positive number; got {minutes!r}")
-    if not isinstance(validate_every, int) or validate_every < 0:
-        raise ValueRangeError(f"validate_every must be an integer >= 0 (0: only at the end); got {validate_every!r}")
-    if not isinstance(checkpoint_every, int) or checkpoint_every < 1:
-        raise ValueRangeError(f"checkpoint_every must be a positive integer; got {checkpoint_every!r}")
-    if select not in ("best", "last"):
-        raise ValueRangeError(f"select must be 'best' or 'last'; got {select!r}")
-    if resume and out is None:
-        raise ValueRangeError("resume needs out= (the checkpoint lives beside the weights file)")
-
-
 def _build_model(spec, weights, bands: int, seed: int, options: dict[str, Any]) -> nn.Module:
     if isinstance(spec, nn.Module):
         if weights is not None:
@@ -163,74 +151,41 @@ def _progress(total: int | None, initial: int, desc: str, disable: bool):
 
 
 def train(
-    model_name_or_model: "str | nn.Module",
-    train_path: "str | os.PathLike | Dataset",
+    config: "TrainConfig | str | nn.Module",
+    train_path: "str | os.PathLike | Dataset | None" = None,
     valid_path: "str | os.PathLike | Dataset | None" = None,
-    preset: "str | Preset" = "paper",
-    epochs: int | None = None,
-    minutes: float | None = None,
-    batch_size: int | None = None,
-    lr: float | None = None,
-    out: "str | os.PathLike | None" = None,
-    resume: bool = False,
-    seed: int = 0,
-    validate_every: int = 10,
-    device: str = "cpu",
-    quiet: bool = False,
     *,
-    weights: "str | os.PathLike | None" = None,
-    schedule: str = "scaled",
-    select: str = "best",
-    select_metric: str = "Q2n",
-    overwrite: bool = False,
-    num_workers: int = 0,
-    normaliser: float | None = None,
-    model_options: dict[str, Any] | None = None,
-    loss: str | None = None,
-    checkpoint_every: int = 1,
     callbacks: Iterable[Callback] = (),
-    command: str | None = None,
+    **options: Any,
 ) -> TrainResult:
-    """Train a fusion network on a PanCollection-layout set.
+    """Train a fusion network as ``config`` (a :class:`~pansharpen.training.config.TrainConfig`) says.
 
-    Args:
-        model_name_or_model: registered name (``"lightnet"``), or a model to fine-tune.
-        train_path: training set (PanCollection h5/.mat with gt/ms/lms/pan, or a Dataset of such dicts).
-        valid_path: validation set, scored with Q2n/SAM/ERGAS every ``validate_every`` epochs.
-        preset: ``"paper"`` (the architecture's paper recipe), a preset name, or a Preset.
-        epochs: epochs to train (default: the preset's). The StepLR step is scaled to it
-            (``schedule="scaled"``) or kept (``"paper"``); see :mod:`.presets`.
-        minutes: wall-clock budget; the run stops at the next step boundary once it is spent,
-            writes a checkpoint and records ``stopped_by="minutes"``. With ``minutes`` and no
-            ``epochs`` the schedule is planned for the epochs that fit the budget, estimated
-            from the first epoch's time (at most the preset's epochs).
-        batch_size, lr, loss: override the preset (global batch under torchrun; loss ``"l1"``/``"mse"``).
-        out: weights file to write (``models.save``); the training state goes to ``W.ckpt`` beside it.
-        resume: continue from ``W.ckpt`` with its recorded recipe, seed and schedule;
-            ``epochs`` then says where to stop (default: the planned epochs).
-        seed: seeds the initial weights and the data order (explicit generators).
-        validate_every: validate every k epochs (and after the last); 0: only after the last.
-        device: ``"cpu"`` or ``"cuda"``.
-        quiet: no progress bar and no log lines (the bar is also off when stderr is not a TTY).
-        weights: start from these weights (fine-tuning) instead of a random initialisation.
-        select: ``"best"`` (best validated state by ``select_metric``) or ``"last"`` goes to ``out``.
-        overwrite: replace an existing ``out``/checkpoint when not resuming.
-        normaliser: DN scale (default: the file's recorded sensor, else the model card's, else 2047).
-        callbacks: called after every optimiser step with ``{"epoch", "step", "global_step", "loss"}``.
-        command: the command line to record in the card (the CLI passes its argv).
+    The keyword form ``train(model, train_path, valid_path, epochs=..., out=..., ...)`` builds the
+    TrainConfig from its arguments (``options`` are TrainConfig's fields). ``callbacks`` are
+    called after every optimiser step with ``{"epoch", "step", "global_step", "loss"}``.
+
+    ``minutes`` with no ``epochs``: the schedule is planned for the epochs that fit the budget,
+    estimated from the first epoch's time (at most the preset's epochs). ``resume`` continues
+    from ``W.ckpt`` with its recorded recipe, seed and schedule after comparing the recorded and
+    the given configuration (:mod:`pansharpen.training.config` says which fields may differ).
 
     Raises:
         DataFormatError: missing, truncated or corrupt data file or checkpoint.
-        ModelError: model/data band or ratio mismatch, unknown preset, inconsistent resume.
-        ValueRangeError: NaN/inf in a training sample (the message names it) or a diverged loss;
-            no checkpoint is written for the failing step, the last good one stays.
+        ModelError: model/data band or ratio mismatch, unknown preset, a resume whose
+            configuration differs from the recorded one (the message names the fields).
+        ValueRangeError: an invalid configuration value; NaN/inf in a training sample (the
+            message names it) or a diverged loss: no checkpoint is written for the failing
+            step, the last good one stays.
         OutputExistsError: ``out`` or its checkpoint exists and neither ``resume`` nor ``overwrite``.
     """
-    _check_args(epochs, minutes, validate_every, select, out, resume, checkpoint_every)
-    dist_info = ddp.init_from_env(device)
+    if isinstance(config, TrainConfig):
+        if train_path is not None or valid_path is not None or options:
+            raise ValueRangeError("give either a TrainConfig or the model, data and keyword options, not both")
+    else:
+        config = TrainConfig(config, train_path, valid_path, **options)
+    dist_info = ddp.init_from_env(config.device)
     try:
-        run = _Run(dist_info, locals())
-        return run.run()
+        return _Run(dist_info, config, list(callbacks)).run()
     finally:
         ddp.shutdown(dist_info)
 
@@ -238,25 +193,24 @@ def train(
 class _Run:
     """One training invocation; holds the mutable loop state so that checkpoints can capture it."""
 
-    def __init__(self, dist_info: ddp.Dist, args: dict[str, Any]):
+    def __init__(self, dist_info: ddp.Dist, config: TrainConfig, callbacks: list[Callback]):
         self.t0 = time.perf_counter()
         self.d = dist_info
-        self.a = args
-        self.device = torch.device(args["device"])
-        self.out = Path(args["out"]) if args["out"] is not None else None
+        self.cfg = config
+        self.device = torch.device(config.device)
+        self.out = config.out
         self.ckpt_path = checkpoint_path_for(self.out) if self.out is not None else None
-        self.quiet = args["quiet"] or not self.d.is_main
-        self.callbacks = list(args["callbacks"])
+        self.quiet = config.quiet or not self.d.is_main
+        self.callbacks = callbacks
         self._check_outputs()
-        self.ckpt = load_checkpoint(self.ckpt_path) if args["resume"] else None
+        self.ckpt = load_checkpoint(self.ckpt_path) if config.resume else None
         self._setup_data_and_model()
         self._setup_recipe()
         self._setup_optimisation()
 
     # -- setup --------------------------------------------------------------------------------
     def _check_outputs(self) -> None:
-        a = self.a
-        if self.out is None or a["resume"] or a["overwrite"]:
+        if self.out is None or self.cfg.resume or self.cfg.overwrite:
             return
         for p in (self.out, self.ckpt_path):
             if p.exists():
@@ -265,42 +219,82 @@ class _Run:
                 )
 
     def _setup_data_and_model(self) -> None:
-        a = self.a
-        spec, weights = a["model_name_or_model"], a["weights"]
+        cfg = self.cfg
+        spec, weights = cfg.model, cfg.weights
         given_model = isinstance(spec, nn.Module) or weights is not None
-        src = a["train_path"]
-        norm = a["normaliser"]
-        if norm is None and not given_model and not isinstance(src, Dataset):
-            norm = suggested_normaliser(src)
+        norm = cfg.normaliser
+        if norm is None and not given_model and not isinstance(cfg.data, Dataset):
+            norm = suggested_normaliser(cfg.data)
         if given_model:
-            model = _build_model(spec, weights, 0, a["seed"], a["model_options"] or {})
+            model = _build_model(spec, weights, 0, cfg.seed, cfg.model_options)
             card = getattr(model, "card", None)
             norm = norm or (card.normaliser if card is not None else 2047.0)
-            self.train_set, self.train_info = open_training_set(src, norm, "training")
+            self.train_set, self.train_info = open_training_set(cfg.data, norm, "training")
         else:
             norm = norm or 2047.0
-            self.train_set, self.train_info = open_training_set(src, norm, "training")
-            seed = self.ckpt["seed"] if self.ckpt else a["seed"]
-            model = _build_model(spec, None, self.train_info.bands, seed, a["model_options"] or {})
+            self.train_set, self.train_info = open_training_set(cfg.data, norm, "training")
+            seed = self.ckpt["seed"] if self.ckpt else cfg.seed
+            model = _build_model(spec, None, self.train_info.bands, seed, cfg.model_options)
         self.normaliser = float(norm)
-        check_model_fits(model, self.train_info)
+        check_model_for_set(model, self.train_info)
         self.valid_set = self.valid_info = None
-        if a["valid_path"] is not None:
-            self.valid_set, self.valid_info = open_training_set(a["valid_path"], self.normaliser, "validation")
-            check_model_fits(model, self.valid_info)
+        if cfg.valid is not None:
+            self.valid_set, self.valid_info = open_training_set(cfg.valid, self.normaliser, "validation")
+            check_model_for_set(model, self.valid_info)
         self.model = model.to(self.device)
         card = getattr(model, "card", None)
         self.arch = card.arch if card is not None else type(model).__name__
 
+    def _data_records(self) -> dict[str, Any]:
+        """What the training and validation sets hold (compared on resume instead of their paths)."""
+        return {"data": self.train_info.record(),
+                "valid": self.valid_info.record() if self.valid_info is not None else None}
+
+    def _check_resume_config(self) -> None:
+        """Refuse a resume whose configuration differs from the recorded one (see :mod:`.config`)."""
+        c, cfg = self.ckpt, self.cfg
+        where = self.ckpt_path
+        recorded = c.get("config")
+        if recorded is None:
+            if not cfg.force:
+                raise ModelError(
+                    f"{where} records no configuration (written by an older pansharpen), so the data and settings "
+                    "cannot be compared; pass --force (force=True) to resume it anyway, or start a new run with --overwrite"
+                )
+            return
+        given = cfg.to_dict()
+        data_diff, recipe_diff = resume_differences(recorded, given)
+        now = json.loads(json.dumps(self._data_records(), default=str))
+        for key in ("data", "valid"):
+            if c.get("data_records", {}).get(key) != now[key]:
+                data_diff.insert(0, key)
+
+        def show(names: list[str]) -> str:
+            return "; ".join(f"{k}: {_describe(k, recorded, c)} recorded, {_describe(k, given, {'data_records': now})} given"
+                             for k in names)
+
+        if recipe_diff:
+            raise ModelError(
+                f"resume cannot change what {where} was trained with ({show(recipe_diff)}): the model, optimiser "
+                "and data order in the checkpoint depend on it, even with --force; pass the recorded values, or "
+                "start a new run with --overwrite (or fine-tune from the weights with --weights)"
+            )
+        if data_diff and not cfg.force:
+            raise ModelError(
+                f"resume with another configuration than {where} recorded ({show(data_diff)}); pass the same "
+                "options as that run, --force to continue it with the new ones, or --overwrite to start a new run"
+            )
+        if data_diff:
+            self._log(f"--force: continuing {where} with changed {', '.join(data_diff)}")
+
     def _setup_recipe(self) -> None:
-        a = self.a
+        cfg = self.cfg
         if self.ckpt is None:
-            self.preset = resolve_preset(self.arch, a["preset"], lr=a["lr"], batch_size=a["batch_size"],
-                                         loss=a["loss"])
-            self.seed = a["seed"]
-            self.horizon = a["epochs"] or (None if a["minutes"] else self.preset.epochs)
-            self.step_size = scaled_step_size(self.preset, self.horizon, a["schedule"]) if self.horizon else self.preset.step_size
-            self.schedule = a["schedule"]
+            self.preset = resolve_preset(self.arch, cfg.preset, lr=cfg.lr, batch_size=cfg.batch_size, loss=cfg.loss)
+            self.seed = cfg.seed
+            self.horizon = cfg.epochs or (None if cfg.minutes else self.preset.epochs)
+            self.step_size = scaled_step_size(self.preset, self.horizon, cfg.schedule) if self.horizon else self.preset.step_size
+            self.schedule = cfg.schedule
             return
         c = self.ckpt
         if c["arch"] != self.arch or c["bands"] != self.train_info.bands:
@@ -308,18 +302,13 @@ class _Run:
                 f"{self.ckpt_path} belongs to {c['arch']} with {c['bands']} bands, not {self.arch} with "
                 f"{self.train_info.bands}; resume with the same model and data"
             )
+        self._check_resume_config()
         p = dict(c["preset"])
         p["betas"] = tuple(p["betas"])
         self.preset = Preset(**p)
-        for name in ("lr", "batch_size"):
-            if a[name] is not None and a[name] != getattr(self.preset, name):
-                raise ModelError(
-                    f"resume continues the run with its recorded {name}={getattr(self.preset, name)}; "
-                    f"drop the {name} override (got {a[name]}) or start a new run"
-                )
         self.seed, self.horizon, self.step_size, self.schedule = c["seed"], c["horizon"], c["step_size"], c["schedule"]
-        if self.horizon is None and a["epochs"]:
-            self.horizon = a["epochs"]
+        if self.horizon is None and cfg.epochs:
+            self.horizon = cfg.epochs
             self.step_size = scaled_step_size(self.preset, self.horizon, self.schedule)
 
     def _setup_optimisation(self) -> None:
@@ -359,6 +348,8 @@ class _Run:
     def _state(self) -> dict[str, Any]:
         return {
             "format": CHECKPOINT_FORMAT,
+            "config": self.cfg.to_dict(),
+            "data_records": json.loads(json.dumps(self._data_records(), default=str)),
             "arch": self.arch,
             "bands": self.train_info.bands,
             "seed": self.seed,
@@ -400,7 +391,7 @@ class _Run:
 
     # -- loop -------------------------------------------------------------------------------------
     def _out_of_time(self) -> bool:
-        minutes = self.a["minutes"]
+        minutes = self.cfg.minutes
         return bool(minutes) and (time.perf_counter() - self.t0) > minutes * 60.0
 
     def _log(self, text: str) -> None:
@@ -410,12 +401,12 @@ class _Run:
             tqdm.write(text, file=sys.stderr)
 
     def run(self) -> TrainResult:
-        stop_epoch = self.a["epochs"] or self.horizon or self.preset.epochs
+        stop_epoch = self.cfg.epochs or self.horizon or self.preset.epochs
         sampler = DistributedSampler(self.train_set, num_replicas=self.d.world, rank=self.d.rank,
                                      shuffle=True, seed=self.seed, drop_last=True)
         indexed = Indexed(self.train_set)
         bar_off = self.quiet or not sys.stderr.isatty()
-        total = stop_epoch * self.steps_per_epoch if (self.horizon or self.a["epochs"]) else None
+        total = stop_epoch * self.steps_per_epoch if (self.horizon or self.cfg.epochs) else None
         bar = _progress(total, self.global_step, self.arch, bar_off)
         self.model.train()
         try:
@@ -424,7 +415,7 @@ class _Run:
                 order = list(sampler)[self.step_in_epoch * self.local_batch: self.steps_per_epoch * self.local_batch]
                 # own generator: creating a loader must not draw from the global torch stream
                 loader = DataLoader(indexed, batch_size=self.local_batch, sampler=order, drop_last=True,
-                                    num_workers=self.a["num_workers"],
+                                    num_workers=self.cfg.num_workers,
                                     generator=torch.Generator().manual_seed(self.seed + self.epoch))
                 epoch_t0 = time.perf_counter()
                 for batch in loader:
@@ -437,14 +428,14 @@ class _Run:
                 if self.stopped_by == "epochs":
                     self._end_epoch(time.perf_counter() - epoch_t0, stop_epoch)
                     if self.horizon is not None and bar.total is None:
-                        stop_epoch = self.a["epochs"] or self.horizon
+                        stop_epoch = self.cfg.epochs or self.horizon
                         bar.total = stop_epoch * self.steps_per_epoch
                     elif self._out_of_time_all() and self.epoch < stop_epoch:
                         self.stopped_by = "minutes"
         finally:
             bar.close()
         if self.stopped_by == "minutes":
-            self._log(f"time budget of {self.a['minutes']} min spent: stopped at epoch {self.epoch} "
+            self._log(f"time budget of {self.cfg.minutes} min spent: stopped at epoch {self.epoch} "
                       f"step {self.step_in_epoch}/{self.steps_per_epoch}; continue with --resume")
             if self.valid_set is not None and self.last_metrics is None:
                 self._validate()
@@ -502,16 +493,16 @@ class _Run:
         self.step_in_epoch, self.loss_sum, self.loss_count = 0, 0.0, 0
         if self.horizon is None:
             self._plan_horizon(seconds)
-            stop_epoch = self.a["epochs"] or self.horizon
-        k = self.a["validate_every"]
+            stop_epoch = self.cfg.epochs or self.horizon
+        k = self.cfg.validate_every
         if self.valid_set is not None and ((k and self.epoch % k == 0) or self.epoch >= stop_epoch):
             entry.update(self._validate())
-        if self.epoch % self.a["checkpoint_every"] == 0 or self.epoch >= stop_epoch:
+        if self.epoch % self.cfg.checkpoint_every == 0 or self.epoch >= stop_epoch:
             self._save_checkpoint()
 
     def _plan_horizon(self, first_epoch_seconds: float) -> None:
         """Minutes-only budget: plan the schedule for the epochs that fit (rank 0 decides)."""
-        budget = self.a["minutes"] * 60.0 if self.a["minutes"] else None
+        budget = self.cfg.minutes * 60.0 if self.cfg.minutes else None
         planned = self.preset.epochs
         if budget:
             planned = max(1, min(self.preset.epochs, int(budget // max(first_epoch_seconds, 1e-9))))
@@ -526,7 +517,7 @@ class _Run:
         metrics = validate(self.model, self.valid_set, self.normaliser, getattr(self.model, "ratio", 4),
                            device=str(self.device))
         self.last_metrics = metrics
-        if is_better(metrics, self.best["metrics"] if self.best else None, self.a["select_metric"]):
+        if is_better(metrics, self.best["metrics"] if self.best else None, self.cfg.select_metric):
             self.best = {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "metrics": metrics}
             self.best_state = _state_dict_cpu(self.model)
         self._log(f"epoch {self.epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
@@ -534,7 +525,7 @@ class _Run:
 
     # -- result -----------------------------------------------------------------------------------
     def _finish(self) -> TrainResult:
-        use_best = self.a["select"] == "best" and self.best_state is not None
+        use_best = self.cfg.select == "best" and self.best_state is not None
         final = copy.deepcopy(self.model).cpu()
         if use_best:
             final.load_state_dict(self.best_state)
@@ -563,10 +554,10 @@ class _Run:
         )
 
     def _record(self, seconds: float, selected: str) -> dict[str, Any]:
-        a = self.a
-        command = a["command"] or (
-            f"pansharpen.training.train.train({self.arch!r}, {str(a['train_path'])!r}, epochs={a['epochs']}, "
-            f"minutes={a['minutes']}, seed={self.seed})"
+        cfg = self.cfg
+        command = cfg.command or (
+            f"pansharpen.training.train.train({self.arch!r}, {str(cfg.data)!r}, epochs={cfg.epochs}, "
+            f"minutes={cfg.minutes}, seed={self.seed})"
         )
         rec = {
             "data": self.train_info.record(),
@@ -582,9 +573,18 @@ class _Run:
             "seed": self.seed,
             "processes": self.d.world,
             "device": str(self.device),
-            "selected": selected if selected == "last" else f"best by {a['select_metric']} (epoch {self.best['epoch']})",
-            "started_from": str(Path(a["weights"]).name) if a["weights"] is not None else None,
+            "selected": selected if selected == "last" else f"best by {cfg.select_metric} (epoch {self.best['epoch']})",
+            "started_from": cfg.weights.name if cfg.weights is not None else None,
+            "config": cfg.to_dict(),
             "pansharpen": __version__,
             "torch": torch.__version__,
         }
         return rec
+
+
+def _describe(name: str, config: dict[str, Any], holder: dict[str, Any]) -> str:
+    """A field's value for a resume message; data sets by file name and sample count."""
+    if name in ("data", "valid"):
+        rec = holder.get("data_records", {}).get(name)
+        return "none" if rec is None else f"{rec.get('name')} ({rec.get('samples')} samples, {rec.get('bytes', '?')} bytes)"
+    return repr(config.get(name))
