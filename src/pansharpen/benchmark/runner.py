@@ -7,7 +7,9 @@
 2. builds every method: classical methods by name, networks from weights files / bundled
    names, seeded random initialisations, or trained under the stated budget once per seed
    (weights cached in ``DIR/weights``, reused when the config is unchanged);
-3. fuses every test image with every method (each seed), timing each fusion, and scores it:
+3. fuses every test image with every method (each seed) through the fusers of ``pansharpen
+   fuse`` (:class:`~pansharpen.fusion.fusers.NetworkFuser` / ``ClassicalFuser``, whole images:
+   ``fuse_image``), timing each fusion, and scores it:
    reduced resolution (with ``gt``) Q2n, Q, SAM, ERGAS, SCC; full resolution D_lambda, D_s,
    QNR, D_lambda_K, HQNR (metrics-reference.md section 3.13);
 4. aggregates: mean ± std (N-1, MATLAB ``std``) over images; with several seeds the per-image
@@ -42,13 +44,13 @@ from torch import nn
 
 from .. import models
 from .._version import __version__
-from ..classical.registry import get_method
 from ..errors import ValueRangeError
 from ..io.atomic import atomic_write_bytes
 from ..io.pancollection import open_pancollection
 from ..metrics.full import full_resolution_indices
 from ..models.complexity import macs_per_pixel
-from ..models.inference import inference_module, preferred_form
+from ..fusion.fusers import ClassicalFuser, NetworkFuser
+from ..models.inference import preferred_form
 from ..models.registry import count_parameters
 from ..protocol.sensors import get_sensor
 from ..training.config import TrainConfig
@@ -70,53 +72,29 @@ from .tables import (
     write_csv,
 )
 
-FuseFn = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], np.ndarray]
-
-
 # ------------------------------------------------------------------------------ methods
 @dataclass
 class MethodInstance:
-    """One evaluated instance of a method: a classical method, or one seed of a network.
-
-    ``fuse(ms, pan, lms)`` takes one image in digital numbers (``(C, h, w)``, ``(1, H, W)``,
-    ``(C, H, W)`` or None) and returns ``(C, H, W)`` float64 digital numbers.
-    """
+    """One evaluated instance of a method: a classical method, or one seed of a network
+    (``model``: the trained / loaded / seeded network, None for classical methods)."""
 
     spec: MethodSpec
     seed: int | None
-    fuse: FuseFn
     model: nn.Module | None = None
     history: list[dict[str, Any]] | None = None
     train_seconds: float | None = None
 
 
-def network_fuser(model: nn.Module, normaliser: float) -> FuseFn:
-    """Wrap a fusion network as a DN -> DN function (inputs divided by ``normaliser``)."""
-    model.eval()
-
-    def to_input(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy((np.asarray(a, np.float64) / normaliser).astype(np.float32))[None]
-
-    def fuse(ms: np.ndarray, pan: np.ndarray, lms: np.ndarray | None) -> np.ndarray:
-        with torch.no_grad():
-            out = model(to_input(ms), to_input(pan), None if lms is None else to_input(lms))
-        return out[0].double().numpy() * normaliser
-
-    return fuse
-
-
-def classical_fuser(name: str, sensor, ratio: int, options: Mapping[str, Any]) -> FuseFn:
-    method = get_method(name)
-
-    def fuse(ms: np.ndarray, pan: np.ndarray, lms: np.ndarray | None) -> np.ndarray:
-        return np.asarray(method(ms, pan, sensor, ratio, **options), dtype=np.float64)
-
-    return fuse
-
-
-def _normaliser(model: nn.Module, sensor) -> float:
-    card = getattr(model, "card", None)
-    return float(getattr(card, "normaliser", None) or getattr(sensor, "max_value", 2047))
+def method_fuser(spec: MethodSpec, inst: MethodInstance, sensor, ratio: int,
+                 form: str | None = None) -> "NetworkFuser | ClassicalFuser":
+    """The :mod:`pansharpen.fusion.fusers` fuser of one method instance, for whole images
+    (``fuser.fuse_image(ms, pan, lms)``). Networks run in ``form`` (default: folded when the spec
+    asks for it, else eager) in one call per image (no sub-tiles), on the DN scale of their card."""
+    if spec.kind == "classical":
+        return ClassicalFuser(spec.name, sensor, ratio, spec.options)
+    fuser = NetworkFuser(inst.model, form=form or ("fold" if spec.fold else "eager"), subtile=None)
+    fuser.engine  # built now, so that the first image's time does not include it
+    return fuser
 
 
 def _fingerprint(spec: MethodSpec, seed: int | None) -> dict[str, Any]:
@@ -142,7 +120,7 @@ def _train_instance(spec: MethodSpec, seed: int, out_dir: Path, retrain: bool, q
         saved = json.loads(record.read_text())
         if saved.get("fingerprint") == json.loads(json.dumps(fp)):
             log(f"  {spec.label} seed {seed}: reusing {weights.name} (same config; --retrain to train again)")
-            return MethodInstance(spec, seed, None, models.load(weights), saved.get("history"), saved.get("seconds"))
+            return MethodInstance(spec, seed, models.load(weights), saved.get("history"), saved.get("seconds"))
     tr = spec.train
     log(f"  {spec.label} seed {seed}: training {spec.name} (epochs={tr.epochs}, minutes={tr.minutes}) ...")
     res = train(TrainConfig(
@@ -156,7 +134,7 @@ def _train_instance(spec: MethodSpec, seed: int, out_dir: Path, retrain: bool, q
     record.write_text(json.dumps(payload, indent=1, default=_json_default))
     log(f"  {spec.label} seed {seed}: {res.epochs} epochs in {res.seconds:.0f} s ({res.stopped_by})")
     model = res.model.to("cpu").eval()
-    return MethodInstance(spec, seed, None, model, res.history, res.seconds)
+    return MethodInstance(spec, seed, model, res.history, res.seconds)
 
 
 def _train_job(spec: MethodSpec, seed: int, out_dir: Path, retrain: bool, device: str, threads: int) -> str:
@@ -197,25 +175,21 @@ def build_instances(cfg: BenchmarkConfig, out_dir: Path, retrain: bool = False, 
     out: dict[str, list[MethodInstance]] = {}
     for spec in cfg.methods:
         if spec.kind == "classical":
-            out[spec.label] = [MethodInstance(spec, None, lambda *a: None)]  # fuser bound per test set (sensor)
+            out[spec.label] = [MethodInstance(spec, None)]  # its fuser is made per test set (sensor)
             continue
         instances = []
         for seed in spec.seeds:
             if spec.weights not in (None, "random"):
-                inst = MethodInstance(spec, None, None, models.load(spec.weights))
+                inst = MethodInstance(spec, None, models.load(spec.weights))
             elif spec.weights == "random":
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(int(seed))
-                    inst = MethodInstance(spec, seed, None, models.create(spec.name, bands=bands, **spec.options).eval())
+                    inst = MethodInstance(spec, seed, models.create(spec.name, bands=bands, **spec.options).eval())
             else:
                 inst = _train_instance(spec, int(seed), out_dir, retrain, quiet, log, device=train_device)
             instances.append(inst)
         out[spec.label] = instances
     return out
-
-
-def _evaluated_model(inst: MethodInstance) -> nn.Module:
-    return inst.model.fold() if inst.spec.fold else inst.model
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -339,12 +313,14 @@ def _timing_inputs(cfg: BenchmarkConfig) -> tuple[TestSetSpec, dict[str, np.ndar
     return ts, sample
 
 
-def measure_timing(forms: list[tuple[str, FuseFn, int | None, float | None]], sample: Mapping[str, np.ndarray],
+def measure_timing(forms: list[tuple[str, Callable[..., np.ndarray], int | None, float | None]],
+                   sample: Mapping[str, np.ndarray],
                    repeats: int, warmup: int) -> list[TimingRow]:
     """Median wall time of each form over ``repeats`` interleaved rounds (every form once per
     round, so background load affects all alike), after ``warmup`` calls each.
 
-    ``forms`` are ``(label, fuse, params, macs_per_pixel)``.
+    ``forms`` are ``(label, fuse, params, macs_per_pixel)``; ``fuse(ms, pan, lms)`` is a fuser's
+    :meth:`~pansharpen.fusion.fusers.NetworkFuser.fuse_image`.
     """
     ms, pan, lms = sample["ms"], sample["pan"], sample.get("lms")
     for _, fn, _, _ in forms:
@@ -417,8 +393,9 @@ def _run(cfg: BenchmarkConfig, out: Path, retrain: bool, quiet: bool, command: s
 
     log(f"benchmark {cfg.name}: {len(cfg.methods)} methods x {len(cfg.test_sets)} test sets")
     instances = build_instances(cfg, out, retrain=retrain, quiet=quiet, log=log, train_device=train_device, jobs=jobs)
-    evaluated = {label: [(_evaluated_model(i) if i.model is not None else None) for i in insts]
-                 for label, insts in instances.items()}
+    ratio = cfg.protocol.ratio
+    network_fusers = {spec.label: [method_fuser(spec, inst, None, ratio) for inst in instances[spec.label]]
+                      for spec in cfg.methods if spec.kind == "network"}
     protocol = _protocol(cfg, command)
 
     fig_set = next((t for t in cfg.test_sets if t.name == cfg.figures.test_set), None) or next(
@@ -430,13 +407,10 @@ def _run(cfg: BenchmarkConfig, out: Path, retrain: bool, quiet: bool, command: s
 
     for ts in cfg.test_sets:
         sensor = get_sensor(ts.sensor, nbands=ts.bands)
-        fusers: dict[str, list[tuple[int | None, FuseFn]]] = {}
-        for spec in cfg.methods:
-            if spec.kind == "classical":
-                fusers[spec.label] = [(None, classical_fuser(spec.name, sensor, cfg.protocol.ratio, spec.options))]
-            else:
-                fusers[spec.label] = [(inst.seed, network_fuser(model, _normaliser(inst.model, sensor)))
-                                      for inst, model in zip(instances[spec.label], evaluated[spec.label])]
+        fusers = {spec.label: [(inst.seed, network_fusers[spec.label][k] if spec.kind == "network"
+                                else method_fuser(spec, inst, sensor, ratio))
+                               for k, inst in enumerate(instances[spec.label])]
+                  for spec in cfg.methods}
         count = min(ts.count, cfg.protocol.max_images or ts.count)
         log(f"test set {ts.name}: {count} images, {ts.resolution} resolution")
         with open_pancollection(ts.path) as f:
@@ -444,9 +418,9 @@ def _run(cfg: BenchmarkConfig, out: Path, retrain: bool, quiet: bool, command: s
                 sample = f.sample(i)
                 lms = sample.get("lms")
                 for label, seeded in fusers.items():
-                    for k, (seed, fuse) in enumerate(seeded):
+                    for k, (seed, fuser) in enumerate(seeded):
                         t0 = time.perf_counter()
-                        fused = fuse(sample["ms"], sample["pan"], lms)
+                        fused = fuser.fuse_image(sample["ms"], sample["pan"], lms)
                         seconds = time.perf_counter() - t0
                         if not np.isfinite(fused).all():
                             raise ValueRangeError(f"{label} (seed {seed}) produced NaN/inf on image {i} of {ts.name}")
@@ -460,7 +434,7 @@ def _run(cfg: BenchmarkConfig, out: Path, retrain: bool, quiet: bool, command: s
                 log(f"  image {i + 1}/{count} done")
         tables[ts.name] = _rows(cfg, ts, instances, per_image)
 
-    timing = _timing(cfg, instances, evaluated, log) if cfg.timing.enabled else []
+    timing = _timing(cfg, instances, log) if cfg.timing.enabled else []
     histories = {label: [i.history for i in insts if i.history is not None] for label, insts in instances.items()
                  if any(i.history is not None for i in insts)}
     result = BenchmarkResult(cfg, out, tables, per_image, timing, protocol, histories)
@@ -486,31 +460,29 @@ def _rows(cfg: BenchmarkConfig, ts: TestSetSpec, instances, per_image) -> list[R
     return rows
 
 
-def _timing(cfg: BenchmarkConfig, instances, evaluated, log) -> list[TimingRow]:
-
+def _timing(cfg: BenchmarkConfig, instances, log) -> list[TimingRow]:
     ts, sample = _timing_inputs(cfg)
     sensor = get_sensor(ts.sensor, nbands=ts.bands)
+    ratio = cfg.protocol.ratio
     forms = []
     for spec in cfg.methods:
         if not spec.timing:
             continue
+        inst = instances[spec.label][0]
         if spec.kind == "classical":
-            forms.append((spec.label, classical_fuser(spec.name, sensor, cfg.protocol.ratio, spec.options), None, None))
+            forms.append((spec.label, method_fuser(spec, inst, sensor, ratio).fuse_image, None, None))
             continue
-        model = instances[spec.label][0].model
-        norm = _normaliser(model, sensor)
+        model = inst.model
         params, macs = _complexity(model)
-        fold = getattr(model, "fold", None)
-        if callable(fold):
-            folded = evaluated[spec.label][0] if spec.fold else model.fold()
-            _, f_macs = _complexity(folded)  # the folded copy keeps dense kernels in buffers: report trained params
-            forms.append((f"{spec.label} (unfolded)", network_fuser(model, norm), params, macs))
-            forms.append((f"{spec.label} (folded)", network_fuser(folded, norm), params, f_macs))
+        if callable(getattr(model, "fold", None)):
+            _, f_macs = _complexity(model.fold())  # the folded copy keeps dense kernels in buffers: report trained params
+            forms.append((f"{spec.label} (unfolded)", method_fuser(spec, inst, sensor, ratio, "eager").fuse_image, params, macs))
+            forms.append((f"{spec.label} (folded)", method_fuser(spec, inst, sensor, ratio, "fold").fuse_image, params, f_macs))
             if preferred_form(model) == "trace":  # what `pansharpen fuse` runs on the CPU
-                traced, _ = inference_module(model, "trace")
-                forms.append((f"{spec.label} (traced)", network_fuser(traced, norm), params, macs))
+                forms.append((f"{spec.label} (traced)", method_fuser(spec, inst, sensor, ratio, "trace").fuse_image,
+                              params, macs))
         else:
-            forms.append((spec.label, network_fuser(model, norm), params, macs))
+            forms.append((spec.label, method_fuser(spec, inst, sensor, ratio).fuse_image, params, macs))
     if not forms:
         return []
     size = sample["pan"].shape[-1]
@@ -654,4 +626,4 @@ def _text(path: Path, text: str) -> None:
 
 
 __all__ = ["run_benchmark", "BenchmarkResult", "MethodInstance", "aggregate", "measure_timing", "score",
-           "network_fuser", "classical_fuser", "protocol_lines", "load_config"]
+           "method_fuser", "protocol_lines", "load_config"]

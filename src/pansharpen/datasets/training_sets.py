@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -82,32 +81,10 @@ class SetInfo:
         return rec
 
 
-def _sensor_normaliser(attrs: dict[str, Any]) -> float | None:
-    for key in ("normaliser", "normalizer", "max_value"):
-        if isinstance(attrs.get(key), (int, float)) and attrs[key] > 0:
-            return float(attrs[key])
-    sensor = attrs.get("sensor")
-    if isinstance(sensor, str) and sensor:
-        from ..protocol.sensors import get_sensor
-
-        try:
-            return float(get_sensor(sensor).max_value)
-        except Exception:  # an unknown sensor name falls back to the model's normaliser
-            return None
-    return None
-
-
 def file_attrs(path: "str | os.PathLike") -> dict[str, Any]:
     """The provenance attributes of a PanCollection file (opens and closes it; raises on damage)."""
     with open_pancollection(path) as f:
         return dict(f.attrs)
-
-
-def suggested_normaliser(path: "str | os.PathLike") -> float | None:
-    """The DN scale recorded in a file's provenance (``normaliser`` or the sensor's 2**bits - 1), if any."""
-    if not Path(path).is_file():
-        return None  # open_training_set reports the missing file
-    return _sensor_normaliser(file_attrs(path))
 
 
 def open_training_set(source: "str | os.PathLike | Dataset", normaliser: float, role: str = "training") -> tuple[Dataset, SetInfo]:
@@ -169,8 +146,3 @@ def check_model_for_set(model: torch.nn.Module, info: SetInfo) -> None:
             f"{info.name}: pan patches are {info.shapes['pan'][1:]} and ms patches {(h, w)}; "
             f"{arch} needs ratio {ratio} (pan = {(h * ratio, w * ratio)})"
         )
-
-
-def as_numpy_dn(t: torch.Tensor, normaliser: float) -> np.ndarray:
-    """Network-scale tensor -> float64 digital numbers."""
-    return t.detach().cpu().double().numpy() * normaliser

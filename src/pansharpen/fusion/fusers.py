@@ -12,11 +12,18 @@ Optional: a fuser that sets ``accepts_margin = True`` also takes ``margin=`` (PA
 caller keeps only ``[margin:-margin]`` of the result, so the fuser may leave the rest unset.
 The scene pipeline passes its ``halo`` as the margin; :class:`NetworkFuser` uses it to run the
 network on the kept centre only.
+
+``fuser.fuse_image(ms, pan, lms=None)`` fuses one whole in-memory image (statistics of that
+image, no tiles): the benchmark scores methods through it, so ``fuse`` and the benchmark run
+the same fusers. Networks see DN on the scale of :mod:`pansharpen.protocol.scaling`.
 """
 from __future__ import annotations
 
+import functools
 import math
 import warnings
+
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -30,6 +37,7 @@ from ..models.inference import (
     preferred_form,
 )
 from ..models.registry import complete_card
+from ..protocol.scaling import from_network, network_normaliser, to_network
 
 
 def interp23_margin_lr(ratio: int) -> int:
@@ -41,7 +49,8 @@ def interp23_margin_lr(ratio: int) -> int:
 class NetworkFuser:
     """Runs a fusion network (``forward(ms, pan, lms=None)``) on normalised blocks.
 
-    The network sees ``DN / card.normaliser`` and its output is scaled back. The MS is
+    The network sees ``DN / card.normaliser`` and its output is scaled back
+    (:mod:`pansharpen.protocol.scaling`). The MS is
     upsampled (interp23tap) inside the block, so the halo covers the interpolator's
     reach plus the network's receptive field.
 
@@ -69,22 +78,16 @@ class NetworkFuser:
         if getattr(model, "card", None) is None:
             raise ModelError("the model has no card; create it with pansharpen.models.create or load it")
 
-        card = self.card = complete_card(model)
+        card = self.card = model.card
         self.bands = card.bands
         self.ratio = card.ratio
-        self.normaliser = float(card.normaliser)
+        self.normaliser = network_normaliser(card=card)
         self.device = device
         self.threads = threads
-        rf = int(card.receptive_field or 0)
-        if rf <= 0:
-            rf = 32
-            warnings.warn(f"model {card.name} has no receptive field in its card; using a 32 px halo", stacklevel=2)
         if card.global_pooling and not hasattr(model, "global_stats"):
             warnings.warn(
                 f"model {card.name} uses image-wide pooling; tiles are pooled separately", stacklevel=2
             )
-        self.halo = self.ratio * (interp23_margin_lr(self.ratio) + math.ceil(rf / self.ratio) + 1)
-        self.net_halo = self.ratio * math.ceil(rf / self.ratio)
         if subtile and (subtile < 0 or subtile % self.ratio):
             raise ModelError(f"subtile must be a positive multiple of the ratio {self.ratio}; got {subtile}")
         if form is not None and form not in INFERENCE_FORMS:
@@ -94,9 +97,33 @@ class NetworkFuser:
             raise ModelError(f"stats_tile must be a positive number of MS pixels or None; got {stats_tile!r}")
         self.stats_tile = stats_tile
         self.model = eval_copy(model, device)
+        self.card = self.model.card  # the copy's card: completing it never changes the caller's
         self.form = form or preferred_form(model, device)
         self._engine = None  # built on the first call in each process (TorchScript does not pickle)
         self.stats = None
+
+    @functools.cached_property
+    def _margins(self) -> tuple[int, int]:
+        """``(halo, net_halo)`` from the receptive field, measured on first use (a card that lacks it
+        is completed then: :func:`~pansharpen.models.registry.complete_card`), so whole-image use
+        (:meth:`fuse_image`) never pays for the measurement."""
+        rf = int(complete_card(self.model).receptive_field or 0)
+        if rf <= 0:
+            rf = 32
+            warnings.warn(f"model {self.card.name} has no receptive field in its card; using a 32 px halo", stacklevel=3)
+        net = self.ratio * math.ceil(rf / self.ratio)
+        return self.ratio * (interp23_margin_lr(self.ratio) + 1) + net, net
+
+    @property
+    def halo(self) -> int:
+        """PAN pixels of context a tile needs on each side: interp23tap's reach plus the network's
+        receptive field (rounded up to whole MS pixels), plus one MS pixel."""
+        return self._margins[0]
+
+    @property
+    def net_halo(self) -> int:
+        """The network's receptive field rounded up to a multiple of R (the sub-tile margin)."""
+        return self._margins[1]
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -126,8 +153,8 @@ class NetworkFuser:
             if self.threads:
                 torch.set_num_threads(self.threads)
             with torch.inference_mode():
-                ms = torch.from_numpy(ms_scene[None] / self.normaliser).float().to(self.device)
-                pan = torch.from_numpy(pan_scene[None] / self.normaliser).float().to(self.device)
+                ms = to_network(ms_scene[None], self.normaliser).to(self.device)
+                pan = to_network(pan_scene[None], self.normaliser).to(self.device)
                 tile = self.stats_tile if self.stats_tile and max(ms.shape[-2:]) > self.stats_tile else None
                 self.stats = self.model.global_stats(ms, pan, tile=tile)
 
@@ -139,11 +166,23 @@ class NetworkFuser:
         if self.threads:
             torch.set_num_threads(self.threads)
         with torch.inference_mode():
-            ms = torch.from_numpy(ms_block[None] / self.normaliser).float().to(self.device)
-            pan = torch.from_numpy(pan_block[None] / self.normaliser).float().to(self.device)
+            ms = to_network(ms_block[None], self.normaliser).to(self.device)
+            pan = to_network(pan_block[None], self.normaliser).to(self.device)
             kwargs = {"stats": self.stats} if self.stats is not None else {}
             out = self._run(ms, pan, kwargs, margin)
-        return out[0].double().cpu().numpy() * self.normaliser
+        return from_network(out[0], self.normaliser)
+
+    def fuse_image(self, ms: np.ndarray, pan: np.ndarray, lms: np.ndarray | None = None) -> np.ndarray:
+        """One whole image in one network call (no tiles, no halo): ``ms (C, h, w)``, ``pan (1, H, W)``
+        and optionally ``lms (C, H, W)`` (the MS already on the PAN grid, e.g. a PanCollection test
+        set's; else the network upsamples) in DN -> ``(C, H, W)`` float64 DN. Image-wide statistics
+        of pooling models come from this image. The benchmark scores networks through this."""
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        with torch.inference_mode():
+            inputs = [None if a is None else to_network(a[None], self.normaliser).to(self.device) for a in (ms, pan, lms)]
+            out = self.engine(*inputs)
+        return from_network(out[0], self.normaliser)
 
     def _run(self, ms: torch.Tensor, pan: torch.Tensor, kwargs: dict, margin: int = 0) -> torch.Tensor:
         """The network on a block, in sub-tiles when the block is larger than one (see the class doc)."""
@@ -168,19 +207,28 @@ class NetworkFuser:
 
 
 class ClassicalFuser:
-    """Runs a classical method; scene-wide statistics are estimated once in :meth:`prepare`."""
+    """Runs a classical method; scene-wide statistics are estimated once in :meth:`prepare`.
 
-    def __init__(self, name: str, sensor, ratio: int = 4):
+    ``options`` are the method's own (``block`` for BDSD, ...; see ``pansharpen methods``).
+    """
+
+    def __init__(self, name: str, sensor, ratio: int = 4, options: Mapping[str, Any] | None = None):
         self.method = classical_registry.get_method(name)
         self.name = self.method.name
         self.sensor = sensor
         self.ratio = ratio
+        self.options = dict(options or {})
         self.bands = sensor.nbands
         self.halo = self.method.halo_for(ratio)
         self.params = None
 
     def prepare(self, ms_scene: np.ndarray, pan_scene: np.ndarray) -> None:
-        self.params = self.method.estimate(ms_scene, pan_scene, self.sensor, self.ratio)
+        self.params = self.method.estimate(ms_scene, pan_scene, self.sensor, self.ratio, **self.options)
+
+    def fuse_image(self, ms: np.ndarray, pan: np.ndarray, lms: np.ndarray | None = None) -> np.ndarray:
+        """One whole image: statistics of this image, then the method (``lms`` is not used: the
+        method upsamples the MS with its own interpolator). ``(C, H, W)`` float64 DN."""
+        return np.asarray(self.method(ms, pan, self.sensor, self.ratio, **self.options), dtype=np.float64)
 
     def __call__(self, ms_block: np.ndarray, pan_block: np.ndarray, origin=(0, 0)) -> np.ndarray:
         if self.params is None:

@@ -29,6 +29,7 @@ from ..datasets.training_sets import InMemorySet, SetInfo, check_model_for_set
 from ..errors import OutputExistsError, SensorError, ShapeError
 from ..io.metadata import detect_sensor
 from ..io.raster import read_pair
+from ..protocol.scaling import network_normaliser, to_network
 from ..protocol.sensors import get_sensor
 from .config import TrainConfig
 from .presets import resolve_preset
@@ -115,8 +116,8 @@ def scene_sets(pan_path: "str | os.PathLike", ms_path: "str | os.PathLike", norm
     train_block = simulate_block(ms[:, :top], pan[:, : top * ratio], sens, ratio)
     test_block = simulate_block(ms[:, top:], pan[:, top * ratio:], sens, ratio, row=top)
     patches = [cut(train_block, r, c, patch, ratio) for r, c in patch_origins(top, w, patch, stride)]
-    stack = {k: np.stack([p[k] for p in patches]) / normaliser for k in ("gt", "ms", "lms", "pan")}
-    held = {k: getattr(test_block, k)[None] / normaliser for k in ("gt", "ms", "lms", "pan")}
+    stack = {k: to_network(np.stack([p[k] for p in patches]), normaliser) for k in ("gt", "ms", "lms", "pan")}
+    held = {k: to_network(getattr(test_block, k)[None], normaliser) for k in ("gt", "ms", "lms", "pan")}
     record = {"pan": pan_path.name, "ms": ms_path.name, "sensor": sens.name, "ratio": ratio,
               "reduced_size": [h, w], "train_rows": [0, top], "held_out_rows": [top, h],
               "patch": patch, "stride": stride, "patches": len(patches)}
@@ -162,7 +163,7 @@ def adapt_to_scene(
         from ..errors import ModelError
 
         raise ModelError(f"{weights} holds {start.card.arch} weights, not {model}; name the matching model")
-    norm = float(start.card.normaliser)
+    norm = network_normaliser(card=start.card)
     sets = scene_sets(pan_path, ms_path, norm, sensor, patch, stride, held_out)
     check_model_for_set(start, SetInfo(f"scene {Path(ms_path).name}", len(sets.train), sets.train.shapes))
     ratio = getattr(start, "ratio", 4)

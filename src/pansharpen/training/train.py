@@ -43,10 +43,11 @@ from .._version import __version__
 from ..datasets.training_sets import (
     Indexed,
     check_model_for_set,
+    file_attrs,
     open_training_set,
-    suggested_normaliser,
 )
 from ..errors import ModelError, OutputExistsError, ShapeError, ValueRangeError
+from ..protocol.scaling import network_normaliser
 from . import ddp
 from .checkpointing import (
     CHECKPOINT_FORMAT,
@@ -222,16 +223,15 @@ class _Run:
         cfg = self.cfg
         spec, weights = cfg.model, cfg.weights
         given_model = isinstance(spec, nn.Module) or weights is not None
-        norm = cfg.normaliser
-        if norm is None and not given_model and not isinstance(cfg.data, Dataset):
-            norm = suggested_normaliser(cfg.data)
-        if given_model:
+        if given_model:  # trained weights keep their card's scale
             model = _build_model(spec, weights, 0, cfg.seed, cfg.model_options)
-            card = getattr(model, "card", None)
-            norm = norm or (card.normaliser if card is not None else 2047.0)
+            norm = network_normaliser(given=cfg.normaliser, card=getattr(model, "card", None))
             self.train_set, self.train_info = open_training_set(cfg.data, norm, "training")
-        else:
-            norm = norm or 2047.0
+        else:  # a new network takes the data file's scale
+            attrs = None
+            if cfg.normaliser is None and isinstance(cfg.data, Path) and cfg.data.is_file():
+                attrs = file_attrs(cfg.data)  # a missing file is reported by open_training_set
+            norm = network_normaliser(given=cfg.normaliser, attrs=attrs)
             self.train_set, self.train_info = open_training_set(cfg.data, norm, "training")
             seed = self.ckpt["seed"] if self.ckpt else cfg.seed
             model = _build_model(spec, None, self.train_info.bands, seed, cfg.model_options)

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ..protocol.scaling import from_network
+
 from ..metrics.reduced import ergas, q2n, sam
 
 #: metrics reported for a validation set, and whether higher is better
@@ -35,8 +37,8 @@ def validate(model: torch.nn.Module, dataset: Dataset, normaliser: float, ratio:
             fused = model(batch["ms"].to(device), batch["pan"].to(device), batch["lms"].to(device))
             l1_sum += float((fused - gt).abs().sum())
             l1_count += gt.numel()
-            fused_dn = fused.clamp(0, 1).double().cpu().numpy() * normaliser
-            gt_dn = gt.double().cpu().numpy() * normaliser
+            fused_dn = from_network(fused.clamp(0, 1), normaliser)
+            gt_dn = from_network(gt, normaliser)
             alive = fused_dn.reshape(len(fused_dn), -1).max(axis=1) > 1.0
             q = np.zeros(len(gt_dn))
             if alive.any():
