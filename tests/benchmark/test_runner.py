@@ -349,7 +349,7 @@ def test_cli_runs_a_config_and_reports_errors_with_exit_code_2(sets, tmp_path, c
 def test_figure_columns_follow_figures_methods_and_nan_output_is_reported(sets, tmp_path, monkeypatch):
     from matplotlib.image import imread
 
-    import pansharpen.benchmark.runner as bench
+    from pansharpen.fusion.fusers import ClassicalFuser
 
     rr, _ = sets
     cfg = _config(rr, methods=[{"label": "GSA", "classical": "gsa"}, {"label": "Brovey", "classical": "brovey"}],
@@ -357,7 +357,7 @@ def test_figure_columns_follow_figures_methods_and_nan_output_is_reported(sets, 
     run_benchmark(cfg, tmp_path / "out")
     assert imread(tmp_path / "out" / "figures" / "comparison_rr.png").shape[:2] == (2 * 240, 2 * 240)
 
-    monkeypatch.setattr(bench, "classical_fuser", lambda *a: (lambda ms, pan, lms: np.full((BANDS, SIDE, SIDE), np.nan)))
+    monkeypatch.setattr(ClassicalFuser, "fuse_image", lambda self, ms, pan, lms=None: np.full((BANDS, SIDE, SIDE), np.nan))
     with pytest.raises(ValueRangeError, match="GSA .*NaN/inf on image 0 of rr"):
         run_benchmark(cfg, tmp_path / "out2")
     with pytest.raises(DataFormatError, match="figures.methods"):
