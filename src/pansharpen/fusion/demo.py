@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.windows import Window
 
 from ..io.raster import read_image
 from ..io.samples import sample_product
+from ..io.windows import Window
 from ..metrics.full import full_resolution_indices
 from ..metrics.reduced import reduced_resolution_indices
 from ..protocol.interp import interp23tap
@@ -47,7 +47,7 @@ def _crop_product(pan_path: Path, ms_path: Path, size: int, ratio: int, folder: 
     out = []
     for path, side in ((pan_path, size), (ms_path, size // ratio)):
         with rasterio.open(path) as src:
-            win = Window(0, 0, min(side, src.width), min(side, src.height))
+            win = Window.of_shape(min(side, src.height), min(side, src.width)).to_rasterio()
             profile = src.profile | {"width": win.width, "height": win.height, "transform": src.window_transform(win)}
             dst_path = folder / f"crop{size}_{path.name}"
             with rasterio.open(dst_path, "w", **profile) as dst:
