@@ -10,7 +10,7 @@ import rasterio
 import scipy.ndimage
 from rasterio.transform import Affine
 
-from pansharpen.errors import DataFormatError, OutputExistsError, ShapeError, ValueRangeError
+from pansharpen.errors import DataFormatError, OutputExistsError, SensorError, ShapeError, ValueRangeError
 from pansharpen.io.pancollection import open_pancollection
 from pansharpen.datasets.simulate import simulate, split_paths, transform
 from pansharpen.protocol.interp import interp23tap
@@ -274,7 +274,7 @@ def test_too_small_and_bad_settings(tmp_path):
 def test_unknown_sensor_and_band_mismatch(tmp_path):
     p1, m1 = _product(tmp_path, name="1")
     p2, m2 = _product(tmp_path, name="2", bands=3)
-    with pytest.raises(DataFormatError, match="--sensor"):
+    with pytest.raises(SensorError, match="cannot tell which sensor.*--sensor"):  # the sensor policy's refusal
         simulate([f"{p1}:{m1}"], tmp_path / "s.h5", **dict(SETTINGS, sensor=None))
     with pytest.raises(ShapeError, match="3 bands but the first source has 4"):
         simulate([f"{p1}:{m1}", f"{p2}:{m2}"], tmp_path / "s.h5", **dict(SETTINGS, sensor="none"))

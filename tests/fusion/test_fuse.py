@@ -9,7 +9,8 @@ from affine import Affine
 from pansharpen.cli import main
 from pansharpen.errors import ModelError
 from pansharpen.models import create, save
-from pansharpen.fusion.fuse import check_card_for_product, fuse, resolve_sensor
+from pansharpen.fusion.fuse import check_card_for_product, fuse
+from pansharpen.protocol.policy import resolve_sensor
 from pansharpen.protocol import get_sensor
 
 
@@ -36,8 +37,8 @@ def product(tmp_path):
 
 def test_sensor_comes_from_the_imd_then_the_option(product):
     p, m = product
-    assert resolve_sensor(None, m, p, 4).name == "QB"
-    assert resolve_sensor("IKONOS", m, p, 4).name == "IKONOS"
+    assert resolve_sensor(None, ms_path=m, pan_path=p, nbands=4)[0].name == "QB"
+    assert resolve_sensor("IKONOS", ms_path=m, pan_path=p, nbands=4)[0].name == "IKONOS"
 
 
 def test_method_fusion_clips_to_the_sensor_range(product, tmp_path):
@@ -109,3 +110,102 @@ def test_fuse_dataarray(product):
     out = fuse_dataarray(pan, ms, method="exp", sensor="QB")
     assert out.dims == ("band", "y", "x") and out.shape == (4, 64, 64)
     np.testing.assert_allclose(out.values[:, 30:34, 30:34].mean(), ms.values[:, 7:9, 7:9].mean(), rtol=0.2)
+
+
+# ------------------------------------------------------------------ the default and its one line
+def _pair(tmp_path, bands, ratio, tags=None, size=24, seed=0, descriptions=None):
+    """A product with ``bands`` MS bands at ``ratio`` (shared pixel corners) and optional MS tags."""
+    rng = np.random.default_rng(seed)
+    ms = rng.uniform(100, 1500, (bands, size, size))
+    up = np.repeat(np.repeat(ms.mean(0, keepdims=True), ratio, 1), ratio, 2)
+    pan = np.clip(up + rng.normal(0, 20, up.shape), 0, 2047)
+    p = _write(tmp_path / f"pan{bands}_{ratio}.tif", pan, Affine(1.0, 0, 5e5, 0, -1.0, 4e6))
+    m = _write(tmp_path / f"ms{bands}_{ratio}.tif", ms, Affine(float(ratio), 0, 5e5, 0, -float(ratio), 4e6))
+    if tags or descriptions:
+        with rasterio.open(m, "r+") as dst:
+            dst.update_tags(**(tags or {}))
+            for i, d in enumerate(descriptions or (), start=1):
+                dst.set_band_description(i, d)
+    return p, m, ms, pan
+
+
+@pytest.mark.parametrize("bands, sensor, expect", [
+    (8, "WV3", ("model", "lgpconv-net-wv3")), (8, "WV2", ("model", "lgpconv-net-wv3")),
+    (8, "none", ("method", "mtf-glp-fs")), (6, "L7", ("method", "bdsd-pc")), (4, "QB", ("method", "mtf-glp-fs")),
+    (3, "none", ("method", "mtf-glp-fs")), (5, "none", ("method", "mtf-glp-fs"))])
+def test_default_choice_per_band_count(bands, sensor, expect):
+    from pansharpen.fusion.fuse import default_choice
+    from pansharpen.protocol.policy import resolve_sensor as policy
+
+    kind, name, why = default_choice(policy(sensor, nbands=bands)[0], bands, 4 if sensor != "L7" else 2)
+    assert (kind, name) == expect and f"{bands}-band" in why
+
+
+def test_default_file_names_real_methods_and_bundled_models():
+    from pansharpen.classical import list_methods
+    from pansharpen.models import registry
+
+    for bands in (3, 4, 5, 6, 8):
+        entries = registry.default_choices(bands)
+        assert entries and all(("model" in e) != ("method" in e) and e.get("why") for e in entries)
+        assert any("method" in e for e in entries)  # a classical fallback for every band count
+        for e in entries:
+            assert e.get("method", "exp") in list_methods() and e.get("model", "lgpconv-net-wv3") in registry.bundled_weights()
+
+
+def test_network_at_another_ratio_is_refused_with_what_to_do(tmp_path):
+    p, m, _, _ = _pair(tmp_path, 8, 2, tags={"SENSOR": "WorldView-3"})
+    with pytest.raises(ModelError, match="ratio 4, the product has ratio 2.*--method"):
+        fuse(p, m, tmp_path / "x.tif", model="lgpconv-net-wv3")
+    # the default skips the network and fuses classically
+    out = fuse(p, m, tmp_path / "d.tif")
+    assert out.exists()
+
+
+@pytest.mark.parametrize("ratio", [2, 3])
+def test_classical_default_at_ratios_2_and_3_equals_the_whole_image_run(tmp_path, ratio):
+    from pansharpen.classical import fuse_classical
+
+    p, m, ms, pan = _pair(tmp_path, 4, ratio, tags={"SENSOR": "QuickBird"})
+    out = fuse(p, m, tmp_path / "o.tif", tile=12 * ratio)
+    with rasterio.open(out) as src:
+        fused = src.read().astype(np.float64)
+    ms_f = np.rint(ms).astype("uint16").astype(np.float64)
+    pan_f = np.rint(pan).astype("uint16").astype(np.float64)
+    whole = np.clip(np.rint(fuse_classical("mtf-glp-fs", ms_f, pan_f, "QB", ratio)), 0, 2047)
+    assert fused.shape == (4, 24 * ratio, 24 * ratio)
+    inner = (slice(None), slice(8 * ratio, -8 * ratio), slice(8 * ratio, -8 * ratio))  # the borders are mirrored
+    np.testing.assert_array_equal(fused[inner], whole[inner])
+
+
+def test_fuse_prints_one_line_unless_quiet(product, tmp_path, capsys):
+    p, m = product
+    fuse(p, m, tmp_path / "a.tif", quiet=False)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("fuse:")]
+    assert len(lines) == 1
+    assert lines[0].startswith("fuse: method mtf-glp-fs (default for 4-band data: ")
+    assert "sensor QB (QB02 in M.IMD)" in lines[0] and "ratio 4" in lines[0] and "4 bands (Blue, Green, Red, NIR)" in lines[0]
+    assert main(["fuse", str(p), str(m), str(tmp_path / "b.tif"), "--method", "gsa", "--sensor", "IKONOS", "-q"]) == 0
+    assert "fuse:" not in capsys.readouterr().out
+    assert main(["fuse", str(p), str(m), str(tmp_path / "c.tif"), "--mtf-ms", "0.2,0.2,0.25,0.3", "--bits", "12"]) == 0
+    out = capsys.readouterr().out
+    assert "sensor QB (QB02 in M.IMD; overridden by --mtf-ms, --bits)" in out
+
+
+def test_unknown_sensor_is_refused_for_classical_methods(tmp_path, capsys):
+    p, m, _, _ = _pair(tmp_path, 4, 4)
+    assert main(["fuse", str(p), str(m), str(tmp_path / "x.tif"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot tell which sensor" in err and "--sensor" in err and "--mtf-ms" in err
+    assert not (tmp_path / "x.tif").exists()
+    assert main(["fuse", str(p), str(m), str(tmp_path / "x.tif"), "-q", "--sensor", "none"]) == 0
+    assert main(["fuse", str(p), str(m), str(tmp_path / "y.tif"), "-q", "--mtf-ms", "x"]) == 2
+    assert "--mtf-ms 'x'" in capsys.readouterr().err
+
+
+def test_values_are_clipped_to_the_sensor_bits(tmp_path):
+    p, m, _, _ = _pair(tmp_path, 4, 4, tags={"SENSOR": "IKONOS"})
+    unclipped = fuse(p, m, tmp_path / "u.tif", method="mtf-glp-hpm")
+    out = fuse(p, m, tmp_path / "o.tif", method="mtf-glp-hpm", bits=10)
+    with rasterio.open(out) as src, rasterio.open(unclipped) as ref:
+        assert ref.read().max() > 1023 and src.read().max() == 1023

@@ -143,3 +143,71 @@ def test_rejects_bad_images():
 def test_ratio_one_is_identity():
     x = np.random.default_rng(4).random((2, 5, 5))
     np.testing.assert_array_equal(interp23tap(x, 1), x)
+
+
+# ------------------------------------------------------------------------------- any integer ratio
+def _plain_general(x: np.ndarray, r: int) -> np.ndarray:
+    """Zero insertion at phase r//2, then a circular 45-tap correlation along rows and columns, by loops."""
+    from pansharpen.protocol.interp import general_kernel
+
+    k = general_kernel(r)
+    h, w = x.shape
+    up = np.zeros((h * r, w * r))
+    up[r // 2::r, r // 2::r] = x
+    rad = k.size // 2
+    rows = np.zeros_like(up)
+    for i in range(up.shape[0]):
+        for t in range(k.size):
+            rows[i] += k[t] * up[(i + t - rad) % up.shape[0]]
+    out = np.zeros_like(up)
+    for j in range(up.shape[1]):
+        for t in range(k.size):
+            out[:, j] += k[t] * rows[:, (j + t - rad) % up.shape[1]]
+    return out
+
+
+@pytest.mark.parametrize("ratio", [3, 5, 6])
+def test_general_interpolator_equals_the_plain_computation(ratio):
+    from pansharpen.protocol.interp import interp_general
+
+    x = np.random.default_rng(ratio).uniform(0, 2047, (2, 7, 9))
+    out = interp_general(x, ratio)
+    assert out.shape == (2, 7 * ratio, 9 * ratio)
+    for c in range(2):
+        np.testing.assert_allclose(out[c], _plain_general(x[c], ratio), rtol=0, atol=1e-9)
+
+
+def test_general_kernel_is_fir1_scaled():
+    from pansharpen.protocol.interp import general_kernel
+
+    k = general_kernel(3)
+    assert k.size == 45 and np.isclose(k.sum(), 3.0) and np.allclose(k, k[::-1])
+    # zeros of the windowed sinc at nonzero multiples of the ratio: known samples pass through
+    assert np.allclose(k[22 + 3::3], 0, atol=1e-15) and abs(k[22] - 1) < 1e-3
+
+
+def test_general_interpolator_keeps_samples_and_smooth_signals():
+    from pansharpen.protocol.interp import interp_general
+
+    x = np.random.default_rng(0).uniform(100, 1000, (1, 12, 12))
+    y = interp_general(x, 3)
+    assert np.abs(y[0, 1::3, 1::3] - x[0]).max() < 1e-3 * x.max()  # LR pixel i at HR 3i + 1
+    assert np.abs(interp_general(np.full((1, 6, 6), 500.0), 3) - 500.0).max() < 0.5
+    n = 48
+    i = np.arange(n)
+    ramp = np.sin(2 * np.pi * i / n)[None, None, :] * np.ones((1, n, 1))
+    hr = np.sin(2 * np.pi * ((np.arange(3 * n) - 1) / 3) / n)
+    assert np.abs(interp_general(ramp, 3)[0, 10] - hr).max() < 5e-3
+
+
+def test_upsample_dispatches_by_ratio():
+    import torch
+
+    from pansharpen.protocol.interp import interp_general, upsample
+
+    x = np.random.default_rng(1).uniform(0, 1, (3, 8, 8))
+    np.testing.assert_array_equal(upsample(x, 4), interp23tap(x, 4))
+    np.testing.assert_array_equal(upsample(x, 3), interp_general(x, 3))
+    t = upsample(torch.from_numpy(x).float(), 3)
+    assert isinstance(t, torch.Tensor) and t.dtype == torch.float32
+    np.testing.assert_allclose(t.numpy(), interp_general(x, 3), atol=1e-4)

@@ -80,3 +80,39 @@ def test_errors_say_what_to_do():
     with pytest.raises(SensorError, match="bit depth"):
         generic_sensor([0.3], bits=0)
     assert str(SensorError("plain")) == "plain"
+
+
+# The rest of the catalogue (issue 14): bits and ratio from the agencies' product documents; no
+# per-sensor MTF gain is published in the project's sources, so the toolbox fallback applies.
+OTHERS = {"Pleiades": (4, 12, 4), "PleiadesNeo": (6, 12, 4), "SPOT6": (4, 12, 4), "SPOT7": (4, 12, 4),
+          "GF1": (4, 10, 4), "L7": (6, 8, 2), "L8": (7, 16, 2), "L9": (7, 16, 2)}
+
+
+def test_catalogue_covers_the_common_sensors():
+    from pansharpen.protocol.sensors import catalogue
+
+    assert {s.name for s in catalogue()} == set(REFERENCE) | set(OTHERS)
+
+
+@pytest.mark.parametrize("name", sorted(OTHERS))
+def test_fallback_sensors_use_the_toolbox_defaults_and_say_so(name):
+    bands, bits, ratio = OTHERS[name]
+    s = get_sensor(name)
+    assert (s.nbands, s.bits, s.ratio) == (bands, bits, ratio)
+    assert s.fallback and s.ms_gnyq == (0.3,) * bands and s.pan_gnyq == 0.15 and "fallback" in s.mtf_source
+    assert [s.bands[i] for i in s.rgb] == ["Red", "Green", "Blue"]
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_toolbox_sensors_cite_the_toolbox(name):
+    s = get_sensor(name)
+    assert ("genMTF" in s.mtf_source) != s.fallback  # GF2: the toolbox applies its fallback
+    assert [s.bands[i] for i in s.rgb] == ["Red", "Green", "Blue"]
+
+
+def test_match_bands_by_name_or_id():
+    wv2 = get_sensor("WV2")
+    assert wv2.match_bands(["R", "G", "B"]).bands == ("Red", "Green", "Blue")
+    assert wv2.match_bands(["Red", "Red"]) is None  # a band named twice
+    assert wv2.match_bands(["Band1"]) is None
+    assert get_sensor("Pleiades").match_bands(["B2", "B1", "B0", "B3"]).bands == ("Red", "Green", "Blue", "NIR")

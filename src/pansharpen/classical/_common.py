@@ -24,8 +24,9 @@ import torch
 
 from .._arrays import check_finite, restore, to_numpy
 from ..errors import ShapeError, ValueRangeError
-from ..protocol.interp import interp23tap
-from ..protocol.sensors import Sensor, get_sensor
+from ..protocol.interp import upsample
+from ..protocol.policy import resolve_sensor as _sensor_policy
+from ..protocol.sensors import Sensor
 from ._lowpass import interp_halo
 
 Params = dict[str, Any]
@@ -40,15 +41,18 @@ class SingularRegressionWarning(RuntimeWarning):
 # ----------------------------------------------------------------------------------------------
 
 
-def check_ratio(ratio, power_of_two: bool = True) -> int:
-    """Return ``ratio`` as an int >= 2; a :class:`ShapeError` unless it is a power of two."""
+def check_ratio(ratio, power_of_two: bool = False) -> int:
+    """Return ``ratio`` as an int >= 2 (a power of two when ``power_of_two``); a :class:`ShapeError` otherwise.
+
+    Any integer works for the methods: the MS is upsampled with interp23tap at powers of two and
+    with the toolbox's general FIR interpolator otherwise (:func:`pansharpen.protocol.interp.upsample`)."""
     if isinstance(ratio, bool) or not isinstance(ratio, (int, np.integer, float)) or int(ratio) != ratio:
         raise ShapeError(f"ratio must be an integer (4 for most sensors); got {ratio!r}")
     r = int(ratio)
     if r < 2 or (power_of_two and r & (r - 1)):
         raise ShapeError(
-            f"ratio {r} is not supported: the classical methods upsample with interp23tap, "
-            "which needs a power of two >= 2 (2, 4, 8, ...)"
+            f"ratio {r} is not supported by this method, which needs a power of two >= 2 (2, 4, 8, ...); "
+            "use a method that works at any ratio (e.g. mtf-glp-fs, gsa)"
         )
     return r
 
@@ -123,10 +127,9 @@ def check_sizes(ms: np.ndarray, pan: np.ndarray, ratio: int) -> None:
 
 
 def resolve_sensor(sensor, nbands: int) -> Sensor:
-    """A :class:`Sensor` for ``nbands`` bands (``None`` means the toolbox default gains)."""
-    if sensor is None:
-        return get_sensor("none", nbands=nbands)
-    return get_sensor(sensor, nbands=nbands)
+    """A :class:`Sensor` for ``nbands`` bands by the sensor policy (arrays carry no metadata, so
+    ``None`` means the toolbox default gains, as ``--sensor none``)."""
+    return _sensor_policy("none" if sensor is None else sensor, nbands=nbands)[0]
 
 
 def _common_footprint(ms: np.ndarray, pan: np.ndarray, ratio: int) -> tuple[np.ndarray, np.ndarray]:
@@ -168,11 +171,12 @@ class Inputs:
 
     @cached_property
     def lms(self) -> np.ndarray:
-        """The MS upsampled to the PAN grid with interp23tap (EXP), ``(C, H, W)``."""
+        """The MS upsampled to the PAN grid (EXP: interp23tap, or the general interpolator at ratios
+        that are not powers of two), ``(C, H, W)``."""
         if self.given_lms is not None:
             return self.given_lms
 
-        return np.asarray(interp23tap(self.ms, self.ratio), dtype=np.float64)
+        return np.asarray(upsample(self.ms, self.ratio), dtype=np.float64)
 
     @property
     def nbands(self) -> int:

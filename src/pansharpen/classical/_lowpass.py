@@ -16,7 +16,7 @@ import numpy as np
 import scipy.fft
 import scipy.ndimage as ndi
 
-from ..protocol.interp import interp23tap
+from ..protocol.interp import GENERAL_ORDER, upsample
 from ..protocol.mtf import KERNEL_SIZE, mtf_kernel
 
 MTF_RADIUS = KERNEL_SIZE // 2
@@ -24,7 +24,10 @@ INTERP_HALF_TAPS = 11  # interp23tap: 23 taps, radius 11 at each x2 stage
 
 
 def interp_halo(ratio: int) -> int:
-    """PAN pixels on each side that interp23tap (circular border) needs to be exact inside a tile."""
+    """PAN pixels on each side that the upsampler (circular border) needs to be exact inside a tile:
+    interp23tap's reach at powers of two, the general FIR's radius (22) otherwise."""
+    if ratio & (ratio - 1):
+        return GENERAL_ORDER // 2 + ratio
     return INTERP_HALF_TAPS * (ratio - 1) + ratio
 
 
@@ -39,7 +42,8 @@ def decimate_phase(ratio: int) -> int:
 
 
 def upsample_interp23tap(image: np.ndarray, ratio: int) -> np.ndarray:
-    return np.asarray(interp23tap(image, ratio), dtype=np.float64)
+    """interp23tap at powers of two, the general interpolator otherwise (the same as the EXP image)."""
+    return np.asarray(upsample(image, ratio), dtype=np.float64)
 
 
 def mtf_decimate(pan: np.ndarray, gains: tuple[float, ...], ratio: int) -> np.ndarray:

@@ -48,9 +48,13 @@ def evaluate_command(
     ratio: int = typer.Option(4, "--ratio", help="PAN/MS resolution ratio."),
     sensor: Optional[str] = typer.Option(
         None, "--sensor", "-s",
-        help="Sensor (WV3, WV2, QB, GF2, ..., or 'none'): MTF gains at full resolution; at reduced resolution only "
-        "used to rescale images normalised to [0, 1]. Full resolution default: the file's recorded sensor, else 'none'.",
+        help="Sensor (WV3, QB, Pleiades, L8, ... see `pansharpen sensors`, or 'none'): MTF gains at full resolution; "
+        "at reduced resolution only used to rescale images normalised to [0, 1]. Full resolution default: as for "
+        "`fuse`, from the product's metadata or the file's recorded sensor, else 'none' (with a warning).",
     ),
+    mtf_ms: Optional[str] = typer.Option(None, "--mtf-ms", help="Full resolution: MS MTF gain(s) at Nyquist (0.3 or one per band, comma-separated)."),
+    mtf_pan: Optional[float] = typer.Option(None, "--mtf-pan", help="Full resolution: PAN MTF gain at the MS Nyquist frequency."),
+    bits: Optional[int] = typer.Option(None, "--bits", help="Full resolution: significant bits of the data."),
     crop: int = typer.Option(0, "--crop", help="Reduced resolution border cut dim_cut (toolbox demos: 21 or 30)."),
     max_value: Optional[float] = typer.Option(None, "--max-value", help="DN maximum to rescale [0, 1] images (e.g. 2047)."),
     crop_to_blocks: bool = typer.Option(
@@ -64,6 +68,7 @@ def evaluate_command(
 ) -> None:
     from ..errors import ShapeError
     from ..evaluation.evaluate import evaluate_full, evaluate_reduced
+    from .fuse_cmd import parse_gains
 
     full = ms is not None or pan is not None
     if full and reference is not None:
@@ -74,7 +79,7 @@ def evaluate_command(
         if crop:
             raise ShapeError("--crop applies to reduced resolution only; the toolbox computes full-resolution indices on the whole image")
         result = evaluate_full(ms, pan, fused, sensor=sensor, ratio=ratio, crop_to_blocks=crop_to_blocks,
-                               max_value=max_value)
+                               max_value=max_value, mtf_ms=parse_gains(mtf_ms), mtf_pan=mtf_pan, bits=bits)
     elif reference is not None:
         result = evaluate_reduced(reference, fused, ratio=ratio, sensor=sensor, crop=crop, max_value=max_value)
     else:

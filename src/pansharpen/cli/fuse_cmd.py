@@ -17,7 +17,16 @@ def fuse_command(
     model: Optional[str] = typer.Option(None, "--model", help="Bundled model name (see `pansharpen models`)."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="A pansharpen .safetensors weights file."),
     method: Optional[str] = typer.Option(None, "--method", help="Classical method (see `pansharpen methods`)."),
-    sensor: Optional[str] = typer.Option(None, "--sensor", help="Sensor (default: from the product's IMD, else the model's)."),
+    sensor: Optional[str] = typer.Option(
+        None, "--sensor",
+        help="Sensor (WV3, QB, Pleiades, SPOT7, L8, ... see `pansharpen sensors`; 'none': toolbox defaults). "
+        "Default: from the product's metadata (.IMD/.XML, DIM_*.XML, *_MTL.txt, GeoTIFF tags), else the model card.",
+    ),
+    mtf_ms: Optional[str] = typer.Option(
+        None, "--mtf-ms", help="MS MTF gain at Nyquist: one value, or one per band separated by commas (0.3 or "
+        "0.34,0.32,0.30,0.22); overrides the sensor's or describes another sensor."),
+    mtf_pan: Optional[float] = typer.Option(None, "--mtf-pan", help="PAN MTF gain at the MS Nyquist frequency (e.g. 0.15)."),
+    bits: Optional[int] = typer.Option(None, "--bits", help="Significant bits of the data (output clipped to 2^bits - 1)."),
     tile: int = typer.Option(512, "--tile", help="Tile side in PAN pixels (memory grows with it)."),
     cog: bool = typer.Option(False, "--cog", help="Write a Cloud-Optimised GeoTIFF."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="Output data type (default: the MS data type)."),
@@ -33,10 +42,23 @@ def fuse_command(
     if workers is not None and scheduler is not None:
         raise PanSharpenError("give either --workers or --scheduler, not both")
     path = fuse(
-        pan, ms, out, model=model, method=method, weights=weights, sensor=sensor, tile=tile, dtype=dtype,
+        pan, ms, out, model=model, method=method, weights=weights, sensor=sensor, mtf_ms=parse_gains(mtf_ms),
+        mtf_pan=mtf_pan, bits=bits, tile=tile, dtype=dtype,
         cog=cog, overwrite=overwrite, workers=workers, scheduler=scheduler, quiet=quiet,
     )
     typer.echo(f"wrote {path}")
+
+
+def parse_gains(text: Optional[str]) -> Optional[tuple[float, ...]]:
+    """``--mtf-ms`` text (``"0.3"`` or ``"0.34,0.32,0.30,0.22"``) as gains; a one-line error otherwise."""
+    from ..errors import SensorError
+
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise SensorError(f"--mtf-ms {text!r}: give numbers in (0, 1), one or one per band, separated by commas") from None
 
 
 @app.command("demo")

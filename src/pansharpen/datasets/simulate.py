@@ -42,7 +42,7 @@ from ..errors import DataFormatError, OutputExistsError, ShapeError, ValueRangeE
 from ..io.pancollection import PanCollectionWriter
 from ..io.raster import read_pair
 from ..protocol.interp import interp23tap
-from ..protocol.sensors import get_sensor
+from ..protocol.policy import resolve_sensor
 from ..protocol.wald import wald_degrade
 
 SPLITS = ("train", "valid", "test")
@@ -87,7 +87,8 @@ def resolve_source(spec: "str | Path", sensor: str | None = None) -> Product:
 
     Accepted: ``dgsamples:WV3`` / ``dgsamples:WV2`` (the sample products), ``PAN.tif:MS.tif``, or a
     folder holding one PAN and one MS GeoTIFF. The sensor is ``sensor`` when given, else the
-    sample product's, else read from the ``.IMD`` file beside the MS (WorldView/GeoEye/QuickBird).
+    sample product's, else None: the sensor policy decides from the product's metadata
+    (:func:`pansharpen.protocol.policy.resolve_sensor`).
     """
     text = str(spec)
     if text.lower().startswith("dgsamples:"):
@@ -111,10 +112,6 @@ def resolve_source(spec: "str | Path", sensor: str | None = None) -> Product:
         raise DataFormatError(
             f"source {text!r}: give PAN.tif:MS.tif, a folder with one PAN and one MS GeoTIFF, or dgsamples:WV3"
         )
-    if sensor is None:
-        from ..io.metadata import detect_sensor
-
-        sensor = detect_sensor(ms) or detect_sensor(pan)
     return Product(text, pan, ms, sensor)
 
 
@@ -303,16 +300,12 @@ def simulate(
         if p.exists() and not overwrite:
             raise OutputExistsError(f"{p} exists; pass --overwrite to replace it")
     products = [resolve_source(s, sensor) for s in sources]
-    for p in products:
-        if p.sensor is None:
-            raise DataFormatError(
-                f"source {p.name}: the sensor is unknown (no .IMD beside the MS); pass --sensor (e.g. WV3, or 'none')"
-            )
     rng = np.random.default_rng(seed)
     say = progress or (lambda msg: None)
 
     records: list[dict[str, Any]] = []
     sensors: list[str] = []
+    max_values: list[int] = []
     writers: dict[str, PanCollectionWriter] = {}
     counts = {s: 0 for s in SPLITS}
     band_count: int | None = None
@@ -320,7 +313,9 @@ def simulate(
         for index, product in enumerate(products):
             say(f"reading {product.name}")
             ms, pan, valid, info = _read_product(product, ratio)
-            sens = get_sensor(product.sensor, nbands=ms.shape[0])
+            # the sensor policy (a refusal says what to pass; nothing half-written stays)
+            sens, _ = resolve_sensor(product.sensor, pan_path=product.pan_path, ms_path=product.ms_path,
+                                     nbands=ms.shape[0])
             if band_count is None:
                 band_count = ms.shape[0]
             elif ms.shape[0] != band_count:
@@ -358,6 +353,7 @@ def simulate(
                         writer.append(batch)
                         counts[split] += len(batch["origin"])
             sensors.append(sens.name)
+            max_values.append(sens.max_value)
             records.append({**product.describe(), "sensor": sens.name, "ratio": info.ratio,
                             "grid": info.as_dict(), "split_geometry": geom.as_dict(),
                             "patches_dropped_for_nodata": dropped})
@@ -375,7 +371,7 @@ def simulate(
             "max_patches": max_patches,
             "sources": records,
             "sensors": sensors,
-            "max_value": max(get_sensor(s, nbands=band_count).max_value for s in sensors),
+            "max_value": max(max_values),
             "split_layout": "per source, gt-scale rows from the top: train | valid | test strip of square images; "
                             "each block simulated on its own",
             "origin_columns": ["source", "row", "col", "transform"],

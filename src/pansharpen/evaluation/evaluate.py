@@ -40,7 +40,7 @@ from ..io.pancollection import open_pancollection
 from ..metrics.full import full_resolution_indices
 from ..metrics.reduced import reduced_resolution_indices
 from ..metrics.table import aggregate, format_table
-from ..protocol.sensors import get_sensor
+from ..protocol.policy import resolve_sensor
 
 REDUCED_KEYS = ("Q2n", "Q", "SAM", "ERGAS", "SCC")
 FULL_KEYS = ("D_lambda", "D_s", "QNR", "D_lambda_K", "HQNR")
@@ -384,6 +384,9 @@ def evaluate_full(
     ratio: int = 4,
     crop_to_blocks: bool = False,
     max_value: float | None = None,
+    mtf_ms=None,
+    mtf_pan: float | None = None,
+    bits: int | None = None,
 ) -> Evaluation:
     """Full-resolution indices (no reference) of every fused image against its MS and PAN.
 
@@ -391,9 +394,10 @@ def evaluate_full(
     error otherwise); ``crop_to_blocks`` evaluates the top-left whole blocks instead.
 
     ``max_value`` rescales float images normalised to [0, 1] (default: the sensor's maximum DN).
-    ``sensor`` gives the MTF gains used by D_s / D_lambda_K; None takes the ``sensor``
-    attribute of a PanCollection input (as written by ``pansharpen simulate``) or else the
-    toolbox defaults for an unknown sensor (``"none"``: MS gain 0.3, PAN gain 0.15).
+    ``sensor`` gives the MTF gains used by D_s / D_lambda_K, by the sensor policy of ``fuse``
+    (:func:`pansharpen.protocol.policy.resolve_sensor`: ``sensor``, else the GeoTIFFs' metadata or
+    the ``sensor`` attribute of a PanCollection input; ``mtf_ms``/``mtf_pan``/``bits`` override),
+    else the toolbox defaults for an unknown sensor (``"none"``: MS gain 0.3, PAN gain 0.15), with a warning.
     The MS upsampled to the PAN grid (``lms`` of a PanCollection file) is passed on as
     ``ms_exp`` when present; otherwise the metrics compute it with interp23tap.
     """
@@ -420,17 +424,17 @@ def evaluate_full(
                 f"{fus.label()} is {fus.shape[1]} x {fus.shape[2]} but the PAN {pan_src.label()} is "
                 f"{pan_src.shape[1]} x {pan_src.shape[2]}; the fused image must be on the PAN grid"
             )
-        if sensor is None:
-            sensor = _attrs_sensor(ms_src, pan_src, fus)
-            if sensor is None:
-                warnings.warn(
-                    "no sensor given or recorded in the files: D_s and D_lambda_K use the toolbox defaults for an "
-                    "unknown sensor (MTF gain 0.3 MS, 0.15 PAN); pass --sensor for the sensor's own MTF",
-                    UserWarning, stacklevel=2,
-                )
-                sensor = "none"
 
-        sensor_obj = get_sensor(sensor, nbands=ms_src.shape[0])
+        geo = {k: s.path for k, s in (("ms_path", ms_src), ("pan_path", pan_src)) if s.kind == "geotiff"}
+        sensor_obj, why = resolve_sensor(
+            sensor, nbands=ms_src.shape[0], recorded=_attrs_sensor(ms_src, pan_src, fus) if sensor is None else None,
+            mtf_ms=mtf_ms, mtf_pan=mtf_pan, bits=bits, unknown_ok=True, **geo)
+        if why.startswith("unknown"):
+            warnings.warn(
+                "no sensor given or stated by the files: D_s and D_lambda_K use the toolbox defaults for an "
+                "unknown sensor (MTF gain 0.3 MS, 0.15 PAN); pass --sensor for the sensor's own MTF",
+                UserWarning, stacklevel=2,
+            )
         pair = None
         if pairs_on_grid:
             from ..io.raster import read_pair

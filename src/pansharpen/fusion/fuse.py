@@ -1,66 +1,153 @@
 """High-level fusion API: ``pansharpen.fuse(pan, ms, out, model=..., method=..., weights=...)``.
 
-Chooses the sensor (option > product metadata > model card), builds the fuser (a bundled
-or user network, or a classical method), checks that the model fits the product's bands,
-and runs :func:`~pansharpen.fusion.scene.fuse_scene`.
+:func:`plan_fusion` decides what runs: the sensor by the one sensor policy
+(:func:`pansharpen.protocol.policy.resolve_sensor`: option > product metadata > model card),
+and the fuser: the model, weights or method given, or else the default for the product's band
+count read from ``models/weights/defaults.json`` (:func:`pansharpen.models.registry.default_choices`:
+a bundled network for the sensor and band count when one exists, else the classical method that
+measured best for that band count). :func:`fuse` builds the fuser, says in one line what it
+used, and runs :func:`~pansharpen.fusion.scene.fuse_scene`.
 """
 from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelError, SensorError
 from ..io.grid import PairGrid
-from ..io.metadata import detect_sensor
 from ..io.sources import RasterSource
 from ..models import registry
-from ..protocol.sensors import Sensor, generic_sensor, get_sensor
+from ..protocol.policy import resolve_sensor
+from ..protocol.sensors import Sensor, find_sensor, generic_sensor
 from .fusers import ClassicalFuser, NetworkFuser
 from .scene import fuse_scene
 
 
-def resolve_sensor(sensor: "str | Sensor | None", ms_path, pan_path, nbands: int, card=None) -> Sensor | None:
-    """The sensor of a product: explicit > IMD metadata beside the files > the model card's first sensor."""
-    if sensor is not None:
-        return get_sensor(sensor, nbands=nbands)
+@dataclass(frozen=True)
+class FusionPlan:
+    """What :func:`fuse` runs on a product and why.
 
-    for path in (ms_path, pan_path):
-        name = detect_sensor(path) if path else None
-        if name:
-            try:
-                return get_sensor(name, nbands=nbands)
-            except SensorError as exc:
-                warnings.warn(f"metadata names sensor {name}, which does not fit the data: {exc}", stacklevel=2)
-    if card is not None and card.sensors:
-        try:
-            return get_sensor(card.sensors[0], nbands=nbands)
-        except SensorError:
+    Attributes:
+        sensor: the sensor (MTF gains, bit depth) from the sensor policy; None only for a network on
+            a product whose sensor nothing states (no clipping beyond the data type).
+        sensor_why: where the sensor came from (``"WV03 in MS.IMD"``, ``"--sensor L8"``).
+        kind: ``"model"``, ``"weights"`` or ``"method"``.
+        name: the bundled model name, the weights file or the method name.
+        why: why this fuser (``"--method gsa"``, ``"default for 4-band data: ..."``).
+        ratio: PAN/MS ratio of the product; bands: MS band count.
+    """
+
+    sensor: Sensor | None
+    sensor_why: str
+    kind: str
+    name: str
+    why: str
+    ratio: int
+    bands: int
+
+    def line(self) -> str:
+        """The one line ``pansharpen fuse`` prints: what it used and why."""
+        what = f"{self.kind} {Path(self.name).name if self.kind == 'weights' else self.name}"
+        bands = f" ({', '.join(self.sensor.bands)})" if self.sensor is not None else ""
+        name = self.sensor.name if self.sensor is not None else "unknown"
+        return (f"fuse: {what} ({self.why}); sensor {name} ({self.sensor_why}); ratio {self.ratio}; "
+                f"{self.bands} bands{bands}")
+
+    @property
+    def max_value(self) -> int | None:
+        """Largest output value, ``2**bits - 1`` of the sensor (None: the data type's range)."""
+        return self.sensor.max_value if self.sensor is not None else None
+
+
+def default_choice(sensor: Sensor | None, nbands: int, ratio: int) -> tuple[str, str, str]:
+    """``(kind, name, why)`` of the default fuser for ``nbands``-band data of ``sensor`` at ``ratio``.
+
+    The candidates come from :func:`pansharpen.models.registry.default_choices` (one data file);
+    a network applies when its weights are bundled, it fuses ``nbands`` bands at ``ratio`` and
+    ``sensor`` is one of its card's sensors or has the same bands (None: any sensor); a
+    classical method always applies.
+    """
+    bundled = registry.bundled_weights()
+    for entry in registry.default_choices(nbands):
+        if "method" in entry:
+            return "method", entry["method"], f"default for {nbands}-band data: {entry.get('why', '')}".rstrip(": ")
+        name = entry.get("model")
+        if name not in bundled:
+            continue
+        card = registry.read_card(bundled[name])
+        if card.bands == nbands and card.ratio == ratio and _card_fits(card, sensor):
+            return "model", name, f"default for {nbands}-band {'/'.join(card.sensors) or 'any'} data: {entry.get('why', '')}"
+    raise ModelError(
+        f"no default for {nbands}-band data at ratio {ratio}; pass --method (see `pansharpen methods`) or --weights FILE"
+    )
+
+
+def _card_fits(card, sensor: Sensor | None) -> bool:
+    if sensor is None or not card.sensors or sensor.name in card.sensors:
+        return True
+    return any(s is not None and s.bands == sensor.bands for s in map(find_sensor, card.sensors))
+
+
+def plan_fusion(
+    pan, ms, *, nbands: int, ratio: int, model=None, method: str | None = None, weights=None,
+    sensor: "str | Sensor | None" = None, mtf_ms=None, mtf_pan=None, bits: int | None = None,
+) -> FusionPlan:
+    """Decide the sensor and the fuser of a product (see the module docstring); nothing is loaded."""
+    if sum(x is not None for x in (model, method, weights)) > 1:
+        raise ModelError("give only one of model, weights or method")
+    card = None
+    if weights is not None:
+        card = registry.read_card(weights)
+    elif isinstance(model, str) and model in registry.bundled_weights():
+        card = registry.read_card(registry.bundled_weights()[model])
+    elif model is not None and not isinstance(model, str):
+        card = getattr(model, "card", None)
+    policy = dict(pan_path=pan, ms_path=ms, nbands=nbands, mtf_ms=mtf_ms, mtf_pan=mtf_pan, bits=bits)
+    try:
+        sensor_obj, sensor_why = resolve_sensor(sensor, card=card, **policy)
+    except SensorError:
+        # a network needs no MTF: its card names the sensor (precedence step 3), or the card's
+        # normaliser gives the value range; a classical method needs the MTF, so the refusal stands
+        if method is not None or sensor is not None:
+            raise
+        if card is None and model is None and weights is None:
+            card = _default_network_card(nbands, ratio)
+        if card is None:
+            raise
+        sensor_obj, sensor_why = _network_sensor(card, nbands, policy)
+    if method is not None:
+        kind, name, why = "method", method, f"--method {method}"
+    elif weights is not None:
+        kind, name, why = "weights", str(weights), "--weights"
+    elif model is not None:
+        kind, name, why = "model", model if isinstance(model, str) else getattr(card, "name", "model"), "--model"
+    else:
+        kind, name, why = default_choice(sensor_obj, nbands, ratio)
+    return FusionPlan(sensor_obj, sensor_why, kind, name, why, ratio, nbands)
+
+
+def _default_network_card(nbands: int, ratio: int):
+    """The card of the first default network for ``nbands`` bands at ``ratio`` (before any method), or None."""
+    bundled = registry.bundled_weights()
+    for entry in registry.default_choices(nbands):
+        if "method" in entry:
             return None
+        if entry.get("model") in bundled:
+            card = registry.read_card(bundled[entry["model"]])
+            if card.bands == nbands and card.ratio == ratio:
+                return card
     return None
 
 
-#: Bundled architectures in order of preference as the default: LGPConv-Net scores best on the
-#: held-out WV3 strip (Q2n 0.9435 vs 0.9405, docs/benchmark.md) and, traced for the CPU, fuses a
-#: scene within about 20 % of LightNet's time (docs/fusion.md). Others follow, lightest first.
-DEFAULT_ARCH_PREFERENCE = ("lgpconv-net", "lightnet")
-
-
-def default_model_for(sensor: Sensor | None, nbands: int) -> str:
-    """Name of the bundled weights for ``sensor`` (:data:`DEFAULT_ARCH_PREFERENCE`, then the
-    lightest network), or a ModelError."""
-    candidates = []
-    for name, path in registry.bundled_weights().items():
-        card = registry.read_card(path)
-        if card.bands == nbands and (sensor is None or sensor.name in card.sensors):
-            rank = DEFAULT_ARCH_PREFERENCE.index(card.arch) if card.arch in DEFAULT_ARCH_PREFERENCE else len(DEFAULT_ARCH_PREFERENCE)
-            candidates.append((rank, card.macs_per_pixel or 0.0, name))
-    if not candidates:
-        which = sensor.name if sensor else f"{nbands}-band data"
-        raise ModelError(
-            f"no bundled model for {which}; pass --weights FILE, or a classical method such as --method gsa"
-        )
-    return min(candidates)[2]
+def _network_sensor(card, nbands: int, policy: dict) -> tuple[Sensor | None, str]:
+    """The sensor for a network when the product does not say it: the card's, else None (networks use
+    no MTF; the output is then clipped to its data type only)."""
+    try:
+        return resolve_sensor(None, card=card, **policy)
+    except SensorError:
+        return None, f"unknown: not stated by the product nor by the card of {card.name}; clipped to the data type only"
 
 
 def check_card_for_product(card, sensor: Sensor | None, nbands: int) -> None:
@@ -71,8 +158,7 @@ def check_card_for_product(card, sensor: Sensor | None, nbands: int) -> None:
         raise ModelError(f"model {card.name} fuses {card.bands} bands but the MS has {nbands}")
     if sensor is None or not card.sensors or sensor.name in card.sensors:
         return
-    same_bands = any(get_sensor(s).bands == sensor.bands for s in card.sensors if _known(s))
-    if not same_bands:
+    if not _card_fits(card, sensor):
         raise ModelError(
             f"model {card.name} was trained for {', '.join(card.sensors)}, whose bands differ from {sensor.name}'s "
             f"({', '.join(sensor.bands)}); use a model for {sensor.name} or a classical method (--method)"
@@ -82,22 +168,19 @@ def check_card_for_product(card, sensor: Sensor | None, nbands: int) -> None:
     )
 
 
-def _known(name: str) -> bool:
-    try:
-        get_sensor(name)
-        return True
-    except SensorError:
-        return False
-
-
 def make_fuser(
     *, model=None, method: str | None = None, weights=None, sensor: Sensor | None = None, nbands: int, ratio: int = 4,
     subtile: int | None = 512,
 ):
-    """A fuser from exactly one of ``model`` (bundled name or nn.Module), ``weights`` (file) or ``method``."""
-    chosen = [x is not None for x in (model, method, weights)]
-    if sum(chosen) > 1:
+    """A fuser from exactly one of ``model`` (bundled name or nn.Module), ``weights`` (file) or ``method``.
+
+    With none of them, the default for ``nbands`` bands (:func:`default_choice`).
+    """
+    if sum(x is not None for x in (model, method, weights)) > 1:
         raise ModelError("give only one of model, weights or method")
+    if model is None and method is None and weights is None:
+        kind, name, _ = default_choice(sensor, nbands, ratio)
+        method, model = (name, None) if kind == "method" else (None, name)
     if method is not None:
         return ClassicalFuser(method, sensor or generic_sensor((0.3,) * nbands), ratio)
     if weights is not None:
@@ -108,13 +191,14 @@ def make_fuser(
                 f"{model} has no bundled weights; pass --weights FILE trained with `pansharpen train {model}`"
             )
         net = registry.load(model)  # a bundled name or a file; clear error otherwise
-    elif model is not None:
-        net = model
     else:
-        net = registry.load(default_model_for(sensor, nbands))
+        net = model
     check_card_for_product(net.card, sensor, nbands)
     if net.card.ratio != ratio:
-        raise ModelError(f"model {net.card.name} works at ratio {net.card.ratio}, the product has ratio {ratio}")
+        raise ModelError(
+            f"model {net.card.name} works at ratio {net.card.ratio}, the product has ratio {ratio}; fuse it with a "
+            "classical method (--method mtf-glp-fs works at any integer ratio) or train a network at that ratio"
+        )
     return NetworkFuser(net, subtile=subtile)
 
 
@@ -127,6 +211,9 @@ def fuse(
     method: str | None = None,
     weights=None,
     sensor: "str | Sensor | None" = None,
+    mtf_ms=None,
+    mtf_pan: float | None = None,
+    bits: int | None = None,
     tile: int = 512,
     dtype: str | None = None,
     cog: bool = False,
@@ -138,27 +225,26 @@ def fuse(
 ) -> Path:
     """Fuse a PAN + MS product into a GeoTIFF on the PAN grid (see :mod:`pansharpen.fusion.scene`).
 
-    Exactly one of ``model`` (bundled name, e.g. ``"lgpconv-net-wv3"``, or an ``nn.Module`` with a card),
-    ``weights`` (a safetensors file) or ``method`` (a classical method name) may be given; with none, the
-    bundled model for the product's sensor is used. Values are clipped to the sensor range.
+    At most one of ``model`` (bundled name, e.g. ``"lgpconv-net-wv3"``, or an ``nn.Module`` with a card),
+    ``weights`` (a safetensors file) or ``method`` (a classical method name) may be given; with none,
+    the default for the product's band count (:func:`default_choice`). The sensor follows the sensor
+    policy (``sensor`` > product metadata > model card; ``mtf_ms``/``mtf_pan``/``bits`` override its
+    values or describe a sensor outside the catalogue); values are clipped to ``2**bits - 1``.
+    Unless ``quiet``, prints one line saying what was used (:meth:`FusionPlan.line`).
     ``subtile``: networks run on sub-tiles of this many PAN pixels inside each tile
     (:class:`~pansharpen.fusion.fusers.NetworkFuser`; None: one call per tile).
     """
-
     pan_src, ms_src = RasterSource(pan), RasterSource(ms)
     grid = PairGrid.from_infos(pan_src.info, ms_src.info)
     nbands = ms_src.info.count
-    card = None
-    if weights is not None or isinstance(model, str):
-        from ..models import registry
-
-        path = weights if weights is not None else registry.bundled_weights().get(model)
-        card = registry.read_card(path) if path is not None else None
-    sensor_obj = resolve_sensor(sensor, ms, pan, nbands, card)
-    fuser = make_fuser(model=model, method=method, weights=weights, sensor=sensor_obj, nbands=nbands, ratio=grid.ratio,
-                       subtile=subtile)
-    max_value = sensor_obj.max_value if sensor_obj is not None else None
+    plan = plan_fusion(pan, ms, nbands=nbands, ratio=grid.ratio, model=model, method=method, weights=weights,
+                       sensor=sensor, mtf_ms=mtf_ms, mtf_pan=mtf_pan, bits=bits)
+    chosen = {"method": plan.name} if plan.kind == "method" else (
+        {"weights": weights} if plan.kind == "weights" else {"model": model if model is not None else plan.name})
+    fuser = make_fuser(**chosen, sensor=plan.sensor, nbands=nbands, ratio=grid.ratio, subtile=subtile)
+    if not quiet:
+        print(plan.line(), flush=True)
     return fuse_scene(
-        pan_src, ms_src, out, fuser, tile=tile, dtype=dtype, max_value=max_value, cog=cog,
+        pan_src, ms_src, out, fuser, tile=tile, dtype=dtype, max_value=plan.max_value, cog=cog,
         overwrite=overwrite, workers=workers, scheduler=scheduler, quiet=quiet,
     )

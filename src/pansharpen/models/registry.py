@@ -21,6 +21,8 @@ from ..io.atomic import atomic_path
 from .cards import CARD_METADATA_KEY, FORMAT_VERSION, ModelCard
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
+#: What ``pansharpen fuse`` uses when given no model, weights or method (see :func:`default_choices`).
+DEFAULTS_FILE = WEIGHTS_DIR / "defaults.json"
 
 
 @dataclass
@@ -58,6 +60,22 @@ def describe(name: str) -> str:
 def bundled_weights() -> dict[str, Path]:
     """Names of bundled weight files (``lgpconv-net-wv3`` ...) -> path."""
     return {p.stem: p for p in sorted(WEIGHTS_DIR.glob("*.safetensors"))}
+
+
+def default_choices(bands: int) -> list[dict[str, Any]]:
+    """The default candidates for ``bands``-band data, best first, from ``models/weights/defaults.json``.
+
+    Each entry has ``"model"`` (a bundled network name) or ``"method"`` (a classical method) and
+    ``"why"`` (the measurement that decided it). Entries for ``bands`` come first, then those for
+    ``"any"``. The caller takes the first that applies to the product (a network only for its
+    card's sensors and ratio), so the file is the one place that decides the default.
+    """
+    try:
+        entries = json.loads(DEFAULTS_FILE.read_text())["defaults"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"{DEFAULTS_FILE} is missing or unreadable ({exc}); reinstall pansharpen") from None
+    exact = [e for e in entries if e.get("bands") == bands]
+    return exact + [e for e in entries if e.get("bands") == "any"]
 
 
 def _entry(name: str) -> _Entry:

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from ..errors import ShapeError
 from .mtf import _work_array
 
-__all__ = ["interp23tap", "INTERP23TAP_HALF"]
+__all__ = ["interp23tap", "interp_general", "upsample", "INTERP23TAP_HALF"]
 
 #: Half of the 23-tap kernel, centre first (``CDF23`` in the toolbox, times 2).
 INTERP23TAP_HALF = 2.0 * np.array(
@@ -179,3 +179,75 @@ def interp23tap(image, ratio: int):
     for i in range(n):
         out[i] = upsample(x[i])
     return finish(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Any integer ratio
+# --------------------------------------------------------------------------------------------
+#: Taps of the general interpolator's low-pass (``L = 44``, i.e. a 45-tap filter, radius 22).
+GENERAL_ORDER = 44
+
+
+@functools.lru_cache(maxsize=16)
+def general_kernel(ratio: int, order: int = GENERAL_ORDER) -> np.ndarray:
+    """``ratio * fir1(order, 1/ratio)``: the 1-D interpolation filter of :func:`interp_general`.
+
+    ``fir1`` is the Hamming-windowed ideal low-pass with cut-off ``1/ratio`` of the Nyquist
+    frequency, scaled to unit DC gain; times ``ratio`` it restores the mean of a signal with
+    ``ratio - 1`` zeros inserted between its samples. It vanishes (before the DC scaling) at every
+    nonzero multiple of ``ratio`` from its centre, so known samples pass through almost unchanged.
+    """
+    n = np.arange(order + 1) - order / 2.0
+    wn = 1.0 / ratio
+    ideal = wn * np.sinc(wn * n)
+    window = 0.54 - 0.46 * np.cos(2.0 * np.pi * np.arange(order + 1) / order)
+    b = ideal * window
+    out = ratio * b / b.sum()
+    out.setflags(write=False)
+    return out
+
+
+def interp_general(image, ratio: int):
+    """Upsample by any integer ``ratio`` (3, 5, 6, ...) with a windowed-sinc FIR interpolator.
+
+    The general interpolator of the 2020 reference toolbox (``interp23tapGeneral``, Vivone et
+    al., GRSM 2021): each LR pixel ``i`` is placed at HR index ``ratio * i + ratio // 2`` (the
+    centre of its ``ratio x ratio`` block for odd ratios, the same phase as :func:`interp23tap`
+    and :func:`pansharpen.protocol.wald.decimate`), zeros fill the other positions, and rows then
+    columns are filtered with :func:`general_kernel` (circular borders).
+
+    Args:
+        image: ``(..., h, w)`` numpy array or tensor (computed in float64 numpy; tensors come back
+            as tensors of their dtype).
+        ratio: integer >= 1.
+
+    Returns:
+        ``(..., h * ratio, w * ratio)``.
+    """
+    if isinstance(ratio, bool) or int(ratio) != ratio or ratio < 1:
+        raise ShapeError(f"ratio must be a positive integer; got {ratio!r}")
+    r = int(ratio)
+    x, finish = _work_array(image, "image")
+    if isinstance(x, torch.Tensor):  # a tensor that needs grad or lives on a device: numpy round trip
+        return finish(torch.as_tensor(interp_general(x.detach().cpu().double().numpy(), r), dtype=x.dtype,
+                                      device=x.device))
+    if r == 1:
+        return finish(np.array(x, dtype=np.float64))
+    import scipy.ndimage as ndi
+
+    kernel = general_kernel(r)
+    n, c, h, w = x.shape
+    up = np.zeros((n, c, h * r, w * r), dtype=np.float64)
+    up[..., r // 2::r, r // 2::r] = x
+    up = ndi.correlate1d(up, kernel, axis=-2, mode="wrap")
+    up = ndi.correlate1d(up, kernel, axis=-1, mode="wrap")
+    return finish(up)
+
+
+def upsample(image, ratio: int):
+    """The protocol's MS upsampling for any integer ratio: :func:`interp23tap` for powers of two
+    (the reference EXP), :func:`interp_general` otherwise. Same phase for both."""
+    r = int(ratio)
+    if r >= 1 and not r & (r - 1):
+        return interp23tap(image, r)
+    return interp_general(image, r)

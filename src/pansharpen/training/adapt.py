@@ -26,11 +26,10 @@ import numpy as np
 from .. import models
 from ..datasets.simulate import cut, patch_origins, simulate_block
 from ..datasets.training_sets import InMemorySet, SetInfo, check_model_for_set
-from ..errors import OutputExistsError, SensorError, ShapeError
-from ..io.metadata import detect_sensor
+from ..errors import OutputExistsError, ShapeError
 from ..io.raster import read_pair
+from ..protocol.policy import resolve_sensor
 from ..protocol.scaling import network_normaliser, to_network
-from ..protocol.sensors import get_sensor
 from .config import TrainConfig
 from .presets import resolve_preset
 from .train import TrainResult, train
@@ -72,25 +71,16 @@ class AdaptResult:
         return "\n".join(lines) + f"\n\nkept: {self.kept}\n"
 
 
-def _detect_sensor(pan_path: Path, ms_path: Path, sensor: str | None, bands: int) -> str:
-
-    name = sensor or detect_sensor(ms_path) or detect_sensor(pan_path)
-    if name is None:
-        raise SensorError(
-            f"cannot tell which sensor took {ms_path.name} (no .IMD metadata beside it); pass --sensor "
-            "(WV3, WV2, QB, GF2, ... or 'none' for the generic MTF)"
-        )
-    return get_sensor(name, nbands=bands).name if name.lower() not in ("none", "generic") else "none"
-
-
 def scene_sets(pan_path: "str | os.PathLike", ms_path: "str | os.PathLike", normaliser: float,
-               sensor: str | None = None, patch: int = 64, stride: int = 32, held_out: float = 0.25) -> SceneSets:
+               sensor: str | None = None, patch: int = 64, stride: int = 32, held_out: float = 0.25,
+               card=None) -> SceneSets:
     """Build the training patches and the held-out block of a product (see the module docstring).
 
     Args:
         pan_path, ms_path: GeoTIFF pair (grids checked by :func:`pansharpen.io.raster.read_pair`).
         normaliser: DN divisor of the network (its card's).
-        sensor: sensor name for the MTF (default: from the product's ``.IMD`` metadata).
+        sensor: sensor name for the MTF (default: the sensor policy,
+            :func:`pansharpen.protocol.policy.resolve_sensor`: product metadata, then ``card``'s sensor).
         patch, stride: training patch side and step (reduced-resolution gt pixels).
         held_out: fraction of the rows kept for the held-out block (bottom of the scene).
     """
@@ -98,8 +88,7 @@ def scene_sets(pan_path: "str | os.PathLike", ms_path: "str | os.PathLike", norm
     pan_path, ms_path = Path(pan_path), Path(ms_path)
     pan, ms, info = read_pair(pan_path, ms_path)
     ratio = info.ratio
-    name = _detect_sensor(pan_path, ms_path, sensor, ms.shape[0])
-    sens = get_sensor(name, nbands=ms.shape[0])
+    sens, _ = resolve_sensor(sensor, pan_path=pan_path, ms_path=ms_path, card=card, nbands=ms.shape[0])
     h, w = ms.shape[1] - ms.shape[1] % ratio, ms.shape[2] - ms.shape[2] % ratio
     ms = ms[:, :h, :w].astype(np.float64)
     pan = pan[:, : h * ratio, : w * ratio].astype(np.float64)
@@ -164,7 +153,7 @@ def adapt_to_scene(
 
         raise ModelError(f"{weights} holds {start.card.arch} weights, not {model}; name the matching model")
     norm = network_normaliser(card=start.card)
-    sets = scene_sets(pan_path, ms_path, norm, sensor, patch, stride, held_out)
+    sets = scene_sets(pan_path, ms_path, norm, sensor, patch, stride, held_out, card=start.card)
     check_model_for_set(start, SetInfo(f"scene {Path(ms_path).name}", len(sets.train), sets.train.shapes))
     ratio = getattr(start, "ratio", 4)
     before = validate(start, sets.held_out, norm, ratio, device=device)
