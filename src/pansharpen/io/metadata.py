@@ -28,6 +28,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import rasterio
+
 __all__ = ["ProductMetadata", "product_metadata", "imd_path", "read_imd", "read_maxar_xml", "read_dimap",
            "read_mtl", "raster_tags"]
 
@@ -215,8 +217,6 @@ def _mtl_beside(raster_path: Path) -> list[Path]:
 # ------------------------------------------------------------------------------------ GeoTIFF
 def raster_tags(raster_path: "str | Path") -> ProductMetadata | None:
     """What the raster itself carries: a mission tag, ``NBITS``, band descriptions (None if unreadable)."""
-    import rasterio  # the io layer's raster library; imported here so the sidecar readers need none
-
     path = Path(raster_path)
     try:
         with rasterio.open(path) as src:

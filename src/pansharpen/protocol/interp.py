@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import scipy.ndimage as ndi
 import torch
 import torch.nn.functional as F
 
@@ -233,8 +234,6 @@ def interp_general(image, ratio: int):
                                       device=x.device))
     if r == 1:
         return finish(np.array(x, dtype=np.float64))
-    import scipy.ndimage as ndi
-
     kernel = general_kernel(r)
     n, c, h, w = x.shape
     up = np.zeros((n, c, h * r, w * r), dtype=np.float64)
