@@ -39,3 +39,27 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def small_tif():
+    """``small_tif(path, bands=4, tags=None, descriptions=None, nbits=None)``: an 8 x 8 uint16 GeoTIFF
+    (2 m pixels, EPSG:32633) carrying the given metadata tags, band descriptions and NBITS."""
+    import numpy as np
+    import rasterio
+    from affine import Affine
+
+    def write(path, bands=4, tags=None, descriptions=None, nbits=None):
+        profile = dict(driver="GTiff", width=8, height=8, count=bands, dtype="uint16", crs="EPSG:32633",
+                       transform=Affine(2.0, 0, 500000, 0, -2.0, 4500000))
+        if nbits:
+            profile["nbits"] = nbits
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(np.ones((bands, 8, 8), dtype="uint16"))
+            if tags:
+                dst.update_tags(**tags)
+            for i, d in enumerate(descriptions or (), start=1):
+                dst.set_band_description(i, d)
+        return path
+
+    return write

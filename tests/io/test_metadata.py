@@ -1,15 +1,10 @@
 """Product metadata: Maxar IMD/XML, Airbus DIMAP v2, Landsat MTL and GeoTIFF tags give raw facts."""
 from __future__ import annotations
 
-from pathlib import Path
 
-import numpy as np
 import pytest
-import rasterio
-from affine import Affine
 
 from pansharpen.io.metadata import product_metadata, read_dimap, read_maxar_xml, read_mtl
-
 
 
 @pytest.fixture
@@ -97,22 +92,8 @@ MAXAR_XML = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def _tif(path: Path, bands: int = 4, tags: dict | None = None, descriptions=None, nbits: int | None = None) -> Path:
-    profile = dict(driver="GTiff", width=8, height=8, count=bands, dtype="uint16", crs="EPSG:32633",
-                   transform=Affine(2.0, 0, 500000, 0, -2.0, 4500000))
-    if nbits:
-        profile["nbits"] = nbits
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(np.ones((bands, 8, 8), dtype="uint16"))
-        if tags:
-            dst.update_tags(**tags)
-        for i, d in enumerate(descriptions or (), start=1):
-            dst.set_band_description(i, d)
-    return path
-
-
 @pytest.mark.parametrize("mission, index, nbits", [("PHR", "1A", 12), ("SPOT", "7", 12), ("PNEO", "3", 12)])
-def test_dimap_mission_bits_and_band_ids(tmp_path, mission, index, nbits):
+def test_dimap_mission_bits_and_band_ids(small_tif, tmp_path, mission, index, nbits):
     folder = tmp_path / f"IMG_{mission}{index}_MS_001"
     folder.mkdir()
     (folder / f"DIM_{mission}{index}_MS_001.XML").write_text(DIMAP.format(mission=mission, index=index, nbits=nbits))
@@ -120,7 +101,7 @@ def test_dimap_mission_bits_and_band_ids(tmp_path, mission, index, nbits):
     assert facts.mission == f"{mission} {index}" and facts.bits == nbits and facts.instrument == mission
     assert facts.band_ids == ("B0", "B1", "B2", "B3")
     # found from the image beside it (any TIFF in the product folder)
-    tif = _tif(folder / f"IMG_{mission}{index}_MS_R1C1.TIF")
+    tif = small_tif(folder / f"IMG_{mission}{index}_MS_R1C1.TIF")
     found = product_metadata(tif)
     assert found.mission == f"{mission} {index}" and found.source.startswith("DIM_")
 
@@ -132,17 +113,17 @@ def test_dimap_reader_ignores_other_xml(tmp_path):
     assert read_dimap(tmp_path / "DIM_y.XML") is None
 
 
-def test_maxar_xml_and_imd(tmp_path):
+def test_maxar_xml_and_imd(small_tif, tmp_path):
     (tmp_path / "17MAR01-M2AS.XML").write_text(MAXAR_XML)
     facts = read_maxar_xml(tmp_path / "17MAR01-M2AS.XML")
     assert facts.mission == "GE01" and facts.band_ids == ("B", "G", "R", "N")
     assert facts.bits is None  # BITSPERPIXEL is the storage width, not the significant bits
-    tif = _tif(tmp_path / "17MAR01-M2AS.TIF")
+    tif = small_tif(tmp_path / "17MAR01-M2AS.TIF")
     assert product_metadata(tif).mission == "GE01"
     # an IMD beside a TIFF with a different case of the stem
     (tmp_path / "MS.IMD").write_text('BEGIN_GROUP = BAND_B\n\tabsCalFactor = 1;\nEND_GROUP = BAND_B\n'
                                      'BEGIN_GROUP = IMAGE_1\n\tsatId = "WV02";\nEND_GROUP = IMAGE_1\n')
-    facts = product_metadata(_tif(tmp_path / "ms.tif", bands=1))
+    facts = product_metadata(small_tif(tmp_path / "ms.tif", bands=1))
     assert facts.mission == "WV02" and facts.source == "MS.IMD" and facts.band_ids == ("B",)
 
 
@@ -164,17 +145,17 @@ def test_real_landsat_mtl(data, scene, mission, sensor_id, bits):
     assert found.band_ids[0].startswith("B1" if "le07" in scene else "B2")
 
 
-def test_geotiff_tags_and_nbits(tmp_path):
-    tif = _tif(tmp_path / "ms.tif", tags={"SENSOR": "WorldView-3"}, descriptions=("Blue", "Green", "Red", "NIR1"),
+def test_geotiff_tags_and_nbits(small_tif, tmp_path):
+    tif = small_tif(tmp_path / "ms.tif", tags={"SENSOR": "WorldView-3"}, descriptions=("Blue", "Green", "Red", "NIR1"),
                nbits=11)
     facts = product_metadata(tif)
     assert facts.mission == "WorldView-3" and facts.bits == 11 and facts.band_ids == ("Blue", "Green", "Red", "NIR1")
-    assert product_metadata(_tif(tmp_path / "bare.tif")) is None
+    assert product_metadata(small_tif(tmp_path / "bare.tif")) is None
     assert product_metadata(tmp_path / "missing.tif") is None
 
 
-def test_sidecar_wins_over_tags_and_tags_complete_it(tmp_path):
+def test_sidecar_wins_over_tags_and_tags_complete_it(small_tif, tmp_path):
     (tmp_path / "ms.IMD").write_text('BEGIN_GROUP = IMAGE_1\n\tsatId = "QB02";\nEND_GROUP = IMAGE_1\n')
-    tif = _tif(tmp_path / "ms.tif", tags={"SENSOR": "IKONOS"}, descriptions=("B", "G", "R", "N"), nbits=11)
+    tif = small_tif(tmp_path / "ms.tif", tags={"SENSOR": "IKONOS"}, descriptions=("B", "G", "R", "N"), nbits=11)
     facts = product_metadata(tif)
     assert facts.mission == "QB02" and facts.bits == 11 and facts.band_ids == ("B", "G", "R", "N")

@@ -3,32 +3,19 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 import rasterio
-from affine import Affine
 
 from pansharpen.errors import SensorError
 from pansharpen.protocol.policy import fit_sensor, resolve_sensor
 from pansharpen.protocol.sensors import catalogue, get_sensor
 
 
-def _tif(path, bands=4, tags=None, descriptions=None):
-    with rasterio.open(path, "w", driver="GTiff", width=8, height=8, count=bands, dtype="uint16", crs="EPSG:32633",
-                       transform=Affine(2.0, 0, 500000, 0, -2.0, 4500000)) as dst:
-        dst.write(np.ones((bands, 8, 8), dtype="uint16"))
-        if tags:
-            dst.update_tags(**tags)
-        for i, d in enumerate(descriptions or (), start=1):
-            dst.set_band_description(i, d)
-    return path
-
-
 @pytest.fixture
-def product(tmp_path):
+def product(small_tif, tmp_path):
     """A 4-band product whose IMD names QuickBird; the PAN carries no metadata."""
-    ms = _tif(tmp_path / "ms.tif")
-    pan = _tif(tmp_path / "pan.tif", bands=1)
+    ms = small_tif(tmp_path / "ms.tif")
+    pan = small_tif(tmp_path / "pan.tif", bands=1)
     (tmp_path / "ms.IMD").write_text('BEGIN_GROUP = IMAGE_1\n\tsatId = "QB02";\nEND_GROUP = IMAGE_1\n')
     return pan, ms
 
@@ -36,50 +23,50 @@ def product(tmp_path):
 CARD = SimpleNamespace(name="net-ikonos", sensors=["IKONOS"])
 
 
-def test_precedence_option_then_metadata_then_card(product, tmp_path):
+def test_precedence_option_then_metadata_then_card(small_tif, product, tmp_path):
     pan, ms = product
     sensor, why = resolve_sensor("GeoEye1", pan_path=pan, ms_path=ms, card=CARD, nbands=4)
     assert sensor.name == "GeoEye1" and why == "--sensor GeoEye1"
     sensor, why = resolve_sensor(None, pan_path=pan, ms_path=ms, card=CARD, nbands=4)
     assert sensor.name == "QB" and why == "QB02 in ms.IMD"
-    bare_ms, bare_pan = _tif(tmp_path / "b_ms.tif"), _tif(tmp_path / "b_pan.tif", bands=1)
+    bare_ms, bare_pan = small_tif(tmp_path / "b_ms.tif"), small_tif(tmp_path / "b_pan.tif", bands=1)
     sensor, why = resolve_sensor(None, pan_path=bare_pan, ms_path=bare_ms, card=CARD, nbands=4)
     assert sensor.name == "IKONOS" and why == "model card of net-ikonos"
     with pytest.raises(SensorError, match=r"cannot tell which sensor took b_ms.tif.*--sensor NAME.*--mtf-ms.*--sensor none"):
         resolve_sensor(None, pan_path=bare_pan, ms_path=bare_ms, nbands=4)
 
 
-def test_pan_metadata_is_read_when_the_ms_has_none(tmp_path):
-    ms = _tif(tmp_path / "ms.tif")
-    pan = _tif(tmp_path / "pan.tif", bands=1, tags={"SENSOR": "Pleiades-1B"})
+def test_pan_metadata_is_read_when_the_ms_has_none(small_tif, tmp_path):
+    ms = small_tif(tmp_path / "ms.tif")
+    pan = small_tif(tmp_path / "pan.tif", bands=1, tags={"SENSOR": "Pleiades-1B"})
     sensor, why = resolve_sensor(None, pan_path=pan, ms_path=ms, nbands=4)
     assert sensor.name == "Pleiades" and "pan.tif" in why and "fallback" in why
 
 
-def test_unknown_mission_is_named_in_the_refusal(tmp_path):
-    ms = _tif(tmp_path / "ms.tif", tags={"SENSOR": "KOMPSAT-3"})
+def test_unknown_mission_is_named_in_the_refusal(small_tif, tmp_path):
+    ms = small_tif(tmp_path / "ms.tif", tags={"SENSOR": "KOMPSAT-3"})
     with pytest.raises(SensorError, match="'KOMPSAT-3', which is not in the catalogue"):
         resolve_sensor(None, ms_path=ms, nbands=4)
     sensor, why = resolve_sensor(None, ms_path=ms, nbands=4, unknown_ok=True)
     assert sensor.ms_gnyq == (0.3,) * 4 and why.startswith("unknown")
 
 
-def test_overrides_change_the_found_sensor_or_build_one(product, tmp_path):
+def test_overrides_change_the_found_sensor_or_build_one(small_tif, product, tmp_path):
     pan, ms = product
     sensor, why = resolve_sensor(None, pan_path=pan, ms_path=ms, nbands=4, bits=12)
     assert sensor.name == "QB" and sensor.max_value == 4095 and sensor.ms_gnyq == get_sensor("QB").ms_gnyq
     assert "--bits" in why
     sensor, _ = resolve_sensor(None, pan_path=pan, ms_path=ms, nbands=4, mtf_ms=[0.2, 0.21, 0.22, 0.23], mtf_pan=0.1)
     assert sensor.ms_gnyq == (0.2, 0.21, 0.22, 0.23) and sensor.pan_gnyq == 0.1 and sensor.bits == 11
-    bare = _tif(tmp_path / "bare.tif", bands=3)
+    bare = small_tif(tmp_path / "bare.tif", bands=3)
     sensor, why = resolve_sensor(None, ms_path=bare, nbands=3, mtf_ms=0.25)
     assert sensor.ms_gnyq == (0.25,) * 3 and sensor.pan_gnyq == 0.15 and sensor.bits == 11 and "--mtf-ms" in why
     with pytest.raises(SensorError, match="2 gains but the MS has 3 bands"):
         resolve_sensor(None, ms_path=bare, nbands=3, mtf_ms=[0.2, 0.3])
 
 
-def test_stated_bits_replace_the_catalogue_bits(tmp_path):
-    ms = _tif(tmp_path / "ms.tif")
+def test_stated_bits_replace_the_catalogue_bits(small_tif, tmp_path):
+    ms = small_tif(tmp_path / "ms.tif")
     with rasterio.open(ms, "r+") as dst:
         dst.update_tags(SENSOR="WorldView-2")
     (tmp_path / "DIM_PHR1A_MS.XML").write_text(
@@ -90,8 +77,8 @@ def test_stated_bits_replace_the_catalogue_bits(tmp_path):
     assert sensor.name == "Pleiades" and sensor.bits == 8 and "8 bits stated" in why  # DIMAP before tags
 
 
-def test_band_descriptions_select_the_sensor_bands(tmp_path):
-    ms = _tif(tmp_path / "ms.tif", tags={"SENSOR": "WorldView-3"}, descriptions=("Blue", "Green", "Red", "NIR1"))
+def test_band_descriptions_select_the_sensor_bands(small_tif, tmp_path):
+    ms = small_tif(tmp_path / "ms.tif", tags={"SENSOR": "WorldView-3"}, descriptions=("Blue", "Green", "Red", "NIR1"))
     sensor, _ = resolve_sensor(None, ms_path=ms, nbands=4)
     wv3 = get_sensor("WV3")
     assert sensor.bands == ("Blue", "Green", "Red", "NIR1")
@@ -99,7 +86,7 @@ def test_band_descriptions_select_the_sensor_bands(tmp_path):
     assert sensor.rgb == (2, 1, 0)
     # the option is fitted the same way
     assert resolve_sensor("WV3", ms_path=ms, nbands=4)[0].bands == sensor.bands
-    bare = _tif(tmp_path / "bare.tif")
+    bare = small_tif(tmp_path / "bare.tif")
     with pytest.raises(SensorError, match="WV3 has 8 bands but the data has 4"):
         resolve_sensor("WV3", ms_path=bare, nbands=4)
 
