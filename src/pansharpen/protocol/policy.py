@@ -146,25 +146,7 @@ def fit_sensor(sensor: Sensor, nbands: int, band_ids: Sequence[str] = ()) -> Sen
 
 # ------------------------------------------------------------------------------------ helpers
 def _facts(path) -> ProductMetadata | None:
-    if path is None:
-        return None
-    return _cached_facts(str(Path(path).resolve()))
-
-
-_CACHE: dict[str, tuple[float, ProductMetadata | None]] = {}
-
-
-def _cached_facts(path: str) -> ProductMetadata | None:
-    """Metadata of a raster, read once per modification time (a policy call reads a path twice)."""
-    try:
-        stamp = os.stat(path).st_mtime
-    except OSError:
-        stamp = -1.0
-    hit = _CACHE.get(path)
-    if hit is None or hit[0] != stamp:
-        hit = (stamp, product_metadata(path))
-        _CACHE[path] = hit
-    return hit[1]
+    return product_metadata(path) if path is not None else None
 
 
 def _fit_option(option, nbands: int, ms_ids: Sequence[str]) -> Sensor:
