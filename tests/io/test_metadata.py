@@ -159,3 +159,14 @@ def test_sidecar_wins_over_tags_and_tags_complete_it(small_tif, tmp_path):
     tif = small_tif(tmp_path / "ms.tif", tags={"SENSOR": "IKONOS"}, descriptions=("B", "G", "R", "N"), nbits=11)
     facts = product_metadata(tif)
     assert facts.mission == "QB02" and facts.bits == 11 and facts.band_ids == ("B", "G", "R", "N")
+
+
+@pytest.mark.parametrize("which, sat", [("WV3", "WV03"), ("WV2", "WV02")])
+def test_real_maxar_xml_of_the_samples(which, sat):
+    pytest.importorskip("dgsamples")
+    from pansharpen.io.samples import sample_product
+
+    pan, ms = sample_product(which)
+    facts = read_maxar_xml(ms.with_suffix(".XML"))
+    assert facts.mission == sat and facts.band_ids == ("C", "B", "G", "Y", "R", "RE", "N", "N2")
+    assert read_maxar_xml(pan.with_suffix(".XML")).band_ids == ("P",)

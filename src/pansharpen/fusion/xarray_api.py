@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import PanSharpenError
 from ..io.grid import PairGrid
 from ..io.sources import ArraySource
-from ..protocol.sensors import get_sensor
+from ..protocol.policy import resolve_sensor
 from .fuse import make_fuser
 from .scene import fuse_sources
 
@@ -39,7 +39,8 @@ def fuse_dataarray(pan, ms, *, model=None, method=None, weights=None, sensor=Non
 
     pan_src, ms_src = _source(pan, "pan"), _source(ms, "ms")
     grid = PairGrid.from_infos(pan_src.info, ms_src.info)
-    sensor_obj = get_sensor(sensor, nbands=ms_src.info.count) if sensor is not None else None
+    # arrays carry no product metadata: the option, else none (the toolbox gains for a classical method)
+    sensor_obj = resolve_sensor(sensor, nbands=ms_src.info.count)[0] if sensor is not None else None
     fuser = make_fuser(model=model, method=method, weights=weights, sensor=sensor_obj, nbands=ms_src.info.count, ratio=grid.ratio)
     data = fuse_sources(pan_src, ms_src, fuser, tile=tile)
     coords = {k: v for k, v in pan.coords.items() if k in ("y", "x", "spatial_ref")}
