@@ -123,3 +123,18 @@ def test_mission_strings_and_aliases(alias, name):
 def test_generic_option():
     sensor, _ = resolve_sensor("none", nbands=5)
     assert sensor.ms_gnyq == (0.3,) * 5 and sensor.pan_gnyq == 0.15
+
+
+@pytest.mark.parametrize("scene, name, bands, bits", [
+    ("landsat/rcran_satellite_lc08", "L8", ("Blue", "Green", "Red", "NIR"), 16),
+    ("landsat/rcran_satellite_le07", "L7", ("Blue", "Green", "Red", "NIR", "SWIR1", "SWIR2"), 8),
+    ("landsat/fusebox_l7_31", "L7", ("Red", "Green", "Blue", "NIR", "SWIR1", "SWIR2"), 8),
+    ("worldview8/pairmax_W2_Miam_Urb_RR", "WV2", get_sensor("WV2").bands, 11),
+    ("vhr4/grip_geoeye1", "GeoEye1", ("Blue", "Green", "Red", "NIR"), 11)])
+def test_real_products_of_the_corpus(shared_dir, scene, name, bands, bits):
+    folder = shared_dir / "data" / scene
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is absent")
+    sensor, _ = resolve_sensor(None, pan_path=folder / "pan.tif", ms_path=folder / "ms.tif", nbands=len(bands))
+    assert (sensor.name, sensor.bands, sensor.bits) == (name, bands, bits)
+    assert [sensor.bands[i] for i in sensor.rgb] == ["Red", "Green", "Blue"]
