@@ -116,3 +116,11 @@ def test_match_bands_by_name_or_id():
     assert wv2.match_bands(["Red", "Red"]) is None  # a band named twice
     assert wv2.match_bands(["Band1"]) is None
     assert get_sensor("Pleiades").match_bands(["B2", "B1", "B0", "B3"]).bands == ("Red", "Green", "Blue", "NIR")
+
+
+def test_equal_gain_sensors_fit_any_band_count_by_name():
+    l8 = get_sensor("L8", nbands=4)  # e.g. a simulated set recorded as "L8" from a B2-B5 stack
+    assert l8.name == "L8" and l8.ms_gnyq == (0.3,) * 4 and l8.bands == ("B1", "B2", "B3", "B4") and l8.ratio == 2
+    assert get_sensor("GeoEye1", nbands=3).ms_gnyq == (0.23,) * 3
+    with pytest.raises(SensorError, match="8 bands but the data has 4"):
+        get_sensor("WV3", nbands=4)  # unequal gains: which bands is unknown

@@ -135,13 +135,7 @@ def fit_sensor(sensor: Sensor, nbands: int, band_ids: Sequence[str] = ()) -> Sen
         matched = sensor.match_bands(band_ids)
         if matched is not None:
             return matched
-    if sensor.nbands == nbands:
-        return sensor
-    if len(set(sensor.ms_gnyq)) == 1:
-        names = tuple(f"B{i + 1}" for i in range(nbands))
-        rgb = (2, 1, 0) if nbands >= 3 else (0, 0, 0)
-        return replace(sensor, bands=names, band_ids=names, ms_gnyq=(sensor.ms_gnyq[0],) * nbands, rgb=rgb)
-    return None
+    return sensor.with_band_count(nbands)
 
 
 # ------------------------------------------------------------------------------------ helpers

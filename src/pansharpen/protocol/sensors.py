@@ -94,6 +94,18 @@ class Sensor:
             rgb=rgb if len(set(rgb)) == 3 or len(idx) < 3 else tuple(range(3)),
         )
 
+    def with_band_count(self, nbands: int) -> "Sensor | None":
+        """The sensor for a product with ``nbands`` bands it does not name: itself when the count is
+        its own; when all its MS gains are equal (the MTF does not depend on the band), the same
+        gains for ``nbands`` bands named ``B1..Bn``; otherwise None."""
+        if nbands == self.nbands:
+            return self
+        if len(set(self.ms_gnyq)) != 1 or nbands < 1:
+            return None
+        names = tuple(f"B{i + 1}" for i in range(nbands))
+        rgb = (2, 1, 0) if nbands >= 3 else (0, 0, 0)
+        return replace(self, bands=names, band_ids=names, ms_gnyq=(self.ms_gnyq[0],) * nbands, rgb=rgb)
+
     def with_bits(self, bits: int) -> "Sensor":
         """The same sensor with another bit depth (a product that says it has ``bits`` significant bits)."""
         return replace(self, bits=int(bits))
@@ -241,6 +253,9 @@ def get_sensor(name: "str | Sensor", nbands: int | None = None) -> Sensor:
             )
         sensor = _SENSORS[key]
     if nbands is not None and nbands != sensor.nbands:
+        fitted = sensor.with_band_count(nbands)  # equal gains fit any band count
+        if fitted is not None:
+            return fitted
         raise SensorError(
             f"sensor {sensor.name} has {sensor.nbands} bands but the data has {nbands}; "
             "pass the right sensor, select bands with Sensor.with_bands, or use sensor 'none'"
