@@ -59,10 +59,12 @@ def main() -> None:
     for name in a.models.split(","):
         model = models.load(name)
         ref, t_cpu = timed(NetworkFuser(model, device="cpu"), ms, pan)
-        got, t_gpu = timed(NetworkFuser(model, device="cuda"), ms, pan)
-        rel = float(np.abs(got - ref).max() / (ref.max() - ref.min()))
-        print(f"{name}: max|cuda - cpu| / range = {rel:.2e} ({'ok' if rel <= 1e-4 else 'OVER 1e-4'}); "
-              f"cpu {t_cpu:.2f} s, cuda {t_gpu:.3f} s, ratio {t_cpu / t_gpu:.1f}x")
+        for tf32 in (True, False):
+            torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = tf32
+            got, t_gpu = timed(NetworkFuser(model, device="cuda"), ms, pan)
+            rel = float(np.abs(got - ref).max() / (ref.max() - ref.min()))
+            print(f"{name} (TF32 {'on' if tf32 else 'off'}): max|cuda - cpu| / range = {rel:.2e} "
+                  f"({'ok' if rel <= 1e-4 else 'OVER 1e-4'}); cpu {t_cpu:.2f} s, cuda {t_gpu:.3f} s, ratio {t_cpu / t_gpu:.1f}x")
 
 
 if __name__ == "__main__":

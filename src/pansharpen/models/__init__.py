@@ -12,6 +12,7 @@ from .registry import (  # noqa: F401
     complete_card,
     count_parameters,
     create,
+    default_for,
     list_models,
     load,
     read_card,

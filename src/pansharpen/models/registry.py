@@ -176,3 +176,28 @@ def load(path_or_name: "str | os.PathLike", map_location: str = "cpu") -> nn.Mod
 
 def card_json(model: nn.Module) -> str:
     return json.dumps(json.loads(model.card.to_json()), indent=2)
+
+
+#: the per-band-count default (network or classical method), decided by cross-scene validation
+DEFAULTS_FILE = WEIGHTS_DIR / "defaults.json"
+FALLBACK_CLASSICAL = "mtf-glp-hpm-h"
+
+
+def default_for(bands: int) -> tuple[str, str, str]:
+    """The default fusion for ``bands``-band products: ``(kind, name, reason)``.
+
+    ``kind`` is ``"network"`` (``name`` a bundled weights name, for :func:`load`) or
+    ``"classical"`` (``name`` a method of :mod:`pansharpen.classical`). The table is
+    ``models/weights/defaults.json``, written from the leave-scenes-out validation
+    (docs/generalization.md); band counts without an entry get MTF-GLP-HPM-H.
+    """
+    try:
+        table = json.loads(DEFAULTS_FILE.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataFormatError(f"{DEFAULTS_FILE} is unreadable ({exc}); reinstall pansharpen") from None
+    entry = table.get(str(int(bands)))
+    if entry is None:
+        return "classical", FALLBACK_CLASSICAL, f"no network was validated for {bands}-band products"
+    if entry["kind"] not in ("network", "classical"):
+        raise DataFormatError(f"{DEFAULTS_FILE}: kind must be network or classical; got {entry['kind']!r}")
+    return entry["kind"], entry["name"], entry["reason"]
