@@ -86,9 +86,8 @@ def test_import_weights_command(checkpoints_dir, tmp_path):
     out = tmp_path / "lightnet-wv3.safetensors"
     app(args=["import-weights", "lightnet", str(checkpoints_dir / "spanconv_wv3_weight-760.pth"), str(out)], standalone_mode=False)
     assert load(out).card.params == 16264
-    with pytest.raises(ModelError, match="forward is unknown"):
-        app(args=["import-weights", "lgpconv-net", str(checkpoints_dir / "lgpconv_wv3_650.pth"), str(tmp_path / "x.safetensors")], standalone_mode=False)
-    assert not (tmp_path / "x.safetensors").exists()
+    app(args=["import-weights", "lgpconv-net", str(checkpoints_dir / "lgpconv_wv3_650.pth"), str(tmp_path / "x.safetensors")], standalone_mode=False)
+    assert load(tmp_path / "x.safetensors").card.options == {"perturbation": "full"}
 
 
 def test_truncated_checkpoint_is_refused(checkpoints_dir, tmp_path):
@@ -100,3 +99,26 @@ def test_truncated_checkpoint_is_refused(checkpoints_dir, tmp_path):
         import_checkpoint("lightnet", tmp_path / "cut.pth")
     with pytest.raises(ModelError, match="no importer"):
         import_checkpoint("resnet", checkpoints_dir / "spanconv_wv3_weight-760.pth")
+
+
+def test_bundled_corpus_weights_and_the_default_table():
+    from pansharpen.models import bundled_weights, default_for
+
+    names = bundled_weights()
+    for name, bands in (("lightnet.wv-8band", 8), ("lgpconv-net.wv-8band", 8), ("lightnet.vhr-4band", 4),
+                        ("lgpconv-net.vhr-4band", 4), ("lightnet-wv3", 8), ("lgpconv-net-wv3", 8)):
+        assert name in names
+        card = load(name).card
+        assert card.bands == bands
+        if "." in name:
+            assert card.name == name and "cross_scene_mean" in card.metrics
+    for bands in (8, 4):
+        kind, name, reason = default_for(bands)
+        assert kind in ("network", "classical") and reason
+        if kind == "network":
+            assert name in names and load(name).card.bands == bands
+        else:
+            from pansharpen.classical import get_method
+
+            get_method(name)
+    assert default_for(3)[0] == "classical"
