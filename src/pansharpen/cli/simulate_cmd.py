@@ -21,7 +21,9 @@ $PANSHARPEN_SHARED/data or ../shared/data) and the dgsamples products, as listed
 split in pansharpen/datasets/corpus.toml: SET_train.h5 (patches of the training scenes),
 SET_valid.h5 (the held-out scenes cut into --tile images) and SET_manifest.json (which scene
 every sample came from). Each scene is scaled by its own 2**bits - 1 and stored as 11-bit
-equivalent DN; --stride defaults to 64 there, --pan-mode picks the PAN degradation.
+equivalent DN; --stride defaults to 64 there, --pan-mode picks the PAN degradation
+(default imresize: bicubic, the toolbox default and the one that transfers to MTF-degraded PAN;
+docs/generalization.md).
 
 gt = MS; ms = MS blurred with the sensor's MTF and decimated by the ratio; pan = PAN reduced
 by antialiased bicubic; lms = interp23tap(ms) over each block, then cut into patches.
