@@ -44,3 +44,13 @@ def test_a_set_without_scene_manifest_is_refused(tmp_path):
     _write(tmp_path / "v.h5", attrs=False)
     with pytest.raises(DataFormatError, match="scene"):
         cross_scene(tmp_path / "v.h5", classical=["exp"])
+
+
+def test_networks_are_scored_through_the_fuser_and_listed_first(tmp_path):
+    from pansharpen.models import create
+
+    _write(tmp_path / "v.h5")
+    net = create("lightnet", bands=4)
+    res = cross_scene(tmp_path / "v.h5", {"net": net}, classical=["exp"])
+    assert res.methods()[0] == "net" and set(res.per_scene["net"]) == {"a", "b"}
+    assert all(np.isfinite(v) for s in res.per_scene["net"].values() for v in s.values())

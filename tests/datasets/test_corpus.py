@@ -71,3 +71,11 @@ def test_simulate_corpus_splits_by_scene_and_scales_by_bit_depth(shared_dir, tmp
     assert set(origin[:, 0]) == {1}  # every validation image comes from the held-out scene
     # 8-bit GeoEye DN stored as 11-bit-equivalent DN: DN / 255 * 2047
     np.testing.assert_allclose(gt0, ms[:, :128, :128] * (2047.0 / 255.0), rtol=1e-6)
+
+
+def test_simulate_command_refuses_an_unknown_family(tmp_path, capsys):
+    from pansharpen.cli import main
+
+    assert main(["simulate", "corpus:nope", "--out", str(tmp_path / "s.h5")]) == 2
+    assert "unknown band family" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

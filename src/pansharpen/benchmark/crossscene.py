@@ -127,7 +127,7 @@ def cross_scene(
     from ..io.pancollection import open_pancollection
     from ..metrics.reduced import reduced_resolution_indices
     from ..protocol.sensors import get_sensor
-    from .runner import network_fuser
+    from ..fusion.fusers import NetworkFuser
 
     path = Path(valid_path)
     rows = scene_of_rows(path)
@@ -152,7 +152,7 @@ def cross_scene(
     fusers: dict[str, Any] = {}
     for label, spec in (networks or {}).items():
         model = _load(spec)
-        fusers[label] = network_fuser(model, float(model.card.normaliser))
+        fusers[label] = NetworkFuser(model).fuse_image  # DN / card normaliser in, DN out, the set's lms
     per_scene: dict[str, dict[str, dict[str, float]]] = {m: {} for m in [*fusers, *methods]}
     images = {}
     for scene, (a, b) in rows.items():
