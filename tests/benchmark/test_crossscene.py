@@ -54,3 +54,12 @@ def test_networks_are_scored_through_the_fuser_and_listed_first(tmp_path):
     res = cross_scene(tmp_path / "v.h5", {"net": net}, classical=["exp"])
     assert res.methods()[0] == "net" and set(res.per_scene["net"]) == {"a", "b"}
     assert all(np.isfinite(v) for s in res.per_scene["net"].values() for v in s.values())
+
+
+def test_cross_scene_command(tmp_path, capsys):
+    from pansharpen.cli import main
+
+    _write(tmp_path / "v.h5")
+    assert main(["cross-scene", str(tmp_path / "v.h5"), "--methods", "exp,gsa", "--json", str(tmp_path / "r.json")]) == 0
+    assert "| exp |" in capsys.readouterr().out and (tmp_path / "r.json").is_file()
+    assert main(["cross-scene", str(tmp_path / "v.h5"), "--import", "nocolon"]) == 2
