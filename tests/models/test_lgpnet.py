@@ -1,4 +1,4 @@
-"""LGPConv-Net: sizes of the paper's variants, reference vectors, 650.pth refusal, fold, bad input."""
+"""LGPConv-Net: sizes of the paper's variants, reference vectors, 650.pth import, fold, bad input."""
 from __future__ import annotations
 
 import numpy as np
@@ -72,13 +72,51 @@ def test_model_py_state_dict_import_and_round_trip(reference_dir, tmp_path):
     np.testing.assert_array_equal(run_eval(again, ms, pan, lms), out)
 
 
-def test_released_650_checkpoint_is_refused_with_the_reason(checkpoints_dir):
-    with pytest.raises(ModelError, match="forward is unknown"):
-        import_checkpoint("lgpconv-net", checkpoints_dir / "lgpconv_wv3_650.pth")
+def test_released_650_checkpoint_imports_as_the_full_perturbation_variant(checkpoints_dir):
+    model = import_checkpoint("lgpconv-net", checkpoints_dir / "lgpconv_wv3_650.pth")
+    assert model.card.options == {"perturbation": "full"} and model.card.params == 103_456
     with pytest.raises(ModelError, match="importer 'lgpconv-net'"):
         import_checkpoint("lightnet", checkpoints_dir / "lgpconv_wv3_650.pth")
     with pytest.raises(ModelError, match="importer 'lightnet'"):
         import_checkpoint("lgpconv-net", checkpoints_dir / "spanconv_wv3_weight-760.pth")
+
+
+@pytest.mark.slow
+def test_650_variant_fuses_real_wv3_data_with_an_mtf_degraded_pan(checkpoints_dir):
+    """On a Wald-degraded crop of the dgsamples WV3 product (PAN MTF-filtered, then decimated) the
+    imported 650.pth beats EXP clearly on Q2n and ERGAS (issue 16: Q2n 0.875-0.919 on such crops;
+    its SAM is not better than EXP's on this crop)."""
+    from pansharpen.io.samples import available_products, sample_product
+    from pansharpen.io.raster import read_pair
+    from pansharpen.metrics.reduced import reduced_resolution_indices
+    from pansharpen.protocol.interp import interp23tap
+    from pansharpen.protocol.wald import wald_degrade
+
+    if "WV3" not in available_products():
+        pytest.skip("dgsamples is not installed (pip install dgsamples)")
+    pan, ms, _ = read_pair(*sample_product("WV3"), ratio=4)
+    ms, pan = ms[:, 300:556, 300:556].astype(float), pan[:, 1200:2224, 1200:2224].astype(float)
+    ms_lr, pan_lr = wald_degrade(ms, pan, "WV3", 4, pan_mode="mtf")
+    lms = np.asarray(interp23tap(np.asarray(ms_lr), 4))
+    model = import_checkpoint("lgpconv-net", checkpoints_dir / "lgpconv_wv3_650.pth")
+    def t(a):
+        return torch.from_numpy(np.asarray(a, dtype=np.float32)[None] / 2047)
+
+    fused = run_eval(model, t(ms_lr), t(pan_lr), t(lms))[0] * 2047
+    net = reduced_resolution_indices(ms, np.clip(fused, 0, None), ratio=4)
+    exp = reduced_resolution_indices(ms, lms, ratio=4)
+    assert net["Q2n"] > 0.85 and net["Q2n"] > exp["Q2n"] + 0.1 and net["ERGAS"] < exp["ERGAS"]
+
+
+def test_full_perturbation_variant_folds_exactly():
+    torch.manual_seed(0)
+    model = create("lgpconv-net", bands=4, perturbation="full").eval()
+    ms, pan = torch.rand(1, 4, 8, 8), torch.rand(1, 1, 32, 32)
+    lms = torch.nn.functional.interpolate(ms, scale_factor=4)
+    with torch.no_grad():
+        assert torch.allclose(model(ms, pan, lms), model.fold()(ms, pan, lms), atol=1e-5)
+    with pytest.raises(ModelError, match="perturbation must be"):
+        create("lgpconv-net", perturbation="nope")
 
 
 @pytest.mark.parametrize("conv", ["lgp", "no_noise", "premier", "bsconv", "standard"])

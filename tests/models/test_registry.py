@@ -86,9 +86,8 @@ def test_import_weights_command(checkpoints_dir, tmp_path):
     out = tmp_path / "lightnet-wv3.safetensors"
     app(args=["import-weights", "lightnet", str(checkpoints_dir / "spanconv_wv3_weight-760.pth"), str(out)], standalone_mode=False)
     assert load(out).card.params == 16264
-    with pytest.raises(ModelError, match="forward is unknown"):
-        app(args=["import-weights", "lgpconv-net", str(checkpoints_dir / "lgpconv_wv3_650.pth"), str(tmp_path / "x.safetensors")], standalone_mode=False)
-    assert not (tmp_path / "x.safetensors").exists()
+    app(args=["import-weights", "lgpconv-net", str(checkpoints_dir / "lgpconv_wv3_650.pth"), str(tmp_path / "x.safetensors")], standalone_mode=False)
+    assert load(tmp_path / "x.safetensors").card.options == {"perturbation": "full"}
 
 
 def test_truncated_checkpoint_is_refused(checkpoints_dir, tmp_path):
@@ -100,3 +99,27 @@ def test_truncated_checkpoint_is_refused(checkpoints_dir, tmp_path):
         import_checkpoint("lightnet", tmp_path / "cut.pth")
     with pytest.raises(ModelError, match="no importer"):
         import_checkpoint("resnet", checkpoints_dir / "spanconv_wv3_weight-760.pth")
+
+
+def test_bundled_corpus_weights_and_the_default_table():
+    from pansharpen.models import bundled_weights
+    from pansharpen.models.registry import default_choices
+
+    names = bundled_weights()
+    for name, bands in (("lightnet.wv-8band", 8), ("lgpconv-net.wv-8band", 8), ("lightnet.vhr-4band", 4),
+                        ("lgpconv-net.vhr-4band", 4), ("lightnet-wv3", 8), ("lgpconv-net-wv3", 8)):
+        assert name in names
+        card = load(name).card
+        assert card.bands == bands
+        if "." in name:
+            assert card.name == name and "cross_scene_mean" in card.metrics
+    from pansharpen.classical import get_method
+
+    for bands in (8, 6, 4, 3, 5):
+        entries = default_choices(bands)
+        assert entries and all(e.get("why") for e in entries)
+        for e in entries:
+            if "model" in e:
+                assert e["model"] in names and load(e["model"]).card.bands == bands
+            else:
+                get_method(e["method"])

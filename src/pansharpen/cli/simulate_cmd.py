@@ -12,7 +12,18 @@ _HELP = """Build training, validation and test sets from real PAN + MS products 
 
 \b
 SOURCES: PAN.tif:MS.tif, a folder with one PAN and one MS GeoTIFF, or a sample product
-         dgsamples:WV3 / dgsamples:WV2 (pip install dgsamples).
+         dgsamples:WV3 / dgsamples:WV2 (pip install dgsamples); or one band family of the
+         multi-scene corpus, corpus:wv-8band / corpus:vhr-4band (see below).
+
+\b
+corpus:FAMILY builds the scene-split sets of the shared corpus (--data-root, default
+$PANSHARPEN_SHARED/data or ../shared/data) and the dgsamples products, as listed with their
+split in pansharpen/datasets/corpus.toml: SET_train.h5 (patches of the training scenes),
+SET_valid.h5 (the held-out scenes cut into --tile images) and SET_manifest.json (which scene
+every sample came from). Each scene is scaled by its own 2**bits - 1 and stored as 11-bit
+equivalent DN; --stride defaults to 64 there, --pan-mode picks the PAN degradation
+(default imresize: bicubic, the toolbox default and the one that transfers to MTF-degraded PAN;
+docs/generalization.md).
 
 gt = MS; ms = MS blurred with the sensor's MTF and decimated by the ratio; pan = PAN reduced
 by antialiased bicubic; lms = interp23tap(ms) over each block, then cut into patches.
@@ -37,7 +48,7 @@ def simulate_command(
     ),
     ratio: int = typer.Option(4, "--ratio", help="PAN/MS resolution ratio."),
     patch: int = typer.Option(64, "--patch", help="Patch side in reduced-resolution PAN pixels (gt/lms/pan; ms is patch/ratio)."),
-    stride: int = typer.Option(32, "--stride", help="Distance between patches (multiple of the ratio)."),
+    stride: Optional[int] = typer.Option(None, "--stride", help="Distance between patches (multiple of the ratio; default 32, corpus 64)."),
     augment: bool = typer.Option(False, "--augment", help="Add one seeded random flip/rotation copy of each training patch."),
     val_fraction: float = typer.Option(0.1, "--val-fraction", help="Share of the rows held out for validation (0: none)."),
     test_block: int = typer.Option(128, "--test-block", help="Side of the square test images in the bottom strip (0: none)."),
@@ -46,6 +57,10 @@ def simulate_command(
     compression: Optional[str] = typer.Option(None, "--compression", help="h5 compression: gzip or lzf (default none)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress messages."),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="corpus: the shared corpus folder."),
+    tile: int = typer.Option(128, "--tile", help="corpus: side of the held-out images (gt pixels)."),
+    pan_mode: str = typer.Option("imresize", "--pan-mode", help="corpus: PAN degradation, imresize (bicubic) or mtf."),
+    dtype: str = typer.Option("float32", "--dtype", help="corpus: stored type of the training file, float32 or float16."),
 ) -> None:
     from ..datasets.simulate import simulate
     from ..errors import ValueRangeError
@@ -56,11 +71,25 @@ def simulate_command(
     if max_patches is not None and max_patches < 1:
         raise ValueRangeError(f"--max-patches must be at least 1; got {max_patches}")
     say = None if quiet else (lambda msg: typer.echo(msg, err=True))
-    written = simulate(
-        sources, out, sensor=sensor, ratio=ratio, patch=patch, stride=stride, augment=augment,
-        val_fraction=val_fraction, test_block=test_block, seed=seed, max_patches=max_patches,
-        compression=compression, overwrite=overwrite, progress=say,
-    )
+    if any(s.lower().startswith("corpus:") for s in sources):
+        from ..datasets.corpus import simulate_corpus
+
+        if len(sources) != 1:
+            raise ValueRangeError("corpus:FAMILY is a whole set on its own; give it as the only source")
+        if dtype not in ("float32", "float16"):
+            raise ValueRangeError(f"--dtype must be float32 or float16; got {dtype!r}")
+        written = simulate_corpus(
+            sources[0].split(":", 1)[1], out, root=data_root, patch=patch, stride=stride or 64, tile=tile,
+            max_patches=max_patches, pan_mode=pan_mode, dtype=dtype, compression=compression or "gzip", seed=seed,
+            overwrite=overwrite, progress=say,
+        )
+        typer.echo(f"manifest {written.pop('manifest')}")
+    else:
+        written = simulate(
+            sources, out, sensor=sensor, ratio=ratio, patch=patch, stride=stride or 32, augment=augment,
+            val_fraction=val_fraction, test_block=test_block, seed=seed, max_patches=max_patches,
+            compression=compression, overwrite=overwrite, progress=say,
+        )
     for split, path in written.items():
         with open_pancollection(path) as f:
             shapes = ", ".join(f"{k} {f.shape(k)[1:]}" for k in f.keys)

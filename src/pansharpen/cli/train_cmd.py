@@ -59,6 +59,9 @@ def train_command(
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice)."),
     workers: int = typer.Option(0, "--workers", help="DataLoader worker processes."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or log lines."),
+    augment: Optional[str] = typer.Option(
+        None, "--augment", help="On-the-fly augmentation of --data (held in memory): dihedral and/or gain=X, "
+        "e.g. dihedral,gain=0.3 (random flips/rotations; common radiometric gain in [1/(1+X), 1+X])."),
     option: Optional[List[str]] = typer.Option(
         None, "--option", "-O", help="Network constructor option KEY=VALUE (repeatable), e.g. -O init=balanced -O blocks=3."),
 ) -> None:
@@ -93,6 +96,14 @@ def train_command(
     from ..training.config import TrainConfig
     from ..training.train import train
 
+    if augment:
+        from ..datasets.training_sets import suggested_normaliser
+        from ..training.augment import AugmentedSet, parse_augment
+
+        spec = parse_augment(augment)
+        if spec["dihedral"] or spec["gain"]:
+            normaliser = normaliser or suggested_normaliser(data) or 2047.0
+            data = AugmentedSet(data, normaliser, spec["dihedral"], spec["gain"], seed=seed)
     config = TrainConfig(
         model, data, valid, preset=preset, epochs=epochs, minutes=minutes, batch_size=batch_size, lr=lr, loss=loss,
         out=out, resume=resume, force=force, seed=seed, validate_every=validate_every, device=device, quiet=quiet,

@@ -95,7 +95,11 @@ def open_training_set(source: "str | os.PathLike | Dataset", normaliser: float, 
     :class:`ShapeError` (an empty set, inconsistent shapes).
     """
     if isinstance(source, Dataset):
-        dataset, name, attrs, path = source, type(source).__name__, {}, None
+        own = getattr(source, "info", None)  # e.g. training.augment.AugmentedSet: keep the file's provenance
+        if isinstance(own, SetInfo):
+            dataset, name, attrs, path = source, own.name, dict(own.attrs), own.path
+        else:
+            dataset, name, attrs, path = source, type(source).__name__, {}, None
     else:
         from ..io.pancollection import PanCollectionDataset
 

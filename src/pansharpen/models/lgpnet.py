@@ -23,8 +23,9 @@ Architecture (the authors' ``model.py``, seed-implementations 2.3; ``C`` bands, 
 LGPConv-Net: 26,516 parameters, 25,830 MACs per output pixel (0.1058 GMAC at 64 x 64; the
 paper's "0.112 GFLOPs"), receptive field 26 px (13 LGPConv layers of radius 2).
 
-The authors' released ``650.pth`` belongs to an unpublished variant whose forward is
-unknown (shared reference README); the importer refuses it rather than guess.
+``perturbation="full"`` builds the variant of the authors' released ``650.pth``
+(:class:`FullPerturbationConv`, 103,456 parameters for 8 bands); ``import-weights lgpconv-net
+650.pth`` loads it strictly (see that class for the evidence).
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ from .checkpoints import register_importer
 from .complexity import ComplexityMixin
 from .registry import create, register
 
-__all__ = ["LGPConvNet", "CONV_TYPES", "convert_authors_state_dict"]
+__all__ = ["LGPConvNet", "CONV_TYPES", "FullPerturbationConv", "convert_authors_state_dict"]
 
 PAPER = (
     "C.-Y. Zhao, T.-J. Zhang, R. Ran, Z.-X. Chen, L.-J. Deng, LGPConv: Learnable Gaussian Perturbation "
@@ -53,6 +54,46 @@ def _standard_conv(cin: int, cout: int) -> nn.Conv2d:
     nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
     nn.init.zeros_(conv.bias)
     return conv
+
+
+class FullPerturbationConv(nn.Module):
+    """The layer of the authors' released ``650.pth`` (the unpublished ``model_addconv_repeat``).
+
+    ``y = DW(D)(PW(P) x + bP) + bD`` (the premier kernel of ``model.py``, biases on), then
+    ``out = y + conv3x3(y, W, padding=1, no bias)`` with a **full** ``W (Cout, Cout, 3, 3)``
+    perturbation kernel (``model.py`` has a depthwise ``G`` and a pointwise ``M`` instead).
+    Parameters per layer: ``Cout (Cin + 11 + 9 Cout)``; 103,456 for the 8-band network.
+
+    Evidence that this is the checkpoint's forward (nothing of it is published): ``650.pth`` holds
+    65 tensors, 103,456 values, with ``model.py``'s key names, no ``weight_2`` and every ``weight``
+    of shape ``(Cout, Cout, 3, 3)`` (a commented-out line of ``model.py`` shows a "repeat" init
+    ``G0 ~ N(0, 0.0005^2)`` repeated to ``(Cout, Cout, 3, 3)``); it loads strictly into this form
+    with ``model.py``'s network and ReLU placement. About twenty other forms (``W`` in parallel
+    with the premier kernel, ``W`` replacing the depthwise, transposed or flipped ``W``, other
+    paddings, other ReLU placements) give garbage on real data, while this one scores Q2n
+    0.875-0.919 (SAM 3.3-4.3) on Wald-degraded crops of the dgsamples WV3 product whose PAN was
+    MTF-filtered before decimation; with a bicubically reduced PAN it injects about twice too
+    much detail, so the checkpoint was most likely trained on MTF-degraded PAN (issue 16;
+    ``shared/docs/seed-implementations.md`` section 2.2). ``tests/models/test_lgpnet.py`` checks
+    the import on real data.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, noise_std: float = 0.0005):
+        super().__init__()
+        self.pointwise_weight = nn.Parameter(torch.empty(out_channels, in_channels))
+        self.pointwise_bias = nn.Parameter(torch.zeros(out_channels))
+        self.depthwise_weight = nn.Parameter(torch.empty(out_channels, 3, 3))
+        self.depthwise_bias = nn.Parameter(torch.zeros(out_channels))
+        nn.init.normal_(self.pointwise_weight, 0.0, (2.0 / out_channels) ** 0.5)  # kaiming fan_out, as model.py
+        nn.init.normal_(self.depthwise_weight, 0.0, (2.0 / (9 * out_channels)) ** 0.5)
+        # the "repeat" init: one N(0, s^2) depthwise kernel per output channel, repeated over inputs
+        self.perturb_full = nn.Parameter(torch.randn(out_channels, 1, 3, 3).mul(noise_std).repeat(1, out_channels, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.depthwise_weight.shape[0]
+        y = torch.nn.functional.conv2d(x, self.pointwise_weight[:, :, None, None], self.pointwise_bias)
+        y = torch.nn.functional.conv2d(y, self.depthwise_weight[:, None], self.depthwise_bias, padding=1, groups=c)
+        return y + torch.nn.functional.conv2d(y, self.perturb_full, None, padding=1)
 
 
 def conv_factory(conv: str, noise_std: float = 0.005):
@@ -89,6 +130,9 @@ class LGPConvNet(ComplexityMixin, FusionModel):
         blocks: residual blocks ``N`` (default 4; 10 for ``conv="bsconv"`` as in Table 5).
         noise_std: initial std of the Gaussian perturbation (LGPConv only; paper 0.005,
             the authors' code 1e-4); a float or a ``(depthwise, pointwise)`` pair.
+        perturbation: ``"factorised"`` (``model.py``: depthwise ``G`` then pointwise ``M``) or
+            ``"full"`` (one full ``Cout x Cout x 3 x 3`` kernel: the released ``650.pth``,
+            :class:`FullPerturbationConv`).
 
     CPU inference runs the factorised layers traced into oneDNN's blocked layout
     (:mod:`pansharpen.models.inference`): the dense fold of an LGPConv costs 7x its MACs.
@@ -96,9 +140,15 @@ class LGPConvNet(ComplexityMixin, FusionModel):
 
     cpu_inference = "trace"
 
-    def __init__(self, bands: int = 8, conv: str = "lgp", blocks: int | None = None, noise_std: float = 0.005):
+    def __init__(self, bands: int = 8, conv: str = "lgp", blocks: int | None = None, noise_std: float = 0.005,
+                 perturbation: str = "factorised"):
         super().__init__()
-        make = conv_factory(conv, noise_std)
+        if perturbation not in ("factorised", "full"):
+            raise ModelError(f"perturbation must be 'factorised' (model.py) or 'full' (the released 650.pth); got {perturbation!r}")
+        if perturbation == "full" and conv != "lgp":
+            raise ModelError("perturbation='full' is a form of the LGPConv layer; use it with conv='lgp'")
+        make = conv_factory(conv, noise_std) if perturbation == "factorised" else FullPerturbationConv
+        self.perturbation = perturbation
         blocks = (10 if conv == "bsconv" else 4) if blocks is None else blocks
         if blocks < 0:
             raise ModelError(f"blocks must be >= 0; got {blocks}")
@@ -138,15 +188,6 @@ _LEAVES = {
 }
 _TOPS = {"head_conv": "head", "res_block": "body", "tail_conv": "tail"}
 
-UNKNOWN_650 = (
-    "this checkpoint belongs to the unpublished LGPConv variant of the released 650.pth: its perturbation "
-    "tensor 'weight' is a full Cout x Cout x 3 x 3 kernel and there is no 'weight_2', so it does not fit the "
-    "published model.py (26,516 parameters). The code of that variant (model_addconv_repeat) was never "
-    "released and its forward is unknown: the most plausible guess scores worse than bicubic interpolation "
-    "on a WV3 test image (see the reference README of the project's shared data). pansharpen refuses to "
-    "guess. Use the SpanConv weights (importer 'lightnet') or train LGPConv-Net with `pansharpen train`."
-)
-
 
 def is_650_variant(state: dict[str, torch.Tensor]) -> bool:
     """True for the released ``650.pth`` layout: full ``(Cout, Cout, 3, 3)`` perturbation, no ``weight_2``."""
@@ -156,13 +197,17 @@ def is_650_variant(state: dict[str, torch.Tensor]) -> bool:
 
 
 def convert_authors_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Map the authors' ``model.py`` keys (``res_block.0.conv1.point_wise.weight`` ...) onto ours."""
-    if is_650_variant(state):
-        raise ModelError(UNKNOWN_650)
+    """Map the authors' keys (``res_block.0.conv1.point_wise.weight`` ...) onto ours.
+
+    ``model.py`` state dicts map onto ``perturbation="factorised"``; the ``650.pth`` layout (full
+    ``weight``, no ``weight_2``) onto ``perturbation="full"`` (``weight`` -> ``perturb_full``).
+    """
+    full = is_650_variant(state)
+    leaves = dict(_LEAVES, weight=("perturb_full", lambda t: t)) if full else _LEAVES
     out: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         top, _, rest = key.partition(".")
-        for leaf, (ours, reshape) in _LEAVES.items():
+        for leaf, (ours, reshape) in leaves.items():
             if rest.endswith("." + leaf) and top in _TOPS:
                 layer = rest[: -len(leaf) - 1]
                 try:
@@ -187,11 +232,9 @@ def load_authors_state_dict(model: LGPConvNet, state: dict[str, torch.Tensor]) -
     return model
 
 
-@register_importer("lgpconv-net", "LGPConv-Net state dicts of the authors' model.py (the released 650.pth is refused: unknown variant)")
+@register_importer("lgpconv-net", "LGPConv-Net state dicts of the authors' model.py, and the released 650.pth (perturbation='full')")
 def import_lgpconv_net(state: dict[str, torch.Tensor]) -> LGPConvNet:
     key = "tail_conv.2.point_wise.weight"
-    if is_650_variant(state):
-        raise ModelError(UNKNOWN_650)
     if key not in state:
         raise ModelError(
             f"not an LGPConv-Net checkpoint: it has no {key!r}"
@@ -199,7 +242,11 @@ def import_lgpconv_net(state: dict[str, torch.Tensor]) -> LGPConvNet:
         )
     bands = int(state[key].shape[0])
     blocks = len({k.split(".")[1] for k in state if k.startswith("res_block.")})
-    model = create("lgpconv-net", bands=bands, **({} if blocks == 4 else {"blocks": blocks}))
+    full = is_650_variant(state)
+    options = ({} if blocks == 4 else {"blocks": blocks}) | ({"perturbation": "full"} if full else {})
+    model = create("lgpconv-net", bands=bands, **options)
     model = load_authors_state_dict(model, state)
-    model.card.notes = "Converted from a state dict of the authors' model.py (zcy20010503/IJCAI23-LGPConv)."
+    model.card.notes = ("Converted from the authors' released 650.pth (unpublished full-kernel perturbation variant, "
+                        "perturbation='full'; see FullPerturbationConv for the evidence)." if full else
+                        "Converted from a state dict of the authors' model.py (zcy20010503/IJCAI23-LGPConv).")
     return model.eval()
