@@ -129,16 +129,46 @@ def _pair(tmp_path, bands, ratio, tags=None, size=24, seed=0, descriptions=None)
     return p, m, ms, pan
 
 
-@pytest.mark.parametrize("bands, sensor, expect", [
-    (8, "WV3", ("model", "lgpconv-net-wv3")), (8, "WV2", ("model", "lgpconv-net-wv3")),
-    (8, "none", ("method", "mtf-glp-fs")), (6, "L7", ("method", "bdsd-pc")), (4, "QB", ("method", "mtf-glp-fs")),
-    (3, "none", ("method", "mtf-glp-fs")), (5, "none", ("method", "mtf-glp-fs"))])
-def test_default_choice_per_band_count(bands, sensor, expect):
+DEFAULTS = {"defaults": [
+    {"bands": 8, "model": "lgpconv-net-wv3", "why": "net"},
+    {"bands": 8, "method": "gsa", "why": "m8"},
+    {"bands": 6, "method": "bdsd-pc", "why": "m6"},
+    {"bands": "any", "method": "awlp", "why": "many"}]}
+
+
+@pytest.fixture
+def defaults_file(tmp_path, monkeypatch):
+    """A stand-in for models/weights/defaults.json (the mechanism, not today's measured choices)."""
+    import json
+
+    from pansharpen.models import registry
+
+    path = tmp_path / "defaults.json"
+    path.write_text(json.dumps(DEFAULTS))
+    monkeypatch.setattr(registry, "DEFAULTS_FILE", path)
+    return path
+
+
+@pytest.mark.parametrize("bands, sensor, ratio, expect", [
+    (8, "WV3", 4, ("model", "lgpconv-net-wv3")),  # the card's sensor
+    (8, "WV2", 4, ("model", "lgpconv-net-wv3")),  # also on the card
+    (8, "none", 4, ("method", "gsa")),  # generic bands: not the network's
+    (8, "WV3", 2, ("method", "gsa")),  # another ratio: not the network's
+    (6, "L7", 2, ("method", "bdsd-pc")),
+    (4, "QB", 4, ("method", "awlp")), (5, "none", 3, ("method", "awlp"))])  # the "any" entry
+def test_default_choice_takes_the_first_entry_that_applies(defaults_file, bands, sensor, ratio, expect):
     from pansharpen.fusion.fuse import default_choice
     from pansharpen.protocol.policy import resolve_sensor as policy
 
-    kind, name, why = default_choice(policy(sensor, nbands=bands)[0], bands, 4 if sensor != "L7" else 2)
+    kind, name, why = default_choice(policy(sensor, nbands=bands)[0], bands, ratio)
     assert (kind, name) == expect and f"{bands}-band" in why
+
+
+def _bundled_default_method(bands: int) -> str:
+    """The classical default the bundled table gives for ``bands`` bands (its first method entry)."""
+    from pansharpen.models import registry
+
+    return next(e["method"] for e in registry.default_choices(bands) if "method" in e)
 
 
 def test_default_file_names_real_methods_and_bundled_models():
@@ -172,7 +202,7 @@ def test_classical_default_at_ratios_2_and_3_equals_the_whole_image_run(tmp_path
         fused = src.read().astype(np.float64)
     ms_f = np.rint(ms).astype("uint16").astype(np.float64)
     pan_f = np.rint(pan).astype("uint16").astype(np.float64)
-    whole = np.clip(np.rint(fuse_classical("mtf-glp-fs", ms_f, pan_f, "QB", ratio)), 0, 2047)
+    whole = np.clip(np.rint(fuse_classical(_bundled_default_method(4), ms_f, pan_f, "QB", ratio)), 0, 2047)
     assert fused.shape == (4, 24 * ratio, 24 * ratio)
     inner = (slice(None), slice(8 * ratio, -8 * ratio), slice(8 * ratio, -8 * ratio))  # the borders are mirrored
     np.testing.assert_array_equal(fused[inner], whole[inner])
@@ -183,7 +213,7 @@ def test_fuse_prints_one_line_unless_quiet(product, tmp_path, capsys):
     fuse(p, m, tmp_path / "a.tif", quiet=False)
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("fuse:")]
     assert len(lines) == 1
-    assert lines[0].startswith("fuse: method mtf-glp-fs (default for 4-band data: ")
+    assert lines[0].startswith(f"fuse: method {_bundled_default_method(4)} (default for 4-band data: ")
     assert "sensor QB (QB02 in M.IMD)" in lines[0] and "ratio 4" in lines[0] and "4 bands (Blue, Green, Red, NIR)" in lines[0]
     assert main(["fuse", str(p), str(m), str(tmp_path / "b.tif"), "--method", "gsa", "--sensor", "IKONOS", "-q"]) == 0
     assert "fuse:" not in capsys.readouterr().out
