@@ -227,11 +227,13 @@ def test_full_resolution_block_multiples(tmp_path):
     write_pancollection(tmp_path / "f.h5", {"ms": ms, "lms": lms, "pan": pan, "sr": sr}, {})
     p = tmp_path / "f.h5"
     with pytest.raises(ShapeError, match="multiples of the block size 32"):
-        evaluate_full(p, p, p, sensor="QB")
-    result = evaluate_full(p, p, p, sensor="QB", crop_to_blocks=True)
+        evaluate_full(p, p, p, sensor="QB", crop_to_blocks=False)
+    result = evaluate_full(p, p, p, sensor="QB")  # the default cuts to whole blocks, with a note
     expected = full.full_resolution_indices(sr[0], ms[0], pan[0], "QB", ms_exp=lms[0], crop_to_blocks=True)
     assert result.rows[0]["HQNR"] == pytest.approx(expected["HQNR"], rel=1e-12)
     assert result.settings["crop_to_blocks"] is True
+    assert result.settings["cropped_to"] == [[32, 32]]
+    assert "cut to 32 x 32" in result.table()
 
 
 def test_full_resolution_without_sensor_warns(tmp_path):

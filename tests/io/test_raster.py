@@ -104,10 +104,15 @@ def test_ratio_not_integer_or_not_requested(tmp_path):
         read_pair(p, m, ratio=4)
 
 
-def test_misaligned_grids(tmp_path):
-    p, m, *_ = _pair(tmp_path, ms_origin=(1000.25, 2000.0))
-    with pytest.raises(ShapeError, match="not aligned"):
-        read_pair(p, m)
+def test_grids_off_pixel_corners_get_a_phase(tmp_path):
+    # MS origin 0.25 m = half a PAN pixel right of the PAN's, 0.75 m = 1.5 PAN pixels down
+    p, m, *_ = _pair(tmp_path, ms_origin=(1000.25, 2000.0 - 0.75))
+    with pytest.warns(UserWarning, match="off the PAN pixel corners"):
+        _, _, info = read_pair(p, m)
+    assert info.phase == (pytest.approx(-0.5), pytest.approx(0.5))  # rows: 1.5 = 2 - 0.5
+    assert info.as_dict()["phase"] == [pytest.approx(-0.5), pytest.approx(0.5)]
+    p, m, *_ = _pair(tmp_path, ms_origin=(1000.0002, 2000.0))  # within 1e-3 PAN px: aligned
+    assert read_pair(p, m)[2].phase == (0.0, 0.0)
 
 
 def test_no_overlap(tmp_path):

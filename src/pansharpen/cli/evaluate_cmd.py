@@ -17,7 +17,10 @@ gives Q2n, Q, SAM, ERGAS, SCC.
 
 Full resolution (no reference; against the MS and PAN the image was fused from):
   pansharpen evaluate --ms MS --pan PAN --fused FUSED [--sensor WV3] [--ratio 4]
-gives D_lambda, D_s, QNR, D_lambda_K, HQNR.
+gives D_lambda, D_s, QNR, D_lambda_K, HQNR. On what `pansharpen fuse` wrote it needs no other
+option: the sensor is the one fuse recorded (else the product metadata), sizes are cut to whole
+32-pixel blocks (noted under the table), and a GeoTIFF scene is streamed in row strips
+(bounded memory, progress bar unless --quiet or --json).
 
 \b
 Files:
@@ -45,7 +48,8 @@ def evaluate_command(
     fused: Path = typer.Option(..., "--fused", "-f", help="Fused image(s) to evaluate."),
     ms: Optional[Path] = typer.Option(None, "--ms", help="Low-resolution MS for full resolution."),
     pan: Optional[Path] = typer.Option(None, "--pan", help="PAN for full resolution."),
-    ratio: int = typer.Option(4, "--ratio", help="PAN/MS resolution ratio."),
+    ratio: Optional[int] = typer.Option(
+        None, "--ratio", help="PAN/MS resolution ratio (default: from the pixel sizes of GeoTIFFs, else 4)."),
     sensor: Optional[str] = typer.Option(
         None, "--sensor", "-s",
         help="Sensor (WV3, QB, Pleiades, L8, ... see `pansharpen sensors`, or 'none'): MTF gains at full resolution; "
@@ -58,10 +62,11 @@ def evaluate_command(
     crop: int = typer.Option(0, "--crop", help="Reduced resolution border cut dim_cut (toolbox demos: 21 or 30)."),
     max_value: Optional[float] = typer.Option(None, "--max-value", help="DN maximum to rescale [0, 1] images (e.g. 2047)."),
     crop_to_blocks: bool = typer.Option(
-        False, "--crop-to-blocks",
-        help="Full resolution: evaluate the top-left whole 32 x 32 blocks when sizes are not multiples of 32 "
-        "(the reference stops with an error).",
+        True, "--crop-to-blocks/--exact-blocks",
+        help="Full resolution: sizes that are not multiples of 32 are cut to the top-left whole 32 x 32 blocks "
+        "(noted with the numbers); --exact-blocks stops with an error instead, as the reference does.",
     ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar (also off with --json)."),
     as_json: bool = typer.Option(False, "--json", help="Print the indices as JSON instead of a table."),
     csv_out: Optional[Path] = typer.Option(None, "--csv", help="Also write the indices and settings as CSV."),
     json_out: Optional[Path] = typer.Option(None, "--out-json", help="Also write indices, mean/std and provenance as JSON."),
@@ -79,9 +84,10 @@ def evaluate_command(
         if crop:
             raise ShapeError("--crop applies to reduced resolution only; the toolbox computes full-resolution indices on the whole image")
         result = evaluate_full(ms, pan, fused, sensor=sensor, ratio=ratio, crop_to_blocks=crop_to_blocks,
-                               max_value=max_value, mtf_ms=parse_gains(mtf_ms), mtf_pan=mtf_pan, bits=bits)
+                               max_value=max_value, mtf_ms=parse_gains(mtf_ms), mtf_pan=mtf_pan, bits=bits,
+                               quiet=quiet or as_json)
     elif reference is not None:
-        result = evaluate_reduced(reference, fused, ratio=ratio, sensor=sensor, crop=crop, max_value=max_value)
+        result = evaluate_reduced(reference, fused, ratio=4 if ratio is None else ratio, sensor=sensor, crop=crop, max_value=max_value)
     else:
         raise ShapeError("give --reference REF (reduced resolution) or --ms MS --pan PAN (full resolution)")
 

@@ -11,9 +11,9 @@ from .app import app
 
 @app.command("fuse")
 def fuse_command(
-    pan: Path = typer.Argument(..., help="Panchromatic raster (GeoTIFF or anything rasterio opens)."),
-    ms: Path = typer.Argument(..., help="Multispectral raster of the same product."),
-    out: Path = typer.Argument(..., help="Output GeoTIFF (on the PAN grid)."),
+    pan: Optional[Path] = typer.Argument(None, help="Panchromatic raster (GeoTIFF or anything rasterio opens)."),
+    ms: Optional[Path] = typer.Argument(None, help="Multispectral raster of the same product."),
+    out: Optional[Path] = typer.Argument(None, help="Output GeoTIFF (on the PAN grid)."),
     model: Optional[str] = typer.Option(None, "--model", help="Bundled model name (see `pansharpen models`)."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="A pansharpen .safetensors weights file."),
     method: Optional[str] = typer.Option(None, "--method", help="Classical method (see `pansharpen methods`)."),
@@ -28,24 +28,54 @@ def fuse_command(
     mtf_pan: Optional[float] = typer.Option(None, "--mtf-pan", help="PAN MTF gain at the MS Nyquist frequency (e.g. 0.15)."),
     bits: Optional[int] = typer.Option(None, "--bits", help="Significant bits of the data (output clipped to 2^bits - 1)."),
     tile: int = typer.Option(512, "--tile", help="Tile side in PAN pixels (memory grows with it)."),
-    cog: bool = typer.Option(False, "--cog", help="Write a Cloud-Optimised GeoTIFF."),
+    cog: bool = typer.Option(False, "--cog", help="Write a Cloud-Optimised GeoTIFF (same codec and predictor)."),
+    compress: Optional[str] = typer.Option(
+        None, "--compress", help="Codec: deflate, zstd, lzw or none (default: the measured choice in docs/performance.md)."),
+    co: Optional[list[str]] = typer.Option(None, "--co", help="GDAL creation option KEY=VALUE (repeatable, as gdal -co)."),
+    no_overviews: bool = typer.Option(False, "--no-overviews", help="Do not build internal overviews."),
+    device: str = typer.Option("cpu", "--device", help="Networks: cpu, cuda or auto (CUDA when available)."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="Output data type (default: the MS data type)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Run tiles on a local Dask cluster with N workers."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Run tiles (with --batch: products) on a local Dask cluster with N workers."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler."),
+    batch: Optional[Path] = typer.Option(
+        None, "--batch", help="Fuse many products: a CSV (pan,ms[,out][,name]) or a folder searched by file names "
+        "(pan.tif + ms.tif per folder, NAME_PAN.tif + NAME_MS.tif, Maxar _PAN/ + _MUL/); see docs/fusion.md."),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="With --batch: folder for the fused products."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Fuse a PAN + MS product into a georeferenced, full-resolution GeoTIFF."""
+    """Fuse a PAN + MS product into a georeferenced, full-resolution GeoTIFF (or many with --batch)."""
     from ..errors import PanSharpenError
+    from ..fusion.batch import batch_items, fuse_batch, summary_table
     from ..fusion.fuse import fuse
+    from ..fusion.fusers import resolve_device
+    from ..io.geotiff import DEFAULT_COMPRESS, WriteOptions, parse_creation_options
 
     if workers is not None and scheduler is not None:
         raise PanSharpenError("give either --workers or --scheduler, not both")
-    path = fuse(
-        pan, ms, out, model=model, method=method, weights=weights, sensor=sensor, mtf_ms=parse_gains(mtf_ms),
-        mtf_pan=mtf_pan, bits=bits, tile=tile, dtype=dtype,
-        cog=cog, overwrite=overwrite, workers=workers, scheduler=scheduler, quiet=quiet,
-    )
+    options = WriteOptions(compress=compress or DEFAULT_COMPRESS, overviews=not no_overviews, cog=cog,
+                           creation_options=parse_creation_options(co or []))
+    common = dict(model=model, method=method, weights=weights, sensor=sensor, mtf_ms=parse_gains(mtf_ms),
+                  mtf_pan=mtf_pan, bits=bits, tile=tile, dtype=dtype, overwrite=overwrite, device=device,
+                  options=options)
+    if batch is not None:
+        if pan is not None or ms is not None or out is not None:
+            raise PanSharpenError("with --batch give no PAN MS OUT arguments; the products come from the list or folder")
+        resolve_device(device)
+        items = batch_items(batch, out_dir)
+        if not quiet:
+            typer.echo(f"fusing {len(items)} products", err=True)
+        report = (lambda r: typer.echo(f"{'ok    ' if r.ok else 'FAILED'} {r.item.name}", err=True)) if not quiet else None
+        results = fuse_batch(items, workers=workers, scheduler=scheduler, progress=report, **common)
+        typer.echo(summary_table(results))
+        if not all(r.ok for r in results):
+            raise typer.Exit(1)
+        return
+    if pan is None or ms is None or out is None:
+        raise PanSharpenError("give PAN MS OUT (or --batch LIST.csv|DIR --out-dir FOLDER)")
+    if out_dir is not None:
+        raise PanSharpenError("--out-dir goes with --batch; for one product give OUT")
+    path = fuse(pan, ms, out, cog=cog, workers=workers, scheduler=scheduler, quiet=quiet, **common)
     typer.echo(f"wrote {path}")
 
 

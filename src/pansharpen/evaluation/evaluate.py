@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import json
 import math
 import re
@@ -32,15 +33,22 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import rasterio
+from tqdm import tqdm
 
 from .._version import __version__
 from ..errors import DataFormatError, ShapeError, ValueRangeError
 from ..io.atomic import atomic_path
+from ..io.geotiff import read_provenance
 from ..io.pancollection import open_pancollection
-from ..metrics.full import full_resolution_indices
+from ..io.raster import check_pair_grids, pair_phase
+from ..io.windows import Window
+from ..metrics._inputs import ensure_digital_numbers
+from ..metrics.full import _sensor_max, full_resolution_indices
 from ..metrics.reduced import reduced_resolution_indices
 from ..metrics.table import aggregate, format_table
 from ..protocol.policy import resolve_sensor
+from .streamed import streamed_full_indices
 
 REDUCED_KEYS = ("Q2n", "Q", "SAM", "ERGAS", "SCC")
 FULL_KEYS = ("D_lambda", "D_s", "QNR", "D_lambda_K", "HQNR")
@@ -273,7 +281,8 @@ class Evaluation:
 
     def stdout_json(self) -> Any:
         """One object with exactly the index keys (a list of them for several images)."""
-        objs = [{k: _json_number(row[k]) for k in self.keys} for row in self.rows]
+        objs = [{**{k: _json_number(row[k]) for k in self.keys},
+                 **({"cropped_to": row["cropped_to"]} if "cropped_to" in row else {})} for row in self.rows]
         return objs[0] if len(objs) == 1 else objs
 
     def write_json(self, path: "str | Path") -> None:
@@ -299,11 +308,21 @@ class Evaluation:
         rows = {name: {k: row[k] for k in self.keys} for name, row in zip(self.images, self.rows)}
         if len(self.rows) > 1:
             rows["mean ± std"] = self.summary()
-        return f"{self.protocol} ({_settings_line(self.settings)})\n" + format_table(rows)
+        return f"{self.protocol} ({_settings_line(self.settings)})\n" + format_table(rows) + self.notes()
+
+    def notes(self) -> str:
+        """Lines after the table: the crop to whole blocks, when one was made."""
+        sizes = self.settings.get("cropped_to")
+        if not sizes:
+            return ""
+        cut = ", ".join(f"{h} x {w}" for h, w in sizes)
+        bs = self.settings.get("block_size", 32)
+        return (f"\nnote: images cut to {cut} (top-left whole {bs} x {bs} blocks; the reference needs block "
+                "multiples)")
 
 
 def _settings_line(settings: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None)
+    return ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None and k not in ("cropped_to", "pan_window"))
 
 
 def _json_number(x: float) -> float | None:
@@ -381,23 +400,34 @@ def evaluate_full(
     pan: "str | Path",
     fused: "str | Path",
     sensor=None,
-    ratio: int = 4,
-    crop_to_blocks: bool = False,
+    ratio: int | None = 4,
+    crop_to_blocks: bool = True,
     max_value: float | None = None,
     mtf_ms=None,
     mtf_pan: float | None = None,
     bits: int | None = None,
+    *,
+    quiet: bool = True,
+    strip: int = 128,
 ) -> Evaluation:
     """Full-resolution indices (no reference) of every fused image against its MS and PAN.
 
-    Sizes must be multiples of the 32-pixel block, as in the reference (which stops with an
-    error otherwise); ``crop_to_blocks`` evaluates the top-left whole blocks instead.
+    Sizes that are not multiples of the 32-pixel block are cut to the top-left whole blocks
+    (the reference stops with an error there; ``crop_to_blocks=False`` does the same); the size
+    used is recorded as ``cropped_to`` with the numbers and in the settings.
+
+    A GeoTIFF scene (MS, PAN and fused GeoTIFFs, e.g. what ``pansharpen fuse`` writes) is
+    evaluated in row strips of ``strip`` PAN rows (:mod:`pansharpen.evaluation.streamed`): memory
+    stays bounded for any scene size, the numbers are those of the whole-image computation, and
+    ``quiet=False`` shows a progress bar. The fused GeoTIFF may cover the whole PAN (fuse's
+    output) or only the PAN/MS overlap. ``ratio`` None takes the ratio from the pixel sizes.
 
     ``max_value`` rescales float images normalised to [0, 1] (default: the sensor's maximum DN).
     ``sensor`` gives the MTF gains used by D_s / D_lambda_K, by the sensor policy of ``fuse``
-    (:func:`pansharpen.protocol.policy.resolve_sensor`: ``sensor``, else the GeoTIFFs' metadata or
-    the ``sensor`` attribute of a PanCollection input; ``mtf_ms``/``mtf_pan``/``bits`` override),
-    else the toolbox defaults for an unknown sensor (``"none"``: MS gain 0.3, PAN gain 0.15), with a warning.
+    (:func:`pansharpen.protocol.policy.resolve_sensor`: ``sensor``, else the sensor ``pansharpen
+    fuse`` recorded in the fused GeoTIFF or the ``sensor`` attribute of a PanCollection input,
+    else the GeoTIFFs' metadata; ``mtf_ms``/``mtf_pan``/``bits`` override), else the toolbox
+    defaults for an unknown sensor (``"none"``: MS gain 0.3, PAN gain 0.15), with a warning.
     The MS upsampled to the PAN grid (``lms`` of a PanCollection file) is passed on as
     ``ms_exp`` when present; otherwise the metrics compute it with interp23tap.
     """
@@ -414,59 +444,130 @@ def evaluate_full(
         stack.callback(fus.close)
         n = _same_count([s for s in (ms_src, exp_src, pan_src, fus) if s is not None])
         _same_bands(ms_src, fus)
-        pairs_on_grid = ms_src.kind == pan_src.kind == "geotiff"
+        scene = ms_src.kind == pan_src.kind == fus.kind == "geotiff"
         if pan_src.shape[0] != 1:
             raise ShapeError(f"{pan_src.label()} has {pan_src.shape[0]} bands; the PAN must have 1")
-        if not pairs_on_grid:
+        if not scene:
+            ratio = 4 if ratio is None else ratio
             _check_ratio(ms_src, pan_src, ratio)
-        if fus.shape[1:] != pan_src.shape[1:] and not pairs_on_grid:
-            raise ShapeError(
-                f"{fus.label()} is {fus.shape[1]} x {fus.shape[2]} but the PAN {pan_src.label()} is "
-                f"{pan_src.shape[1]} x {pan_src.shape[2]}; the fused image must be on the PAN grid"
-            )
-
-        geo = {k: s.path for k, s in (("ms_path", ms_src), ("pan_path", pan_src)) if s.kind == "geotiff"}
-        sensor_obj, why = resolve_sensor(
-            sensor, nbands=ms_src.shape[0], recorded=_attrs_sensor(ms_src, pan_src, fus) if sensor is None else None,
-            mtf_ms=mtf_ms, mtf_pan=mtf_pan, bits=bits, unknown_ok=True, **geo)
-        if why.startswith("unknown"):
-            warnings.warn(
-                "no sensor given or stated by the files: D_s and D_lambda_K use the toolbox defaults for an "
-                "unknown sensor (MTF gain 0.3 MS, 0.15 PAN); pass --sensor for the sensor's own MTF",
-                UserWarning, stacklevel=2,
-            )
-        pair = None
-        if pairs_on_grid:
-            from ..io.raster import read_pair
-
-            pan_img, ms_img, info = read_pair(pan_src.path, ms_src.path, ratio=ratio)
-            pair = (pan_img, ms_img)
-            if fus.shape[1:] != pan_img.shape[1:]:
+            if fus.shape[1:] != pan_src.shape[1:]:
                 raise ShapeError(
-                    f"{fus.label()} is {fus.shape[1]} x {fus.shape[2]} but the PAN/MS overlap is "
-                    f"{pan_img.shape[1]} x {pan_img.shape[2]} PAN pixels; the fused image must be on that grid"
+                    f"{fus.label()} is {fus.shape[1]} x {fus.shape[2]} but the PAN {pan_src.label()} is "
+                    f"{pan_src.shape[1]} x {pan_src.shape[2]}; the fused image must be on the PAN grid"
                 )
+        sensor_obj = _evaluation_sensor(sensor, ms_src, pan_src, fus, mtf_ms=mtf_ms, mtf_pan=mtf_pan, bits=bits)
+        if scene:
+            row, ratio, area = _scene_indices(ms_src, pan_src, fus, sensor_obj, ratio, crop_to_blocks, max_value,
+                                              quiet, strip)
+            rows = [row]
+        else:
 
-        rows = []
-        for i in range(n):
-            if pair is not None:
-                pan_i, ms_i = pair
-                for img, src in ((pan_i, pan_src), (ms_i, ms_src)):
-                    if not np.isfinite(img).all():
-                        raise ValueRangeError(f"{src.label()} contains NaN or inf values; fill or mask nodata first")
-            else:
-                pan_i, ms_i = pan_src.read(i), ms_src.read(i)
-            exp_i = exp_src.read(i) if exp_src is not None else None
-            rows.append(full_resolution_indices(fus.read(i), ms_i, pan_i, sensor_obj, ratio=ratio, ms_exp=exp_i,
-                                                crop_to_blocks=crop_to_blocks, max_value=max_value))
+            rows, area = [], None
+            for i in range(n):
+                exp_i = exp_src.read(i) if exp_src is not None else None
+                rows.append(full_resolution_indices(
+                    fus.read(i), ms_src.read(i), pan_src.read(i), sensor_obj, ratio=ratio, ms_exp=exp_i,
+                    crop_to_blocks=crop_to_blocks, max_value=max_value))
+        cropped = sorted({tuple(r["cropped_to"]) for r in rows if "cropped_to" in r})
         settings = {"sensor": sensor_obj.name if sensor_obj.name != "generic" else "none", "ratio": ratio,
                     "ms_gnyq": list(sensor_obj.ms_gnyq), "pan_gnyq": sensor_obj.pan_gnyq, "crop": 0,
                     "ms_exp": "lms" if exp_src is not None else "interp23tap", "block_size": 32,
-                    "crop_to_blocks": crop_to_blocks, "max_value": max_value}
+                    "crop_to_blocks": crop_to_blocks, "cropped_to": [list(c) for c in cropped] or None,
+                    "pan_window": area, "max_value": max_value}
         inputs = {"ms": ms_src.describe(), "pan": pan_src.describe(), "fused": fus.describe()}
         if exp_src is not None:
             inputs["ms_exp"] = exp_src.describe()
         return Evaluation("full-resolution", FULL_KEYS, rows, [fus.label(i) for i in range(n)], settings, inputs)
+
+
+def _evaluation_sensor(sensor, ms_src: ImageSource, pan_src: ImageSource, fus: ImageSource, *, mtf_ms=None,
+                       mtf_pan=None, bits=None):
+    """The sensor for the MTF gains by the sensor policy of ``fuse`` (see :func:`evaluate_full`)."""
+    geo = {k: s.path for k, s in (("ms_path", ms_src), ("pan_path", pan_src)) if s.kind == "geotiff"}
+    recorded = None if sensor is not None else (_recorded_sensor(fus) or _attrs_sensor(ms_src, pan_src, fus))
+    sensor_obj, why = resolve_sensor(sensor, nbands=ms_src.shape[0], recorded=recorded, mtf_ms=mtf_ms,
+                                     mtf_pan=mtf_pan, bits=bits, unknown_ok=True, **geo)
+    if why.startswith("unknown"):
+        warnings.warn(
+            "no sensor given or stated by the files: D_s and D_lambda_K use the toolbox defaults for an "
+            "unknown sensor (MTF gain 0.3 MS, 0.15 PAN); pass --sensor for the sensor's own MTF",
+            UserWarning, stacklevel=3,
+        )
+    return sensor_obj
+
+
+def _recorded_sensor(fus: ImageSource) -> str | None:
+    """The sensor ``pansharpen fuse`` recorded in its output's tags, if any."""
+    if fus.kind != "geotiff":
+        return None
+    return read_provenance(fus.path).get("sensor") or None
+
+
+def _scene_indices(ms_src, pan_src, fus, sensor, ratio, crop_to_blocks, max_value, quiet, strip):
+    """Streamed full-resolution indices of a GeoTIFF scene; returns ``(row, ratio, pan_window)``."""
+    with contextlib.ExitStack() as stack:
+        pan_ds = stack.enter_context(rasterio.open(pan_src.path))
+        ms_ds = stack.enter_context(rasterio.open(ms_src.path))
+        fus_ds = stack.enter_context(rasterio.open(fus.path))
+        found, pw, mw = check_pair_grids(pan_ds, ms_ds, ratio)
+        pr0, pc0 = pw.row0, pw.col0
+        height, width = pw.shape
+        if (fus_ds.height, fus_ds.width) == (pan_ds.height, pan_ds.width):
+            fr0, fc0 = pr0, pc0  # on the whole PAN grid (fuse's output): read the overlap
+        elif (fus_ds.height, fus_ds.width) == (height, width):
+            fr0, fc0 = 0, 0
+        else:
+            raise ShapeError(
+                f"{fus.label()} is {fus_ds.height} x {fus_ds.width} but the PAN is {pan_ds.height} x {pan_ds.width} "
+                f"and the PAN/MS overlap {height} x {width} PAN pixels; the fused image must be on one of those grids"
+            )
+        ms_img = _checked(ms_ds.read(window=mw.to_rasterio()).astype(np.float64), ms_src.label())
+        scale = _dn_scales(fus_ds, pan_ds, ms_ds, ms_img, _sensor_max(sensor, max_value))
+        nodata = {"n": 0}
+
+        def reader(ds, r_off, c_off, label, factor, count_nodata=False):
+            def read(r0, r1):
+                block = ds.read(window=Window(r_off + r0, r_off + r1, c_off, c_off + width).to_rasterio())
+                block = block.astype(np.float64)
+                _checked(block, label)
+                if count_nodata and ds.nodata is not None:
+                    nodata["n"] += int((block == ds.nodata).sum())
+                return block * factor if factor != 1 else block
+            return read
+
+        progress = functools.partial(tqdm, desc="evaluating", unit="strip", disable=quiet)
+        row = streamed_full_indices(
+            reader(fus_ds, fr0, fc0, fus.label(), scale["fused"], True), reader(pan_ds, pr0, pc0, pan_src.label(), scale["pan"]),
+            ms_img * scale["ms"], sensor, found, strip=strip, crop_to_blocks=crop_to_blocks, progress=progress,
+            phase=pair_phase(pan_ds, ms_ds))
+        if nodata["n"]:
+            warnings.warn(
+                f"{fus.label()} has {nodata['n']} nodata ({fus_ds.nodata:g}) values; the indices include them as data "
+                "-- crop the images to their valid area for meaningful numbers", UserWarning, stacklevel=3)
+    return row, found, pw.as_pairs()
+
+
+def _checked(block: np.ndarray, label: str) -> np.ndarray:
+    if not np.isfinite(block).all():
+        raise ValueRangeError(f"{label} contains NaN or inf values; fill or mask nodata before evaluating")
+    return block
+
+
+def _dn_scales(fus_ds, pan_ds, ms_ds, ms_img: np.ndarray, max_value: float | None) -> dict[str, float]:
+    """Factors that bring float images normalised to [0, 1] to digital numbers (the rule of
+    :func:`pansharpen.metrics._inputs.ensure_digital_numbers`, applied to whole-scene maxima)."""
+    def scene_max(ds) -> float:
+        if np.dtype(ds.dtypes[0]).kind != "f":
+            return np.inf
+        return max(float(ds.read(window=w).max()) for _, w in ds.block_windows(1))
+
+    ms_float = np.dtype(ms_ds.dtypes[0]).kind == "f"
+    maxima = {"fused": scene_max(fus_ds), "pan": scene_max(pan_ds), "ms": float(ms_img.max()) if ms_float else np.inf}
+    flagged = {k: np.array([v]) for k, v in maxima.items() if v <= 1.0}  # float images only (ints: inf)
+    if not flagged:
+        return {k: 1.0 for k in maxima}
+    ensure_digital_numbers(flagged, {k: np.zeros(1) for k in flagged}, max_value)  # refuses or warns
+    return {k: float(max_value) if k in flagged else 1.0 for k in maxima}
 
 
 def _check_ratio(ms: ImageSource, pan: ImageSource, ratio: int) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from ..io.raster import read_image
+from ..io.raster import read_image, write_image
 from ..io.samples import sample_product
 from ..io.windows import Window
 from ..metrics.full import full_resolution_indices
@@ -48,10 +48,11 @@ def _crop_product(pan_path: Path, ms_path: Path, size: int, ratio: int, folder: 
     for path, side in ((pan_path, size), (ms_path, size // ratio)):
         with rasterio.open(path) as src:
             win = Window.of_shape(min(side, src.height), min(side, src.width)).to_rasterio()
-            profile = src.profile | {"width": win.width, "height": win.height, "transform": src.window_transform(win)}
-            dst_path = folder / f"crop{size}_{path.name}"
-            with rasterio.open(dst_path, "w", **profile) as dst:
-                dst.write(src.read(window=win))
+            profile = {"crs": src.crs, "transform": src.window_transform(win), "nodata": src.nodata,
+                       "descriptions": src.descriptions}
+            data = src.read(window=win)
+        dst_path = folder / f"crop{size}_{path.name}"
+        write_image(dst_path, data, profile, overwrite=True)  # the one GeoTIFF writer (atomic)
         out.append(dst_path)
     return out[0], out[1]
 

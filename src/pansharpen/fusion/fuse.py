@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelError, SensorError
+from ..io.geotiff import WriteOptions
 from ..io.grid import PairGrid
 from ..io.sources import RasterSource
 from ..models import registry
 from ..protocol.policy import resolve_sensor
 from ..protocol.sensors import Sensor, find_sensor, generic_sensor
-from .fusers import ClassicalFuser, NetworkFuser
+from .fusers import ClassicalFuser, NetworkFuser, resolve_device
 from .scene import fuse_scene
 
 
@@ -170,7 +171,7 @@ def check_card_for_product(card, sensor: Sensor | None, nbands: int) -> None:
 
 def make_fuser(
     *, model=None, method: str | None = None, weights=None, sensor: Sensor | None = None, nbands: int, ratio: int = 4,
-    subtile: int | None = 512,
+    subtile: int | None = 512, device: str = "cpu",
 ):
     """A fuser from exactly one of ``model`` (bundled name or nn.Module), ``weights`` (file) or ``method``.
 
@@ -199,7 +200,7 @@ def make_fuser(
             f"model {net.card.name} works at ratio {net.card.ratio}, the product has ratio {ratio}; fuse it with a "
             "classical method (--method mtf-glp-fs works at any integer ratio) or train a network at that ratio"
         )
-    return NetworkFuser(net, subtile=subtile)
+    return NetworkFuser(net, subtile=subtile, device=resolve_device(device))
 
 
 def fuse(
@@ -222,6 +223,8 @@ def fuse(
     scheduler: str | None = None,
     quiet: bool = True,
     subtile: int | None = 512,
+    device: str = "cpu",
+    options: "WriteOptions | None" = None,
 ) -> Path:
     """Fuse a PAN + MS product into a GeoTIFF on the PAN grid (see :mod:`pansharpen.fusion.scene`).
 
@@ -233,7 +236,11 @@ def fuse(
     Unless ``quiet``, prints one line saying what was used (:meth:`FusionPlan.line`).
     ``subtile``: networks run on sub-tiles of this many PAN pixels inside each tile
     (:class:`~pansharpen.fusion.fusers.NetworkFuser`; None: one call per tile).
+    ``device``: ``cpu``, ``cuda`` or ``auto`` for networks (:func:`~pansharpen.fusion.fusers.resolve_device`;
+    the same tiles and result). ``options``: how the GeoTIFF is written
+    (:class:`~pansharpen.io.geotiff.WriteOptions`: codec, overviews, creation options, COG).
     """
+    device = resolve_device(device)  # refused before any work when CUDA is asked for and absent
     pan_src, ms_src = RasterSource(pan), RasterSource(ms)
     grid = PairGrid.from_infos(pan_src.info, ms_src.info)
     nbands = ms_src.info.count
@@ -241,10 +248,12 @@ def fuse(
                        sensor=sensor, mtf_ms=mtf_ms, mtf_pan=mtf_pan, bits=bits)
     chosen = {"method": plan.name} if plan.kind == "method" else (
         {"weights": weights} if plan.kind == "weights" else {"model": model if model is not None else plan.name})
-    fuser = make_fuser(**chosen, sensor=plan.sensor, nbands=nbands, ratio=grid.ratio, subtile=subtile)
+    fuser = make_fuser(**chosen, sensor=plan.sensor, nbands=nbands, ratio=grid.ratio, subtile=subtile, device=device)
     if not quiet:
         print(plan.line(), flush=True)
     return fuse_scene(
         pan_src, ms_src, out, fuser, tile=tile, dtype=dtype, max_value=plan.max_value, cog=cog,
-        overwrite=overwrite, workers=workers, scheduler=scheduler, quiet=quiet,
+        overwrite=overwrite, workers=workers, scheduler=scheduler, quiet=quiet, options=options,
+        provenance={"sensor": plan.sensor.name if plan.sensor is not None else None},
+        band_names=tuple(plan.sensor.bands) if plan.sensor is not None else None,
     )

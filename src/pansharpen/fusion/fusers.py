@@ -16,6 +16,12 @@ network on the kept centre only.
 ``fuser.fuse_image(ms, pan, lms=None)`` fuses one whole in-memory image (statistics of that
 image, no tiles): the benchmark scores methods through it, so ``fuse`` and the benchmark run
 the same fusers. Networks see DN on the scale of :mod:`pansharpen.protocol.scaling`.
+
+A fuser that sets ``accepts_phase = True`` also takes ``phase=(dy, dx)``: the sub-pixel offset
+(PAN pixels, in [-0.5, 0.5]) of an MS grid that does not share the PAN's pixel corners
+(:attr:`pansharpen.io.grid.PairGrid.phase`); both fusers here upsample the MS at that phase
+(:func:`pansharpen.protocol.interp.interp23tap`). The scene pipeline passes it only when it is
+nonzero, so aligned grids run exactly as before.
 """
 from __future__ import annotations
 
@@ -37,6 +43,7 @@ from ..models.inference import (
     preferred_form,
 )
 from ..models.registry import complete_card
+from ..protocol.interp import interp23tap
 from ..protocol.scaling import from_network, network_normaliser, to_network
 
 
@@ -44,6 +51,27 @@ def interp23_margin_lr(ratio: int) -> int:
     """LR pixels reached by interp23tap: its 23-tap filter (radius 11) at each x2 step reaches
     ``11 / 2**k`` LR pixels at step k, in all ``11 * (1 - 1/ratio)`` (9 for ratio 4)."""
     return math.ceil(11 * (1 - 1 / ratio))
+
+
+DEVICES = ("cpu", "cuda", "auto")
+
+
+def resolve_device(device: str | None) -> str:
+    """``cpu``, ``cuda`` (refused with what to do when no CUDA device is usable) or ``auto``
+    (CUDA when available, else CPU) -> a torch device string (``cuda:N`` kept as given)."""
+    name = (device or "cpu").lower()
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return "cpu"
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise ModelError(
+                f"--device {device}: no CUDA device is available to torch here (torch.cuda.is_available() is False); "
+                "use --device cpu, or --device auto to take CUDA only when present"
+            )
+        return name
+    raise ModelError(f"unknown device {device!r}; use one of {', '.join(DEVICES)}")
 
 
 class NetworkFuser:
@@ -159,17 +187,21 @@ class NetworkFuser:
                 self.stats = self.model.global_stats(ms, pan, tile=tile)
 
     accepts_margin = True  # see the module docstring
+    accepts_phase = True  # takes phase= (the MS grid's sub-pixel offset), see __call__
 
-    def __call__(self, ms_block: np.ndarray, pan_block: np.ndarray, origin=(0, 0), margin: int = 0) -> np.ndarray:
+    def __call__(self, ms_block: np.ndarray, pan_block: np.ndarray, origin=(0, 0), margin: int = 0,
+                 phase: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
         """Fused block ``(C, R*h, R*w)`` in DN; with ``margin`` (PAN px, a multiple of R) only the
-        centre ``[margin:-margin]`` is computed when sub-tiling (the rest is zero)."""
+        centre ``[margin:-margin]`` is computed when sub-tiling (the rest is zero). ``phase``: the
+        MS grid's sub-pixel offset on the PAN grid (:func:`~pansharpen.protocol.interp.interp23tap`);
+        the network's upsampled input ``lms`` is interpolated where the MS pixels really lie."""
         if self.threads:
             torch.set_num_threads(self.threads)
         with torch.inference_mode():
             ms = to_network(ms_block[None], self.normaliser).to(self.device)
             pan = to_network(pan_block[None], self.normaliser).to(self.device)
             kwargs = {"stats": self.stats} if self.stats is not None else {}
-            out = self._run(ms, pan, kwargs, margin)
+            out = self._run(ms, pan, kwargs, margin, phase)
         return from_network(out[0], self.normaliser)
 
     def fuse_image(self, ms: np.ndarray, pan: np.ndarray, lms: np.ndarray | None = None) -> np.ndarray:
@@ -184,15 +216,26 @@ class NetworkFuser:
             out = self.engine(*inputs)
         return from_network(out[0], self.normaliser)
 
-    def _run(self, ms: torch.Tensor, pan: torch.Tensor, kwargs: dict, margin: int = 0) -> torch.Tensor:
+    def _upsampled(self, ms: torch.Tensor, phase) -> torch.Tensor | None:
+        """The network's ``lms``: its own upsampling, or interp23tap at the grid ``phase``."""
+        if not getattr(self.model, "needs_lms", True):
+            if any(phase) and not getattr(self, "_phase_warned", False):
+                self._phase_warned = True
+                warnings.warn(f"{self.card.name} upsamples the MS itself and cannot take the grid's sub-pixel phase "
+                              f"{tuple(phase)}; its result is offset by that much", stacklevel=3)
+            return None
+        return interp23tap(ms, self.ratio, phase=phase) if any(phase) else self.model.upsample(ms)
+
+    def _run(self, ms: torch.Tensor, pan: torch.Tensor, kwargs: dict, margin: int = 0,
+             phase: tuple[float, float] = (0.0, 0.0)) -> torch.Tensor:
         """The network on a block, in sub-tiles when the block is larger than one (see the class doc)."""
         model, engine, t, h, r = self.model, self.engine, self.subtile, self.net_halo, self.ratio
         rows, cols = pan.shape[-2:]
         if not t or (rows <= t + 2 * h and cols <= t + 2 * h) or not hasattr(model, "upsample"):
-            return engine(ms, pan, None, **kwargs)
+            return engine(ms, pan, self._upsampled(ms, phase) if any(phase) else None, **kwargs)
         if margin % r or 2 * margin >= min(rows, cols):
             margin = 0
-        lms = model.upsample(ms) if getattr(model, "needs_lms", True) else None
+        lms = self._upsampled(ms, phase)
         out = None
         for r0 in range(margin, rows - margin, t):
             for c0 in range(margin, cols - margin, t):
@@ -222,6 +265,8 @@ class ClassicalFuser:
         self.halo = self.method.halo_for(ratio)
         self.params = None
 
+    accepts_phase = True  # takes phase= (the MS grid's sub-pixel offset), see __call__
+
     def prepare(self, ms_scene: np.ndarray, pan_scene: np.ndarray) -> None:
         self.params = self.method.estimate(ms_scene, pan_scene, self.sensor, self.ratio, **self.options)
 
@@ -230,7 +275,20 @@ class ClassicalFuser:
         method upsamples the MS with its own interpolator). ``(C, H, W)`` float64 DN."""
         return np.asarray(self.method(ms, pan, self.sensor, self.ratio, **self.options), dtype=np.float64)
 
-    def __call__(self, ms_block: np.ndarray, pan_block: np.ndarray, origin=(0, 0)) -> np.ndarray:
+    def __call__(self, ms_block: np.ndarray, pan_block: np.ndarray, origin=(0, 0),
+                 phase: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+        """Fused block; ``phase``: the MS grid's sub-pixel offset on the PAN grid, given to the
+        method as its upsampled MS (``lms = interp23tap(ms, R, phase)``, the EXP image where the
+        MS pixels really lie). Methods that upsample otherwise (e.g. GDAL-style Brovey's cubic)
+        use their own."""
         if self.params is None:
             raise RuntimeError("ClassicalFuser.prepare(ms, pan) must run on the scene before fusing blocks")
-        return np.asarray(self.method.apply(ms_block, pan_block, self.params, offset=origin))
+        lms = None
+        if any(phase) and self.ratio & (self.ratio - 1) == 0:
+            lms = np.asarray(interp23tap(ms_block, self.ratio, phase=phase), dtype=np.float64)
+        elif any(phase) and not getattr(self, "_phase_warned", False):
+            self._phase_warned = True
+            warnings.warn(f"the grid phase {tuple(phase)} is applied for power-of-two ratios only; at ratio "
+                          f"{self.ratio} {self.name} upsamples the MS as if it shared the PAN pixel corners",
+                          stacklevel=2)
+        return np.asarray(self.method.apply(ms_block, pan_block, self.params, lms=lms, offset=origin))

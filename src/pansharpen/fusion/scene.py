@@ -4,12 +4,16 @@ Tiles of ``tile`` PAN pixels are fused with a halo (the fuser's receptive field)
 cropped, so the result equals a whole-image run; peak memory depends on the tile
 size, not on the scene. Output: PAN CRS/transform/size, the MS data type unless asked,
 values clipped to the sensor range, nodata propagated (a pixel is nodata where the PAN
-or any MS band under it is nodata, or where the MS does not cover it), MS band
-descriptions kept. The file is written under a temporary name in the destination
+or any MS band under it is nodata, or where the MS does not cover it), band names,
+colours and provenance tags, written by the one GeoTIFF writer
+(:mod:`pansharpen.io.geotiff`: codec, overviews, COG). An MS grid that does not share the
+PAN's pixel corners is fused at its sub-pixel phase (:attr:`PairGrid.phase`, passed to the
+fuser as ``phase=``). The file is written under a temporary name in the destination
 folder and renamed when complete, so an interrupted run never leaves a file at ``out``.
 """
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 from dataclasses import dataclass
@@ -17,12 +21,11 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
-import rasterio
-from rasterio.shutil import copy as rio_copy
 from tqdm import tqdm
 
 from ..errors import ModelError, OutputExistsError, PanSharpenError, ShapeError
 from ..io.atomic import atomic_path
+from ..io.geotiff import GeoTiffWriter, WriteOptions, output_profile, provenance_tags, read_band_metadata
 from ..io.grid import PairGrid
 from ..io.sources import ArraySource, RasterSource, _Source
 from ..io.windows import Window
@@ -51,7 +54,10 @@ def _masks(block: np.ndarray, nodata: float | None) -> np.ndarray:
 
 def fuse_tile(job: TileJob, fuser: Callable[..., np.ndarray]) -> tuple[Window, np.ndarray, np.ndarray]:
     """Fuse one tile; returns ``(window, fused (C, th, tw) float64 DN, nodata mask (th, tw))``."""
-    halo, grid = fuser.halo, job.grid
+    grid = job.grid
+    phase = grid.phase
+    # a sub-pixel phase moves the interpolation by under a PAN pixel: one MS pixel more of halo
+    halo = fuser.halo + (grid.ratio if any(phase) else 0)
     pan_win = job.window.expand(halo)
     ms_win = grid.ms_window(pan_win)
     pan = job.pan.read(pan_win)
@@ -71,6 +77,14 @@ def fuse_tile(job: TileJob, fuser: Callable[..., np.ndarray]) -> tuple[Window, n
     if pan_bad.any():
         pan = np.where(pan_bad[None], pan_fill, pan)
     extra = {"margin": halo} if getattr(fuser, "accepts_margin", False) else {}
+    if any(phase):
+        if not getattr(fuser, "accepts_phase", False):
+            raise ShapeError(
+                f"the MS grid lies {phase[0]:+.3f}, {phase[1]:+.3f} PAN pixels off the PAN pixel corners and "
+                f"{getattr(fuser, 'name', 'this fuser')} cannot take a sub-pixel phase; resample the MS onto the "
+                "PAN's pixel corners (gdalwarp -tap) or use a pansharpen fuser"
+            )
+        extra["phase"] = phase
     fused = np.asarray(fuser(ms, pan, origin=(pan_win.row0, pan_win.col0), **extra), dtype=np.float64)
     if fused.shape[1:] != pan.shape[1:]:
         raise ShapeError(f"fuser returned {fused.shape} for a PAN block of {pan.shape}")
@@ -90,38 +104,6 @@ def _scene_fill(ms: _Source, pan: _Source) -> tuple[np.ndarray, float]:
     pan_small = pan.read_decimated(1_000_000)
     pbad = _masks(pan_small, pan.info.nodata)
     return fill, float(pan_small[0][~pbad].mean()) if (~pbad).any() else 0.0
-
-
-def _output_profile(pan: _Source, ms: _Source, dtype: str, nodata: float | None, bands: int) -> dict:
-    h, w = pan.info.height, pan.info.width
-    profile = {
-        "driver": "GTiff",
-        "width": w,
-        "height": h,
-        "count": bands,
-        "dtype": dtype,
-        "crs": pan.info.crs,
-        "transform": pan.info.transform,
-        "nodata": nodata,
-        "compress": "deflate",
-        "BIGTIFF": "IF_SAFER",
-        "NUM_THREADS": "ALL_CPUS",  # deflate on every core: single-threaded it was 3.2 s of a 5.5 s EXP run
-    }
-    if np.dtype(dtype).kind in "iu":
-        profile["predictor"] = 2
-    if h >= 256 and w >= 256:
-        profile.update(tiled=True, blockxsize=256, blockysize=256)
-    return profile
-
-
-def _clip_cast(block: np.ndarray, dtype: str, max_value: float | None) -> np.ndarray:
-    info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
-    hi = max_value if max_value is not None else (info.max if info else None)
-    lo = 0.0 if (info is None or info.min >= 0 or max_value is not None) else info.min
-    block = np.clip(block, lo, hi) if hi is not None else np.maximum(block, lo)
-    if info is not None:
-        block = np.rint(block)
-    return block.astype(dtype)
 
 
 def _writable_destination(out: Path, overwrite: bool, inputs: Iterable[str]) -> None:
@@ -150,12 +132,19 @@ def fuse_scene(
     workers: int | None = None,
     scheduler: str | None = None,
     quiet: bool = True,
+    options: WriteOptions | None = None,
+    provenance: dict | None = None,
+    band_names: tuple | None = None,
 ) -> Path:
     """Fuse a PAN/MS pair with ``fuser`` (a :class:`~pansharpen.fusion.fusers.NetworkFuser` or
     :class:`~pansharpen.fusion.fusers.ClassicalFuser`) tile by tile into ``out``.
 
     ``max_value`` clips the output to ``[0, max_value]`` (the sensor range); ``workers``/``scheduler``
-    run tiles as Dask tasks (one writer, this process). Returns the output path.
+    run tiles as Dask tasks (one writer, this process). ``options`` say how the GeoTIFF is written
+    (:class:`~pansharpen.io.geotiff.WriteOptions`: codec, overviews, COG, creation options; ``cog``
+    is a shortcut); ``provenance`` adds ``PANSHARPEN_*`` tags (sensor, ...) to the method/model,
+    ratio, version and command line recorded always; ``band_names`` name the bands when the MS
+    does not. Returns the output path.
     """
     out = Path(out)
     pan_src = pan if isinstance(pan, _Source) else RasterSource(pan)
@@ -180,13 +169,22 @@ def fuse_scene(
     if nodata is None and not covers:
         nodata = 0
     jobs = [TileJob(w, grid, pan_src, ms_src, fill, nodata) for w in windows]
-    profile = _output_profile(pan_src, ms_src, dtype, nodata, fuser.bands)
+    options = options or WriteOptions()
+    if cog and not options.cog:
+        options = dataclasses.replace(options, cog=True)
+    profile = output_profile(pan_src.info.width, pan_src.info.height, fuser.bands, dtype, crs=pan_src.info.crs,
+                             transform=pan_src.info.transform, nodata=nodata, options=options)
+    descriptions, colours = read_band_metadata(ms_src.path) if isinstance(ms_src, RasterSource) else ((), ())
+    descriptions = tuple(ms_src.info.descriptions) if any(ms_src.info.descriptions) else descriptions
+    if band_names and not any(descriptions) and len(band_names) == fuser.bands:
+        descriptions = tuple(band_names)
+    tags = provenance_tags(**_fuser_provenance(fuser), ratio=grid.ratio, **(provenance or {}))
     try:
         with atomic_path(out, overwrite=overwrite) as tmp:
             results = _run_distributed(jobs, fuser, workers, scheduler) if (workers or scheduler) else _run_serial(jobs, fuser)
-            _write_tiles(tmp, profile, results, len(jobs), ms_src, grid, max_value, quiet)
-            if cog:
-                _to_cog(tmp)
+            with GeoTiffWriter(tmp, profile, options, descriptions=descriptions, colorinterp=colours, tags=tags,
+                               max_value=max_value) as writer:
+                _write_tiles(writer, results, len(jobs), grid, quiet)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise PanSharpenError(f"the disk is full while writing {out}; free space and run again") from None
@@ -208,50 +206,21 @@ def _ms_covers_pan(grid: PairGrid, ms: _Source) -> bool:
     )
 
 
-def _write_tiles(tmp: Path, profile: dict, results, total: int, ms_src, grid: PairGrid, max_value, quiet: bool) -> None:
-    nodata = profile["nodata"]
-    try:
-        dst = rasterio.open(tmp, "w", **profile)
-    except rasterio.errors.RasterioIOError as exc:
-        raise PanSharpenError(f"cannot create {tmp}: {exc}") from None
-    with dst:
-        for i, desc in enumerate(ms_src.info.descriptions[: profile["count"]]):
-            if desc:
-                dst.set_band_description(i + 1, desc)
-        for window, fused, mask in tqdm(results, total=total, disable=quiet, desc="fusing", unit="tile"):
-            inside = window.intersect(grid.pan_window)
-            if inside.is_empty:
-                continue
-            crop = inside.slices_in(window)
-            block = _clip_cast(fused[(slice(None), *crop)], profile["dtype"], max_value)
-            if nodata is not None:
-                _keep_valid_off_nodata(block, nodata)
-                block[:, mask[crop]] = nodata
-            try:
-                dst.write(block, window=inside.to_rasterio())
-            except rasterio.errors.RasterioIOError as exc:
-                if "No space left" in str(exc):
-                    raise OSError(errno.ENOSPC, str(exc)) from None
-                raise PanSharpenError(f"writing {tmp} failed: {exc}") from None
+def _fuser_provenance(fuser) -> dict:
+    """``method`` (classical) or ``model`` and ``card`` (network) for the output's tags."""
+    card = getattr(fuser, "card", None)
+    if card is None:
+        return {"method": fuser.name}
+    return {"model": getattr(card, "arch", None) or fuser.name, "card": fuser.name}
 
 
-def _keep_valid_off_nodata(block: np.ndarray, nodata: float) -> None:
-    """Valid pixels that land on the nodata value (e.g. clipped to 0) move one step into the valid range."""
-    clash = block == nodata
-    if clash.any():
-        step = 1 if np.dtype(block.dtype).kind in "iu" else np.finfo(block.dtype).eps * max(1.0, abs(nodata))
-        upper = np.iinfo(block.dtype).max if np.dtype(block.dtype).kind in "iu" else np.inf
-        block[clash] = nodata + step if nodata < upper else nodata - step
-
-
-def _to_cog(path: Path) -> None:
-    """Rewrite a tiled GeoTIFF as a Cloud-Optimised GeoTIFF in place (the COG driver is copy-only)."""
-    cog_tmp = path.with_name(path.name + ".cog.tif")
-    try:
-        rio_copy(str(path), str(cog_tmp), driver="COG", compress="DEFLATE", BIGTIFF="IF_SAFER")
-        os.replace(cog_tmp, path)
-    finally:
-        cog_tmp.unlink(missing_ok=True)
+def _write_tiles(writer: GeoTiffWriter, results, total: int, grid: PairGrid, quiet: bool) -> None:
+    for window, fused, mask in tqdm(results, total=total, disable=quiet, desc="fusing", unit="tile"):
+        inside = window.intersect(grid.pan_window)
+        if inside.is_empty:
+            continue
+        crop = inside.slices_in(window)
+        writer.write(fused[(slice(None), *crop)], window=inside, mask=mask[crop])
 
 
 def _run_distributed(jobs, fuser, workers, scheduler):

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 
 from ..errors import ShapeError
-from ..io.raster import check_pair_grids
+from ..io.raster import check_pair_grids, pair_phase
 from .sources import RasterInfo
 from .windows import Window
 
@@ -21,8 +21,10 @@ class PairGrid:
 
     Attributes:
         ratio: integer PAN/MS resolution ratio R.
-        row_offset, col_offset: MS origin minus PAN origin, in PAN pixels (integers).
+        row_offset, col_offset: MS origin minus PAN origin, in PAN pixels, rounded to integers.
         pan_height, pan_width: output size (the PAN raster).
+        row_phase, col_phase: the sub-pixel rest of the MS origin, in PAN pixels in [-0.5, 0.5]
+            (:func:`pansharpen.io.raster.pair_phase`; 0 when the grids share pixel corners).
     """
 
     ratio: int
@@ -30,6 +32,13 @@ class PairGrid:
     col_offset: int
     pan_height: int
     pan_width: int
+    row_phase: float = 0.0
+    col_phase: float = 0.0
+
+    @property
+    def phase(self) -> tuple[float, float]:
+        """``(row_phase, col_phase)``: where the MS grid lies relative to the rounded offsets."""
+        return self.row_phase, self.col_phase
 
     @classmethod
     def from_infos(cls, pan: RasterInfo, ms: RasterInfo, ratio: int | None = None) -> "PairGrid":
@@ -37,13 +46,13 @@ class PairGrid:
 
         The checks are :func:`pansharpen.io.raster.check_pair_grids` (the same as for reading a
         pair): :class:`ShapeError` / :class:`DataFormatError` with what to do when the CRS differ,
-        the resolution ratio is not an integer (or not ``ratio``), the grids are not aligned to
-        whole PAN pixels, or the rasters do not overlap.
+        a grid is rotated, the resolution ratio is not an integer (or not ``ratio``), or the
+        rasters do not overlap. Grids that do not share pixel corners get their phase.
         """
         found, pan_window, ms_window = check_pair_grids(pan, ms, ratio)
         row_offset = pan_window.row0 - found * ms_window.row0
         col_offset = pan_window.col0 - found * ms_window.col0
-        return cls(found, row_offset, col_offset, pan.height, pan.width)
+        return cls(found, row_offset, col_offset, pan.height, pan.width, *pair_phase(pan, ms))
 
     # --- tiling ---------------------------------------------------------------------------
 

@@ -1,9 +1,12 @@
 """GeoTIFF images and PAN/MS pairs through rasterio, with the pair's grids checked.
 
-A PAN/MS pair is usable when both rasters share a CRS, the MS pixel is an integer ``ratio``
-times the PAN pixel, the MS pixel corners fall on PAN pixel corners (alignment) and the two
-footprints overlap. :func:`read_pair` reads the overlap, cut to whole MS pixels, so that the
-returned PAN is exactly ``ratio`` times the MS in each direction.
+A PAN/MS pair is usable when both rasters share a CRS, their grids are north-up (not rotated
+or sheared), the MS pixel is an integer ``ratio`` times the PAN pixel and the two footprints
+overlap. The MS pixel corners need not fall on PAN pixel corners: the MS origin is placed on
+the nearest PAN corner and the sub-pixel rest is the grid's phase (:func:`pair_phase`, e.g.
+half a PAN pixel for Landsat's centre-registered 15/30 m grids), which the fusion's
+upsampling takes into account. :func:`read_pair` reads the overlap, cut to whole MS pixels,
+so that the returned PAN is exactly ``ratio`` times the MS in each direction.
 
 Rasters without georeferencing (identity transform, no CRS) are accepted when the PAN size
 is exactly ``ratio`` times the MS size (the two are then assumed to cover the same area).
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,9 +25,10 @@ import rasterio
 
 from ..errors import DataFormatError, ShapeError
 from .atomic import atomic_path, check_output
+from .geotiff import DEFAULT_COMPRESS, GeoTiffWriter, WriteOptions, output_profile
 from .windows import Window
 
-__all__ = ["read_image", "raster_profile", "read_pair", "check_pair_grids", "PairInfo", "write_image", "find_pair", "atomic_path"]
+__all__ = ["read_image", "raster_profile", "read_pair", "check_pair_grids", "pair_phase", "PairInfo", "write_image", "find_pair", "atomic_path"]
 
 _REL_TOL = 1e-6
 
@@ -77,13 +82,20 @@ def write_image(
     array: np.ndarray,
     profile: dict[str, Any] | None = None,
     overwrite: bool = False,
+    *,
+    compress: str = DEFAULT_COMPRESS,
+    overviews: bool = False,
+    cog: bool = False,
+    tags: dict[str, str] | None = None,
     **options: Any,
 ) -> Path:
-    """Write ``array`` ``(bands, rows, cols)`` as a GeoTIFF, atomically (temporary file + rename).
+    """Write ``array`` ``(bands, rows, cols)`` as a GeoTIFF, atomically, with the one GeoTIFF
+    writer (:mod:`pansharpen.io.geotiff`: tiling, predictor, band names and colours, tags).
 
-    ``profile`` gives ``crs``/``transform``/``nodata`` (e.g. from :func:`read_image`); the
-    driver, size, count and dtype come from ``array``. Extra ``options`` go to rasterio
-    (``compress="deflate"``, ``tiled=True``...).
+    ``profile`` gives ``crs``/``transform``/``nodata`` and ``descriptions`` (e.g. from
+    :func:`read_image`); size, count and dtype come from ``array``. ``compress``: ``lzw`` (the
+    measured default), ``deflate``, ``zstd`` or ``none``; ``overviews``/``cog`` as for ``fuse``; extra ``options`` are
+    GDAL creation options (``blockxsize=512``...).
     """
     arr = np.asarray(array)
     if arr.ndim == 2:
@@ -91,17 +103,13 @@ def write_image(
     if arr.ndim != 3:
         raise ShapeError(f"write_image: array must be (bands, rows, cols); got shape {arr.shape}")
     out = check_output(path, overwrite)
-    prof = {k: v for k, v in (profile or {}).items() if k in ("crs", "transform", "nodata")}
-    prof.update(driver="GTiff", count=arr.shape[0], height=arr.shape[1], width=arr.shape[2], dtype=arr.dtype.name)
-    prof.update(options)
-    descriptions = (profile or {}).get("descriptions")
+    given = profile or {}
+    opts = WriteOptions(compress=compress, overviews=overviews, cog=cog, creation_options=options)
+    prof = output_profile(arr.shape[2], arr.shape[1], arr.shape[0], arr.dtype.name, crs=given.get("crs"),
+                          transform=given.get("transform"), nodata=given.get("nodata"), options=opts)
     with atomic_path(out, overwrite=overwrite) as tmp:
-        with rasterio.open(tmp, "w", **prof) as ds:
-            ds.write(arr)
-            if descriptions and len(descriptions) == arr.shape[0]:
-                for i, d in enumerate(descriptions, start=1):
-                    if d:
-                        ds.set_band_description(i, d)
+        with GeoTiffWriter(tmp, prof, opts, descriptions=given.get("descriptions") or (), tags=tags) as writer:
+            writer.write(arr)
     return out
 
 
@@ -123,6 +131,7 @@ class PairInfo:
     georeferenced: bool
     pan_profile: dict[str, Any] = field(repr=False)
     ms_profile: dict[str, Any] = field(repr=False)
+    phase: tuple[float, float] = (0.0, 0.0)
 
     @property
     def nodata(self) -> tuple[Any, Any]:
@@ -136,6 +145,7 @@ class PairInfo:
             "pan_window": self.pan_window.as_pairs(),
             "ms_window": self.ms_window.as_pairs(),
             "georeferenced": self.georeferenced,
+            **({"phase": list(self.phase)} if any(self.phase) else {}),
         }
 
 
@@ -143,12 +153,46 @@ def _is_georeferenced(ds) -> bool:
     return ds.crs is not None or not ds.transform.is_identity
 
 
+#: MS origins within this many PAN pixels of a PAN pixel corner count as aligned (phase 0)
+ALIGN_TOL = 1e-3
+
+
+def _ms_origin(pan_ds, ms_ds) -> tuple[float, float]:
+    """MS origin minus PAN origin in PAN pixels ``(rows, cols)`` (north-up grids)."""
+    pt, mt = pan_ds.transform, ms_ds.transform
+    return (mt.f - pt.f) / pt.e, (mt.c - pt.c) / pt.a
+
+
+def _split_offset(offset: float) -> tuple[int, float]:
+    """``offset = whole + phase`` with ``phase`` in [-0.5, 0.5] (0 within :data:`ALIGN_TOL`)."""
+    whole = round(offset)
+    phase = offset - whole
+    return whole, 0.0 if abs(phase) <= ALIGN_TOL else phase
+
+
+def pair_phase(pan_ds, ms_ds) -> tuple[float, float]:
+    """Sub-pixel phase ``(rows, cols)`` of the MS grid on the PAN grid, in PAN pixels, in [-0.5, 0.5].
+
+    The MS origin lies at ``whole + phase`` PAN pixels from the PAN origin; :func:`check_pair_grids`
+    works with the whole part, and the upsampling is told the phase
+    (:func:`pansharpen.protocol.interp.interp23tap`). ``(0, 0)`` for grids that share pixel
+    corners (to :data:`ALIGN_TOL`) and for rasters without georeferencing. Example: a Landsat
+    product (15 m PAN and 30 m MS registered at pixel centres) has ``(-0.5, -0.5)``.
+    """
+    if not (_is_georeferenced(pan_ds) and _is_georeferenced(ms_ds)):
+        return 0.0, 0.0
+    row_off, col_off = _ms_origin(pan_ds, ms_ds)
+    return _split_offset(row_off)[1], _split_offset(col_off)[1]
+
+
 def check_pair_grids(pan_ds, ms_ds, ratio: int | None = None) -> tuple[int, Window, Window]:
     """Check that two open rasters form a PAN/MS pair; return ``(ratio, pan_window, ms_window)``.
 
     The :class:`~pansharpen.io.windows.Window` s cover the footprint overlap, cut to whole
-    MS pixels. Raises :class:`ShapeError` (band counts, ratio, alignment, no overlap) or
-    :class:`DataFormatError` (CRS differs, rotated grids).
+    MS pixels, with the MS origin rounded to the nearest PAN pixel corner; a sub-pixel rest
+    (grids that do not share pixel corners) is :func:`pair_phase`. Raises :class:`ShapeError`
+    (band counts, ratio, no overlap) or :class:`DataFormatError` (CRS differs, rotated or sheared
+    grids: both say to warp with ``gdalwarp``).
     """
     pan_name, ms_name = Path(pan_ds.name).name, Path(ms_ds.name).name
     if pan_ds.count != 1:
@@ -171,7 +215,10 @@ def check_pair_grids(pan_ds, ms_ds, ratio: int | None = None) -> tuple[int, Wind
         )
     pt, mt = pan_ds.transform, ms_ds.transform
     if pt.b or pt.d or mt.b or mt.d:
-        raise DataFormatError("rotated or sheared grids are not supported; warp the images to a north-up grid")
+        raise DataFormatError(
+            f"PAN {pan_name} or MS {ms_name} has a rotated or sheared grid; warp both to a north-up grid first "
+            "(e.g. gdalwarp -t_srs EPSG:XXXX, with the PAN's pixel size for the PAN and R times it for the MS)"
+        )
     rx, ry = mt.a / pt.a, mt.e / pt.e
     found = round(rx)
     if found < 1 or not math.isclose(rx, found, rel_tol=_REL_TOL) or not math.isclose(ry, found, rel_tol=_REL_TOL):
@@ -185,15 +232,8 @@ def check_pair_grids(pan_ds, ms_ds, ratio: int | None = None) -> tuple[int, Wind
             f"the pixel sizes give a PAN/MS ratio of {found}, not the requested {ratio}; "
             f"pass ratio {found} (--ratio {found}) or check the inputs"
         )
-    # MS origin in PAN pixels: must be an integer for the two grids to be aligned
-    col_off = (mt.c - pt.c) / pt.a
-    row_off = (mt.f - pt.f) / pt.e
-    if not (math.isclose(col_off, round(col_off), abs_tol=1e-3) and math.isclose(row_off, round(row_off), abs_tol=1e-3)):
-        raise ShapeError(
-            f"the MS grid is not aligned with the PAN grid (MS origin at {row_off:.3f}, {col_off:.3f} PAN pixels); "
-            "resample the MS onto a grid that shares PAN pixel corners"
-        )
-    row_off, col_off = round(row_off), round(col_off)
+    # MS origin in PAN pixels: the whole part places the windows, the rest is the phase
+    row_off, col_off = (_split_offset(v)[0] for v in _ms_origin(pan_ds, ms_ds))
     # overlap in MS pixels: MS pixel i covers PAN rows row_off + R*i .. + R
     r = found
     i0 = max(0, math.ceil(-row_off / r))
@@ -251,7 +291,13 @@ def read_pair(
             georeferenced=_is_georeferenced(pan_ds),
             pan_profile=pan_profile,
             ms_profile=ms_profile,
+            phase=pair_phase(pan_ds, ms_ds),
         )
+    if any(info.phase):
+        warnings.warn(
+            f"the MS grid of {Path(ms_path).name} lies {info.phase[0]:+.3f}, {info.phase[1]:+.3f} PAN pixels off the "
+            "PAN pixel corners: the arrays are cut on the nearest whole-pixel overlap and keep that offset "
+            "(PairInfo.phase; `pansharpen fuse` interpolates the MS at it)", UserWarning, stacklevel=2)
     return pan, ms, info
 
 

@@ -59,26 +59,35 @@ def _uqi(mean_x, mean_y, var_x, var_y, cov_xy) -> np.ndarray:
         return 4 * cov_xy * mean_x * mean_y / (var_x + var_y) / (mean_x**2 + mean_y**2)
 
 
-def band_pair_quality(image: np.ndarray, block_size: int) -> np.ndarray:
-    """``Q(X_i, X_j)`` for every band pair of ``(C, H, W)``, mean over distinct blocks: ``(C, C)``."""
+def band_pair_blocks(image: np.ndarray, block_size: int) -> np.ndarray:
+    """``Q(X_i, X_j)`` for every band pair of ``(C, H, W)`` in each distinct block: ``(C, C, nb)``."""
     mean, centred = _block_stats(image, block_size)  # (C, nb), (C, nb, M)
     m = centred.shape[-1]
     per_block = np.moveaxis(centred, 0, 1)  # (nb, C, M)
     cov = np.moveaxis(per_block @ per_block.swapaxes(1, 2), 0, -1) / (m - 1)  # (C, C, nb)
     var = np.diagonal(cov, axis1=0, axis2=1).T  # (C, nb)
-    q = _uqi(mean[:, None], mean[None, :], var[:, None], var[None, :], cov)
-    return q.mean(axis=-1)
+    return _uqi(mean[:, None], mean[None, :], var[:, None], var[None, :], cov)
 
 
-def band_guide_quality(image: np.ndarray, guide: np.ndarray, block_size: int) -> np.ndarray:
-    """``Q(X_b, G)`` for every band of ``(C, H, W)`` against one ``(H, W)`` guide: ``(C,)``."""
+def band_pair_quality(image: np.ndarray, block_size: int) -> np.ndarray:
+    """``Q(X_i, X_j)`` for every band pair of ``(C, H, W)``, mean over distinct blocks: ``(C, C)``."""
+    return band_pair_blocks(image, block_size).mean(axis=-1)
+
+
+def band_guide_blocks(image: np.ndarray, guide: np.ndarray, block_size: int) -> np.ndarray:
+    """``Q(X_b, G)`` for every band of ``(C, H, W)`` against one ``(H, W)`` guide, per block: ``(C, nb)``."""
     mean_x, cx = _block_stats(image, block_size)
     mean_g, cg = _block_stats(guide, block_size)
     m = cx.shape[-1]
     cov = (cx * cg).sum(axis=-1) / (m - 1)
     var_x = (cx * cx).sum(axis=-1) / (m - 1)
     var_g = (cg * cg).sum(axis=-1) / (m - 1)
-    return _uqi(mean_x, mean_g, var_x, var_g, cov).mean(axis=-1)
+    return _uqi(mean_x, mean_g, var_x, var_g, cov)
+
+
+def band_guide_quality(image: np.ndarray, guide: np.ndarray, block_size: int) -> np.ndarray:
+    """``Q(X_b, G)`` for every band of ``(C, H, W)`` against one ``(H, W)`` guide: ``(C,)``."""
+    return band_guide_blocks(image, guide, block_size).mean(axis=-1)
 
 
 # --------------------------------------------------------------------------------- inputs
