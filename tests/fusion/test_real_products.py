@@ -122,16 +122,27 @@ def test_pairmax_pairs_with_their_own_georeference(data, tmp_path, capsys, scene
 
 
 def test_vhr4_scenes_in_one_batch(data, tmp_path, capsys):
-    """Every 4-band scene through one --batch call; osman_4band's pixel sizes differ by 0.4 % from
-    a whole ratio (0.498 m vs 2.0 m), so it is refused with what to do and the others go on."""
+    """Every 4-band scene through one --batch call. The GeoEye-1 and IKONOS scenes name their
+    sensor in a tag and fuse; koshizuka_4band and sdpnet_4band name no catalogue sensor, so the
+    sensor policy refuses them with what to pass; osman_4band's pixel sizes differ by 0.4 % from a
+    whole ratio (0.498 m vs 2.0 m), so it is refused with what to do. The others go on."""
     code = main(["fuse", "--batch", str(data / "vhr4"), "--out-dir", str(tmp_path), "--method", "gsa", "--quiet"])
     out = capsys.readouterr().out
-    assert code == 1  # one product failed
-    assert "4 of 5 products fused, 1 failed" in out
+    assert code == 1  # some products failed
+    assert "2 of 5 products fused, 3 failed" in out
     assert "osman_4band" in out and "not an integer multiple" in out
-    for scene in ("grip_geoeye1", "grip_ikonos", "koshizuka_4band"):
+    assert out.count("pass --sensor NAME") == 2
+    for scene in ("grip_geoeye1", "grip_ikonos"):
         folder = data / "vhr4" / scene
         _check_product(folder / "pan.tif", folder / "ms.tif", tmp_path / f"{scene}.tif", min_detail=0.3)
+    # given the generic MTF gains and their bit depths (16-bit and 8-bit DN), the two unnamed products fuse
+    for scene, bits in (("koshizuka_4band", "16"), ("sdpnet_4band", "8")):
+        folder = data / "vhr4" / scene
+        out_path = tmp_path / f"{scene}.tif"
+        assert main(["fuse", str(folder / "pan.tif"), str(folder / "ms.tif"), str(out_path), "--method", "gsa",
+                     "--mtf-ms", "0.3", "--mtf-pan", "0.15", "--bits", bits, "--quiet"]) == 0
+    _check_product(data / "vhr4" / "koshizuka_4band" / "pan.tif", data / "vhr4" / "koshizuka_4band" / "ms.tif",
+                   tmp_path / "koshizuka_4band.tif", min_detail=0.3)
     # sdpnet_4band's 4th band is constant 255 (an alpha channel in the source) and its PAN is
     # anti-correlated with the MS (-0.94..-0.98 at MS scale): fused and on the grid, detail not checked
     folder = data / "vhr4" / "sdpnet_4band"
