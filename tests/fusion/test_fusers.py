@@ -41,3 +41,16 @@ def test_classical_fuse_image_is_the_method_with_its_options():
     fuser = ClassicalFuser("bdsd", sensor, 4, {"block": 16})
     np.testing.assert_array_equal(fuser.fuse_image(ms, pan), get_method("bdsd")(ms, pan, sensor, 4, block=16))
     assert not np.array_equal(fuser.fuse_image(ms, pan), get_method("bdsd")(ms, pan, sensor, 4, block=32))
+
+
+def test_fp32_math_turns_tf32_off_on_cuda_only_and_restores_the_settings():
+    import torch
+
+    from pansharpen.fusion.fusers import fp32_math
+
+    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    with fp32_math("cpu"):
+        assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before
+    with fp32_math("cuda"):  # the flags are plain settings: they can be checked without a GPU
+        assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before
