@@ -150,9 +150,9 @@ def test_vhr4_scenes_in_one_batch(data, tmp_path, capsys):
 
 
 def test_bgrn_products_from_dgsamples(tmp_path):
-    """4-band (Blue, Green, Red, NIR1) products cut from the WorldView-3 and -2 samples (no
-    metadata beside the cut, so the sensor policy asks for one: ``--sensor none`` takes the
-    toolbox's generic MTF; an 8-band sensor does not fit 4 bands)."""
+    """4-band (Blue, Green, Red, NIR1) products cut from the WorldView-3 and -2 samples. No metadata
+    is beside the cut, so the sensor is named (the sensor policy refuses a classical method
+    otherwise); the band descriptions select those 4 bands of the 8-band sensor, with their MTF gains."""
     from pansharpen.io.samples import sample_product
     from rasterio.windows import Window
 
@@ -177,5 +177,7 @@ def test_bgrn_products_from_dgsamples(tmp_path):
                             dst.set_band_description(i, name)
         out = folder / "fused.tif"
         assert main(["fuse", str(folder / "pan.tif"), str(folder / "ms.tif"), str(out), "--method", "mtf-glp-hpm",
-                     "--sensor", "none", "--quiet"]) == 0
+                     "--quiet"]) == 2  # no sensor stated: refused with what to pass
+        assert main(["fuse", str(folder / "pan.tif"), str(folder / "ms.tif"), str(out), "--method", "mtf-glp-hpm",
+                     "--sensor", sensor, "--quiet"]) == 0
         _check_product(folder / "pan.tif", folder / "ms.tif", out)
