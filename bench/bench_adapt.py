@@ -154,6 +154,7 @@ def run_one(name: str, args, tmp: Path) -> dict:
             best = max(CLASSICAL, key=lambda k: scores[k]["Q2n"])
         result[mode] = {"geometry": geometry, "scores": scores, "best_classical": best, "kept": res.kept, "iterations": res.iterations,
                         "train_seconds": res.seconds, "total_seconds": seconds,
+                        "cpu_seconds": res.record["cpu_seconds"],
                         "iterations_per_second": res.iterations / max(res.seconds, 1e-9),
                         "loss_history": [round(h["loss"], 5) for h in res.history],
                         "before": res.before, "after": res.after}

@@ -429,7 +429,7 @@ def adapt_full_resolution(
     n = data.ms.shape[0]
     batch = min(batch_size, n)
     history: list[dict[str, float]] = []
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     step = 0
     target_all = data.target
     while True:
@@ -459,7 +459,7 @@ def adapt_full_resolution(
         history.append(row)
         if callback is not None:
             callback(row)
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
     net = net.cpu().eval()
     after = score(net, product, held, eval_size, sens, norm, "cpu")
     adapted = is_improvement(before, after)
@@ -474,6 +474,8 @@ def adapt_full_resolution(
         "optimiser": {"name": "adam", "lr": lr, "batch_size": batch, "patch": patch, "patches": n},
         "iterations": step,
         "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu_seconds, 2),
+        "threads": torch.get_num_threads(),
         "device": device,
         "held_out": {"rows": [split, product.row0 + h], "windows": [list(w) for w in held], "size": eval_size},
         "indices_before": before,
