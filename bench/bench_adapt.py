@@ -79,9 +79,7 @@ def classical_window(method: str, product, r0: int, c0: int, size: int, sensor):
 
     r, m = product.ratio, 8
     ms, _, _ = product.read(r0, c0, size, margin=m)
-    g = product.grid
-    pr, pc = g.row_offset + r * (r0 - m), g.col_offset + r * (c0 - m)
-    pan = product.pan_src.read((pr, pr + r * (size + 2 * m)), (pc, pc + r * (size + 2 * m)))
+    pan = product.pan_src.read(product.pan_window(r0, c0, size, m))
     out = np.asarray(fuse_classical(method, ms, pan, sensor, r))
     return np.clip(out[:, m * r: (m + size) * r, m * r: (m + size) * r], 0, sensor.max_value)
 

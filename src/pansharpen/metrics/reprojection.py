@@ -45,6 +45,8 @@ import torch.nn.functional as F
 
 from .._arrays import ArrayLike
 from ..errors import ShapeError
+from ..protocol.mtf import mtf_filter
+from ..protocol.wald import decimate
 from ._inputs import as_images, ensure_digital_numbers, per_image
 from .full import SensorLike, _as_pan, _check_ms, _check_ratio, _sensor_for, _sensor_max
 from .reduced import _check_block, _ergas_images, _q2n_image, _sam_images
@@ -69,9 +71,6 @@ def reproject(fused, sensor: SensorLike, ratio: int = 4):
     Returns:
         ``(..., C, H/ratio, W/ratio)``, same kind and floating dtype.
     """
-    from ..protocol.mtf import mtf_filter
-    from ..protocol.wald import decimate
-
     ratio = _check_ratio(ratio)
     h, w = fused.shape[-2:]
     if h % ratio or w % ratio:

@@ -49,7 +49,19 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import models
 from ..errors import ModelError, ShapeError, ValueRangeError
+from ..fusion.fuse import default_model_for, fuse, resolve_sensor
+from ..fusion.fusers import interp23_margin_lr
+from ..io.atomic import check_output
+from ..io.grid import PairGrid
+from ..io.sources import RasterSource
+from ..io.windows import Window
+from ..metrics.full import full_resolution_indices
+from ..metrics.reprojection import d_rho, reprojection_indices
+from ..models.inference import inference_module
+from ..protocol.interp import interp23tap
+from ..protocol.sensors import get_sensor
 from .full_resolution import SPATIAL_WEIGHT, SPECTRAL_WEIGHT, TARGETS, FullResolutionLoss, correlation_target
 
 __all__ = ["adapt_full_resolution", "FullResolutionAdaptResult", "ProductWindows", "select_windows",
@@ -74,9 +86,6 @@ class ProductWindows:
     """
 
     def __init__(self, pan_path, ms_path, sources=None):
-        from ..io.grid import PairGrid
-        from ..io.sources import RasterSource
-
         self.pan_src, self.ms_src = sources if sources is not None else (RasterSource(pan_path), RasterSource(ms_path))
         self.grid = PairGrid.from_infos(self.pan_src.info, self.ms_src.info)
         self.ratio = self.grid.ratio
@@ -91,11 +100,15 @@ class ProductWindows:
 
     def read(self, r0: int, c0: int, size: int, margin: int = 0):
         r, g = self.ratio, self.grid
-        ms = self.ms_src.read((r0 - margin, r0 + size + margin), (c0 - margin, c0 + size + margin))
-        pr, pc = g.row_offset + r * r0, g.col_offset + r * c0
-        pan = self.pan_src.read((pr, pr + r * size), (pc, pc + r * size))
+        ms = self.ms_src.read(Window(r0, r0 + size, c0, c0 + size).expand(margin))
+        pan = self.pan_src.read(self.pan_window(r0, c0, size))
         inner = ms[:, margin: margin + size, margin: margin + size]
         return ms, pan, self._valid(inner, pan)
+
+    def pan_window(self, r0: int, c0: int, size: int, halo: int = 0) -> Window:
+        """The PAN window under the MS window ``[r0, r0+size) x [c0, c0+size)`` grown by ``halo`` MS pixels."""
+        g, r = self.grid, self.ratio
+        return Window(r0, r0 + size, c0, c0 + size).expand(halo).scale(r).shift(g.row_offset, g.col_offset)
 
     def _valid(self, ms: np.ndarray, pan: np.ndarray) -> bool:
         nd_pan, nd_ms = self.nodata
@@ -156,9 +169,6 @@ class Patches:
 
 def cut_patches(product: ProductWindows, origins, size: int, normaliser: float, target: str) -> Patches:
     """Read the windows at ``origins`` with their interpolation margin and build the tensors."""
-    from ..fusion.fusers import interp23_margin_lr
-    from ..protocol.interp import interp23tap
-
     r = product.ratio
     m = interp23_margin_lr(r)
     ms_l, pan_l, lms_l = [], [], []
@@ -178,17 +188,12 @@ def cut_patches(product: ProductWindows, origins, size: int, normaliser: float, 
 def _fuse_window(model: nn.Module, product: ProductWindows, r0: int, c0: int, size: int, normaliser: float,
                  max_value: float, device: str):
     """Fuse one held-out window with its context (the receptive field and the interp margin)."""
-    from ..fusion.fusers import interp23_margin_lr
-    from ..protocol.interp import interp23tap
-
     r = product.ratio
     halo = math.ceil(max(getattr(model.card, "receptive_field", 0) or 16, 1) / r)
     m = interp23_margin_lr(r) + halo
     ms, pan_w, _ = product.read(r0, c0, size, margin=m)
     # the PAN of the window with its halo (mirrored outside the raster like the MS)
-    g = product.grid
-    pr, pc = g.row_offset + r * (r0 - halo), g.col_offset + r * (c0 - halo)
-    pan = product.pan_src.read((pr, pr + r * (size + 2 * halo)), (pc, pc + r * (size + 2 * halo)))
+    pan = product.pan_src.read(product.pan_window(r0, c0, size, halo))
     mi = m - halo  # MS margin beyond the halo, used only by the interpolation
     lms = interp23tap(ms[None], r)[0][:, mi * r: (mi + size + 2 * halo) * r, mi * r: (mi + size + 2 * halo) * r]
     ms_in = ms[:, mi: mi + size + 2 * halo, mi: mi + size + 2 * halo]
@@ -202,10 +207,6 @@ def _fuse_window(model: nn.Module, product: ProductWindows, r0: int, c0: int, si
 def score(model: nn.Module, product: ProductWindows, windows, size: int, sensor, normaliser: float,
           device: str = "cpu") -> dict[str, float]:
     """Mean full-resolution indices of ``model`` over the held-out ``windows`` (``INDEX_NAMES``)."""
-    from ..metrics.full import full_resolution_indices
-    from ..metrics.reprojection import d_rho, reprojection_indices
-    from ..models.inference import inference_module
-
     engine, _ = inference_module(model, device=device)
     engine.card = model.card
     rows = []
@@ -238,9 +239,6 @@ def starting_model(model: str | None, weights, bands: int, sensor, ratio: int, s
     weights for ``bands`` bands, seeded); else the bundled default for the sensor, or a fresh
     :data:`FRESH_DEFAULT` network when no bundled weights fit.
     """
-    from .. import models
-    from ..fusion.fuse import default_model_for
-
     if weights is not None and model is not None and model not in models.list_models():
         raise ModelError("give either --model or --weights, not both")
     bundled = models.bundled_weights()
@@ -367,11 +365,6 @@ def adapt_full_resolution(
             every step (progress, tests; an exception raised there stops the run and nothing
             is written).
     """
-    from .. import models
-    from ..fusion.fuse import resolve_sensor
-    from ..io.atomic import check_output
-    from ..protocol.sensors import get_sensor
-
     out = check_output(out, overwrite)
     if minutes is None and iterations is None:
         minutes = 3.0
@@ -509,8 +502,6 @@ def adapt_and_fuse(pan_path, ms_path, out, minutes: float, *, model: str | None 
     :func:`weights_path_for` ``(out)`` with their card, then the product is fused with them.
     Returns ``(fused path, adaptation result)``.
     """
-    from ..fusion.fuse import fuse
-    from ..io.atomic import check_output
 
     out = Path(out)
     check_output(out, overwrite)

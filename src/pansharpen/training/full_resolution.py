@@ -34,11 +34,13 @@ judged against the MS and the PAN of the product itself.
 from __future__ import annotations
 
 import math
+
 import numpy as np
 import torch
 from torch import nn
 
 from ..errors import ShapeError, ValueRangeError
+from ..metrics.full import pan_degraded
 from ..metrics.reprojection import correlation_window, local_correlation, reproject
 
 __all__ = ["FullResolutionLoss", "correlation_target", "SPECTRAL_WEIGHT", "SPATIAL_WEIGHT", "TARGETS"]
@@ -69,8 +71,6 @@ def correlation_target(ms_exp: np.ndarray, pan: np.ndarray, ratio: int, window: 
     Returns:
         float32 ``(N, C, H - s + 1, W - s + 1)`` in [-1, 1] (``s`` the D_rho window).
     """
-    from ..metrics.full import pan_degraded
-
     side = correlation_window(ratio) if window is None else window
     low = np.stack([pan_degraded(p[None].astype(np.float64), ratio)[0] for p in pan])
     x = _standardise(torch.from_numpy(np.ascontiguousarray(ms_exp, dtype=np.float64)))
