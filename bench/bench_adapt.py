@@ -116,10 +116,11 @@ def run_one(name: str, args, tmp: Path) -> dict:
     from pansharpen.training.adapt_full import ProductWindows, _fuse_window, adapt_full_resolution
 
     ms, pan, sensor = load_product(name, args.size)
+    loss_options = {} if args.spatial_weight is None else {"spatial_weight": args.spatial_weight}
     start = args.model if ms.shape[0] == 4 else "lightnet-wv3"
     result = {"product": name, "bands": ms.shape[0], "ms_size": list(ms.shape[1:]), "sensor": sensor.name,
               "start": start}
-    for mode in ("full", "reduced"):
+    for mode in args.modes.split(","):
         if mode == "full":
             m_in, p_in = ms, pan
         else:
@@ -131,7 +132,7 @@ def run_one(name: str, args, tmp: Path) -> dict:
         t0 = time.perf_counter()
         res = adapt_full_resolution(None, None, tmp / f"{name}-{mode}.safetensors", model=start, sensor=sensor,
                                     minutes=None if args.iterations else args.minutes, iterations=args.iterations,
-                                    overwrite=True, _sources=srcs, seed=0, **geometry)
+                                    overwrite=True, _sources=srcs, seed=0, lr=args.lr, **geometry, **loss_options)
         seconds = time.perf_counter() - t0
         product = ProductWindows(None, None, sources=srcs)
         held = [tuple(w) for w in res.record["held_out"]["windows"]]
@@ -176,6 +177,8 @@ def table(results: list[dict]) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         for mode, key in (("full", "HQNR"), ("reduced", "Q2n")):
+            if mode not in r:
+                continue
             m = r[mode]
             s = m["scores"]
             start = f"{m['before']['HQNR']:.4f}" if mode == "full" else (f"{s['start'][key]:.4f}" if "start" in s else "-")
@@ -192,6 +195,9 @@ def main(argv=None) -> int:
     p.add_argument("--iterations", type=int, default=None, help="fixed iterations instead of --minutes (smoke runs)")
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--model", default="lightnet")
+    p.add_argument("--modes", default="full,reduced", help="full and/or reduced")
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--spatial-weight", type=float, default=None)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="bench-adapt.json")
     args = p.parse_args(argv)
@@ -207,9 +213,12 @@ def main(argv=None) -> int:
     load_after = os.getloadavg()
     print(table(results))
     for r in results:
-        m = r["full"]
-        print(f"{r['product']}: {m['iterations_per_second']:.2f} it/s, plateau after "
-              f"{plateau_minutes(m['loss_history'], m['train_seconds'])} min")
+        for mode in ("full", "reduced"):
+            if mode in r:
+                m = r[mode]
+                print(f"{r['product']} {mode}: {m['iterations_per_second']:.3f} it/s wall, "
+                      f"{m['iterations'] / max(m['cpu_seconds'], 1e-9):.3f} it per CPU-second, plateau after "
+                      f"{plateau_minutes(m['loss_history'], m['train_seconds'])} min")
     print(f"load average before {load_before}, after {load_after}; torch threads {args.threads}")
     Path(args.out).write_text(json.dumps({"args": vars(args), "results": results, "load": [load_before, load_after]},
                                          indent=1))

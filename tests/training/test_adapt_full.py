@@ -26,12 +26,12 @@ def _smooth(rng, shape, scale):
     return gaussian_filter(rng.normal(size=shape), scale)
 
 
-def _write(root, ms, pan, nodata=None):
+def _write(root, ms, pan, nodata=None, ratio=4):
     import rasterio
     from rasterio.transform import from_origin
 
     paths = {}
-    for name, arr, px in (("pan", pan[None], 1.0), ("ms", ms, 4.0)):
+    for name, arr, px in (("pan", pan[None], 1.0), ("ms", ms, float(ratio))):
         paths[name] = root / f"{name}.tif"
         with rasterio.open(paths[name], "w", driver="GTiff", width=arr.shape[2], height=arr.shape[1],
                            count=arr.shape[0], dtype="uint16", crs="EPSG:32613", nodata=nodata,
@@ -62,7 +62,7 @@ def test_adapt_writes_weights_and_a_card(scene, tmp_path, one_thread):
     rec = card.training
     assert rec["product"]["ms"] == "ms.tif" and rec["iterations"] == 3 and rec["kept"] == res.kept
     assert set(rec["indices_before"]) == set(adapt_full.INDEX_NAMES) == set(rec["indices_after"])
-    assert rec["loss"]["spatial_weight"] == 0.1 and rec["loss"]["target"] == "ms"
+    assert rec["loss"]["spatial_weight"] == 1.0 and rec["loss"]["target"] == "ms"
     # the held-out strip is the bottom of the product and no training patch reaches it
     top, bottom = rec["held_out"]["rows"]
     assert bottom == 64 and top == 64 - 16
@@ -118,6 +118,13 @@ def test_band_count_mismatch_is_refused(scene, tmp_path):
     with pytest.raises(ModelError, match="fuses 8 bands but the MS has 4"):
         adapt_full_resolution(*scene, tmp_path / "w.safetensors", weights=tmp_path / "eight.safetensors",
                               iterations=1, **{k: v for k, v in FAST.items() if k != "model"})
+
+
+def test_network_ratio_must_match_the_product(tmp_path):
+    ms, pan = _product()
+    pan_p, ms_p = _write(tmp_path, ms, pan[:128, :128], ratio=2)  # a ratio-2 product
+    with pytest.raises(ModelError, match="ratio 4 but the product's PAN/MS ratio is 2"):
+        adapt_full_resolution(pan_p, ms_p, tmp_path / "w.safetensors", iterations=1, **FAST)
 
 
 def test_interrupted_adaptation_publishes_nothing_and_rerun_works(scene, tmp_path, one_thread):

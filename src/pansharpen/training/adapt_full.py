@@ -358,7 +358,7 @@ def adapt_full_resolution(
         patch, patches: patch side (MS pixels) and how many are cut from the training area.
         held_out, eval_size, eval_windows: the held-out strip (fraction of rows) and the
             windows scored in it (``eval_size`` MS pixels).
-        lr: Adam learning rate (default 1e-3 for a fresh network, 2e-4 from trained weights).
+        lr: Adam learning rate (default 3e-3 for a fresh network, 2e-4 from trained weights).
         spectral_weight, spatial_weight, target: the loss (:class:`FullResolutionLoss`; target
             ``"ms"`` or ``"one"``).
         callback: called with ``{"iteration", "loss", "spectral", "spatial", "seconds"}`` after
@@ -415,7 +415,7 @@ def adapt_full_resolution(
 
     loss_fn = FullResolutionLoss(sens, ratio, spectral_weight, spatial_weight)
     fresh = origin.startswith("fresh")
-    lr = lr if lr is not None else (1e-3 if fresh else 2e-4)
+    lr = lr if lr is not None else (3e-3 if fresh else 2e-4)
     net = net.to(device).train()
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)

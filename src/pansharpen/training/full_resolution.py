@@ -14,7 +14,8 @@ judged against the MS and the PAN of the product itself.
 
 * **Spatial consistency** -- each fused band must follow the PAN's local detail: with
   ``rho_b(w)`` the correlation coefficient of ``F_b`` and ``P`` over the ``s x s`` window ``w``
-  (``s = 2 ceil(R/2)``, the D_rho window; both images standardised per patch, ``eps``-smoothed)::
+  (``s = 2 ceil(R/2)``, the D_rho window; both images standardised per patch, smoothed by
+  ``CORRELATION_EPS`` = 1e-8 relative to the patch variances)::
 
       L_spat = mean_{b, w} max(0, rho*_b(w) - rho_b(w))
 
@@ -47,12 +48,12 @@ __all__ = ["FullResolutionLoss", "correlation_target", "SPECTRAL_WEIGHT", "SPATI
 
 #: default weight of the spectral term
 SPECTRAL_WEIGHT = 1.0
-#: default weight of the spatial term (chosen on the dgsamples WV3 crop, see docs/adaptation.md)
-SPATIAL_WEIGHT = 0.1
+#: default weight of the spatial term (chosen on a dgsamples WV3 crop, see docs/adaptation.md)
+SPATIAL_WEIGHT = 1.0
 #: spatial targets: per-window MS/PAN correlation at the MS scale, or 1
 TARGETS = ("ms", "one")
 #: smoothing of the local correlation, relative to the per-patch (unit) variances
-CORRELATION_EPS = 1e-4
+CORRELATION_EPS = 1e-8
 
 
 def _standardise(x: torch.Tensor) -> torch.Tensor:
