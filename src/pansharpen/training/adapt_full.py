@@ -51,7 +51,7 @@ from torch import nn
 
 from .. import models
 from ..errors import ModelError, ShapeError, ValueRangeError
-from ..fusion.fuse import default_model_for, fuse, resolve_sensor
+from ..fusion.fuse import default_choice, fuse
 from ..fusion.fusers import interp23_margin_lr
 from ..io.atomic import check_output
 from ..io.grid import PairGrid
@@ -61,7 +61,7 @@ from ..metrics.full import full_resolution_indices
 from ..metrics.reprojection import d_rho, reprojection_indices
 from ..models.inference import inference_module
 from ..protocol.interp import interp23tap
-from ..protocol.sensors import get_sensor
+from ..protocol.policy import resolve_sensor
 from .full_resolution import SPATIAL_WEIGHT, SPECTRAL_WEIGHT, TARGETS, FullResolutionLoss, correlation_target
 
 __all__ = ["adapt_full_resolution", "FullResolutionAdaptResult", "ProductWindows", "select_windows",
@@ -257,10 +257,12 @@ def starting_model(model: str | None, weights, bands: int, sensor, ratio: int, s
         origin = f"fresh {model}"
     else:
         try:
-            name = default_model_for(sensor, bands)
-            net, origin = models.load(name), f"bundled {name}"
+            kind, name, _ = default_choice(sensor, bands, ratio)
         except ModelError:
+            kind = "method"
+        if kind != "model":  # no bundled network for this data: a fresh one
             return starting_model(FRESH_DEFAULT, None, bands, sensor, ratio, seed, options)
+        net, origin = models.load(name), f"bundled {name}"
     if net.card.bands != bands:
         raise ModelError(
             f"{origin} fuses {net.card.bands} bands but the MS has {bands}; adapt a fresh network instead "
@@ -303,6 +305,7 @@ class FullResolutionAdaptResult:
     history: list[dict[str, float]] = field(default_factory=list)
     record: dict[str, Any] = field(default_factory=dict)
     model: nn.Module | None = None
+    sensor: Any = None  # the Sensor used for the MTF
 
     def table(self) -> str:
         """Markdown table of the held-out indices before and after."""
@@ -328,6 +331,9 @@ def adapt_full_resolution(
     minutes: float | None = None,
     iterations: int | None = None,
     sensor: str | None = None,
+    mtf_ms=None,
+    mtf_pan: float | None = None,
+    bits: int | None = None,
     device: str = "cpu",
     patch: int = 32,
     patches: int = 48,
@@ -352,8 +358,9 @@ def adapt_full_resolution(
         model, weights: the start (see :func:`starting_model`).
         minutes, iterations: budget (either or both; default 3 minutes). Iterations are
             optimiser steps on ``batch_size`` patches.
-        sensor: sensor for the MTF (default: the product's IMD metadata, else the generic
-            toolbox sensor with a warning).
+        sensor, mtf_ms, mtf_pan, bits: the sensor for the MTF, by the project's sensor policy
+            (:func:`pansharpen.protocol.policy.resolve_sensor`: option > product metadata; unknown:
+            the generic toolbox sensor with a warning).
         device: ``cpu``, ``cuda`` or ``auto``.
         patch, patches: patch side (MS pixels) and how many are cut from the training area.
         held_out, eval_size, eval_windows: the held-out strip (fraction of rows) and the
@@ -380,11 +387,12 @@ def adapt_full_resolution(
 
     product = ProductWindows(pan_path, ms_path, sources=_sources)
     ratio, bands = product.ratio, product.bands
-    sens = resolve_sensor(sensor, ms_path, pan_path, bands)
-    if sens is None:
-        warnings.warn(f"sensor of {Path(ms_path).name} unknown (no IMD metadata, no --sensor): using the toolbox's "
-                      "generic MTF (MS gain 0.3, PAN 0.15, 11 bits); pass --sensor for better results", stacklevel=2)
-        sens = get_sensor("none", nbands=bands)
+    sens, why = resolve_sensor(sensor, pan_path=pan_path, ms_path=ms_path, nbands=bands, mtf_ms=mtf_ms,
+                               mtf_pan=mtf_pan, bits=bits, unknown_ok=True)
+    if why.startswith("unknown"):
+        warnings.warn(f"sensor of the product unknown (no metadata, no --sensor): using the toolbox's generic MTF "
+                      "(MS gain 0.3, PAN 0.15, 11 bits); pass --sensor or --mtf-ms/--mtf-pan for better results",
+                      stacklevel=2)
     net, origin = starting_model(model, weights, bands, sens, ratio, seed, model_options)
     norm = float(net.card.normaliser)
     border = math.ceil(20 / ratio)
@@ -462,6 +470,7 @@ def adapt_full_resolution(
         "adaptation": "full resolution (unsupervised, Z-PNN/lambda-PNN-style loss)",
         "product": product.describe(),
         "sensor": sens.name,
+        "sensor_source": why,
         "start": origin,
         "loss": {"name": "full-resolution", "target": target, **loss_fn.describe()},
         "optimiser": {"name": "adam", "lr": lr, "batch_size": batch, "patch": patch, "patches": n},
@@ -483,7 +492,7 @@ def adapt_full_resolution(
                    sensors=sorted(set(net.card.sensors) | {sens.name}) if adapted else net.card.sensors)
     models.save(net, out, card=card)
     return FullResolutionAdaptResult(out, "adapted" if adapted else "start", before, after, step, seconds, origin,
-                                     history, record, net)
+                                     history, record, net, sens)
 
 
 # ------------------------------------------------------------------------------ adapt, then fuse
@@ -506,8 +515,11 @@ def adapt_and_fuse(pan_path, ms_path, out, minutes: float, *, model: str | None 
     out = Path(out)
     check_output(out, overwrite)
     wpath = weights_path_for(out)
+    options = dict(fuse_options or {})
+    sensor_facts = {k: options.get(k) for k in ("mtf_ms", "mtf_pan", "bits")}
     res = adapt_full_resolution(pan_path, ms_path, wpath, model=model, weights=weights, minutes=minutes,
-                                sensor=sensor, device=device, overwrite=overwrite, quiet=quiet)
-    path = fuse(pan_path, ms_path, out, weights=wpath, sensor=sensor or res.record["sensor"],
-                overwrite=overwrite, quiet=quiet, **(fuse_options or {}))
+                                sensor=sensor, device=device, overwrite=overwrite, quiet=quiet, **sensor_facts)
+    if sensor is None and not any(v is not None for v in sensor_facts.values()):
+        sensor = res.sensor
+    path = fuse(pan_path, ms_path, out, weights=wpath, sensor=sensor, overwrite=overwrite, quiet=quiet, **options)
     return Path(path), res
