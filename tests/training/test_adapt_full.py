@@ -146,6 +146,7 @@ def test_keep_the_better_rule():
     assert is_improvement(base, {**base, "HQNR": 0.91})
     assert is_improvement(base, {**base, "HQNR": 0.895, "D_rho": 0.40})  # sharper, HQNR within tolerance
     assert not is_improvement(base, dict(base))  # no gain
+    assert not is_improvement(base, {**base, "HQNR": 0.9005, "D_rho": 0.4995})  # gains below MIN_GAIN
     assert not is_improvement(base, {**base, "HQNR": 0.85, "D_rho": 0.30})  # HQNR lost beyond tolerance
     assert not is_improvement(base, {**base, "D_rho": 0.30, "R-Q2n": 0.90})  # PAN copy: spectral guard
 

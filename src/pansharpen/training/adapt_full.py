@@ -25,7 +25,8 @@ artefact) and the per-window spatial target of the loss.
 are scored with the full-resolution indices (D_lambda, D_s, QNR, D_lambda_K, HQNR of
 :func:`pansharpen.metrics.full_resolution_indices`, R-Q2n, R-SAM, R-ERGAS and D_rho of
 :mod:`pansharpen.metrics.reprojection`), averaged over the windows. The adapted weights are
-kept only if they improve HQNR **or** D_rho and lose at most ``TOLERANCE`` (0.01) of HQNR and of
+kept only if they improve HQNR **or** D_rho by at least ``MIN_GAIN`` (0.001) and lose at most
+``TOLERANCE`` (0.01) of HQNR and of
 R-Q2n (:func:`is_improvement`). Both "or" branches are needed: an EXP-like start (a fresh
 network) already has a high HQNR, which rewards spectral fidelity more than detail, while D_rho
 alone could be bought by copying the PAN, which the R-Q2n guard refuses. Otherwise the starting
@@ -69,6 +70,8 @@ __all__ = ["adapt_full_resolution", "FullResolutionAdaptResult", "ProductWindows
 
 #: the adapted weights may lose at most this much HQNR and R-Q2n on the held-out windows
 TOLERANCE = 0.01
+#: smallest HQNR or D_rho change that counts as an improvement
+MIN_GAIN = 1e-3
 #: a fresh network's tail parameters are scaled by this (start close to EXP)
 FRESH_TAIL_SCALE = 0.1
 #: indices reported before/after, in this order
@@ -222,9 +225,9 @@ def score(model: nn.Module, product: ProductWindows, windows, size: int, sensor,
 
 
 def is_improvement(before: dict[str, float], after: dict[str, float]) -> bool:
-    """The documented criterion: the adapted weights improve HQNR or D_rho (spatial consistency)
-    and lose at most ``TOLERANCE`` of HQNR and of R-Q2n (spectral consistency)."""
-    better = after["HQNR"] > before["HQNR"] or after["D_rho"] < before["D_rho"]
+    """The documented criterion: the adapted weights improve HQNR or D_rho (spatial consistency) by at
+    least ``MIN_GAIN`` and lose at most ``TOLERANCE`` of HQNR and of R-Q2n (spectral consistency)."""
+    better = after["HQNR"] >= before["HQNR"] + MIN_GAIN or after["D_rho"] <= before["D_rho"] - MIN_GAIN
     kept_hqnr = after["HQNR"] >= before["HQNR"] - TOLERANCE
     kept_spectral = after["R-Q2n"] >= before["R-Q2n"] - TOLERANCE
     return bool(better and kept_hqnr and kept_spectral)
@@ -482,7 +485,7 @@ def adapt_full_resolution(
         "held_out": {"rows": [split, product.row0 + h], "windows": [list(w) for w in held], "size": eval_size},
         "indices_before": before,
         "indices_after": after,
-        "criterion": f"HQNR or D_rho better; HQNR and R-Q2n at most {TOLERANCE} lower",
+        "criterion": f"HQNR or D_rho better by {MIN_GAIN}; HQNR and R-Q2n at most {TOLERANCE} lower",
         "kept": "adapted" if adapted else "start",
         "final_loss": history[-1] if history else None,
     }
