@@ -212,3 +212,21 @@ def test_adapt_and_fuse_keeps_weights_beside_the_output(scene, tmp_path, monkeyp
     path, res = adapt_and_fuse(pan, ms, out, 0.1, model=TINY, sensor="none")
     assert path == out and out.exists() and weights_path_for(out).exists()
     assert read_card(weights_path_for(out)).training["iterations"] == 2
+
+
+@pytest.mark.slow
+def test_cli_fuse_adapt(scene, tmp_path, monkeypatch, capsys, one_thread):
+    pan, ms = scene
+    real = adapt_full.adapt_full_resolution
+
+    def quick(*args, **kw):
+        kw.update(minutes=None, iterations=1, **{k: v for k, v in FAST.items() if k not in ("sensor", "model")})
+        return real(*args, **kw)
+
+    monkeypatch.setattr(adapt_full, "adapt_full_resolution", quick)
+    out = tmp_path / "fused.tif"
+    code = main(["fuse", str(pan), str(ms), str(out), "--model", TINY, "--adapt", "1", "--sensor", "none", "-q"])
+    text = capsys.readouterr().out
+    assert code == 0 and out.exists() and weights_path_for(out).exists() and "HQNR" in text
+    assert main(["fuse", str(pan), str(ms), str(tmp_path / "x.tif"), "--method", "gsa", "--adapt", "1"]) == 2
+    assert "--adapt" in capsys.readouterr().err
