@@ -12,7 +12,7 @@ from ..runtime import retain_freed_memory
 from .app import app
 
 #: command modules; each registers its commands on ``app`` when imported
-COMMAND_MODULES = ("models_cmd", "evaluate_cmd", "train_cmd", "simulate_cmd", "fuse_cmd", "methods_cmd", "benchmark_cmd", "hyperspectral_cmd", "crossscene_cmd")
+COMMAND_MODULES = ("models_cmd", "evaluate_cmd", "train_cmd", "simulate_cmd", "fuse_cmd", "methods_cmd", "benchmark_cmd", "hyperspectral_cmd", "crossscene_cmd", "adapt_cmd")
 
 
 def _load_commands() -> None:

@@ -43,6 +43,9 @@ def fuse_command(
         "(pan.tif + ms.tif per folder, NAME_PAN.tif + NAME_MS.tif, Maxar _PAN/ + _MUL/); see docs/fusion.md."),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="With --batch: folder for the fused products."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    adapt: Optional[float] = typer.Option(
+        None, "--adapt", help="First adapt the network to this product for MINUTES at full resolution "
+        "(weights kept as OUT.weights.safetensors; docs/adaptation.md)."),
 ) -> None:
     """Fuse a PAN + MS product into a georeferenced, full-resolution GeoTIFF (or many with --batch)."""
     from ..errors import PanSharpenError
@@ -75,6 +78,17 @@ def fuse_command(
         raise PanSharpenError("give PAN MS OUT (or --batch LIST.csv|DIR --out-dir FOLDER)")
     if out_dir is not None:
         raise PanSharpenError("--out-dir goes with --batch; for one product give OUT")
+    if adapt is not None:
+        if method is not None:
+            raise PanSharpenError("--adapt trains a network; it does not apply to --method")
+        from ..training.adapt_full import adapt_and_fuse
+
+        fuse_options = {k: v for k, v in common.items() if k not in ("model", "method", "weights", "sensor", "overwrite")}
+        path, res = adapt_and_fuse(pan, ms, out, adapt, model=model, weights=weights, sensor=sensor, overwrite=overwrite,
+                                   quiet=quiet, fuse_options=dict(fuse_options, cog=cog, workers=workers, scheduler=scheduler))
+        typer.echo(res.table())
+        typer.echo(f"weights: {res.out} ({res.kept}); wrote {path}")
+        return
     path = fuse(pan, ms, out, cog=cog, workers=workers, scheduler=scheduler, quiet=quiet, **common)
     typer.echo(f"wrote {path}")
 

@@ -1,0 +1,62 @@
+"""``pansharpen adapt``: adapt a network to a product at full resolution, without ground truth."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .app import app
+
+
+@app.command("adapt")
+def adapt_command(
+    pan: Path = typer.Argument(..., help="Panchromatic raster of the product."),
+    ms: Path = typer.Argument(..., help="Multispectral raster of the same product."),
+    out: Path = typer.Argument(..., help="Weights file to write (.safetensors, with a card)."),
+    model: Optional[str] = typer.Option(
+        None, "--model", help="Bundled weights (lightnet-wv3) or an architecture to start fresh (lightnet, "
+        "lgpconv-net). Default: the bundled model for the sensor, else a fresh lightnet."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Start from this weights file."),
+    minutes: Optional[float] = typer.Option(None, "--minutes", help="Time budget (default 3 unless --iterations)."),
+    iterations: Optional[int] = typer.Option(None, "--iterations", help="Optimiser steps (with --minutes: whichever ends first)."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
+    sensor: Optional[str] = typer.Option(None, "--sensor", help="Sensor for the MTF (default: from the product's IMD)."),
+    spectral_weight: float = typer.Option(1.0, "--spectral-weight", help="Weight of the spectral-consistency term."),
+    spatial_weight: Optional[float] = typer.Option(
+        None, "--spatial-weight", help="Weight of the local-correlation term (default 1.0, docs/adaptation.md)."),
+    target: str = typer.Option("ms", "--target", help="Spatial target: 'ms' (the MS/PAN correlation at MS scale) or 'one'."),
+    patch: int = typer.Option(32, "--patch", help="Training patch side in MS pixels."),
+    patches: int = typer.Option(48, "--patches", help="Training patches cut from the product."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Patches per optimiser step."),
+    eval_size: int = typer.Option(64, "--eval-size", help="Side of the held-out windows (MS pixels)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (default 3e-3 fresh, 2e-4 from weights)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the fresh weights, the patch draw and the batch order."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
+) -> None:
+    """Fine-tune a network on PAN + MS at full resolution (unsupervised loss) and write OUT.
+
+    The weights are kept only if they beat the start on a held-out part of the product
+    (docs/adaptation.md); otherwise the starting weights are written and you are told.
+    """
+    from ..training.adapt_full import adapt_full_resolution
+    from ..training.full_resolution import SPATIAL_WEIGHT
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    res = adapt_full_resolution(
+        pan, ms, out, model=model, weights=weights, minutes=minutes, iterations=iterations, sensor=sensor,
+        device=device, patch=patch, patches=patches, batch_size=batch_size, eval_size=eval_size, lr=lr,
+        spectral_weight=spectral_weight, spatial_weight=SPATIAL_WEIGHT if spatial_weight is None else spatial_weight,
+        target=target, seed=seed, overwrite=overwrite,
+    )
+    typer.echo(f"start: {res.origin}; {res.iterations} iterations in {res.seconds:.0f} s on "
+               f"{res.record['optimiser']['patches']} patches; held-out windows {res.record['held_out']['windows']}")
+    typer.echo(res.table())
+    if res.kept == "start":
+        typer.echo(f"adapting did not beat the start on the held-out windows ({res.record['criterion']}): "
+                   "kept the starting weights")
+    typer.echo(f"wrote {res.out} ({res.kept} weights)")

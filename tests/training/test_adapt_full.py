@@ -1,0 +1,232 @@
+"""Full-resolution adaptation: patches, held-out scoring, the keep-the-better rule, bad input, interruption."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pansharpen import models
+from pansharpen.cli import main
+from pansharpen.errors import ModelError, OutputExistsError, ShapeError
+from pansharpen.models import read_card
+from pansharpen.training import adapt_full
+from pansharpen.training.adapt_full import (
+    ProductWindows, adapt_and_fuse, adapt_full_resolution, is_improvement, select_windows, weights_path_for,
+)
+
+from .tiny_model import register_tiny
+
+TINY = register_tiny("tiny-adapt-full-test")
+FAST = dict(model=TINY, sensor="none", patch=16, patches=6, batch_size=2, eval_size=16, eval_windows=1)
+
+
+def _smooth(rng, shape, scale):
+    from scipy.ndimage import gaussian_filter
+
+    return gaussian_filter(rng.normal(size=shape), scale)
+
+
+def _write(root, ms, pan, nodata=None, ratio=4):
+    import rasterio
+    from rasterio.transform import from_origin
+
+    paths = {}
+    for name, arr, px in (("pan", pan[None], 1.0), ("ms", ms, float(ratio))):
+        paths[name] = root / f"{name}.tif"
+        with rasterio.open(paths[name], "w", driver="GTiff", width=arr.shape[2], height=arr.shape[1],
+                           count=arr.shape[0], dtype="uint16", crs="EPSG:32613", nodata=nodata,
+                           transform=from_origin(500000, 4400000, px, px)) as ds:
+            ds.write(np.round(arr).astype(np.uint16))
+    return paths["pan"], paths["ms"]
+
+
+def _product(size=64, seed=0):
+    rng = np.random.default_rng(seed)
+    pan = np.clip(600 + 3000 * _smooth(rng, (4 * size, 4 * size), 3), 1, 2047)
+    ms = np.stack([pan.reshape(size, 4, size, 4).mean(axis=(1, 3)) * g for g in (0.6, 0.8, 1.0, 0.9)])
+    return np.clip(ms + 20 * rng.normal(size=ms.shape), 1, 2047), pan
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    ms, pan = _product()
+    return _write(tmp_path_factory.mktemp("fr"), ms, pan)
+
+
+def test_adapt_writes_weights_and_a_card(scene, tmp_path, one_thread):
+    pan, ms = scene
+    out = tmp_path / "a.safetensors"
+    res = adapt_full_resolution(pan, ms, out, iterations=3, **FAST)
+    assert out.exists() and res.iterations == 3 and res.kept in ("adapted", "start")
+    card = read_card(out)
+    rec = card.training
+    assert rec["product"]["ms"] == "ms.tif" and rec["iterations"] == 3 and rec["kept"] == res.kept
+    assert set(rec["indices_before"]) == set(adapt_full.INDEX_NAMES) == set(rec["indices_after"])
+    assert rec["loss"]["spatial_weight"] == 1.0 and rec["loss"]["target"] == "ms"
+    # the held-out strip is the bottom of the product and no training patch reaches it
+    top, bottom = rec["held_out"]["rows"]
+    assert bottom == 64 and top == 64 - 16
+    assert all(0 < v <= 1 for v in (res.before["HQNR"], res.after["HQNR"]))
+    with pytest.raises(OutputExistsError):
+        adapt_full_resolution(pan, ms, out, iterations=1, **FAST)
+
+
+def test_training_patches_stay_above_the_held_out_strip(scene):
+    product = ProductWindows(*scene)
+    origins = select_windows(product, (0, 48), 16, 20)
+    assert origins and all(r + 16 <= 48 for r, _ in origins)
+    assert len(set(origins)) == len(origins)
+
+
+def test_salient_windows_come_first(tmp_path):
+    ms, pan = _product()
+    pan[:128, :] = 1000.0  # top half of the PAN flat: no texture
+    product = ProductWindows(*_write(tmp_path, ms, pan))
+    origins = select_windows(product, (0, 64), 16, 4, salient_fraction=1.0)
+    assert all(r >= 32 for r, _ in origins)  # all four from the textured bottom half
+
+
+def test_patches_avoid_nodata_areas(tmp_path, one_thread):
+    ms, pan = _product()
+    ms[:, :, :40] = 0  # the left 40 MS columns are nodata (value 0 declared)
+    pan[:, :160] = 0
+    pan_p, ms_p = _write(tmp_path, ms, pan, nodata=0)
+    product = ProductWindows(pan_p, ms_p)
+    origins = select_windows(product, (0, 64), 16, 50)
+    assert origins and all(c >= 40 for _, c in origins)
+    res = adapt_full_resolution(pan_p, ms_p, tmp_path / "w.safetensors", iterations=1, **FAST)
+    assert all(c >= 40 for _, c in res.record["held_out"]["windows"])
+
+
+def test_all_nodata_and_too_small_products_are_refused(tmp_path):
+    ms, pan = _product()
+    pan_p, ms_p = _write(tmp_path, np.zeros_like(ms), np.zeros_like(pan), nodata=0)
+    with pytest.raises(ShapeError, match="nodata"):
+        adapt_full_resolution(pan_p, ms_p, tmp_path / "w.safetensors", iterations=1, **FAST)
+    small = tmp_path / "small"
+    small.mkdir()
+    ms, pan = _product(size=24)
+    pan_p, ms_p = _write(small, ms, pan)
+    with pytest.raises(ShapeError, match="cannot hold one"):
+        adapt_full_resolution(pan_p, ms_p, small / "w.safetensors", iterations=1, **FAST)
+    assert not (small / "w.safetensors").exists()
+
+
+def test_band_count_mismatch_is_refused(scene, tmp_path):
+    eight = models.create(TINY, bands=8)
+    models.save(eight, tmp_path / "eight.safetensors")
+    with pytest.raises(ModelError, match="fuses 8 bands but the MS has 4"):
+        adapt_full_resolution(*scene, tmp_path / "w.safetensors", weights=tmp_path / "eight.safetensors",
+                              iterations=1, **{k: v for k, v in FAST.items() if k != "model"})
+
+
+def test_network_ratio_must_match_the_product(tmp_path):
+    ms, pan = _product()
+    pan_p, ms_p = _write(tmp_path, ms, pan[:128, :128], ratio=2)  # a ratio-2 product
+    with pytest.raises(ModelError, match="ratio 4 but the product's PAN/MS ratio is 2"):
+        adapt_full_resolution(pan_p, ms_p, tmp_path / "w.safetensors", iterations=1, **FAST)
+
+
+def test_interrupted_adaptation_publishes_nothing_and_rerun_works(scene, tmp_path, one_thread):
+    out = tmp_path / "w.safetensors"
+
+    def stop(row):
+        if row["iteration"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        adapt_full_resolution(*scene, out, iterations=5, callback=stop, **FAST)
+    assert list(tmp_path.iterdir()) == []  # no output, no partial file
+    res = adapt_full_resolution(*scene, out, iterations=2, **FAST)
+    assert out.exists() and res.iterations == 2
+
+
+def test_keep_the_better_rule():
+    base = {"HQNR": 0.90, "D_rho": 0.50, "R-Q2n": 0.95}
+    assert is_improvement(base, {**base, "HQNR": 0.91})
+    assert is_improvement(base, {**base, "HQNR": 0.895, "D_rho": 0.40})  # sharper, HQNR within tolerance
+    assert not is_improvement(base, dict(base))  # no gain
+    assert not is_improvement(base, {**base, "HQNR": 0.9005, "D_rho": 0.4995})  # gains below MIN_GAIN
+    assert not is_improvement(base, {**base, "HQNR": 0.85, "D_rho": 0.30})  # HQNR lost beyond tolerance
+    assert not is_improvement(base, {**base, "D_rho": 0.30, "R-Q2n": 0.90})  # PAN copy: spectral guard
+
+
+def test_start_weights_are_written_when_adapting_does_not_help(scene, tmp_path, monkeypatch, one_thread):
+    real = adapt_full.score
+    calls = []
+
+    def worse_after(model, *args, **kw):
+        row = real(model, *args, **kw)
+        calls.append(row)
+        if len(calls) == 2:  # the adapted weights: make them lose
+            row = {**row, "HQNR": calls[0]["HQNR"] - 0.1, "D_rho": calls[0]["D_rho"] + 0.1}
+        return row
+
+    monkeypatch.setattr(adapt_full, "score", worse_after)
+    torch.manual_seed(0)
+    start = models.create(TINY, bands=4)
+    models.save(start, tmp_path / "start.safetensors")
+    out = tmp_path / "w.safetensors"
+    res = adapt_full_resolution(*scene, out, weights=tmp_path / "start.safetensors", iterations=3, lr=1e-2,
+                                **{k: v for k, v in FAST.items() if k != "model"})
+    assert res.kept == "start" and read_card(out).training["kept"] == "start"
+    got = models.load(out).state_dict()
+    for k, v in start.state_dict().items():
+        assert torch.equal(got[k], v)
+
+
+def test_weights_path_for():
+    assert weights_path_for("/x/fused.tif").name == "fused.weights.safetensors"
+
+
+@pytest.mark.slow
+def test_cli_adapt_and_fuse_adapt(scene, tmp_path, capsys, one_thread):
+    pan, ms = scene
+    out = tmp_path / "w.safetensors"
+    code = main(["adapt", str(pan), str(ms), str(out), "--model", TINY, "--iterations", "2", "--sensor", "none",
+                 "--patch", "16", "--patches", "4", "--eval-size", "16", "--batch-size", "2"])
+    text = capsys.readouterr().out
+    assert code == 0 and out.exists() and "HQNR" in text and "wrote" in text
+    assert main(["adapt", str(pan), str(ms), str(out), "--model", TINY, "--iterations", "1"]) == 2  # exists
+    assert "exists" in capsys.readouterr().err
+    # band-count mismatch: one line, exit 2
+    eight = models.create(TINY, bands=8)
+    models.save(eight, tmp_path / "eight.safetensors")
+    assert main(["adapt", str(pan), str(ms), str(tmp_path / "x.safetensors"), "--weights",
+                 str(tmp_path / "eight.safetensors"), "--iterations", "1", "--sensor", "none"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "8 bands" in err and not (tmp_path / "x.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_adapt_and_fuse_keeps_weights_beside_the_output(scene, tmp_path, monkeypatch, one_thread):
+    pan, ms = scene
+    real = adapt_full.adapt_full_resolution
+
+    def quick(*args, **kw):  # the command's minutes budget, shortened for the test
+        kw.update(minutes=None, iterations=2, **{k: v for k, v in FAST.items() if k not in ("sensor", "model")})
+        return real(*args, **kw)
+
+    monkeypatch.setattr(adapt_full, "adapt_full_resolution", quick)
+    out = tmp_path / "fused.tif"
+    path, res = adapt_and_fuse(pan, ms, out, 0.1, model=TINY, sensor="none")
+    assert path == out and out.exists() and weights_path_for(out).exists()
+    assert read_card(weights_path_for(out)).training["iterations"] == 2
+
+
+@pytest.mark.slow
+def test_cli_fuse_adapt(scene, tmp_path, monkeypatch, capsys, one_thread):
+    pan, ms = scene
+    real = adapt_full.adapt_full_resolution
+
+    def quick(*args, **kw):
+        kw.update(minutes=None, iterations=1, **{k: v for k, v in FAST.items() if k not in ("sensor", "model")})
+        return real(*args, **kw)
+
+    monkeypatch.setattr(adapt_full, "adapt_full_resolution", quick)
+    out = tmp_path / "fused.tif"
+    code = main(["fuse", str(pan), str(ms), str(out), "--model", TINY, "--adapt", "1", "--sensor", "none", "-q"])
+    text = capsys.readouterr().out
+    assert code == 0 and out.exists() and weights_path_for(out).exists() and "HQNR" in text
+    assert main(["fuse", str(pan), str(ms), str(tmp_path / "x.tif"), "--method", "gsa", "--adapt", "1"]) == 2
+    assert "--adapt" in capsys.readouterr().err

@@ -1,0 +1,88 @@
+"""The unsupervised full-resolution loss: zero on consistent images, gradients, targets, errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pansharpen.errors import ShapeError, ValueRangeError
+from pansharpen.metrics.reprojection import reproject
+from pansharpen.training.full_resolution import FullResolutionLoss, correlation_target
+
+
+def _pan_and_fused(seed=0, bands=3, size=64):
+    g = torch.Generator().manual_seed(seed)
+    pan = 0.2 + 0.5 * torch.rand(2, 1, size, size, generator=g, dtype=torch.float64)
+    fused = torch.cat([pan * (0.5 + 0.2 * b) + 0.05 * b for b in range(bands)], dim=1)
+    return pan, fused
+
+
+def test_spectral_term_is_zero_on_a_consistent_image():
+    pan, fused = _pan_and_fused()
+    ms = reproject(fused, "none", 4)
+    loss = FullResolutionLoss([0.3] * 3, 4, spatial_weight=0.0)
+    total, terms = loss(fused, ms, pan)
+    assert terms["spectral"] == pytest.approx(0.0, abs=1e-12) and float(total) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_spectral_term_is_relative_l1_inside_the_border():
+    pan, fused = _pan_and_fused()
+    ms = reproject(fused, [0.3] * 3, 4)
+    loss = FullResolutionLoss([0.3] * 3, 4, spatial_weight=0.0)
+    # a constant offset c of the fused image moves each reprojected pixel by c * DC gain of the kernel
+    shifted = fused + 0.01
+    _, terms = loss(shifted, ms, pan)
+    k = loss.border
+    inner = ms[..., k:-k, k:-k]
+    want = float((reproject(shifted, [0.3] * 3, 4) - ms)[..., k:-k, k:-k].abs().mean() / inner.abs().mean())
+    assert terms["spectral"] == pytest.approx(want, rel=1e-10) and terms["spectral"] > 0
+    # scale-free: the same relative error at another DN scale
+    _, scaled = loss(shifted * 2047, ms * 2047, pan)
+    assert scaled["spectral"] == pytest.approx(terms["spectral"], rel=1e-9)
+
+
+def test_spatial_term_zero_for_pan_copies_and_positive_otherwise():
+    pan, fused = _pan_and_fused()
+    loss = FullResolutionLoss([0.3] * 3, 4, spectral_weight=0.0, spatial_weight=1.0)
+    _, terms = loss(fused, None, pan, 1.0)
+    assert terms["spatial"] == pytest.approx(0.0, abs=1e-3)  # eps-smoothing keeps rho just below 1
+    blurred = torch.nn.functional.avg_pool2d(fused, 5, stride=1, padding=2)
+    _, blur_terms = loss(blurred, None, pan, 1.0)
+    assert blur_terms["spatial"] > 0.1
+    # a target below the reached correlation costs nothing
+    _, low_target = loss(blurred, None, pan, -1.0)
+    assert low_target["spatial"] == 0.0
+
+
+def test_gradient_flows_to_a_network():
+    pan, fused = _pan_and_fused(bands=2)
+    ms = reproject(fused, [0.3, 0.3], 4).float()
+    conv = torch.nn.Conv2d(3, 2, 3, padding=1)
+    lms = torch.nn.functional.interpolate(ms, scale_factor=4, mode="bilinear")
+    out = lms + conv(torch.cat([lms, pan.float()], 1))
+    total, _ = FullResolutionLoss([0.3, 0.3], 4)(out, ms, pan.float(), 1.0)
+    total.backward()
+    assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0 and torch.isfinite(conv.weight.grad).all()
+
+
+def test_correlation_target_shape_range_and_pan_like_ms():
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(0)
+    pan = 500 + 8000 * gaussian_filter(rng.random((1, 1, 64, 64)), (0, 0, 3, 3))  # smooth, like real scenes
+    ms_exp = np.concatenate([pan, 2000 - pan], axis=1)  # a PAN-like band and an anti-PAN band
+    t = correlation_target(ms_exp, pan, 4)
+    assert t.shape == (1, 2, 61, 61) and t.dtype == np.float32
+    assert -1 <= t.min() and t.max() <= 1
+    assert t[0, 0].mean() > 0.5 and t[0, 1].mean() < -0.5
+
+
+def test_bad_settings():
+    with pytest.raises(ValueRangeError, match="both 0"):
+        FullResolutionLoss("none", 4, 0.0, 0.0)
+    with pytest.raises(ValueRangeError):
+        FullResolutionLoss("none", 4, -1.0)
+    pan, fused = _pan_and_fused(size=32)
+    ms = reproject(fused, [0.3] * 3, 4)
+    with pytest.raises(ShapeError, match="border"):
+        FullResolutionLoss([0.3] * 3, 4, border=4)(fused, ms, pan)
