@@ -42,6 +42,8 @@ def fuse_command(
         None, "--batch", help="Fuse many products: a CSV (pan,ms[,out][,name]) or a folder searched by file names "
         "(pan.tif + ms.tif per folder, NAME_PAN.tif + NAME_MS.tif, Maxar _PAN/ + _MUL/); see docs/fusion.md."),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="With --batch: folder for the fused products."),
+    threads_per_worker: Optional[int] = typer.Option(
+        None, "--threads-per-worker", help="Torch threads of each Dask worker (default: cores / workers)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Fuse a PAN + MS product into a georeferenced, full-resolution GeoTIFF (or many with --batch)."""
@@ -75,7 +77,8 @@ def fuse_command(
         raise PanSharpenError("give PAN MS OUT (or --batch LIST.csv|DIR --out-dir FOLDER)")
     if out_dir is not None:
         raise PanSharpenError("--out-dir goes with --batch; for one product give OUT")
-    path = fuse(pan, ms, out, cog=cog, workers=workers, scheduler=scheduler, quiet=quiet, **common)
+    path = fuse(pan, ms, out, cog=cog, workers=workers, scheduler=scheduler, quiet=quiet,
+                threads_per_worker=threads_per_worker, **common)
     typer.echo(f"wrote {path}")
 
 
