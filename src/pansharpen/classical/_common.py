@@ -190,11 +190,12 @@ def lms_strips(x: Inputs, rows: int = 64):
     circularly (the interpolator's borders are circular and it reaches 9 MS rows for ratio 4), so its
     centre is computed from the same samples by the same operations as the whole image: the strips
     are bitwise equal to ``x.lms`` (tested). Memory: one strip (``C x (rows + 24) R x W``) at a time.
-    When ``x.lms`` exists already (given or computed), its rows are yielded instead.
+    When ``x.lms`` exists already (given or computed), or the ratio is not a power of two (the general
+    interpolator), the rows of ``x.lms`` are yielded instead.
     """
     ratio = x.ratio
-    if x.given_lms is not None or "lms" in x.__dict__:
-        lms = x.lms
+    if x.given_lms is not None or "lms" in x.__dict__ or ratio & (ratio - 1):
+        lms = x.lms  # given, computed, or the general interpolator (not a power of two): whole
         for r0 in range(0, lms.shape[1], rows * ratio):
             yield r0, min(lms.shape[1], r0 + rows * ratio), lms[:, r0 : r0 + rows * ratio]
         return
