@@ -258,3 +258,33 @@ def test_brovey_fitted_weights_are_the_nonnegative_regression(pair):
     np.testing.assert_allclose(params["weights"], expected, rtol=1e-8, atol=1e-10)
     with pytest.raises(Exception, match="'fit'"):
         get_method("brovey").estimate(ms, pan, None, 4, weights="mean")
+
+
+def test_lms_strips_are_bitwise_the_whole_upsampled_ms():
+    from pansharpen.classical._common import lms_strips, make_inputs
+
+    rng = np.random.default_rng(3)
+    ms, pan = rng.uniform(0, 2047, (4, 37, 29)), rng.uniform(0, 2047, (148, 116))
+    x = make_inputs(ms, pan, "QB", 4)
+    got = np.concatenate([s for _, _, s in lms_strips(x, rows=8)], axis=1)  # 5 strips, last shorter
+    np.testing.assert_array_equal(got, make_inputs(ms, pan, "QB", 4).lms)
+
+
+def test_streamed_cs_statistics_equal_whole_array_ones():
+    """GS/GSA statistics from strips equal today's whole-array formulas (float64 rounding)."""
+    from pansharpen.classical import component_substitution as cs
+    from pansharpen.classical._common import covariance, make_inputs
+
+    rng = np.random.default_rng(4)
+    ms = rng.uniform(0, 2047, (4, 150, 70))
+    pan = rng.uniform(0, 2047, (600, 280))
+    x = make_inputs(ms, pan, "QB", 4)  # 150 MS rows: three strips of 64
+    weights, bias = np.array([0.3, 0.1, 0.4, 0.2]), 12.5
+    got = cs._cs_params(x, weights, bias)
+    lms = make_inputs(ms, pan, "QB", 4).lms
+    intensity = np.tensordot(weights, lms, axes=1) + bias
+    var_i = intensity.var(ddof=1)
+    np.testing.assert_allclose(got["gain"], [covariance(lms[k], intensity) / var_i for k in range(4)], rtol=1e-12)
+    np.testing.assert_allclose(got["intensity_mean"], intensity.mean(), rtol=1e-13)
+    np.testing.assert_allclose(got["intensity_std"], np.sqrt(var_i), rtol=1e-12)
+    assert "lms" not in x.__dict__  # the full-resolution MS~ was never built

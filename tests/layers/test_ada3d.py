@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from pansharpen.errors import ShapeError
+from pansharpen.layers import ada3d as ada3d_module
 from pansharpen.layers.ada3d import Ada3D, adaptive_conv3d, normalise_taps
 
 GAIN_OVER_K = math.sqrt(2.0 / (1.0 + 0.01**2)) / 3.0
@@ -105,6 +106,38 @@ def test_layer_equals_naive_implementation(bias):
         torch.testing.assert_close(layer(x, y), expected, rtol=0, atol=1e-10)
         layer.strip_bytes = 4 * 27 * 9 * 8 * 3  # three rows per strip, last strip shorter
         torch.testing.assert_close(layer(x, y), expected, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("bias", ["reference", "bounded"])
+def test_fused_strip_expression_equals_naive_layer(bias, monkeypatch):
+    """The one-expression strip (what torch.compile fuses), run eagerly, equals the naive layer."""
+    torch.manual_seed(0)
+    layer = Ada3D(4, 5, spectral_ratio=0.5, spatial_ratio=1.0, bias_ratio=0.25, bias=bias).double()
+    layer.strip_bytes = 4 * 27 * 9 * 8 * 3  # three rows per strip, last strip shorter
+    x, y = _inputs()
+    monkeypatch.setattr(ada3d_module, "_FUSE_MIN_VOXELS", 0)
+    monkeypatch.setitem(ada3d_module._FUSED, "fn", ada3d_module.strip_output)
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x, y), naive_layer(layer, x, y), rtol=0, atol=1e-10)
+
+
+@pytest.mark.slow
+def test_compiled_strip_equals_eager_layer(monkeypatch):
+    """TorchInductor's fused strip (float32) equals the eager tap loop; skipped where it cannot compile."""
+    monkeypatch.delitem(ada3d_module._FUSED, "fn", raising=False)
+    fn = ada3d_module.fused_strip_kernel()
+    if fn is None:
+        pytest.skip("torch.compile is unavailable here (the eager loop is used)")
+    torch.manual_seed(0)
+    layer = Ada3D(4, 5, spectral_ratio=0.5, spatial_ratio=1.0, bias_ratio=0.25, bias="bounded")
+    layer.strip_bytes = 4 * 27 * 11 * 2  # two rows per strip, last strip shorter
+    x, y = _inputs(H=9, W=11, dtype=torch.float32)
+    with torch.no_grad():
+        monkeypatch.setitem(ada3d_module._FUSED, "fn", None)
+        eager = layer(x, y)
+        monkeypatch.setattr(ada3d_module, "_FUSE_MIN_VOXELS", 0)
+        monkeypatch.setitem(ada3d_module._FUSED, "fn", fn)
+        torch.testing.assert_close(layer(x, y), eager, rtol=1e-5, atol=1e-5)
 
 
 def test_gradients_equal_naive_gradients():

@@ -183,6 +183,71 @@ class Inputs:
         return self.ms.shape[0]
 
 
+def lms_strips(x: Inputs, rows: int = 64):
+    """Yield ``(R0, R1, lms[:, R0:R1, :])`` for consecutive PAN-grid row ranges without building ``x.lms``.
+
+    Each strip is interp23tap of ``rows`` MS rows plus a margin of 12 MS rows on each side taken
+    circularly (the interpolator's borders are circular and it reaches 9 MS rows for ratio 4), so its
+    centre is computed from the same samples by the same operations as the whole image: the strips
+    are bitwise equal to ``x.lms`` (tested). Memory: one strip (``C x (rows + 24) R x W``) at a time.
+    When ``x.lms`` exists already (given or computed), or the ratio is not a power of two (the general
+    interpolator), the rows of ``x.lms`` are yielded instead.
+    """
+    ratio = x.ratio
+    if x.given_lms is not None or "lms" in x.__dict__ or ratio & (ratio - 1):
+        lms = x.lms  # given, computed, or the general interpolator (not a power of two): whole
+        for r0 in range(0, lms.shape[1], rows * ratio):
+            yield r0, min(lms.shape[1], r0 + rows * ratio), lms[:, r0 : r0 + rows * ratio]
+        return
+    from ..protocol.interp import interp23tap
+
+    h, margin = x.ms.shape[1], 12
+    for i0 in range(0, h, rows):
+        i1 = min(h, i0 + rows)
+        up = np.asarray(interp23tap(x.ms[:, np.arange(i0 - margin, i1 + margin) % h], ratio), dtype=np.float64)
+        yield i0 * ratio, i1 * ratio, up[:, margin * ratio : (margin + i1 - i0) * ratio]
+
+
+class Moments:
+    """Streamed means, variances and co-moments (Chan, Golub, LeVeque's pairwise update): add blocks
+    of samples with :meth:`add`, read ``mean``, ``var(ddof)`` and ``cov``. Equal to numpy's whole-array
+    two-pass results up to float64 rounding (about 1e-15 relative).
+
+    Tracks ``V`` variables ``(V, n)`` per block; ``pairs`` lists the ``(i, j)`` co-moments to keep.
+    """
+
+    def __init__(self, nvars: int, pairs=()):
+        self.n = 0
+        self.mean = np.zeros(nvars)
+        self.m2 = np.zeros(nvars)
+        self.pairs = list(pairs)
+        self.cm = np.zeros(len(self.pairs))
+
+    def add(self, block: np.ndarray) -> None:
+        """``block`` ``(V, n_b)`` float64 samples of the V variables."""
+        nb = block.shape[1]
+        if nb == 0:
+            return
+        mb = block.mean(axis=1)
+        centred = block - mb[:, None]
+        m2b = np.einsum("ij,ij->i", centred, centred)
+        cmb = np.array([centred[i] @ centred[j] for i, j in self.pairs])
+        na, n = self.n, self.n + nb
+        delta = mb - self.mean
+        dpairs = np.array([delta[i] * delta[j] for i, j in self.pairs])
+        self.m2 = self.m2 + m2b + delta**2 * na * nb / n
+        if self.pairs:
+            self.cm = self.cm + cmb + dpairs * na * nb / n
+        self.mean = self.mean + delta * nb / n
+        self.n = n
+
+    def var(self, ddof: int = 1) -> np.ndarray:
+        return self.m2 / (self.n - ddof) if self.n > ddof else np.zeros_like(self.m2)
+
+    def cov(self, ddof: int = 1) -> np.ndarray:
+        return self.cm / (self.n - ddof) if self.n > ddof else np.zeros_like(self.cm)
+
+
 def make_inputs(ms: np.ndarray, pan: np.ndarray, sensor, ratio: int, lms=None) -> Inputs:
     check_sizes(ms, pan, ratio)
     sensor_obj = resolve_sensor(sensor, ms.shape[0])
@@ -263,9 +328,12 @@ def require_pan_detail(pan: np.ndarray, method: str) -> None:
         )
 
 
-def require_ms_variation(lms: np.ndarray, method: str) -> None:
-    """Raise :class:`ValueRangeError` if every band is constant (up to interp23tap's 1e-9 ripple)."""
-    flat = band_std(lms) <= 1e-8 * (np.abs(band_mean(lms)) + 1.0)
+def require_ms_variation(lms: np.ndarray, method: str, *, std=None, mean=None) -> None:
+    """Raise :class:`ValueRangeError` if every band is constant (up to interp23tap's 1e-9 ripple).
+    ``std``/``mean`` (per band) may be given instead of computing them from ``lms``."""
+    std = band_std(lms) if std is None else std
+    mean = band_mean(lms) if mean is None else mean
+    flat = std <= 1e-8 * (np.abs(mean) + 1.0)
     if np.all(flat):
         raise ValueRangeError(
             f"{method}: every MS band is constant, so the intensity has no variance and injection gains "

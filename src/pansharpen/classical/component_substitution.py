@@ -19,11 +19,12 @@ from ..protocol.resize import imresize
 from ._common import (
     ClassicalMethod,
     Inputs,
+    Moments,
     band_mean,
     band_std,
     correlation,
-    covariance,
     equalize,
+    lms_strips,
     lstsq,
     require_ms_variation,
 )
@@ -64,23 +65,33 @@ def _intensity(lms: np.ndarray, weights: np.ndarray, bias: float) -> np.ndarray:
 
 
 def _cs_params(x: Inputs, weights: np.ndarray, bias: float) -> dict:
-    """Intensity, PAN equalisation moments and GS gains ``g_k = cov(MS~_k, I) / var(I)``."""
-    require_ms_variation(x.lms, "component substitution")
-    intensity = _intensity(x.lms, weights, bias)
-    var_i = float(intensity.var(ddof=1))
+    """Intensity, PAN equalisation moments and GS gains ``g_k = cov(MS~_k, I) / var(I)``.
+
+    One streamed pass over strips of ``MS~`` (:func:`~pansharpen.classical._common.lms_strips`), so the
+    full-resolution ``MS~`` and intensity are never held (the full WV3 scene needed 2.2 GB); the moments
+    equal the whole-array ones to float64 rounding (tested).
+    """
+    n = x.nbands
+    moments = Moments(n + 1, pairs=[(k, n) for k in range(n)])  # bands 0..n-1, intensity n
+    for _, _, strip in lms_strips(x):
+        flat = strip.reshape(n, -1)
+        moments.add(np.concatenate([flat, (np.tensordot(weights, flat, axes=1) + bias)[None]], axis=0))
+    band_var = moments.var(ddof=1)
+    require_ms_variation(None, "component substitution", std=np.sqrt(band_var[:n]), mean=moments.mean[:n])
+    var_i = float(band_var[n])
     if var_i == 0:
         raise ValueRangeError(
             "the intensity component is constant (its regression weights cancel the MS variation); "
             "check the inputs or use an MRA method such as 'mtf-glp'"
         )
-    gains = np.array([covariance(x.lms[k], intensity) / var_i for k in range(x.nbands)])
+    gains = moments.cov(ddof=1) / var_i
     return {
         "weights": np.asarray(weights, dtype=np.float64),
         "bias": float(bias),
         "gain": gains,
         "pan_mean": float(x.pan.mean()),
         "pan_std": float(x.pan.std(ddof=1)),
-        "intensity_mean": float(intensity.mean()),
+        "intensity_mean": float(moments.mean[n]),
         "intensity_std": float(np.sqrt(var_i)),
     }
 

@@ -42,6 +42,8 @@ def fuse_command(
         None, "--batch", help="Fuse many products: a CSV (pan,ms[,out][,name]) or a folder searched by file names "
         "(pan.tif + ms.tif per folder, NAME_PAN.tif + NAME_MS.tif, Maxar _PAN/ + _MUL/); see docs/fusion.md."),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="With --batch: folder for the fused products."),
+    threads_per_worker: Optional[int] = typer.Option(
+        None, "--threads-per-worker", help="Torch threads of each Dask worker (default: cores / workers)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     adapt: Optional[float] = typer.Option(
         None, "--adapt", help="First adapt the network to this product for MINUTES at full resolution "
@@ -85,11 +87,13 @@ def fuse_command(
 
         fuse_options = {k: v for k, v in common.items() if k not in ("model", "method", "weights", "sensor", "overwrite")}
         path, res = adapt_and_fuse(pan, ms, out, adapt, model=model, weights=weights, sensor=sensor, overwrite=overwrite,
-                                   quiet=quiet, fuse_options=dict(fuse_options, cog=cog, workers=workers, scheduler=scheduler))
+                                   quiet=quiet, fuse_options=dict(fuse_options, cog=cog, workers=workers, scheduler=scheduler,
+                                                                  threads_per_worker=threads_per_worker))
         typer.echo(res.table())
         typer.echo(f"weights: {res.out} ({res.kept}); wrote {path}")
         return
-    path = fuse(pan, ms, out, cog=cog, workers=workers, scheduler=scheduler, quiet=quiet, **common)
+    path = fuse(pan, ms, out, cog=cog, workers=workers, scheduler=scheduler, quiet=quiet,
+                threads_per_worker=threads_per_worker, **common)
     typer.echo(f"wrote {path}")
 
 

@@ -225,6 +225,7 @@ def fuse(
     subtile: int | None = 512,
     device: str = "cpu",
     options: "WriteOptions | None" = None,
+    threads_per_worker: int | None = None,
 ) -> Path:
     """Fuse a PAN + MS product into a GeoTIFF on the PAN grid (see :mod:`pansharpen.fusion.scene`).
 
@@ -239,6 +240,7 @@ def fuse(
     ``device``: ``cpu``, ``cuda`` or ``auto`` for networks (:func:`~pansharpen.fusion.fusers.resolve_device`;
     the same tiles and result). ``options``: how the GeoTIFF is written
     (:class:`~pansharpen.io.geotiff.WriteOptions`: codec, overviews, creation options, COG).
+    ``threads_per_worker``: torch threads of each Dask worker (:func:`~pansharpen.fusion.distributed.threads_for`).
     """
     device = resolve_device(device)  # refused before any work when CUDA is asked for and absent
     pan_src, ms_src = RasterSource(pan), RasterSource(ms)
@@ -254,6 +256,7 @@ def fuse(
     return fuse_scene(
         pan_src, ms_src, out, fuser, tile=tile, dtype=dtype, max_value=plan.max_value, cog=cog,
         overwrite=overwrite, workers=workers, scheduler=scheduler, quiet=quiet, options=options,
+        threads_per_worker=threads_per_worker,
         provenance={"sensor": plan.sensor.name if plan.sensor is not None else None},
         band_names=tuple(plan.sensor.bands) if plan.sensor is not None else None,
     )

@@ -29,7 +29,7 @@ from ..io.geotiff import GeoTiffWriter, WriteOptions, output_profile, provenance
 from ..io.grid import PairGrid
 from ..io.sources import ArraySource, RasterSource, _Source
 from ..io.windows import Window
-from .distributed import map_on_dask
+from .distributed import map_on_dask, threads_for
 
 
 @dataclass
@@ -135,12 +135,14 @@ def fuse_scene(
     options: WriteOptions | None = None,
     provenance: dict | None = None,
     band_names: tuple | None = None,
+    threads_per_worker: int | None = None,
 ) -> Path:
     """Fuse a PAN/MS pair with ``fuser`` (a :class:`~pansharpen.fusion.fusers.NetworkFuser` or
     :class:`~pansharpen.fusion.fusers.ClassicalFuser`) tile by tile into ``out``.
 
     ``max_value`` clips the output to ``[0, max_value]`` (the sensor range); ``workers``/``scheduler``
-    run tiles as Dask tasks (one writer, this process). ``options`` say how the GeoTIFF is written
+    run tiles as Dask tasks (one writer, this process) with ``threads_per_worker`` torch threads each
+    (default: cores / workers). ``options`` say how the GeoTIFF is written
     (:class:`~pansharpen.io.geotiff.WriteOptions`: codec, overviews, COG, creation options; ``cog``
     is a shortcut); ``provenance`` adds ``PANSHARPEN_*`` tags (sensor, ...) to the method/model,
     ratio, version and command line recorded always; ``band_names`` name the bands when the MS
@@ -161,6 +163,8 @@ def fuse_scene(
         np.dtype(dtype)
     except TypeError:
         raise PanSharpenError(f"unknown data type {dtype!r}; use e.g. uint16, int16, float32") from None
+    if workers or scheduler:
+        threads_for(workers, threads_per_worker)  # a bad value fails before any work
     fill = _scene_fill(ms_src, pan_src)
     fuser.prepare(ms_src.read_decimated(4_000_000), pan_src.read_decimated(16_000_000))
     windows = grid.tiles(tile)
@@ -181,7 +185,7 @@ def fuse_scene(
     tags = provenance_tags(**_fuser_provenance(fuser), ratio=grid.ratio, **(provenance or {}))
     try:
         with atomic_path(out, overwrite=overwrite) as tmp:
-            results = _run_distributed(jobs, fuser, workers, scheduler) if (workers or scheduler) else _run_serial(jobs, fuser)
+            results = _run_distributed(jobs, fuser, workers, scheduler, threads_per_worker) if (workers or scheduler) else _run_serial(jobs, fuser)
             with GeoTiffWriter(tmp, profile, options, descriptions=descriptions, colorinterp=colours, tags=tags,
                                max_value=max_value) as writer:
                 _write_tiles(writer, results, len(jobs), grid, quiet)
@@ -223,8 +227,8 @@ def _write_tiles(writer: GeoTiffWriter, results, total: int, grid: PairGrid, qui
         writer.write(fused[(slice(None), *crop)], window=inside, mask=mask[crop])
 
 
-def _run_distributed(jobs, fuser, workers, scheduler):
-    return map_on_dask(fuse_tile, jobs, fuser, workers=workers, scheduler=scheduler)
+def _run_distributed(jobs, fuser, workers, scheduler, threads_per_worker=None):
+    return map_on_dask(fuse_tile, jobs, fuser, workers=workers, scheduler=scheduler, threads_per_worker=threads_per_worker)
 
 
 def fuse_sources(pan_src: _Source, ms_src: _Source, fuser, *, tile: int = 512) -> np.ndarray:

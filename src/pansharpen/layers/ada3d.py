@@ -54,6 +54,8 @@ of storing T products. Nothing is kept on the module between calls.
 from __future__ import annotations
 
 import math
+import os
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -104,6 +106,72 @@ def _correlate(xpad: torch.Tensor, spectral: torch.Tensor, spatial: torch.Tensor
         torch.mul(spectral[:, :, t, :, None, None], spatial[:, :, t].unsqueeze(2), out=kernel_t)
         out.addcmul_(xpad[:, :, dl : dl + L, dh : dh + H, dw : dw + W], kernel_t)
     return out
+
+
+def strip_output(xpad: torch.Tensor, spectral: torch.Tensor, centred: torch.Tensor, global_bias: torch.Tensor,
+                 spatial_bias: torch.Tensor) -> torch.Tensor:
+    """One strip of an Ada3D layer's output as one expression (what :func:`fused_strip_kernel` compiles).
+
+    ``xpad`` (B,C,L+2p,h+2p,W+2p) zero-padded cube strip; ``spectral`` (B,C,T,L); ``centred`` (B,C,T,h,W)
+    tap-centred spatial kernel; ``global_bias`` (B,C,L,1,1) = spectral x channel bias factors;
+    ``spatial_bias`` (B,1,1,h,W). Returns ``sum_t shift_t(x) K_spe_t centred_t * scale + bias``, with
+    ``scale = gain / k / (std_t + 1e-10)`` (module docstring): the same values as the eager strip.
+    """
+    T = spectral.shape[2]
+    k = round(T ** (1 / 3))
+    L, H, W = xpad.shape[2] - (k - 1), xpad.shape[3] - (k - 1), xpad.shape[4] - (k - 1)
+    acc = sumsq = None
+    for t, dl, dh, dw in _tap_offsets(k):
+        spa = centred[:, :, t]
+        term = xpad[:, :, dl : dl + L, dh : dh + H, dw : dw + W] * spectral[:, :, t, :, None, None] * spa.unsqueeze(2)
+        acc = term if acc is None else acc + term
+        sumsq = spa * spa if sumsq is None else sumsq + spa * spa
+    std = (sumsq / (T - 1)).clamp_min(1e-20).sqrt()
+    scale = (_LEAKY_GAIN / k) / (std + _STD_EPS)
+    return acc * scale.unsqueeze(2) + global_bias * spatial_bias
+
+
+#: cubes with fewer voxels run the eager loop (compiling costs tens of seconds once per process; the
+#: pansharpening cube of a 256 x 256 PAN, 48 x 8 x 256 x 256 voxels, is above it)
+_FUSE_MIN_VOXELS = 2**24
+_FUSED: dict[str, object] = {}
+
+
+def fused_strip_kernel():
+    """:func:`strip_output` compiled by TorchInductor into one loop over the strip (the 27 taps, the
+    normalisation and the bias in registers instead of 2 x 27 + 3 passes over memory), or None.
+
+    None when ``PANSHARPEN_COMPILE=0``, when ``torch.compile`` is unavailable, or when the first
+    compilation fails (it needs a C++ compiler; a warning says so once); callers then run the eager
+    tap loop, which gives the same values. Compiled code is cached on disk by Inductor, so only the
+    first process on a machine pays the compilation (tens of seconds).
+    """
+    if "fn" in _FUSED:
+        return _FUSED["fn"]
+    fn = None
+    if os.environ.get("PANSHARPEN_COMPILE", "1") != "0" and hasattr(torch, "compile"):
+        try:
+            compiled = torch.compile(strip_output, dynamic=True)
+            # compile and check once on a small strip (a missing compiler fails here, not mid-scene)
+            g = torch.Generator().manual_seed(0)
+            args = (torch.rand(1, 2, 5, 6, 9, generator=g), torch.rand(1, 2, 27, 3, generator=g),
+                    torch.rand(1, 2, 27, 4, 7, generator=g), torch.rand(1, 2, 3, 1, 1, generator=g),
+                    torch.rand(1, 1, 1, 4, 7, generator=g))
+
+            def fn(*tensors):
+                # no "duck" shapes: sizes that happen to be equal in one strip must not be assumed equal
+                with torch.fx.experimental._config.patch(use_duck_shape=False):
+                    return compiled(*tensors)
+
+            with torch.no_grad():
+                err = float((fn(*args) - strip_output(*args)).abs().max())
+            if err > 1e-4:
+                raise RuntimeError(f"the compiled strip differs from the eager one by {err:.3g}")
+        except Exception as exc:  # no compiler, no inductor: the eager loop is exact too
+            fn = None
+            warnings.warn(f"Ada3D runs its eager tap loop (torch.compile unavailable: {str(exc)[:200]})", stacklevel=3)
+    _FUSED["fn"] = fn
+    return fn
 
 
 class _AdaptiveCorrelation(torch.autograd.Function):
@@ -321,6 +389,7 @@ class Ada3D(nn.Module):
         p = self.kernel_size // 2
         gen0, act, _ = self.spatial_generator
         out = torch.empty_like(x)
+        fused = fused_strip_kernel() if x.numel() >= _FUSE_MIN_VOXELS else None
         # the generator's two 3x3 convs need 2 guide rows of context; hidden rows outside the
         # image must be zero (the second conv's zero padding), not conv0 of zero-padded input.
         for r0 in range(0, H, rows):
@@ -335,9 +404,13 @@ class Ada3D(nn.Module):
             centred = self._centred_spatial_taps(hidden, pad_rows=0)
             xlo, xhi = max(0, r0 - p), min(H, r1 + p)
             x_strip = F.pad(x[:, :, :, xlo:xhi], (p, p, xlo - (r0 - p), (r1 + p) - xhi, p, p))
+            global_bias = spe_bias[..., None, None] * channel_bias[..., None, None, None]
+            if fused is not None:
+                out[:, :, :, r0:r1] = fused(x_strip, spectral, centred, global_bias, spatial_bias[:, :, None, r0:r1])
+                continue
             strip = out[:, :, :, r0:r1].zero_()
             _correlate(x_strip, spectral, centred, out=strip).mul_(self._tap_scale(centred)[:, :, None])
-            strip.addcmul_(spe_bias[..., None, None] * channel_bias[..., None, None, None], spatial_bias[:, :, None, r0:r1])
+            strip.addcmul_(global_bias, spatial_bias[:, :, None, r0:r1])
         return out
 
 
