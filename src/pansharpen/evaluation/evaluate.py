@@ -145,11 +145,12 @@ def open_source(spec: "str | Path", role: str, required: bool = True) -> ImageSo
         raise DataFormatError(f"{path}: no such file (given as the {role.replace('_', ' ')} image)")
     suffix = path.suffix.lower()
     if suffix in _TIFF_SUFFIXES:
-        from ..io.raster import raster_profile, read_image
+        from ..io.raster import raster_profile, read_image, to_physical
 
         profile = raster_profile(path)
         shape = (profile["count"], profile["height"], profile["width"])
-        return ImageSource(path, "geotiff", 1, shape, profile=profile, _read=lambda i: read_image(path)[0])
+        # band scales (a narrowed fuse --dtype output) give the digital numbers back
+        return ImageSource(path, "geotiff", 1, shape, profile=profile, _read=lambda i: to_physical(*read_image(path)))
     if suffix == ".npy":
         from ..io.arrays import open_npy
 
