@@ -124,3 +124,15 @@ def test_full_resolution_size_not_a_block_multiple(cli, tmp_path):
     fused = write_raster(tmp_path / "p" / "f.tif", np.repeat(np.repeat(ms, 4, 1), 4, 2), dtype="uint16")
     cli("evaluate", "--ms", prod.ms, "--pan", prod.pan, "--fused", fused, "--sensor", "none").assert_error(
         "multiples of the block size", "crop")
+
+
+@pytest.mark.parametrize("args, words", [
+    (("--ratio", "0"), ("ratio",)),
+    (("--ratio", "-4"), ("ratio",)),
+    (("--crop", "-3"), ("crop",)),
+    (("--crop", "40"), ("crop=40",)),
+    (("--max-value", "-1"), ("max_value",)),
+])
+def test_bad_option_values(cli, images, args, words):
+    folder, ref, fused, _ = images
+    cli("evaluate", "--reference", ref, "--fused", fused, *args).assert_error(*words)

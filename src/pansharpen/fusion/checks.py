@@ -78,6 +78,12 @@ def check_fuse_options(
     return int(tile)
 
 
+def _thin(block: np.ndarray, pixels: int = 250_000) -> np.ndarray:
+    """Every k-th row and column so that at most about ``pixels`` remain per band (the checks need scales, not detail)."""
+    step = max(1, int(np.ceil(np.sqrt(block.shape[-2] * block.shape[-1] / pixels))))
+    return block[..., ::step, ::step]
+
+
 def _valid_values(block: np.ndarray, nodata) -> np.ndarray:
     bad = ~np.isfinite(block)
     if nodata is not None:
@@ -91,7 +97,7 @@ def check_input_values(pan_small: np.ndarray, ms_small: np.ndarray, pan_info, ms
     ``pan_small``/``ms_small``: decimated reads ``(1, h, w)``/``(C, h, w)``; ``*_info``:
     :class:`~pansharpen.io.sources.RasterInfo` (dtype, nodata, path).
     """
-    pan_valid, ms_valid = _valid_values(pan_small, pan_info.nodata), _valid_values(ms_small, ms_info.nodata)
+    pan_valid, ms_valid = _valid_values(_thin(pan_small), pan_info.nodata), _valid_values(_thin(ms_small), ms_info.nodata)
     data_max = max(float(v.max()) if v.size else 0.0 for v in (pan_valid, ms_valid))
     if not check_range:
         return data_max
