@@ -115,3 +115,18 @@ def test_train_resume_from_a_bad_checkpoint(cli, tmp_path, kind):
     run = cli("train", "lightnet", "--data", data, "--epochs", "2", "--batch-size", "4", "--out", out, "-q", "--resume")
     run.assert_error("w.ckpt")
     assert not marker.exists()
+
+
+@pytest.mark.slow
+def test_train_resume_with_other_data_needs_force(cli, tmp_path):
+    """The sweep's case (fixed by the TrainConfig comparison): --resume with another --data is refused,
+    the weights are kept, and --force continues."""
+    first, other = _tiny_set(tmp_path / "first.h5"), _tiny_set(tmp_path / "other.h5")
+    out = tmp_path / "w.safetensors"
+    common = ("--epochs", "2", "--batch-size", "4", "--out", out, "-q")
+    assert cli("train", "lightnet", "--data", first, "--minutes", "0.0001", *common).code == 0
+    before = out.read_bytes()
+    run = cli("train", "lightnet", "--data", other, "--resume", *common)
+    run.assert_error("first.h5", "other.h5", "--force")
+    assert out.read_bytes() == before
+    assert cli("train", "lightnet", "--data", other, "--resume", "--force", *common).code == 0
