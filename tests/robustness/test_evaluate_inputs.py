@@ -95,11 +95,21 @@ def _full_product(tmp_path, fused):
     return prod, out
 
 
-def test_full_resolution_scale_mismatch_is_refused(cli, tmp_path):
+def test_full_resolution_inputs_on_different_scales_are_refused(cli, tmp_path):
     pan, ms = scene()
-    prod, fused = _full_product(tmp_path, np.repeat(np.repeat(ms, 4, 1), 4, 2) / 16)  # a DN / 16 fused image
+    prod = make_product(tmp_path / "p", ms=ms / 2047 * 10, ms_kw={"dtype": "float32"})  # MS 0..7, PAN in DN
+    fused = write_raster(tmp_path / "p" / "fused.tif", np.repeat(np.repeat(ms, 4, 1), 4, 2), dtype="float32")
     cli("evaluate", "--ms", prod.ms, "--pan", prod.pan, "--fused", fused, "--sensor", "none").assert_error(
-        "different scales")
+        "different scales", "ms", "pan")
+
+
+def test_full_resolution_fused_off_scale_is_measured_with_a_warning(cli, tmp_path):
+    """The fused image is what is measured: a DN/16 one gets (bad) numbers and a warning saying why."""
+    pan, ms = scene()
+    prod, fused = _full_product(tmp_path, np.repeat(np.repeat(ms, 4, 1), 4, 2) / 16)
+    run = cli("evaluate", "--ms", prod.ms, "--pan", prod.pan, "--fused", fused, "--sensor", "none", "--json")
+    assert run.code == 0
+    assert any(ln.startswith("pansharpen: warning: fused and ms are on different scales") for ln in run.err.splitlines())
 
 
 def test_full_resolution_undefined_index_says_why(cli, tmp_path):

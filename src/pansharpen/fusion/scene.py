@@ -26,10 +26,10 @@ from rasterio._err import CPLE_BaseError
 from tqdm import tqdm
 
 from ..errors import ModelError, OutputExistsError, PanSharpenError, ShapeError
-from ..io.atomic import atomic_path
+from ..io.atomic import atomic_path, write_error
 from ..io.geotiff import GeoTiffWriter, WriteOptions, output_profile, provenance_tags, read_band_metadata
 from ..io.grid import PairGrid
-from ..io.raster import check_written, write_failure
+from ..io.raster import check_written
 from ..io.sources import ArraySource, RasterSource, _Source
 from ..io.windows import Window
 from .checks import check_fuse_options, check_input_values, output_scale
@@ -221,7 +221,7 @@ def fuse_scene(
     except PanSharpenError:
         raise
     except (OSError, rasterio.errors.RasterioError, CPLE_BaseError) as exc:  # write, flush or close; the COG copy
-        raise write_failure(out, exc) from None
+        raise write_error(out, exc) from None
     finally:
         for src in (pan_src, ms_src):
             if hasattr(src, "close"):

@@ -26,7 +26,7 @@ from typing import Callable, Iterator
 
 from ..errors import DataFormatError, OutputExistsError, PanSharpenError, WriteError
 
-__all__ = ["atomic_path", "atomic_write_bytes", "check_output", "remove_stale_partials"]
+__all__ = ["atomic_path", "atomic_write_bytes", "check_output", "remove_stale_partials", "write_error"]
 
 _PARTIAL = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]{8}\.partial$")
 
@@ -109,7 +109,7 @@ def atomic_path(path: "str | os.PathLike", overwrite: bool = True, *, fsync: boo
         except OSError as exc:
             if isinstance(exc, PanSharpenError) or exc.errno not in _WRITE_ERRNOS:
                 raise
-            raise _failed(out, exc) from None
+            raise write_error(out, exc) from None
         try:
             if fsync:
                 _fsync_path(tmp)
@@ -119,7 +119,7 @@ def atomic_path(path: "str | os.PathLike", overwrite: bool = True, *, fsync: boo
         except OSError as exc:
             if isinstance(exc, PanSharpenError):
                 raise
-            raise _failed(out, exc) from None
+            raise write_error(out, exc) from None
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -132,11 +132,23 @@ def atomic_path(path: "str | os.PathLike", overwrite: bool = True, *, fsync: boo
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EFBIG}
 
 
-def _failed(out: Path, exc: OSError) -> WriteError:
-    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    reason = "the disk is full" if full else f"writing failed ({exc.strerror or exc})"
-    return WriteError(exc.errno, f"{reason} while writing {out}; nothing was written there -- free space (or choose "
-                                 "another folder) and run again")
+def write_error(out: "str | os.PathLike", exc: "BaseException | str") -> WriteError:
+    """The :class:`~pansharpen.errors.WriteError` for an output that could not be written completely.
+
+    A full disk is named as such: ENOSPC/EDQUOT, libtiff's "No space left", or under 1 MiB free.
+    """
+    out = Path(out)
+    code = getattr(exc, "errno", None)
+    try:
+        stat = os.statvfs(out.parent)
+        nearly_full = stat.f_bavail * stat.f_frsize < 1 << 20
+    except (OSError, AttributeError):
+        nearly_full = False
+    full = code in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(exc) or nearly_full
+    reason = "the disk is full" if full else f"writing failed ({getattr(exc, 'strerror', None) or exc})"
+    return WriteError(errno.ENOSPC if full else (code or errno.EIO),
+                      f"{reason} while writing {out}; nothing was written there -- free space (or choose another "
+                      "folder) and run again")
 
 
 def atomic_write_bytes(path: "str | os.PathLike", data: "bytes | str", *, overwrite: bool = True) -> Path:

@@ -24,13 +24,13 @@ import numpy as np
 import rasterio
 
 from ..errors import DataFormatError, ShapeError, WriteError
-from .atomic import atomic_path, check_output
+from .atomic import atomic_path, check_output, write_error
 from .geotiff import DEFAULT_COMPRESS, GeoTiffWriter, WriteOptions, output_profile
 from .windows import Window
 
 __all__ = [
     "read_image", "raster_profile", "read_pair", "check_pair_grids", "pair_phase", "PairInfo", "write_image", "find_pair",
-    "atomic_path", "check_written", "to_physical", "write_failure",
+    "atomic_path", "check_written", "to_physical",
 ]
 
 _REL_TOL = 1e-6
@@ -127,24 +127,9 @@ def write_image(
             with GeoTiffWriter(tmp, prof, opts, descriptions=given.get("descriptions") or (), tags=tags) as writer:
                 writer.write(arr)
         except rasterio.errors.RasterioError as exc:
-            raise write_failure(out, exc) from None
+            raise write_error(out, exc) from None
         check_written(tmp, out)
     return out
-
-
-def write_failure(out: "str | os.PathLike", exc: "Exception | str") -> WriteError:
-    """The error to raise when ``out`` could not be written completely (a full disk named as such)."""
-    import errno
-
-    out = Path(out)
-    try:
-        stat = os.statvfs(out.parent)
-        full = stat.f_bavail * stat.f_frsize < 1 << 20 or "No space left" in str(exc)
-    except OSError:
-        full = "No space left" in str(exc)
-    reason = "the disk is full" if full or "No space left" in str(exc) else f"writing failed ({exc})"
-    return WriteError(errno.ENOSPC if full else errno.EIO, f"{reason} while writing {out}; nothing was written there -- "
-                       "free space (or choose another folder) and run again")
 
 
 def check_written(path: "str | os.PathLike", out: "str | os.PathLike | None" = None) -> None:
@@ -174,14 +159,14 @@ def check_written(path: "str | os.PathLike", out: "str | os.PathLike | None" = N
                         offset = ds.get_tag_item(f"BLOCK_OFFSET_{j}_{i}", "TIFF", bidx=b)
                         nbytes = ds.get_tag_item(f"BLOCK_SIZE_{j}_{i}", "TIFF", bidx=b)
                         if not offset or not nbytes or int(offset) + int(nbytes) > size:
-                            raise write_failure(out, f"block {i},{j} of band {b} is missing")
+                            raise write_error(out, f"block {i},{j} of band {b} is missing")
             if _nearly_full(path, size):
                 for r0 in range(0, ds.height, bh):
                     ds.read(window=Window(0, r0, ds.width, min(bh, ds.height - r0)))
     except (rasterio.errors.RasterioError, CPLE_BaseError, OSError) as exc:
         if isinstance(exc, WriteError):
             raise
-        raise write_failure(out, exc) from None
+        raise write_error(out, exc) from None
 
 
 def _nearly_full(path: Path, size: int) -> bool:

@@ -128,8 +128,9 @@ def ensure_digital_numbers(
     every value becomes 0 or 1 and the index is meaningless. An image is taken as
     normalised when :func:`looks_normalised` (float dtype, maximum below 2). Without
     ``max_value`` that is an error; with it, each such image is multiplied by ``max_value``.
-    The images named in ``same_scale`` (after rescaling) must then agree in scale within
-    :data:`SCALE_MISMATCH` (:class:`ValueRangeError` otherwise).
+    The input images named in ``same_scale`` (after rescaling; e.g. the MS and the PAN) must then
+    agree in scale within :data:`SCALE_MISMATCH` (:class:`ValueRangeError` otherwise); a ``fused``
+    image off the first one's scale only gets a warning (it is the image being measured).
     """
     flagged = [
         name for name, arr in arrays.items() if looks_normalised(is_float_input(originals[name]), arr.max())
@@ -152,6 +153,11 @@ def ensure_digital_numbers(
     problem = scale_mismatch({name: high_value(arrays[name]) for name in same_scale if name in arrays})
     if problem:
         raise ValueRangeError(f"{problem}; give all images in digital numbers of the same sensor")
+    if "fused" in arrays and len(same_scale) and same_scale[0] in arrays:
+        # the fused image is what is measured: a badly scaled one gets bad indices, and a warning says why
+        problem = scale_mismatch({"fused": high_value(arrays["fused"]), same_scale[0]: high_value(arrays[same_scale[0]])})
+        if problem:
+            warnings.warn(f"{problem}; the indices measure that difference", UserWarning, stacklevel=3)
     return arrays
 
 

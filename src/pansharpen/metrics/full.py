@@ -336,7 +336,7 @@ def d_lambda_k(
     sensor = _sensor_for(sensor, fus.shape[1])
     arrays = ensure_digital_numbers(
         {"fused": fus, "ms_exp": exp}, {"fused": fused, "ms_exp": ms_exp}, _sensor_max(sensor, max_value),
-        same_scale=("fused", "ms_exp"),
+        same_scale=("ms_exp",),
     )
     fus, exp = arrays["fused"], arrays["ms_exp"]
     size = _block_crop(*fus.shape[-2:], block_size, crop_to_blocks)
@@ -417,7 +417,7 @@ def full_resolution_indices(
         raise ShapeError("full-resolution indices need the low-resolution ms or ms_exp (the MS on the PAN grid)")
     sensor = _sensor_for(sensor, fus.shape[1])
     arrays = ensure_digital_numbers(arrays, originals, _sensor_max(sensor, max_value),
-                                    same_scale=("fused", "ms" if "ms" in arrays else "ms_exp", "pan"))
+                                    same_scale=("ms" if "ms" in arrays else "ms_exp", "pan"))
     fus, pan_arr = arrays["fused"], arrays["pan"]
     full_size = fus.shape[-2:]
     size = _block_crop(*full_size, block_size, crop_to_blocks)
