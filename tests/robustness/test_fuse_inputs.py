@@ -14,7 +14,7 @@ from affine import Affine
 
 from .helpers import MS_T, PAN_T, make_product, scene, write_raster
 
-FUSE = ("--method", "gsa", "-q")
+FUSE = ("--method", "gsa", "--sensor", "none", "-q")  # no product metadata: the toolbox defaults
 
 
 def _fuse(cli, prod, *extra, out=None):
@@ -155,7 +155,9 @@ def test_bad_options_before_any_work(cli, product, monkeypatch, args, words):
         monkeypatch.setattr(scene_mod, "_scene_fill", no_work)
     fuse_args = list(FUSE)
     if args[0] == "--model" and args[1] != "lightnet":
-        fuse_args = ["-q"]
+        fuse_args = ["--sensor", "none", "-q"]
+    if args[0] == "--sensor":
+        fuse_args = ["--method", "gsa", "-q"]
     run = cli("fuse", product.pan, product.ms, product.out, *fuse_args, *args)
     _assert_refused(run, product, *words)
 

@@ -13,7 +13,7 @@ from pansharpen.io.raster import check_written
 
 from .helpers import REPO, make_product, scene
 
-FUSE = ("--method", "gsa", "-q", "--tile", "64")
+FUSE = ("--method", "gsa", "--sensor", "none", "-q", "--tile", "64")
 
 
 def _spawn(prod, out, *extra):

@@ -19,7 +19,7 @@ from pansharpen.io.raster import check_written, write_image
 
 from .helpers import REPO, make_product, mount_tmpfs, scene, subprocess_cli, unmount
 
-FUSE = ("--method", "gsa", "-q")
+FUSE = ("--method", "gsa", "--sensor", "none", "-q")  # no product metadata: the toolbox defaults
 
 
 def _lose_tail_at_close(monkeypatch):
