@@ -128,14 +128,6 @@ def test_full_resolution_undefined_index_says_why(cli, tmp_path):
     assert "D_lambda" in warnings[0] and "1 of 4 blocks of the fused" in warnings[0] and "flat" in warnings[0]
 
 
-def test_full_resolution_size_not_a_block_multiple(cli, tmp_path):
-    pan, ms = scene(h=12, w=12)
-    prod = make_product(tmp_path / "p", pan=pan, ms=ms)
-    fused = write_raster(tmp_path / "p" / "f.tif", np.repeat(np.repeat(ms, 4, 1), 4, 2), dtype="uint16")
-    cli("evaluate", "--ms", prod.ms, "--pan", prod.pan, "--fused", fused, "--sensor", "none").assert_error(
-        "multiples of the block size", "crop")
-
-
 @pytest.mark.parametrize("args, words", [
     (("--ratio", "0"), ("ratio",)),
     (("--ratio", "-4"), ("ratio",)),

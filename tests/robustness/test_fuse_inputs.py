@@ -38,8 +38,6 @@ def _variant(name, tmp_path):
     if name == "ratio_wrong_sizes_no_georef":
         return make_product(folder, ms=ms[:, :15], pan_kw={"crs": None, "transform": Affine.identity()},
                             ms_kw={"crs": None, "transform": Affine.identity()}), ("ratio",)
-    if name == "misaligned":
-        return make_product(folder, ms_kw={"transform": Affine(2.0, 0, 1000.3, 0, -2.0, 5000.0)}), ("aligned",)
     if name == "no_overlap":
         return make_product(folder, ms_kw={"transform": Affine(2.0, 0, 9000.0, 0, -2.0, 5000.0)}), ("overlap",)
     if name == "rotated":
@@ -58,7 +56,7 @@ def _variant(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", [
-    "crs", "ratio_not_integer", "ratio_wrong_sizes_no_georef", "misaligned", "no_overlap", "rotated",
+    "crs", "ratio_not_integer", "ratio_wrong_sizes_no_georef", "no_overlap", "rotated",
     "one_georeferenced", "pan_has_bands", "swapped", "flipped_ms_grid",
 ])
 def test_grid_problems_are_one_line(cli, tmp_path, name):

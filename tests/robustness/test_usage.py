@@ -8,8 +8,8 @@ from .helpers import subprocess_cli
 
 
 @pytest.mark.parametrize("args, words", [
-    (("fuse",), ("Missing argument",)),
-    (("fuse", "a.tif"), ("Missing argument",)),
+    (("fuse",), ("PAN MS OUT",)),
+    (("fuse", "a.tif"), ("PAN MS OUT",)),
     (("fuse", "a", "b", "c", "--tile", "abc"), ("--tile",)),
     (("fuse", "a", "b", "c", "--workers", "two"), ("--workers",)),
     (("import-weights", "--list"), ("--list",)),
@@ -23,7 +23,9 @@ from .helpers import subprocess_cli
 def test_usage_errors_are_one_line_exit_2(cli, args, words):
     run = cli(*args)
     run.assert_error(*words)
-    assert "Traceback" not in run.err and "--help" in run.err
+    assert "Traceback" not in run.err
+    if words != ("PAN MS OUT",):  # click's usage errors point to the help; `fuse` alone is the library's error
+        assert "--help" in run.err
 
 
 def test_bare_command_prints_the_help(cli):

@@ -257,10 +257,8 @@ class GeoTiffWriter:
             out[:, mask] = nodata
         try:
             self._ds.write(out, window=None if window is None else window.to_rasterio())
-        except rasterio.errors.RasterioIOError as exc:
-            if "No space left" in str(exc):
-                raise OSError(errno.ENOSPC, str(exc)) from None
-            raise PanSharpenError(f"writing {self.path} failed: {exc}") from None
+        except rasterio.errors.RasterioIOError as exc:  # atomic_path names the output (WriteError)
+            raise OSError(errno.ENOSPC if "No space left" in str(exc) else errno.EIO, str(exc)) from None
 
     def close(self) -> None:
         """Build the overviews, close the file, and rewrite it as a COG if asked."""

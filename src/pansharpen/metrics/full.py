@@ -451,27 +451,32 @@ def full_resolution_indices(
     return rows[0] if single else rows
 
 
-def _explain_nan(row: dict, images: dict[str, np.ndarray], size, block_size: int, skip_dl: bool, which: str) -> None:
-    """Warn with the reason when an index is NaN: blocks flat in some band give 0/0 in the UIQI.
+def flat_blocks(x: np.ndarray, block_size: int) -> tuple[int, int]:
+    """``(blocks flat in some band, blocks)`` of ``(C, H, W)``: where the block UIQI is 0/0."""
+    sd = blocks(x, block_size, block_size).std(axis=-1)  # (C, nb)
+    return int((sd == 0).any(axis=0).sum()), int(sd.shape[-1])
+
+
+def explain_undefined(row: dict, flat: dict[str, tuple[int, int]], skip_dl: bool, which: str = "") -> None:
+    """Warn with the reason when an index of ``row`` is NaN; ``flat``: :func:`flat_blocks` per image name.
 
     The reference toolbox returns NaN there too; we keep the value (JSON null) and say why.
     """
     undefined = [k for k, v in row.items() if k != "cropped_to" and np.isnan(v) and not (skip_dl and k in ("D_lambda", "QNR"))]
     if not undefined:
         return
-    flat = []
-    for name, x in images.items():
-        sd = blocks(_cut(x[0], size), block_size, block_size).std(axis=-1)  # (C, nb)
-        n = int((sd == 0).any(axis=0).sum())
-        if n:
-            flat.append(f"{n} of {sd.shape[-1]} blocks of the {name}")
+    named = [f"{n} of {total} blocks of the {name}" for name, (n, total) in flat.items() if n]
     cause = (
-        f"{' and '.join(flat)} are flat in some band (constant values, e.g. saturated, clipped or out-of-range pixels), "
+        f"{' and '.join(named)} are flat in some band (constant values, e.g. saturated, clipped or out-of-range pixels), "
         "where the block quality index is 0/0 as in the reference toolbox"
-        if flat else "a block quality index is 0/0"
+        if named else "a block quality index is 0/0"
     )
     warnings.warn(
         f"{', '.join(undefined)} undefined (NaN){which}: {cause}; check the fused image's value range "
         "(it should be in the MS's digital numbers) or crop to the valid area",
         UserWarning, stacklevel=3,
     )
+
+
+def _explain_nan(row: dict, images: dict[str, np.ndarray], size, block_size: int, skip_dl: bool, which: str) -> None:
+    explain_undefined(row, {name: flat_blocks(_cut(x[0], size), block_size) for name, x in images.items()}, skip_dl, which)
