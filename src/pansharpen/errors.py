@@ -35,3 +35,13 @@ class ModelError(PanSharpenError, ValueError):
 
 class OutputExistsError(PanSharpenError, FileExistsError):
     """The output path exists and overwriting was not asked for."""
+
+
+class WriteError(PanSharpenError, OSError):
+    """An output could not be written completely (full disk, failed flush or close); nothing was published.
+
+    Raised as ``WriteError(errno, message)``; ``str()`` is the message alone.
+    """
+
+    def __str__(self) -> str:  # OSError would prefix "[Errno N]"
+        return str(self.args[1]) if len(self.args) > 1 else super().__str__()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 
 from ..errors import PanSharpenError
 from ..runtime import retain_freed_memory
@@ -20,14 +21,62 @@ def _load_commands() -> None:
         importlib.import_module(f"{__name__}.{name}")
 
 
+def _click_exceptions() -> list:
+    """The ``exceptions`` modules of click and of the click that typer bundles (typer >= 0.29: ``typer._click``)."""
+    modules = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError:
+            continue
+    return modules
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _usage_error(exc: BaseException) -> int | None:
+    """Exit code for a click/typer exception (printed as one line), or None when ``exc`` is not one."""
+    for mod in _click_exceptions():
+        if isinstance(exc, getattr(mod, "Exit", ())):
+            return exc.exit_code
+        if isinstance(exc, getattr(mod, "NoArgsIsHelpError", ())):  # bare `pansharpen`: the help, not an error
+            exc.show()
+            return 0
+        if isinstance(exc, getattr(mod, "Abort", ())):
+            print("pansharpen: aborted", file=sys.stderr)
+            return 1
+        if isinstance(exc, mod.ClickException):
+            ctx = getattr(exc, "ctx", None)
+            hint = f"; see `{ctx.command_path} --help`" if ctx is not None else ""
+            print(f"pansharpen: error: {_one_line(exc.format_message()).rstrip('.')}{hint}", file=sys.stderr)
+            return 2
+    return None
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line; library deprecation notices, which a user cannot act on, are dropped."""
+    if issubclass(category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning)):
+        return
+    print(f"pansharpen: warning: {_one_line(message)}", file=sys.stderr if file is None else file)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (the console script passes it to ``sys.exit``)."""
+    """Run the CLI; returns the exit code (the console script passes it to ``sys.exit``).
+
+    Errors of the library (:class:`~pansharpen.errors.PanSharpenError`) and usage errors (missing
+    argument, bad value, unknown option or command; from click or typer's bundled click) are one
+    line on stderr and exit code 2; warnings are one line each.
+    """
     _load_commands()
     retain_freed_memory()  # the CLI opts in: CPU inference and training reuse freed activations
+    show = warnings.showwarning
+    warnings.showwarning = _show_warning
     try:
-        result = app(args=argv, standalone_mode=False)
+        result = app(args=argv, standalone_mode=False, prog_name="pansharpen")
     except PanSharpenError as exc:
-        print(f"pansharpen: error: {exc}", file=sys.stderr)
+        print(f"pansharpen: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("pansharpen: interrupted", file=sys.stderr)
@@ -35,16 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # typer.Exit inside standalone_mode=False
         return exc.code if isinstance(exc.code, int) else 0
     except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            return exc.exit_code
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            print("pansharpen: aborted", file=sys.stderr)
-            return 1
-        raise
+        code = _usage_error(exc)
+        if code is None:
+            raise
+        return code
+    finally:
+        warnings.showwarning = show
     return result if isinstance(result, int) else 0
-

@@ -34,7 +34,11 @@ def fuse_command(
     co: Optional[list[str]] = typer.Option(None, "--co", help="GDAL creation option KEY=VALUE (repeatable, as gdal -co)."),
     no_overviews: bool = typer.Option(False, "--no-overviews", help="Do not build internal overviews."),
     device: str = typer.Option("cpu", "--device", help="Networks: cpu, cuda or auto (CUDA when available)."),
-    dtype: Optional[str] = typer.Option(None, "--dtype", help="Output data type (default: the MS data type)."),
+    dtype: Optional[str] = typer.Option(
+        None, "--dtype",
+        help="Output data type (default: the MS data type); an integer type too narrow for the data gets the values "
+        "scaled into it, the factor recorded as the band scale.",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Run tiles (with --batch: products) on a local Dask cluster with N workers."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler."),
@@ -48,6 +52,9 @@ def fuse_command(
     adapt: Optional[float] = typer.Option(
         None, "--adapt", help="First adapt the network to this product for MINUTES at full resolution "
         "(weights kept as OUT.weights.safetensors; docs/adaptation.md)."),
+    no_range_check: bool = typer.Option(
+        False, "--no-range-check", help="Fuse reflectance / [0, 1] inputs as they are (refused by default)."
+    ),
 ) -> None:
     """Fuse a PAN + MS product into a georeferenced, full-resolution GeoTIFF (or many with --batch)."""
     from ..errors import PanSharpenError
@@ -62,7 +69,7 @@ def fuse_command(
                            creation_options=parse_creation_options(co or []))
     common = dict(model=model, method=method, weights=weights, sensor=sensor, mtf_ms=parse_gains(mtf_ms),
                   mtf_pan=mtf_pan, bits=bits, tile=tile, dtype=dtype, overwrite=overwrite, device=device,
-                  options=options)
+                  options=options, check_range=not no_range_check)
     if batch is not None:
         if pan is not None or ms is not None or out is not None:
             raise PanSharpenError("with --batch give no PAN MS OUT arguments; the products come from the list or folder")

@@ -32,7 +32,7 @@ def models_command(
 
 @app.command("import-weights")
 def import_weights_command(
-    name: str = typer.Argument(..., help="Importer name (see `pansharpen import-weights --list`)."),
+    name: str = typer.Argument(..., help="Importer name, e.g. lightnet (an unknown name prints the list)."),
     checkpoint: Path = typer.Argument(..., help="The authors' .pth checkpoint."),
     out: Path = typer.Argument(..., help="Output .safetensors file."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),

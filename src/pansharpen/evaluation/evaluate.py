@@ -43,7 +43,7 @@ from ..io.geotiff import read_provenance
 from ..io.pancollection import open_pancollection
 from ..io.raster import check_pair_grids, pair_phase
 from ..io.windows import Window
-from ..metrics._inputs import ensure_digital_numbers
+from ..metrics._inputs import ensure_digital_numbers, high_value, looks_normalised, scale_mismatch
 from ..metrics.full import _sensor_max, full_resolution_indices
 from ..metrics.reduced import reduced_resolution_indices
 from ..metrics.table import aggregate, format_table
@@ -145,11 +145,12 @@ def open_source(spec: "str | Path", role: str, required: bool = True) -> ImageSo
         raise DataFormatError(f"{path}: no such file (given as the {role.replace('_', ' ')} image)")
     suffix = path.suffix.lower()
     if suffix in _TIFF_SUFFIXES:
-        from ..io.raster import raster_profile, read_image
+        from ..io.raster import raster_profile, read_image, to_physical
 
         profile = raster_profile(path)
         shape = (profile["count"], profile["height"], profile["width"])
-        return ImageSource(path, "geotiff", 1, shape, profile=profile, _read=lambda i: read_image(path)[0])
+        # band scales (a narrowed fuse --dtype output) give the digital numbers back
+        return ImageSource(path, "geotiff", 1, shape, profile=profile, _read=lambda i: to_physical(*read_image(path)))
     if suffix == ".npy":
         from ..io.arrays import open_npy
 
@@ -563,11 +564,23 @@ def _dn_scales(fus_ds, pan_ds, ms_ds, ms_img: np.ndarray, max_value: float | Non
 
     ms_float = np.dtype(ms_ds.dtypes[0]).kind == "f"
     maxima = {"fused": scene_max(fus_ds), "pan": scene_max(pan_ds), "ms": float(ms_img.max()) if ms_float else np.inf}
-    flagged = {k: np.array([v]) for k, v in maxima.items() if v <= 1.0}  # float images only (ints: inf)
-    if not flagged:
-        return {k: 1.0 for k in maxima}
-    ensure_digital_numbers(flagged, {k: np.zeros(1) for k in flagged}, max_value)  # refuses or warns
-    return {k: float(max_value) if k in flagged else 1.0 for k in maxima}
+    flagged = {k: np.array([v]) for k, v in maxima.items() if looks_normalised(True, v)}  # float images only (ints: inf)
+    if flagged:
+        ensure_digital_numbers(flagged, {k: np.zeros(1) for k in flagged}, max_value)  # refuses or warns
+    scales = {k: float(max_value) if k in flagged else 1.0 for k in maxima}
+
+    def sample(ds) -> np.ndarray:  # a decimated read: the scale, not the detail
+        return ds.read(out_shape=(ds.count, min(ds.height, 512), min(ds.width, 512))).astype(np.float64)
+
+    highs = {"fused": high_value(sample(fus_ds) * scales["fused"]), "ms": high_value(ms_img * scales["ms"]),
+             "pan": high_value(sample(pan_ds) * scales["pan"])}
+    problem = scale_mismatch({"ms": highs["ms"], "pan": highs["pan"]})  # the inputs: refused, as in fuse
+    if problem:
+        raise ValueRangeError(f"{problem}; give all images in digital numbers of the same sensor")
+    problem = scale_mismatch({"fused": highs["fused"], "ms": highs["ms"]})  # the measured image: a warning
+    if problem:
+        warnings.warn(f"{problem}; the indices measure that difference", UserWarning, stacklevel=4)
+    return scales
 
 
 def _check_ratio(ms: ImageSource, pan: ImageSource, ratio: int) -> None:

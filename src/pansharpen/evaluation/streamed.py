@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..metrics._windows import blocks, matlab_uint16
-from ..metrics.full import _block_crop, _sensor_for, band_guide_blocks, band_pair_blocks
+from ..metrics.full import _block_crop, _sensor_for, band_guide_blocks, band_pair_blocks, explain_undefined, flat_blocks
 from ..metrics.reduced import _q2n_blocks
 from ..protocol.interp import interp23tap
 from ..protocol.mtf import KERNEL_SIZE, mtf_filter
@@ -131,6 +131,7 @@ def streamed_full_indices(
     sums = {"pair_f": np.zeros((c, c)), "pair_e": np.zeros((c, c)), "guide_f": np.zeros(c),
             "guide_e": np.zeros(c), "q2n": 0.0}
     nblocks = 0
+    flat = {"fused": [0, 0], "MS (interpolated)": [0, 0], "PAN": [0, 0]}  # for the reason of a NaN index
     spans = strip_rows(size[0], block_size, ratio, strip)
     for r0, r1 in (progress(spans) if progress else spans):
         a0, a1 = max(r0 - pad, 0), min(r1 + pad, height)
@@ -147,6 +148,10 @@ def streamed_full_indices(
         sums["guide_f"] += band_guide_blocks(f, p, block_size).sum(axis=-1)
         sums["guide_e"] += band_guide_blocks(e, pt, block_size).sum(axis=-1)
         sums["q2n"] += _q2n_sum(e, filtered, block_size)
+        for name, x in (("fused", f), ("MS (interpolated)", e), ("PAN", p[None])):
+            n, total = flat_blocks(x[:, : (r1 - r0) // block_size * block_size, : size[1] // block_size * block_size], block_size)
+            flat[name][0] += n
+            flat[name][1] += total
         nblocks += ((r1 - r0) // block_size) * (size[1] // block_size)
     ds = float(np.mean(np.abs(sums["guide_f"] - sums["guide_e"]) / nblocks))
     dl = float(np.mean(np.abs(sums["pair_f"] - sums["pair_e"])[upper] / nblocks)) if c >= 2 else float("nan")
@@ -155,4 +160,5 @@ def streamed_full_indices(
            "HQNR": float((1 - dlk) * (1 - ds))}
     if size != (height, width):
         row["cropped_to"] = list(size)
+    explain_undefined(row, {k: tuple(v) for k, v in flat.items()}, skip_dl=c < 2)
     return row

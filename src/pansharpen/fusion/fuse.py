@@ -22,6 +22,7 @@ from ..io.sources import RasterSource
 from ..models import registry
 from ..protocol.policy import resolve_sensor
 from ..protocol.sensors import Sensor, find_sensor, generic_sensor
+from .checks import check_fuse_options
 from .fusers import ClassicalFuser, NetworkFuser, resolve_device
 from .scene import fuse_scene
 
@@ -226,6 +227,7 @@ def fuse(
     device: str = "cpu",
     options: "WriteOptions | None" = None,
     threads_per_worker: int | None = None,
+    check_range: bool = True,
 ) -> Path:
     """Fuse a PAN + MS product into a GeoTIFF on the PAN grid (see :mod:`pansharpen.fusion.scene`).
 
@@ -241,10 +243,13 @@ def fuse(
     the same tiles and result). ``options``: how the GeoTIFF is written
     (:class:`~pansharpen.io.geotiff.WriteOptions`: codec, overviews, creation options, COG).
     ``threads_per_worker``: torch threads of each Dask worker (:func:`~pansharpen.fusion.distributed.threads_for`).
+    Option values are checked before any work and the input values before fusing
+    (:mod:`pansharpen.fusion.checks`; ``check_range=False`` fuses reflectance/[0, 1] inputs as they are).
     """
     device = resolve_device(device)  # refused before any work when CUDA is asked for and absent
     pan_src, ms_src = RasterSource(pan), RasterSource(ms)
     grid = PairGrid.from_infos(pan_src.info, ms_src.info)
+    check_fuse_options(tile=tile, ratio=grid.ratio, workers=workers, scheduler=scheduler, dtype=dtype)
     nbands = ms_src.info.count
     plan = plan_fusion(pan, ms, nbands=nbands, ratio=grid.ratio, model=model, method=method, weights=weights,
                        sensor=sensor, mtf_ms=mtf_ms, mtf_pan=mtf_pan, bits=bits)
@@ -255,7 +260,7 @@ def fuse(
         print(plan.line(), flush=True)
     return fuse_scene(
         pan_src, ms_src, out, fuser, tile=tile, dtype=dtype, max_value=plan.max_value, cog=cog,
-        overwrite=overwrite, workers=workers, scheduler=scheduler, quiet=quiet, options=options,
+        overwrite=overwrite, workers=workers, scheduler=scheduler, quiet=quiet, options=options, check_range=check_range,
         threads_per_worker=threads_per_worker,
         provenance={"sensor": plan.sensor.name if plan.sensor is not None else None},
         band_names=tuple(plan.sensor.bands) if plan.sensor is not None else None,

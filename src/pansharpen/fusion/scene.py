@@ -14,21 +14,25 @@ folder and renamed when complete, so an interrupted run never leaves a file at `
 from __future__ import annotations
 
 import dataclasses
-import errno
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
+import rasterio
+from rasterio._err import CPLE_BaseError
 from tqdm import tqdm
 
 from ..errors import ModelError, OutputExistsError, PanSharpenError, ShapeError
-from ..io.atomic import atomic_path
+from ..io.atomic import atomic_path, write_error
 from ..io.geotiff import GeoTiffWriter, WriteOptions, output_profile, provenance_tags, read_band_metadata
 from ..io.grid import PairGrid
+from ..io.raster import check_written
 from ..io.sources import ArraySource, RasterSource, _Source
 from ..io.windows import Window
+from .checks import check_fuse_options, check_input_values, output_scale
 from .distributed import map_on_dask, threads_for
 
 
@@ -58,6 +62,7 @@ def fuse_tile(job: TileJob, fuser: Callable[..., np.ndarray]) -> tuple[Window, n
     phase = grid.phase
     # a sub-pixel phase moves the interpolation by under a PAN pixel: one MS pixel more of halo
     halo = fuser.halo + (grid.ratio if any(phase) else 0)
+    halo = -(-int(halo) // grid.ratio) * grid.ratio  # whole MS pixels, so the MS window stays aligned
     pan_win = job.window.expand(halo)
     ms_win = grid.ms_window(pan_win)
     pan = job.pan.read(pan_win)
@@ -96,14 +101,25 @@ def _run_serial(jobs: list[TileJob], fuser) -> Iterator[tuple[Window, np.ndarray
         yield fuse_tile(job, fuser)
 
 
-def _scene_fill(ms: _Source, pan: _Source) -> tuple[np.ndarray, float]:
-    """Per-band means of valid pixels (from a decimated read): the neutral value for nodata pixels."""
-    ms_small = ms.read_decimated(1_000_000)
+def _scene_fill(ms: _Source, pan: _Source, ms_small=None, pan_small=None) -> tuple[np.ndarray, float]:
+    """Per-band means of valid pixels (from a decimated read, or the one given): the neutral value for nodata pixels."""
+    ms_small = ms.read_decimated(1_000_000) if ms_small is None else ms_small
     bad = _masks(ms_small, ms.info.nodata)
     fill = np.array([b[~bad].mean() if (~bad).any() else 0.0 for b in ms_small])
-    pan_small = pan.read_decimated(1_000_000)
+    pan_small = pan.read_decimated(1_000_000) if pan_small is None else pan_small
     pbad = _masks(pan_small, pan.info.nodata)
     return fill, float(pan_small[0][~pbad].mean()) if (~pbad).any() else 0.0
+
+
+def _prepare_blocks(ms: _Source, pan: _Source, fill: tuple[np.ndarray, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Decimated MS and PAN for ``fuser.prepare`` with nodata and NaN/inf pixels set to the fill values."""
+    ms_small, pan_small = ms.read_decimated(4_000_000), pan.read_decimated(16_000_000)
+    ms_bad, pan_bad = _masks(ms_small, ms.info.nodata), _masks(pan_small, pan.info.nodata)
+    if ms_bad.any():
+        ms_small = np.where(ms_bad[None], fill[0][:, None, None], ms_small)
+    if pan_bad.any():
+        pan_small = np.where(pan_bad[None], fill[1], pan_small)
+    return ms_small, pan_small
 
 
 def _writable_destination(out: Path, overwrite: bool, inputs: Iterable[str]) -> None:
@@ -136,6 +152,7 @@ def fuse_scene(
     provenance: dict | None = None,
     band_names: tuple | None = None,
     threads_per_worker: int | None = None,
+    check_range: bool = True,
 ) -> Path:
     """Fuse a PAN/MS pair with ``fuser`` (a :class:`~pansharpen.fusion.fusers.NetworkFuser` or
     :class:`~pansharpen.fusion.fusers.ClassicalFuser`) tile by tile into ``out``.
@@ -147,26 +164,33 @@ def fuse_scene(
     is a shortcut); ``provenance`` adds ``PANSHARPEN_*`` tags (sensor, ...) to the method/model,
     ratio, version and command line recorded always; ``band_names`` name the bands when the MS
     does not. Returns the output path.
+
+    Options and input values are checked first (:mod:`pansharpen.fusion.checks`): reflectance or
+    [0, 1] inputs and PAN/MS scale mismatches are refused unless ``check_range=False``; NaN/inf
+    pixels become nodata; an integer ``dtype`` too narrow for the data gets the values scaled
+    into its range (the factor recorded as the band scale). The closed GeoTIFF is checked
+    (:func:`~pansharpen.io.raster.check_written`) before it is published.
     """
     out = Path(out)
     pan_src = pan if isinstance(pan, _Source) else RasterSource(pan)
     ms_src = ms if isinstance(ms, _Source) else RasterSource(ms)
     _writable_destination(out, overwrite, (getattr(pan_src, "path", ""), getattr(ms_src, "path", "")))
     grid = PairGrid.from_infos(pan_src.info, ms_src.info, ratio=fuser.ratio)
+    tile = check_fuse_options(tile=tile, ratio=grid.ratio, workers=workers, scheduler=scheduler, dtype=dtype)
     if ms_src.info.count != fuser.bands:
         raise ModelError(
             f"{fuser.name} fuses {fuser.bands} bands but the MS has {ms_src.info.count}; use a model or method for "
             f"{ms_src.info.count} bands"
         )
     dtype = dtype or ms_src.info.dtype
-    try:
-        np.dtype(dtype)
-    except TypeError:
-        raise PanSharpenError(f"unknown data type {dtype!r}; use e.g. uint16, int16, float32") from None
     if workers or scheduler:
         threads_for(workers, threads_per_worker)  # a bad value fails before any work
-    fill = _scene_fill(ms_src, pan_src)
-    fuser.prepare(ms_src.read_decimated(4_000_000), pan_src.read_decimated(16_000_000))
+    pan_small, ms_small = pan_src.read_decimated(1_000_000), ms_src.read_decimated(1_000_000)
+    data_max = check_input_values(pan_small, ms_small, pan_src.info, ms_src.info, check_range=check_range)
+    scale = output_scale(dtype, data_max, max_value)  # > 1 when an integer dtype is too narrow
+    fill = _scene_fill(ms_src, pan_src, ms_small, pan_small)
+    del pan_small, ms_small
+    fuser.prepare(*_prepare_blocks(ms_src, pan_src, fill))
     windows = grid.tiles(tile)
     nodata = ms_src.info.nodata if ms_src.info.nodata is not None else pan_src.info.nodata
     covers = _ms_covers_pan(grid, ms_src)
@@ -182,17 +206,26 @@ def fuse_scene(
     descriptions = tuple(ms_src.info.descriptions) if any(ms_src.info.descriptions) else descriptions
     if band_names and not any(descriptions) and len(band_names) == fuser.bands:
         descriptions = tuple(band_names)
+    nonfinite = None  # nodata for NaN/inf input pixels when the inputs record none
+    if nodata is None and any(np.dtype(s.info.dtype).kind == "f" for s in (pan_src, ms_src)):
+        nonfinite = float("nan") if np.dtype(dtype).kind == "f" else 0
+    if scale != 1.0:
+        warnings.warn(
+            f"{dtype} cannot hold the data (0-{scale * np.iinfo(dtype).max:.0f}): values are divided by {scale:.4g} "
+            f"and the band scale {scale:.4g} is recorded (digital numbers = value x scale)", UserWarning, stacklevel=2,
+        )
     tags = provenance_tags(**_fuser_provenance(fuser), ratio=grid.ratio, **(provenance or {}))
     try:
         with atomic_path(out, overwrite=overwrite) as tmp:
             results = _run_distributed(jobs, fuser, workers, scheduler, threads_per_worker) if (workers or scheduler) else _run_serial(jobs, fuser)
             with GeoTiffWriter(tmp, profile, options, descriptions=descriptions, colorinterp=colours, tags=tags,
-                               max_value=max_value) as writer:
+                               max_value=max_value, scale=scale, nonfinite_nodata=nonfinite) as writer:
                 _write_tiles(writer, results, len(jobs), grid, quiet)
-    except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise PanSharpenError(f"the disk is full while writing {out}; free space and run again") from None
+            check_written(tmp, out)
+    except PanSharpenError:
         raise
+    except (OSError, rasterio.errors.RasterioError, CPLE_BaseError) as exc:  # write, flush or close; the COG copy
+        raise write_error(out, exc) from None
     finally:
         for src in (pan_src, ms_src):
             if hasattr(src, "close"):
@@ -235,7 +268,7 @@ def fuse_sources(pan_src: _Source, ms_src: _Source, fuser, *, tile: int = 512) -
     """In-memory tiled fusion of two sources (no clipping, casting or nodata): ``(C, H, W)`` float64."""
     grid = PairGrid.from_infos(pan_src.info, ms_src.info, ratio=fuser.ratio)
     fill = _scene_fill(ms_src, pan_src)
-    fuser.prepare(ms_src.read_decimated(4_000_000), pan_src.read_decimated(16_000_000))
+    fuser.prepare(*_prepare_blocks(ms_src, pan_src, fill))
     out = np.zeros((ms_src.info.count, grid.pan_height, grid.pan_width))
     for job in (TileJob(w, grid, pan_src, ms_src, fill, None) for w in grid.tiles(tile)):
         window, fused, _ = fuse_tile(job, fuser)

@@ -10,19 +10,23 @@ old complete file or the new complete one.
 The temporary file is created with mode ``0o666`` filtered by the process umask, as ``open()``
 would create a normal file (0644 under umask 022), not with ``mkstemp``'s 0600. Partial files
 left by a killed run of the same output (their process is gone) are removed on the next run.
+A failing write (full disk, quota, I/O error) in the writing code, the fsync or the rename becomes a
+:class:`~pansharpen.errors.WriteError` naming the output (one line in the CLI), after the
+temporary file is removed.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..errors import DataFormatError, OutputExistsError
+from ..errors import DataFormatError, OutputExistsError, PanSharpenError, WriteError
 
-__all__ = ["atomic_path", "atomic_write_bytes", "check_output", "remove_stale_partials"]
+__all__ = ["atomic_path", "atomic_write_bytes", "check_output", "remove_stale_partials", "write_error"]
 
 _PARTIAL = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]{8}\.partial$")
 
@@ -100,18 +104,51 @@ def atomic_path(path: "str | os.PathLike", overwrite: bool = True, *, fsync: boo
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
     os.close(fd)
     try:
-        yield tmp
-        if fsync:
-            _fsync_path(tmp)
-        if out.exists() and not overwrite:  # appeared while we were writing
-            raise OutputExistsError(f"{out} appeared while writing; pass overwrite=True to replace it")
-        os.replace(tmp, out)
+        try:
+            yield tmp
+        except OSError as exc:
+            if isinstance(exc, PanSharpenError) or exc.errno not in _WRITE_ERRNOS:
+                raise
+            raise write_error(out, exc) from None
+        try:
+            if fsync:
+                _fsync_path(tmp)
+            if out.exists() and not overwrite:  # appeared while we were writing
+                raise OutputExistsError(f"{out} appeared while writing; pass overwrite=True to replace it")
+            os.replace(tmp, out)
+        except OSError as exc:
+            if isinstance(exc, PanSharpenError):
+                raise
+            raise write_error(out, exc) from None
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
     if fsync:
         _fsync_path(out.parent)
+
+
+#: errors of a failing write (full disk, quota, I/O, read-only or too large file): turned into WriteError
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EFBIG}
+
+
+def write_error(out: "str | os.PathLike", exc: "BaseException | str") -> WriteError:
+    """The :class:`~pansharpen.errors.WriteError` for an output that could not be written completely.
+
+    A full disk is named as such: ENOSPC/EDQUOT, libtiff's "No space left", or under 1 MiB free.
+    """
+    out = Path(out)
+    code = getattr(exc, "errno", None)
+    try:
+        stat = os.statvfs(out.parent)
+        nearly_full = stat.f_bavail * stat.f_frsize < 1 << 20
+    except (OSError, AttributeError):
+        nearly_full = False
+    full = code in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(exc) or nearly_full
+    reason = "the disk is full" if full else f"writing failed ({getattr(exc, 'strerror', None) or exc})"
+    return WriteError(errno.ENOSPC if full else (code or errno.EIO),
+                      f"{reason} while writing {out}; nothing was written there -- free space (or choose another "
+                      "folder) and run again")
 
 
 def atomic_write_bytes(path: "str | os.PathLike", data: "bytes | str", *, overwrite: bool = True) -> Path:

@@ -111,15 +111,18 @@ def output_profile(
     return profile
 
 
-def clip_cast(block: np.ndarray, dtype: str, max_value: float | None) -> np.ndarray:
-    """Clip to ``[0, max_value]`` (else the dtype's range; negative values kept for signed types
-    without a ``max_value``), round for integer types, cast."""
+def clip_cast(block: np.ndarray, dtype: str, max_value: float | None, scale: float = 1.0) -> np.ndarray:
+    """Clip to ``[0, max_value]`` (else the dtype's range times ``scale``; negative values kept for
+    signed types without a ``max_value``), divide by ``scale`` (a narrowing output type,
+    :func:`pansharpen.fusion.checks.output_scale`), round for integer types, cast."""
     info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
-    hi = max_value if max_value is not None else (info.max if info else None)
-    lo = 0.0 if (info is None or info.min >= 0 or max_value is not None) else info.min
+    hi = max_value if max_value is not None else (info.max * scale if info else None)
+    lo = 0.0 if (info is None or info.min >= 0 or max_value is not None) else info.min * scale
     block = np.clip(block, lo, hi) if hi is not None else np.maximum(block, lo)
+    if scale != 1.0:
+        block = block / scale
     if info is not None:
-        block = np.rint(block)
+        block = np.clip(np.rint(block), info.min, info.max)
     return block.astype(dtype)
 
 
@@ -196,11 +199,18 @@ class GeoTiffWriter:
 
     def __init__(self, path: "str | os.PathLike", profile: Mapping[str, Any], options: WriteOptions | None = None, *,
                  descriptions: Sequence[str | None] = (), colorinterp: Sequence[Any] = (),
-                 tags: Mapping[str, str] | None = None, max_value: float | None = None):
+                 tags: Mapping[str, str] | None = None, max_value: float | None = None, scale: float = 1.0,
+                 nonfinite_nodata: float | None = None):
+        """``scale``: values are divided by it and it is recorded as the band scale (``DN = value x scale``);
+        ``nonfinite_nodata``: the nodata value for ``mask`` pixels when the profile has none, recorded
+        once a masked pixel is written (NaN/inf input pixels)."""
         self.path = Path(path)
         self.options = options or WriteOptions()
         self.profile = dict(profile)
         self.max_value = max_value
+        self.scale = float(scale)
+        self.nonfinite_nodata = nonfinite_nodata
+        self._used_nonfinite = False
         try:
             self._ds = rasterio.open(self.path, "w", **self.profile)
         except rasterio.errors.RasterioIOError as exc:
@@ -208,6 +218,8 @@ class GeoTiffWriter:
         except (rasterio.errors.RasterioError, ValueError) as exc:
             raise DataFormatError(f"the GeoTIFF options are not valid ({exc}); check --co/--compress") from None
         count = self.profile["count"]
+        if self.scale != 1.0:
+            self._ds.scales = (self.scale,) * count
         names = list(descriptions or ())[:count]
         for i, name in enumerate(names, start=1):
             if name:
@@ -234,20 +246,24 @@ class GeoTiffWriter:
         valid pixels are moved off it and ``mask`` (True = nodata) pixels set to it.
         """
         dtype, nodata = self.profile["dtype"], self.profile.get("nodata")
-        out = clip_cast(block, dtype, self.max_value) if block.dtype != np.dtype(dtype) or self.max_value is not None else block
+        if nodata is None and self.nonfinite_nodata is not None:
+            nodata = self.nonfinite_nodata
+            self._used_nonfinite |= mask is not None and bool(mask.any())
+        plain = block.dtype == np.dtype(dtype) and self.max_value is None and self.scale == 1.0
+        out = block if plain else clip_cast(block, dtype, self.max_value, self.scale)
         if nodata is not None and mask is not None:
             out = out.copy() if out is block else out
             keep_valid_off_nodata(out, nodata)
             out[:, mask] = nodata
         try:
             self._ds.write(out, window=None if window is None else window.to_rasterio())
-        except rasterio.errors.RasterioIOError as exc:
-            if "No space left" in str(exc):
-                raise OSError(errno.ENOSPC, str(exc)) from None
-            raise PanSharpenError(f"writing {self.path} failed: {exc}") from None
+        except rasterio.errors.RasterioIOError as exc:  # atomic_path names the output (WriteError)
+            raise OSError(errno.ENOSPC if "No space left" in str(exc) else errno.EIO, str(exc)) from None
 
     def close(self) -> None:
         """Build the overviews, close the file, and rewrite it as a COG if asked."""
+        if self._used_nonfinite:
+            self._ds.nodata = self.nonfinite_nodata
         if self.options.overviews:
             self._build_overviews()
         self._ds.close()

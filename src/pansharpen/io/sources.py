@@ -130,8 +130,12 @@ class RasterSource(_Source):
                     descriptions=tuple(src.descriptions),
                     path=self.path,
                 )
-        except rasterio.errors.RasterioIOError as exc:
-            raise DataFormatError(f"cannot open {self.path} as a raster: {exc}") from None
+        except (rasterio.errors.RasterioError, OSError) as exc:
+            raise DataFormatError(f"cannot open {self.path} as a raster (truncated or corrupt?): {exc}") from None
+        if np.dtype(self.info.dtype).kind not in "uif":
+            raise DataFormatError(
+                f"{self.path}: pixel type {self.info.dtype} is not supported; images must be integer or real numbers"
+            )
         self._dataset = None
 
     def __getstate__(self):  # rasterio handles cannot be pickled: reopen in the worker
@@ -141,7 +145,10 @@ class RasterSource(_Source):
 
     def _open(self):
         if self._dataset is None:
-            self._dataset = rasterio.open(self.path)
+            try:
+                self._dataset = rasterio.open(self.path)
+            except (rasterio.errors.RasterioError, OSError) as exc:
+                raise DataFormatError(f"cannot open {self.path} as a raster (removed or damaged?): {exc}") from None
         return self._dataset
 
     def close(self) -> None:
@@ -150,14 +157,21 @@ class RasterSource(_Source):
             self._dataset = None
 
     def _read_inside(self, window: Window) -> np.ndarray:
+        dataset = self._open()
         try:
-            return self._open().read(window=window.to_rasterio())
-        except Exception as exc:
+            return dataset.read(window=window.to_rasterio())
+        except Exception as exc:  # RasterioIOError / CPLE_* for a truncated or damaged file
             raise DataFormatError(
-                f"cannot read rows {window.row0}:{window.row1}, cols {window.col0}:{window.col1} of {self.path}: {exc}"
+                f"cannot read rows {window.row0}:{window.row1}, cols {window.col0}:{window.col1} of {self.path} "
+                f"(truncated or corrupt file?): {exc}"
             ) from None
 
     def _read_strided(self, step: int) -> np.ndarray:
         h = -(-self.info.height // step)
         w = -(-self.info.width // step)
-        return self._open().read(out_shape=(self.info.count, h, w), resampling=Resampling.nearest).astype(np.float64)
+        dataset = self._open()
+        try:
+            block = dataset.read(out_shape=(self.info.count, h, w), resampling=Resampling.nearest)
+        except Exception as exc:  # RasterioIOError / CPLE_* for a truncated or damaged file
+            raise DataFormatError(f"cannot read {self.path} (truncated or corrupt file?): {exc}") from None
+        return block.astype(np.float64)

@@ -77,35 +77,88 @@ def resolve_max_value(sensor: "str | Sensor | None", max_value: float | None) ->
     return None
 
 
+#: float images whose largest value is below this look normalised: reflectance or DN / max, range [0, 1.x]
+NORMALISED_BELOW = 2.0
+#: two images of one product whose high values (99th percentile) differ by more than this factor are on
+#: different scales (e.g. an MS in reflectance with a PAN in digital numbers)
+SCALE_MISMATCH = 8.0
+
+
+def looks_normalised(is_float: bool, vmax: float) -> bool:
+    """True for float data whose maximum is below :data:`NORMALISED_BELOW` (values in [0, 1.x]).
+
+    Digital numbers of 8- to 16-bit sensors reach hundreds or thousands; a float image whose
+    largest value is below 2 is reflectance or DN divided by the sensor maximum. This is the one
+    rule shared by the quality indices (:func:`ensure_digital_numbers`) and scene fusion
+    (:func:`pansharpen.fusion.checks.check_input_values`).
+    """
+    return bool(is_float) and float(vmax) < NORMALISED_BELOW
+
+
+def high_value(x: np.ndarray) -> float:
+    """The 99th percentile of the finite values of ``x`` (of every k-th value beyond a million): its scale,
+    robust to a few outliers (0 if none)."""
+    v = np.asarray(x, dtype=np.float64).ravel()
+    v = v[:: max(1, v.size // 1_000_000)]  # a scale, not an exact quantile: at most ~1e6 values
+    v = v[np.isfinite(v)]
+    return float(np.percentile(np.abs(v), 99)) if v.size else 0.0
+
+
+def scale_mismatch(highs: dict[str, float]) -> str | None:
+    """A sentence naming two images whose :func:`high_value` differ by more than :data:`SCALE_MISMATCH`, or None."""
+    named = [(k, v) for k, v in highs.items() if v > 0]
+    if len(named) < 2:
+        return None
+    lo, hi = min(named, key=lambda t: t[1]), max(named, key=lambda t: t[1])
+    if hi[1] <= SCALE_MISMATCH * lo[1]:
+        return None
+    return (
+        f"{lo[0]} and {hi[0]} are on different scales (99th percentiles {lo[1]:.4g} and {hi[1]:.4g}, "
+        f"{hi[1] / lo[1]:.0f}x apart; one in reflectance or [0, 1], the other in digital numbers?)"
+    )
+
+
 def ensure_digital_numbers(
-    arrays: dict[str, np.ndarray], originals: dict[str, ArrayLike], max_value: float | None
+    arrays: dict[str, np.ndarray], originals: dict[str, ArrayLike], max_value: float | None,
+    same_scale: tuple[str, ...] = (),
 ) -> dict[str, np.ndarray]:
     """Refuse, or rescale with a warning, float images that look normalised to [0, 1].
 
     The reference Q2n casts to ``uint16`` (metrics-reference section 2.1): on [0, 1] data
     every value becomes 0 or 1 and the index is meaningless. An image is taken as
-    normalised when its dtype is floating and its maximum is at most 1.0. Without
+    normalised when :func:`looks_normalised` (float dtype, maximum below 2). Without
     ``max_value`` that is an error; with it, each such image is multiplied by ``max_value``.
+    The input images named in ``same_scale`` (after rescaling; e.g. the MS and the PAN) must then
+    agree in scale within :data:`SCALE_MISMATCH` (:class:`ValueRangeError` otherwise); a ``fused``
+    image off the first one's scale only gets a warning (it is the image being measured).
     """
     flagged = [
-        name for name, arr in arrays.items() if is_float_input(originals[name]) and arr.max() <= 1.0
+        name for name, arr in arrays.items() if looks_normalised(is_float_input(originals[name]), arr.max())
     ]
-    if not flagged:
-        return arrays
-    listed = " and ".join(flagged)
-    if max_value is None:
-        raise ValueRangeError(
-            f"{listed} look normalised to [0, 1] (float, max <= 1.0), but these indices take digital numbers: "
-            "Q2n casts to uint16 like the reference toolbox, which would reduce the image to 0s and 1s. "
-            "Multiply by the sensor's maximum (2047 for 11-bit WV3/WV2/QB, 1023 for GF2), or pass "
-            "max_value=... or sensor=... to rescale"
+    if flagged:
+        listed = " and ".join(flagged)
+        if max_value is None:
+            raise ValueRangeError(
+                f"{listed} look normalised to [0, 1] (float, max < {NORMALISED_BELOW:g}), but these indices take "
+                "digital numbers: Q2n casts to uint16 like the reference toolbox, which would reduce the image to 0s "
+                "and 1s. Multiply by the sensor's maximum (2047 for 11-bit WV3/WV2/QB, 1023 for GF2), or pass "
+                "max_value=... or sensor=... to rescale"
+            )
+        warnings.warn(
+            f"{listed} look normalised to [0, 1]; multiplied by max_value={max_value:g} to get digital numbers",
+            UserWarning,
+            stacklevel=3,
         )
-    warnings.warn(
-        f"{listed} look normalised to [0, 1]; multiplied by max_value={max_value:g} to get digital numbers",
-        UserWarning,
-        stacklevel=3,
-    )
-    return {name: (arr * max_value if name in flagged else arr) for name, arr in arrays.items()}
+        arrays = {name: (arr * max_value if name in flagged else arr) for name, arr in arrays.items()}
+    problem = scale_mismatch({name: high_value(arrays[name]) for name in same_scale if name in arrays})
+    if problem:
+        raise ValueRangeError(f"{problem}; give all images in digital numbers of the same sensor")
+    if "fused" in arrays and len(same_scale) and same_scale[0] in arrays:
+        # the fused image is what is measured: a badly scaled one gets bad indices, and a warning says why
+        problem = scale_mismatch({"fused": high_value(arrays["fused"]), same_scale[0]: high_value(arrays[same_scale[0]])})
+        if problem:
+            warnings.warn(f"{problem}; the indices measure that difference", UserWarning, stacklevel=3)
+    return arrays
 
 
 def per_image(values: np.ndarray, single: bool):

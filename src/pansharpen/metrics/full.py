@@ -26,6 +26,7 @@ corner, and :func:`full_resolution_indices` records the size used under ``"cropp
 """
 from __future__ import annotations
 
+import warnings
 from typing import Sequence, Union
 
 import numpy as np
@@ -334,7 +335,8 @@ def d_lambda_k(
     same_shape(fus, exp, "fused", "ms_exp")
     sensor = _sensor_for(sensor, fus.shape[1])
     arrays = ensure_digital_numbers(
-        {"fused": fus, "ms_exp": exp}, {"fused": fused, "ms_exp": ms_exp}, _sensor_max(sensor, max_value)
+        {"fused": fus, "ms_exp": exp}, {"fused": fused, "ms_exp": ms_exp}, _sensor_max(sensor, max_value),
+        same_scale=("ms_exp",),
     )
     fus, exp = arrays["fused"], arrays["ms_exp"]
     size = _block_crop(*fus.shape[-2:], block_size, crop_to_blocks)
@@ -414,7 +416,8 @@ def full_resolution_indices(
     elif ms is None:
         raise ShapeError("full-resolution indices need the low-resolution ms or ms_exp (the MS on the PAN grid)")
     sensor = _sensor_for(sensor, fus.shape[1])
-    arrays = ensure_digital_numbers(arrays, originals, _sensor_max(sensor, max_value))
+    arrays = ensure_digital_numbers(arrays, originals, _sensor_max(sensor, max_value),
+                                    same_scale=("ms" if "ms" in arrays else "ms_exp", "pan"))
     fus, pan_arr = arrays["fused"], arrays["pan"]
     full_size = fus.shape[-2:]
     size = _block_crop(*full_size, block_size, crop_to_blocks)
@@ -442,5 +445,38 @@ def full_resolution_indices(
         }
         if size != tuple(full_size):
             row["cropped_to"] = list(size)
+        _explain_nan(row, {"fused": f, "MS (interpolated)": e, "PAN": p}, size, block_size, skip_dl,
+                     "" if single else f" (image {i})")
         rows.append(row)
     return rows[0] if single else rows
+
+
+def flat_blocks(x: np.ndarray, block_size: int) -> tuple[int, int]:
+    """``(blocks flat in some band, blocks)`` of ``(C, H, W)``: where the block UIQI is 0/0."""
+    sd = blocks(x, block_size, block_size).std(axis=-1)  # (C, nb)
+    return int((sd == 0).any(axis=0).sum()), int(sd.shape[-1])
+
+
+def explain_undefined(row: dict, flat: dict[str, tuple[int, int]], skip_dl: bool, which: str = "") -> None:
+    """Warn with the reason when an index of ``row`` is NaN; ``flat``: :func:`flat_blocks` per image name.
+
+    The reference toolbox returns NaN there too; we keep the value (JSON null) and say why.
+    """
+    undefined = [k for k, v in row.items() if k != "cropped_to" and np.isnan(v) and not (skip_dl and k in ("D_lambda", "QNR"))]
+    if not undefined:
+        return
+    named = [f"{n} of {total} blocks of the {name}" for name, (n, total) in flat.items() if n]
+    cause = (
+        f"{' and '.join(named)} are flat in some band (constant values, e.g. saturated, clipped or out-of-range pixels), "
+        "where the block quality index is 0/0 as in the reference toolbox"
+        if named else "a block quality index is 0/0"
+    )
+    warnings.warn(
+        f"{', '.join(undefined)} undefined (NaN){which}: {cause}; check the fused image's value range "
+        "(it should be in the MS's digital numbers) or crop to the valid area",
+        UserWarning, stacklevel=3,
+    )
+
+
+def _explain_nan(row: dict, images: dict[str, np.ndarray], size, block_size: int, skip_dl: bool, which: str) -> None:
+    explain_undefined(row, {name: flat_blocks(_cut(x[0], size), block_size) for name, x in images.items()}, skip_dl, which)

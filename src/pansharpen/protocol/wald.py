@@ -43,10 +43,10 @@ def decimate(image, ratio: int):
         ``ratio`` follow MATLAB (the last pixel may come from the mirrored border).
     """
     r = _check_ratio(ratio)
-    h, w = image.shape[-2:]
+    x, finish = _work_array(image, "image")  # checks the shape first
+    h, w = x.shape[-2:]
     if h % r or w % r:
         return imresize(image, 1.0 / r, "nearest")
-    x, finish = _work_array(image, "image")
     off = decimation_offset(r)
     out = x[..., off::r, off::r]
     return finish(out.contiguous() if isinstance(out, torch.Tensor) else np.ascontiguousarray(out))
