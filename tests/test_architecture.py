@@ -156,3 +156,26 @@ def test_packages_are_small_and_documented(package):
     assert len(modules) <= 12, f"{package}/ holds {len(modules)} modules; split it by job"
     doc = ast.get_docstring(ast.parse((folder / "__init__.py").read_text(encoding="utf-8")))
     assert doc and len(doc) > 40, f"{package}/__init__.py needs a docstring saying what it owns and may import"
+
+
+#: the only dependencies a function may import lazily: optional extras (and tomllib, absent on 3.10)
+OPTIONAL = {"matplotlib", "distributed", "dask", "xarray", "rioxarray", "tomllib"}
+
+
+def test_function_level_imports_only_for_optional_dependencies_with_a_comment():
+    """Everything else is imported at the top of its module, so the import lines are the real
+    dependency graph; each lazy import of an optional dependency carries a comment saying why."""
+    bad = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        lines = source.splitlines()
+        tree = ast.parse(source)
+        for func in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+            for node in (n for n in ast.walk(func) if isinstance(n, (ast.Import, ast.ImportFrom))):
+                root = (node.names[0].name if isinstance(node, ast.Import) else (node.module or "")).split(".")[0]
+                where = f"{path.relative_to(PACKAGE)}:{node.lineno}"
+                if getattr(node, "level", 0) or root not in OPTIONAL:
+                    bad.append(f"{where} imports {root or 'a sibling'} inside a function")
+                elif "#" not in lines[node.lineno - 1] and not lines[node.lineno - 2].strip().startswith("#"):
+                    bad.append(f"{where}: lazy import of {root} without a comment")
+    assert not bad, "\n".join(bad)

@@ -33,7 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import yaml
+
 from .. import models
+from ..classical.registry import get_method, list_methods
 from ..errors import (
     DataFormatError,
     ModelError,
@@ -43,6 +46,7 @@ from ..errors import (
 )
 from ..io.pancollection import open_pancollection
 from ..protocol.sensors import get_sensor
+from ..training.presets import preset_names
 
 RESOLUTIONS = ("reduced", "full")
 
@@ -201,12 +205,10 @@ def read_config_file(path: "str | os.PathLike") -> dict[str, Any]:
         raise DataFormatError(f"benchmark config {path} is not UTF-8 text") from None
     try:
         if suffix == ".toml":
-            import tomllib
+            import tomllib  # optional: the standard library from Python 3.11 only
 
             data = tomllib.loads(text)
         elif suffix in (".yaml", ".yml"):
-            import yaml
-
             data = yaml.safe_load(text)
         else:
             raise DataFormatError(f"benchmark config {path}: unknown format {suffix!r}; use .yaml, .yml or .toml")
@@ -261,10 +263,6 @@ def _slug(text: str) -> str:
 # ---------------------------------------------------------------------- pluggable lookups
 def _classical_lookup() -> tuple[Callable[[], list[str]], Callable[[str], Any]]:
     """``(list_methods, get_method)`` of the classical registry."""
-    try:
-        from ..classical.registry import get_method, list_methods
-    except ImportError as exc:
-        raise ModelError(f"classical methods are not available in this installation ({exc})") from None
     return list_methods, get_method
 
 
@@ -275,7 +273,6 @@ def _parse_protocol(raw: Mapping[str, Any], where: str) -> ProtocolSpec:
     if sensor is not None:
         if not isinstance(sensor, str):
             raise SensorError(f"{where}: protocol.sensor must be a sensor name (WV3, QB, GF2, none); got {sensor!r}")
-        from ..protocol.sensors import get_sensor
 
         if sensor.strip().lower() not in ("none", "generic", "default"):
             get_sensor(sensor)  # unknown names raise SensorError listing the known ones
@@ -390,8 +387,6 @@ def _parse_train(raw: Any, base: Path, here: str, bands: set[int], ratio: int) -
     if not isinstance(preset, str):
         raise ValueRangeError(f"{here}: train.preset must be a preset name; got {preset!r}")
     if preset != "paper":
-        from ..training.presets import preset_names
-
         if preset not in preset_names():
             raise ModelError(f"{here}: unknown preset {preset!r}; known: paper, {', '.join(preset_names())}")
     return TrainSpec(

@@ -27,7 +27,14 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .. import models
+from ..classical.registry import get_method, list_methods
+from ..datasets.corpus import FAMILIES, scene_of_rows
 from ..errors import DataFormatError
+from ..fusion.fusers import NetworkFuser
+from ..io.pancollection import open_pancollection
+from ..metrics.reduced import reduced_resolution_indices
+from ..protocol.sensors import get_sensor
 
 INDICES = ("Q2n", "SAM", "ERGAS")
 BEST_PER_SCENE = "best classical (per scene)"
@@ -100,8 +107,6 @@ class CrossSceneResult:
 
 
 def _load(spec: Any):
-    from .. import models
-
     if hasattr(spec, "forward"):
         return spec
     return models.load(spec)
@@ -122,12 +127,6 @@ def cross_scene(
             of its card (the set's values are 11-bit-equivalent DN, normaliser 2047).
         classical: method names (default: all, EXP included).
     """
-    from ..classical.registry import get_method, list_methods
-    from ..datasets.corpus import FAMILIES, scene_of_rows
-    from ..io.pancollection import open_pancollection
-    from ..metrics.reduced import reduced_resolution_indices
-    from ..protocol.sensors import get_sensor
-    from ..fusion.fusers import NetworkFuser
 
     path = Path(valid_path)
     rows = scene_of_rows(path)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import multiprocessing
 import os
 import platform
 import sys
@@ -45,11 +46,12 @@ from torch import nn
 from .. import models
 from .._version import __version__
 from ..errors import ValueRangeError
+from ..fusion.fusers import ClassicalFuser, NetworkFuser
 from ..io.atomic import atomic_write_bytes
 from ..io.pancollection import open_pancollection
 from ..metrics.full import full_resolution_indices
+from ..metrics.reduced import reduced_resolution_indices
 from ..models.complexity import macs_per_pixel
-from ..fusion.fusers import ClassicalFuser, NetworkFuser
 from ..models.inference import preferred_form
 from ..models.registry import count_parameters
 from ..protocol.sensors import get_sensor
@@ -71,6 +73,7 @@ from .tables import (
     timing_records,
     write_csv,
 )
+
 
 # ------------------------------------------------------------------------------ methods
 @dataclass
@@ -145,8 +148,6 @@ def _train_job(spec: MethodSpec, seed: int, out_dir: Path, retrain: bool, device
 
 
 def _train_in_parallel(cfg: BenchmarkConfig, out_dir: Path, retrain: bool, log, device: str, jobs: int) -> None:
-    import multiprocessing
-
     todo = [(spec, int(seed)) for spec in cfg.methods if spec.train is not None for seed in spec.seeds]
     if not todo:
         return
@@ -197,8 +198,6 @@ def score(ts: TestSetSpec, sample: Mapping[str, np.ndarray], fused: np.ndarray, 
     """The indices of one fused image: reduced resolution against ``gt``, or full resolution."""
     p = cfg.protocol
     if ts.resolution == "reduced":
-        from ..metrics.reduced import reduced_resolution_indices
-
         return reduced_resolution_indices(sample["gt"], fused, ratio=p.ratio, crop=p.crop, sensor=sensor,
                                           block_size=p.block_size)
 

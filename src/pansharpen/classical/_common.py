@@ -24,7 +24,7 @@ import torch
 
 from .._arrays import check_finite, restore, to_numpy
 from ..errors import ShapeError, ValueRangeError
-from ..protocol.interp import upsample
+from ..protocol.interp import interp23tap, upsample
 from ..protocol.policy import resolve_sensor as _sensor_policy
 from ..protocol.sensors import Sensor
 from ._lowpass import interp_halo
@@ -199,7 +199,6 @@ def lms_strips(x: Inputs, rows: int = 64):
         for r0 in range(0, lms.shape[1], rows * ratio):
             yield r0, min(lms.shape[1], r0 + rows * ratio), lms[:, r0 : r0 + rows * ratio]
         return
-    from ..protocol.interp import interp23tap
 
     h, margin = x.ms.shape[1], 12
     for i0 in range(0, h, rows):

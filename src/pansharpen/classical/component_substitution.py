@@ -15,6 +15,7 @@ import numpy as np
 import scipy.optimize
 
 from ..errors import ShapeError, ValueRangeError
+from ..protocol.mtf import mtf_filter
 from ..protocol.resize import imresize
 from ._common import (
     ClassicalMethod,
@@ -39,8 +40,6 @@ from .segmentation import assign_clusters, kmeans
 def reduced_pan(x: Inputs) -> np.ndarray:
     """PAN reduced to the MS grid: MATLAB ``imresize(P, 1/ratio)`` (bicubic, antialiased), ``(h, w)``."""
     if "pan_lr" not in x.cache:
-        from ..protocol.resize import imresize
-
         x.cache["pan_lr"] = np.asarray(imresize(x.pan[None], 1.0 / x.ratio), dtype=np.float64)[0]
     return x.cache["pan_lr"]
 
@@ -278,7 +277,6 @@ def bdsd_reduced_scale(x: Inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         h2, w2 = h - h % x.ratio, w - w % x.ratio
         if h2 < x.ratio or w2 < x.ratio:
             raise ShapeError(f"BDSD needs an MS of at least {x.ratio}x{x.ratio} pixels to degrade it once more; got {h}x{w}")
-        from ..protocol.mtf import mtf_filter
 
         ms = x.ms[:, :h2, :w2]
         off = decimate_phase(x.ratio)

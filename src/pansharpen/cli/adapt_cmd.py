@@ -4,8 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+import torch
 import typer
 
+from ..training.adapt_full import adapt_full_resolution
+from ..training.full_resolution import SPATIAL_WEIGHT
 from .app import app
 
 
@@ -40,12 +43,8 @@ def adapt_command(
     The weights are kept only if they beat the start on a held-out part of the product
     (docs/adaptation.md); otherwise the starting weights are written and you are told.
     """
-    from ..training.adapt_full import adapt_full_resolution
-    from ..training.full_resolution import SPATIAL_WEIGHT
 
     if threads:
-        import torch
-
         torch.set_num_threads(threads)
     res = adapt_full_resolution(
         pan, ms, out, model=model, weights=weights, minutes=minutes, iterations=iterations, sensor=sensor,

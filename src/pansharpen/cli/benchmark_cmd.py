@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from ..benchmark.config import load_config
+from ..benchmark.runner import run_benchmark
 from .app import app
 
 _HELP = """Run a benchmark: methods x test sets -> tables (Markdown, CSV, LaTeX), timing table, figures.
@@ -36,8 +38,6 @@ def benchmark_command(
         False, "--train-only", help="Train (or reuse cached) weights into OUT/weights and stop; a later run evaluates them."
     ),
 ) -> None:
-    from ..benchmark.config import load_config
-    from ..benchmark.runner import run_benchmark
 
     cfg = load_config(config, data_dir=data_dir)
     if check:

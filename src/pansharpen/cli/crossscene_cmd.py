@@ -1,11 +1,16 @@
 """``pansharpen cross-scene``: networks against the classical methods on held-out scenes."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
+from ..benchmark.crossscene import cross_scene
+from ..errors import ValueRangeError
+from ..io.atomic import atomic_path
+from ..models.checkpoints import import_checkpoint
 from .app import app
 
 
@@ -24,12 +29,6 @@ def cross_scene_command(
 
     Scenes count once each in the mean; 'best classical (per scene)' is an oracle, the best single
     classical method is what a fixed default gives (docs/generalization.md)."""
-    import json
-
-    from ..benchmark.crossscene import cross_scene
-    from ..errors import ValueRangeError
-    from ..io.atomic import atomic_path
-    from ..models.checkpoints import import_checkpoint
 
     networks: dict = {w: w for w in weights or []}
     for item in import_ or []:

@@ -7,7 +7,10 @@ from typing import Optional
 
 import typer
 
+from ..errors import ShapeError
+from ..evaluation.evaluate import evaluate_full, evaluate_reduced
 from .app import app
+from .fuse_cmd import parse_gains
 
 _HELP = """Quality indices of fused images, in digital numbers.
 
@@ -71,9 +74,6 @@ def evaluate_command(
     csv_out: Optional[Path] = typer.Option(None, "--csv", help="Also write the indices and settings as CSV."),
     json_out: Optional[Path] = typer.Option(None, "--out-json", help="Also write indices, mean/std and provenance as JSON."),
 ) -> None:
-    from ..errors import ShapeError
-    from ..evaluation.evaluate import evaluate_full, evaluate_reduced
-    from .fuse_cmd import parse_gains
 
     full = ms is not None or pan is not None
     if full and reference is not None:

@@ -6,6 +6,13 @@ from typing import Optional
 
 import typer
 
+from ..errors import PanSharpenError, SensorError
+from ..fusion.batch import batch_items, fuse_batch, summary_table
+from ..fusion.demo import run_demo
+from ..fusion.fuse import fuse
+from ..fusion.fusers import resolve_device
+from ..io.geotiff import DEFAULT_COMPRESS, WriteOptions, parse_creation_options
+from ..training.adapt_full import adapt_and_fuse
 from .app import app
 
 
@@ -57,11 +64,6 @@ def fuse_command(
     ),
 ) -> None:
     """Fuse a PAN + MS product into a georeferenced, full-resolution GeoTIFF (or many with --batch)."""
-    from ..errors import PanSharpenError
-    from ..fusion.batch import batch_items, fuse_batch, summary_table
-    from ..fusion.fuse import fuse
-    from ..fusion.fusers import resolve_device
-    from ..io.geotiff import DEFAULT_COMPRESS, WriteOptions, parse_creation_options
 
     if workers is not None and scheduler is not None:
         raise PanSharpenError("give either --workers or --scheduler, not both")
@@ -90,7 +92,6 @@ def fuse_command(
     if adapt is not None:
         if method is not None:
             raise PanSharpenError("--adapt trains a network; it does not apply to --method")
-        from ..training.adapt_full import adapt_and_fuse
 
         fuse_options = {k: v for k, v in common.items() if k not in ("model", "method", "weights", "sensor", "overwrite")}
         path, res = adapt_and_fuse(pan, ms, out, adapt, model=model, weights=weights, sensor=sensor, overwrite=overwrite,
@@ -106,8 +107,6 @@ def fuse_command(
 
 def parse_gains(text: Optional[str]) -> Optional[tuple[float, ...]]:
     """``--mtf-ms`` text (``"0.3"`` or ``"0.34,0.32,0.30,0.22"``) as gains; a one-line error otherwise."""
-    from ..errors import SensorError
-
     if text is None:
         return None
     try:
@@ -125,8 +124,6 @@ def demo_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Fuse the embedded WorldView-3 sample product and write a quick-look and a quality report."""
-    from ..fusion.demo import run_demo
-
     report = run_demo(out, model=model, method=method, size=size, quiet=quiet)
     typer.echo((out / "report.md").read_text())
     typer.echo(f"quick-look: {out / 'quicklook.png'}; fused product: {report['output']}")

@@ -4,8 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
 
+from ..datasets.hyperspectral import write_hs_sets, wv3_cube
+from ..errors import ShapeError, ValueRangeError
+from ..io.pancollection import open_pancollection
+from ..io.raster import read_image
 from .app import app
 
 _HELP = """Build hyperspectral training, validation and test sets by simulation.
@@ -26,9 +31,6 @@ Writes DIR/train.h5, DIR/valid.h5, DIR/test.h5 (spatially disjoint; see docs/hyp
 
 
 def _wavelengths(text: Optional[str], count: int, span: tuple[float, float]):
-    import numpy as np
-
-    from ..errors import ShapeError, ValueRangeError
 
     if text is None:
         return np.linspace(span[0], span[1], count)
@@ -59,9 +61,6 @@ def simulate_hs_command(
     max_value: float = typer.Option(2047.0, "--max-value", help="Normaliser recorded for training (the data's DN maximum)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ) -> None:
-    from ..datasets.hyperspectral import write_hs_sets, wv3_cube
-    from ..errors import ValueRangeError
-    from ..io.pancollection import open_pancollection
 
     given_span = None
     if span is not None:
@@ -75,8 +74,6 @@ def simulate_hs_command(
     if source.lower() in ("dgsamples:wv3", "dgsamples:worldview-3"):
         cube, centres, info = wv3_cube(bands, given_span, swir=swir, max_value=max_value)
     else:
-        from ..io.raster import read_image
-
         if swir:
             raise ValueRangeError("--swir applies to dgsamples:WV3 only")
         cube, _ = read_image(source)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import typer
 
+from ..classical import get_method, list_methods
+from ..protocol.sensors import catalogue
 from .app import app
 
 
@@ -11,8 +13,6 @@ def methods_command(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print each method's reference paper."),
 ) -> None:
     """List the classical pansharpening methods (names for `pansharpen fuse --method NAME`)."""
-    from ..classical import get_method, list_methods
-
     for name in list_methods():
         method = get_method(name)
         typer.echo(f"{name:<14} {method.describe()}")
@@ -23,8 +23,6 @@ def methods_command(
 @app.command("sensors")
 def sensors_command() -> None:
     """List the sensor catalogue (names for `--sensor NAME`): bands, bit depth, ratio, MTF gains and their source."""
-    from ..protocol.sensors import catalogue
-
     for s in catalogue():
         gains = ", ".join(f"{g:g}" for g in s.ms_gnyq)
         mark = " (fallback: no published gains)" if s.fallback else ""

@@ -5,6 +5,9 @@ from pathlib import Path
 
 import typer
 
+from ..errors import OutputExistsError
+from ..models import registry
+from ..models.checkpoints import import_checkpoint
 from .app import app
 
 
@@ -13,8 +16,6 @@ def models_command(
     card: str = typer.Option("", "--card", help="Print the model card of this registered or bundled model."),
 ) -> None:
     """List the registered networks; '*' marks names with bundled weights."""
-    from ..models import registry
-
     bundled = registry.bundled_weights()
     if card:
         if card in bundled:
@@ -38,9 +39,6 @@ def import_weights_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
 ) -> None:
     """Convert an authors' released checkpoint into a pansharpen safetensors file."""
-    from ..errors import OutputExistsError
-    from ..models import registry
-    from ..models.checkpoints import import_checkpoint
 
     if out.exists() and not overwrite:
         raise OutputExistsError(f"{out} exists; pass --overwrite to replace it")

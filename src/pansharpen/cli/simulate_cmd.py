@@ -6,6 +6,10 @@ from typing import List, Optional
 
 import typer
 
+from ..datasets.corpus import simulate_corpus
+from ..datasets.simulate import simulate
+from ..errors import ValueRangeError
+from ..io.pancollection import open_pancollection
 from .app import app
 
 _HELP = """Build training, validation and test sets from real PAN + MS products (Wald's protocol).
@@ -62,9 +66,6 @@ def simulate_command(
     pan_mode: str = typer.Option("imresize", "--pan-mode", help="corpus: PAN degradation, imresize (bicubic) or mtf."),
     dtype: str = typer.Option("float32", "--dtype", help="corpus: stored type of the training file, float32 or float16."),
 ) -> None:
-    from ..datasets.simulate import simulate
-    from ..errors import ValueRangeError
-    from ..io.pancollection import open_pancollection
 
     if compression not in (None, "gzip", "lzf"):
         raise ValueRangeError(f"--compression must be gzip or lzf; got {compression!r}")
@@ -72,8 +73,6 @@ def simulate_command(
         raise ValueRangeError(f"--max-patches must be at least 1; got {max_patches}")
     say = None if quiet else (lambda msg: typer.echo(msg, err=True))
     if any(s.lower().startswith("corpus:") for s in sources):
-        from ..datasets.corpus import simulate_corpus
-
         if len(sources) != 1:
             raise ValueRangeError("corpus:FAMILY is a whole set on its own; give it as the only source")
         if dtype not in ("float32", "float16"):

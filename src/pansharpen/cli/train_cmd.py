@@ -5,16 +5,22 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+import torch
 import typer
+import yaml
 
+from ..datasets.training_sets import file_attrs
+from ..errors import ValueRangeError
+from ..protocol.scaling import network_normaliser
+from ..training.adapt import adapt_to_scene
+from ..training.augment import AugmentedSet, parse_augment
+from ..training.config import TrainConfig
+from ..training.train import train
 from .app import app
 
 
 def parse_model_options(items: List[str]) -> dict:
     """``["init=balanced", "blocks=3"]`` -> ``{"init": "balanced", "blocks": 3}`` (values read as YAML scalars)."""
-    import yaml
-
-    from ..errors import ValueRangeError
 
     options = {}
     for item in items:
@@ -69,11 +75,7 @@ def train_command(
 
     Multi-process data parallel: torchrun --nproc-per-node 2 -m pansharpen train ...
     """
-    from ..errors import ValueRangeError
-
     if threads:
-        import torch
-
         torch.set_num_threads(threads)
     command = " ".join(["pansharpen", *sys.argv[1:]]) if sys.argv and sys.argv[0] else None
     if scene and all(scene):
@@ -81,7 +83,6 @@ def train_command(
             raise ValueRangeError("--scene takes the PAN and the MS GeoTIFF (--scene PAN.tif MS.tif) and excludes --data")
         if weights is None:
             raise ValueRangeError("--scene fine-tunes trained weights: pass --weights START.safetensors")
-        from ..training.adapt import adapt_to_scene
 
         res = adapt_to_scene(model, scene[0], scene[1], weights, out, minutes=minutes if minutes or epochs else 3.0,
                              epochs=epochs, sensor=sensor, preset=preset, lr=lr, batch_size=batch_size, seed=seed,
@@ -93,16 +94,12 @@ def train_command(
         return
     if data is None:
         raise ValueRangeError("give the training set with --data SET.h5 (or --scene PAN MS for scene adaptation)")
-    from ..training.config import TrainConfig
-    from ..training.train import train
 
     if augment:
-        from ..datasets.training_sets import suggested_normaliser
-        from ..training.augment import AugmentedSet, parse_augment
-
         spec = parse_augment(augment)
         if spec["dihedral"] or spec["gain"]:
-            normaliser = normaliser or suggested_normaliser(data) or 2047.0
+            attrs = file_attrs(data) if normaliser is None and Path(data).is_file() else None
+            normaliser = network_normaliser(given=normaliser, attrs=attrs)  # the rule train() applies
             data = AugmentedSet(data, normaliser, spec["dihedral"], spec["gain"], seed=seed)
     config = TrainConfig(
         model, data, valid, preset=preset, epochs=epochs, minutes=minutes, batch_size=batch_size, lr=lr, loss=loss,

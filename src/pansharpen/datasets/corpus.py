@@ -34,16 +34,31 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
+import tomllib
 
 from .._version import __version__
 from ..errors import DataFormatError, OutputExistsError, ShapeError, ValueRangeError
-from .simulate import SPLITS, _file_record, cut, patch_origins, simulate_block, split_paths
+from ..io.atomic import atomic_path
+from ..io.pancollection import PanCollectionWriter, open_pancollection
+from ..io.raster import read_image
+from ..io.samples import sample_product
+from ..protocol.interp import interp23tap
+from ..protocol.sensors import get_sensor
+from ..protocol.wald import wald_degrade
+from .simulate import (
+    SPLITS,
+    Block,
+    _file_record,
+    cut,
+    patch_origins,
+    simulate_block,
+    split_paths,
+)
 
 CATALOGUE = Path(__file__).with_name("corpus.toml")
 #: band family -> (band count, 0-based band indices taken from an 8-band WorldView product)
@@ -128,8 +143,6 @@ def data_root(root: "str | os.PathLike | None" = None) -> Path:
 def scene_files(scene: Scene, root: Path) -> tuple[Path, Path]:
     """``(pan_path, ms_path)`` of a scene."""
     if scene.source.lower().startswith("dgsamples:"):
-        from ..io.samples import sample_product
-
         return sample_product(scene.source.split(":", 1)[1])
     folder = root / scene.source
     pan, ms = folder / "pan.tif", folder / "ms.tif"
@@ -145,8 +158,6 @@ def read_scene(scene: Scene, family: str, root: Path) -> tuple[np.ndarray, np.nd
     The MS is cropped to whole multiples of the ratio (and the PAN to match); values are
     ``DN / (2**bits - 1) * 2047``; the 4-band family takes bands 1, 2, 4, 6 of 8-band scenes.
     """
-    from ..io.raster import read_image
-    from ..protocol.sensors import get_sensor
 
     pan_path, ms_path = scene_files(scene, root)
     ms, _ = read_image(ms_path)
@@ -175,9 +186,6 @@ def _simulate(ms, pan, sensor, pan_mode: str):
     """One block by Wald's protocol with the chosen PAN degradation."""
     if pan_mode == "imresize":
         return simulate_block(ms, pan, sensor, RATIO)
-    from ..protocol.interp import interp23tap
-    from ..protocol.wald import wald_degrade
-    from .simulate import Block
 
     ms_lr, pan_lr = wald_degrade(ms, pan, sensor, RATIO, pan_mode=pan_mode)
     ms_lr, pan_lr = np.asarray(ms_lr, np.float64), np.asarray(pan_lr, np.float64)
@@ -216,8 +224,6 @@ def simulate_corpus(
     Returns:
         ``{"train": path, "valid": path, "manifest": path}``.
     """
-    from ..io.atomic import atomic_path
-    from ..io.pancollection import PanCollectionWriter
 
     if family not in FAMILIES:
         raise ValueRangeError(f"unknown band family {family!r}; known: {', '.join(FAMILIES)}")
@@ -321,8 +327,6 @@ def _batches(block, origins, side: int, scene_index: int, batch: int = 32) -> It
 
 def scene_of_rows(path: "str | os.PathLike") -> dict[str, list[int]]:
     """``{scene: [first, end)}`` sample rows of a file written by :func:`simulate_corpus`."""
-    from ..io.pancollection import open_pancollection
-
     with open_pancollection(path) as f:
         rows = f.attrs.get("scene_rows")
     if not rows:

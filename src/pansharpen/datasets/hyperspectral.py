@@ -109,8 +109,6 @@ def wv3_cube(
     if swir:
         found = sorted((ms_path.parent.parent).glob("*_SWR/*-A2AS-*.TIF"))
         if len(found) != 1:
-            from ..errors import DataFormatError
-
             raise DataFormatError(f"the WV3 SWIR product is missing beside {ms_path.parent}; reinstall dgsamples")
         sw = _swir_on_ms_grid(found[0], ms_path)
         bands = np.concatenate([vnir * _radiance_factors(ms_path, 8)[:, None, None],

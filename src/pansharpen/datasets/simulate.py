@@ -40,7 +40,8 @@ import numpy as np
 from .._version import __version__
 from ..errors import DataFormatError, OutputExistsError, ShapeError, ValueRangeError
 from ..io.pancollection import PanCollectionWriter
-from ..io.raster import read_pair
+from ..io.raster import find_pair, read_pair
+from ..io.samples import sample_product
 from ..protocol.interp import interp23tap
 from ..protocol.policy import resolve_sensor
 from ..protocol.wald import wald_degrade
@@ -92,15 +93,11 @@ def resolve_source(spec: "str | Path", sensor: str | None = None) -> Product:
     """
     text = str(spec)
     if text.lower().startswith("dgsamples:"):
-        from ..io.samples import sample_product
-
         which = text.split(":", 1)[1]
         pan, ms = sample_product(which)
         return Product(text, pan, ms, sensor or which.upper())
     path = Path(text)
     if path.is_dir():
-        from ..io.raster import find_pair
-
         pan, ms = find_pair(path)
     elif ":" in text and not path.exists():
         left, right = text.split(":", 1)

@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import DataFormatError, ModelError, ShapeError
-from ..io.pancollection import open_pancollection
+from ..io.pancollection import PanCollectionDataset, open_pancollection
 
 TRAIN_KEYS = ("gt", "ms", "lms", "pan")
 
@@ -101,8 +101,6 @@ def open_training_set(source: "str | os.PathLike | Dataset", normaliser: float, 
         else:
             dataset, name, attrs, path = source, type(source).__name__, {}, None
     else:
-        from ..io.pancollection import PanCollectionDataset
-
         path = Path(source)
         if not path.is_file():
             raise DataFormatError(f"{role} set {path} does not exist; create one with `pansharpen simulate`")

@@ -38,12 +38,24 @@ from tqdm import tqdm
 
 from .._version import __version__
 from ..errors import DataFormatError, ShapeError, ValueRangeError
+from ..io.arrays import open_npy
 from ..io.atomic import atomic_path
 from ..io.geotiff import read_provenance
 from ..io.pancollection import open_pancollection
-from ..io.raster import check_pair_grids, pair_phase
+from ..io.raster import (
+    check_pair_grids,
+    pair_phase,
+    raster_profile,
+    read_image,
+    to_physical,
+)
 from ..io.windows import Window
-from ..metrics._inputs import ensure_digital_numbers, high_value, looks_normalised, scale_mismatch
+from ..metrics._inputs import (
+    ensure_digital_numbers,
+    high_value,
+    looks_normalised,
+    scale_mismatch,
+)
 from ..metrics.full import _sensor_max, full_resolution_indices
 from ..metrics.reduced import reduced_resolution_indices
 from ..metrics.table import aggregate, format_table
@@ -145,21 +157,15 @@ def open_source(spec: "str | Path", role: str, required: bool = True) -> ImageSo
         raise DataFormatError(f"{path}: no such file (given as the {role.replace('_', ' ')} image)")
     suffix = path.suffix.lower()
     if suffix in _TIFF_SUFFIXES:
-        from ..io.raster import raster_profile, read_image, to_physical
-
         profile = raster_profile(path)
         shape = (profile["count"], profile["height"], profile["width"])
         # band scales (a narrowed fuse --dtype output) give the digital numbers back
         return ImageSource(path, "geotiff", 1, shape, profile=profile, _read=lambda i: to_physical(*read_image(path)))
     if suffix == ".npy":
-        from ..io.arrays import open_npy
-
         view = open_npy(path)  # memory-mapped: images are read one at a time
         batch = view if view.ndim == 4 else view[None]
         return ImageSource(path, "npy", batch.shape[0], tuple(batch.shape[1:]), _read=lambda i: np.array(batch[i]))
     if suffix in _H5_SUFFIXES:
-        from ..io.pancollection import open_pancollection
-
         f = open_pancollection(path)
         try:
             candidates = (key,) if key else ROLE_KEYS[role]

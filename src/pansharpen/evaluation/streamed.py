@@ -27,7 +27,14 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..metrics._windows import blocks, matlab_uint16
-from ..metrics.full import _block_crop, _sensor_for, band_guide_blocks, band_pair_blocks, explain_undefined, flat_blocks
+from ..metrics.full import (
+    _block_crop,
+    _sensor_for,
+    band_guide_blocks,
+    band_pair_blocks,
+    explain_undefined,
+    flat_blocks,
+)
 from ..metrics.reduced import _q2n_blocks
 from ..protocol.interp import interp23tap
 from ..protocol.mtf import KERNEL_SIZE, mtf_filter

@@ -34,7 +34,7 @@ def threads_for(workers: int | None, threads_per_worker: int | None = None) -> i
 
 def _client(workers: int | None, scheduler: str | None):
     try:
-        from distributed import Client, LocalCluster
+        from distributed import Client, LocalCluster  # optional: the dask extra
     except ImportError:  # pragma: no cover - depends on the environment
         raise PanSharpenError("Dask scale-out needs the extra: pip install 'pansharpen[dask]'") from None
     if scheduler:
@@ -60,7 +60,7 @@ def map_on_dask(func: Callable, jobs, shared, *, workers: int | None = None, sch
     :func:`pansharpen.fusion.scene.fuse_tile`); ``shared`` (the fuser) is sent to each worker once.
     ``threads_per_worker``: torch threads per worker (:func:`threads_for`).
     """
-    from distributed import as_completed
+    from distributed import as_completed  # optional: the dask extra
 
     threads = threads_for(workers, threads_per_worker)
     tuned = bool(runtime._done)

@@ -27,7 +27,13 @@ from tqdm import tqdm
 
 from ..errors import ModelError, OutputExistsError, PanSharpenError, ShapeError
 from ..io.atomic import atomic_path, write_error
-from ..io.geotiff import GeoTiffWriter, WriteOptions, output_profile, provenance_tags, read_band_metadata
+from ..io.geotiff import (
+    GeoTiffWriter,
+    WriteOptions,
+    output_profile,
+    provenance_tags,
+    read_band_metadata,
+)
 from ..io.grid import PairGrid
 from ..io.raster import check_written
 from ..io.sources import ArraySource, RasterSource, _Source

@@ -33,7 +33,7 @@ def _source(da, name: str):
 def fuse_dataarray(pan, ms, *, model=None, method=None, weights=None, sensor=None, tile: int = 512):
     """Fuse two ``(band, y, x)`` DataArrays; returns a DataArray on the PAN grid (float64, not clipped)."""
     try:
-        import xarray as xr
+        import xarray as xr  # optional: the dask extra
     except ImportError:
         raise PanSharpenError("fuse_dataarray needs xarray: pip install 'pansharpen[dask]'") from None
 

@@ -124,8 +124,6 @@ class PanCollectionFile:
         self._entries: dict[str, _Entry] = {}
         self.attrs: dict[str, Any] = {}
         try:
-            import h5py
-
             is_h5 = h5py.is_hdf5(self.path)
         except OSError as exc:
             raise DataFormatError(f"{self.path}: cannot be read ({exc})") from exc
@@ -336,8 +334,6 @@ class PanCollectionFile:
 
     def _mat_array(self, entry: _Entry) -> np.ndarray:
         if entry.stored not in self._mat_cache:
-            import scipy.io
-
             try:
                 loaded = scipy.io.loadmat(self.path, variable_names=[entry.stored])
             except Exception as exc:

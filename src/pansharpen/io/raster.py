@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 import rasterio
+import rasterio.windows
+from rasterio._err import CPLE_BaseError
 
 from ..errors import DataFormatError, ShapeError, WriteError
 from .atomic import atomic_path, check_output, write_error
@@ -143,10 +145,6 @@ def check_written(path: "str | os.PathLike", out: "str | os.PathLike | None" = N
     failed write leaves it full) every block is also decoded, one block row at a time.
     ``out`` names the final path in the message.
     """
-    import rasterio
-    from rasterio._err import CPLE_BaseError
-    from rasterio.windows import Window
-
     path, out = Path(path), Path(out) if out is not None else Path(path)
     try:
         size = path.stat().st_size
@@ -162,7 +160,7 @@ def check_written(path: "str | os.PathLike", out: "str | os.PathLike | None" = N
                             raise write_error(out, f"block {i},{j} of band {b} is missing")
             if _nearly_full(path, size):
                 for r0 in range(0, ds.height, bh):
-                    ds.read(window=Window(0, r0, ds.width, min(bh, ds.height - r0)))
+                    ds.read(window=rasterio.windows.Window(0, r0, ds.width, min(bh, ds.height - r0)))
     except (rasterio.errors.RasterioError, CPLE_BaseError, OSError) as exc:
         if isinstance(exc, WriteError):
             raise

@@ -428,8 +428,6 @@ def full_resolution_indices(
         if "ms_exp" in arrays:
             e = arrays["ms_exp"][i : i + 1]
         else:
-            from ..protocol.interp import interp23tap
-
             e = interp23tap(arrays["ms"][i : i + 1], ratio)
         ds = _d_s_values(f, e, p, ratio, size, block_size, 1.0)[0]
         dlk = _d_lambda_k_values(f, e, sensor, ratio, size, block_size)[0]

@@ -27,7 +27,15 @@ from typing import Sequence
 
 from ..errors import SensorError
 from ..io.metadata import ProductMetadata, product_metadata
-from .sensors import DEFAULT_MS_GNYQ, DEFAULT_PAN_GNYQ, Sensor, find_sensor, generic_sensor, get_sensor, sensor_names
+from .sensors import (
+    DEFAULT_MS_GNYQ,
+    DEFAULT_PAN_GNYQ,
+    Sensor,
+    find_sensor,
+    generic_sensor,
+    get_sensor,
+    sensor_names,
+)
 
 __all__ = ["resolve_sensor", "fit_sensor"]
 

@@ -26,7 +26,7 @@ import numpy as np
 from .. import models
 from ..datasets.simulate import cut, patch_origins, simulate_block
 from ..datasets.training_sets import InMemorySet, SetInfo, check_model_for_set
-from ..errors import OutputExistsError, ShapeError
+from ..errors import ModelError, OutputExistsError, ShapeError
 from ..io.raster import read_pair
 from ..protocol.policy import resolve_sensor
 from ..protocol.scaling import network_normaliser, to_network
@@ -149,8 +149,6 @@ def adapt_to_scene(
         raise OutputExistsError(f"{out} exists; pass --overwrite to replace it")
     start = models.load(weights)
     if model and start.card.arch != model:
-        from ..errors import ModelError
-
         raise ModelError(f"{weights} holds {start.card.arch} weights, not {model}; name the matching model")
     norm = network_normaliser(card=start.card)
     sets = scene_sets(pan_path, ms_path, norm, sensor, patch, stride, held_out, card=start.card)

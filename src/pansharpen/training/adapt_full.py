@@ -63,7 +63,13 @@ from ..metrics.reprojection import d_rho, reprojection_indices
 from ..models.inference import inference_module
 from ..protocol.interp import interp23tap
 from ..protocol.policy import resolve_sensor
-from .full_resolution import SPATIAL_WEIGHT, SPECTRAL_WEIGHT, TARGETS, FullResolutionLoss, correlation_target
+from .full_resolution import (
+    SPATIAL_WEIGHT,
+    SPECTRAL_WEIGHT,
+    TARGETS,
+    FullResolutionLoss,
+    correlation_target,
+)
 
 __all__ = ["adapt_full_resolution", "FullResolutionAdaptResult", "ProductWindows", "select_windows",
            "starting_model", "TOLERANCE", "adapt_and_fuse", "weights_path_for"]

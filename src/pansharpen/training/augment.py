@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import ValueRangeError
 from ..datasets.simulate import N_TRANSFORMS
 from ..datasets.training_sets import TRAIN_KEYS, SetInfo, open_training_set
+from ..errors import ValueRangeError
 
 __all__ = ["AugmentedSet", "parse_augment"]
 

@@ -396,8 +396,6 @@ class _Run:
 
     def _log(self, text: str) -> None:
         if not self.quiet:
-            from tqdm.auto import tqdm
-
             tqdm.write(text, file=sys.stderr)
 
     def run(self) -> TrainResult:
@@ -542,8 +540,6 @@ class _Run:
                                  training=record, metrics=({"valid": self.valid_info.name, **metrics} if metrics else {}))
         written = None
         if self.out is not None and self.d.is_main:
-            from .. import models
-
             written = models.save(final, self.out)
         final.eval()
         return TrainResult(

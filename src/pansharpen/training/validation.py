@@ -15,9 +15,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..protocol.scaling import from_network
-
 from ..metrics.reduced import ergas, q2n, sam
+from ..protocol.scaling import from_network
 
 #: metrics reported for a validation set, and whether higher is better
 METRICS = {"Q2n": True, "SAM": False, "ERGAS": False}

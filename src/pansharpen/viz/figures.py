@@ -20,6 +20,7 @@ import numpy as np
 
 from .._arrays import to_numpy
 from ..errors import DataFormatError, PanSharpenError, ShapeError, ValueRangeError
+from ..io.checkpoints import load_checkpoint
 from .quicklook import apply_stretch, stretch_limits
 
 _DPI = 100
@@ -28,8 +29,8 @@ _DPI = 100
 def _new_figure(width_px: int, height_px: int):
     """A matplotlib Figure on the Agg canvas (no pyplot: no global state, faster import)."""
     try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # optional: the plot extra
+        from matplotlib.figure import Figure  # optional: the plot extra
     except ImportError:
         raise PanSharpenError("figures need matplotlib: pip install 'pansharpen[plot]'") from None
     fig = Figure(figsize=(width_px / _DPI, height_px / _DPI), dpi=_DPI)
@@ -104,7 +105,7 @@ def comparison_grid(
     vmax = float(np.percentile(finite, 99)) if finite.size else 1.0
     vmax = vmax if vmax > 0 else 1.0
 
-    from matplotlib.patches import Rectangle
+    from matplotlib.patches import Rectangle  # optional: the plot extra
 
     columns = [("reference", ref)] + list(images.items())
     ncol = len(columns)
@@ -151,8 +152,6 @@ def read_history(path: "str | Path") -> list[dict[str, Any]]:
     if not path.is_file():
         raise DataFormatError(f"training record {path} does not exist")
     if path.suffix == ".ckpt":
-        from ..io.checkpoints import load_checkpoint
-
         data = load_checkpoint(path)
     else:
         try:
@@ -205,7 +204,7 @@ def training_curves(
     wanted = [m for m in wanted if m in present]
     if not wanted:
         raise ValueRangeError(f"none of the quantities {list(metrics or ('loss', 'Q2n', 'SAM', 'ERGAS'))} are in the runs")
-    import matplotlib
+    import matplotlib  # optional: the plot extra
 
     fig = _new_figure(len(wanted) * panel_px, panel_px)
     colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]

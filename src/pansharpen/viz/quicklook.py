@@ -61,10 +61,10 @@ def save_quicklook(
     full scene costs no full-resolution float copies.
     """
     try:
-        import matplotlib
+        import matplotlib  # optional: the plot extra
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # optional: the plot extra
     except ImportError:
         raise PanSharpenError("quick-looks need matplotlib: pip install 'pansharpen[plot]'") from None
     idx = list(rgb)
