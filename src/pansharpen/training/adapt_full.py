@@ -108,7 +108,6 @@ class ProductWindows:
         self.nodata = (self.pan_src.info.nodata, self.ms_src.info.nodata)
 
     def read(self, r0: int, c0: int, size: int, margin: int = 0):
-        r, g = self.ratio, self.grid
         ms = self.ms_src.read(Window(r0, r0 + size, c0, c0 + size).expand(margin))
         pan = self.pan_src.read(self.pan_window(r0, c0, size))
         inner = ms[:, margin: margin + size, margin: margin + size]
@@ -399,7 +398,7 @@ def adapt_full_resolution(
     sens, why = resolve_sensor(sensor, pan_path=pan_path, ms_path=ms_path, nbands=bands, mtf_ms=mtf_ms,
                                mtf_pan=mtf_pan, bits=bits, unknown_ok=True)
     if why.startswith("unknown"):
-        warnings.warn(f"sensor of the product unknown (no metadata, no --sensor): using the toolbox's generic MTF "
+        warnings.warn("sensor of the product unknown (no metadata, no --sensor): using the toolbox's generic MTF "
                       "(MS gain 0.3, PAN 0.15, 11 bits); pass --sensor or --mtf-ms/--mtf-pan for better results",
                       stacklevel=2)
     net, origin = starting_model(model, weights, bands, sens, ratio, seed, model_options)
