@@ -134,7 +134,7 @@ def _train_instance(spec: MethodSpec, seed: int, out_dir: Path, retrain: bool, q
     record.parent.mkdir(parents=True, exist_ok=True)
     payload = {"fingerprint": fp, "device": device, "history": res.history, "seconds": res.seconds, "epochs": res.epochs,
                "stopped_by": res.stopped_by, "selected": res.selected, "metrics": res.metrics}
-    record.write_text(json.dumps(payload, indent=1, default=_json_default))
+    atomic_write_bytes(record, json.dumps(payload, indent=1, default=_json_default))
     log(f"  {spec.label} seed {seed}: {res.epochs} epochs in {res.seconds:.0f} s ({res.stopped_by})")
     model = res.model.to("cpu").eval()
     return MethodInstance(spec, seed, model, res.history, res.seconds)

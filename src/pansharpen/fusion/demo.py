@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
+from ..io.atomic import atomic_write_bytes
 from ..io.raster import read_image, write_image
 from ..io.samples import sample_product
 from ..io.windows import Window
@@ -108,8 +109,8 @@ def run_demo(
             "EXP": _round(reduced_exp),
         },
     }
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
-    (out_dir / "report.md").write_text(_markdown(report))
+    atomic_write_bytes(out_dir / "report.json", json.dumps(report, indent=2))
+    atomic_write_bytes(out_dir / "report.md", _markdown(report))
     return report
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from .._arrays import to_numpy
 from ..errors import DataFormatError, PanSharpenError, ShapeError, ValueRangeError
+from ..io.atomic import atomic_path
 from ..io.checkpoints import load_checkpoint
 from .quicklook import apply_stretch, stretch_limits
 
@@ -29,7 +30,8 @@ _DPI = 100
 def _new_figure(width_px: int, height_px: int):
     """A matplotlib Figure on the Agg canvas (no pyplot: no global state, faster import)."""
     try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg  # optional: the plot extra
+        # optional: the plot extra
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure  # optional: the plot extra
     except ImportError:
         raise PanSharpenError("figures need matplotlib: pip install 'pansharpen[plot]'") from None
@@ -140,7 +142,8 @@ def comparison_grid(
                 ax.set_title(f"MAE {np.nanmean(err):.3g}", fontsize=7)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=_DPI)
+    with atomic_path(out, overwrite=True) as tmp:
+        fig.savefig(tmp, dpi=_DPI, format=out.suffix.lstrip(".") or "png")
     return out
 
 
@@ -230,5 +233,6 @@ def training_curves(
             ax.legend(fontsize=6)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=_DPI)
+    with atomic_path(out, overwrite=True) as tmp:
+        fig.savefig(tmp, dpi=_DPI, format=out.suffix.lstrip(".") or "png")
     return out

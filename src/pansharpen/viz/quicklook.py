@@ -10,6 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import PanSharpenError
+from ..io.atomic import atomic_path
 
 
 def stretch_limits(rgb: np.ndarray, low: float = 2.0, high: float = 98.0, valid: np.ndarray | None = None):
@@ -89,6 +90,7 @@ def save_quicklook(
         ax.set_yticks([])
     fig.tight_layout()
     out = Path(out)
-    fig.savefig(out, dpi=100)
+    with atomic_path(out, overwrite=True) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
     return out
