@@ -25,7 +25,7 @@ import ctypes
 import ctypes.util
 import os
 
-__all__ = ["retain_freed_memory"]
+__all__ = ["retain_freed_memory", "allocator_tuned"]
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -51,3 +51,9 @@ def retain_freed_memory() -> bool:
     trim_ok = mallopt(_M_TRIM_THRESHOLD, (1 << 31) - 1) == 1
     _done = bool(mmap_ok and trim_ok)
     return _done
+
+
+def allocator_tuned() -> bool:
+    """True when :func:`retain_freed_memory` has tuned this process's allocator (Dask workers
+    started from it tune theirs the same way)."""
+    return bool(_done)

@@ -63,7 +63,7 @@ def map_on_dask(func: Callable, jobs, shared, *, workers: int | None = None, sch
     from distributed import as_completed  # optional: the dask extra
 
     threads = threads_for(workers, threads_per_worker)
-    tuned = bool(runtime._done)
+    tuned = runtime.allocator_tuned()
     client, cluster = _client(workers, scheduler)
     try:
         shared = client.scatter(shared, broadcast=True)
