@@ -11,7 +11,12 @@ from pansharpen.errors import ModelError, OutputExistsError, ShapeError
 from pansharpen.models import read_card
 from pansharpen.training import adapt_full
 from pansharpen.training.adapt_full import (
-    ProductWindows, adapt_and_fuse, adapt_full_resolution, is_improvement, select_windows, weights_path_for,
+    ProductWindows,
+    adapt_and_fuse,
+    adapt_full_resolution,
+    is_improvement,
+    select_windows,
+    weights_path_for,
 )
 
 from .tiny_model import register_tiny
@@ -142,13 +147,15 @@ def test_interrupted_adaptation_publishes_nothing_and_rerun_works(scene, tmp_pat
 
 
 def test_keep_the_better_rule():
-    base = {"HQNR": 0.90, "D_rho": 0.50, "R-Q2n": 0.95}
+    base = {"HQNR": 0.90, "D_rho": 0.50, "R-Q2n": 0.95, "R-ERGAS": 2.0}
     assert is_improvement(base, {**base, "HQNR": 0.91})
-    assert is_improvement(base, {**base, "HQNR": 0.895, "D_rho": 0.40})  # sharper, HQNR within tolerance
+    assert is_improvement(base, {**base, "HQNR": 0.91, "D_rho": 0.40, "R-Q2n": 0.96, "R-ERGAS": 1.9})  # better on all
+    assert is_improvement(base, {**base, "HQNR": 0.91, "D_rho": 0.5009, "R-Q2n": 0.9491, "R-ERGAS": 2.019})  # slacks
     assert not is_improvement(base, dict(base))  # no gain
-    assert not is_improvement(base, {**base, "HQNR": 0.9005, "D_rho": 0.4995})  # gains below MIN_GAIN
-    assert not is_improvement(base, {**base, "HQNR": 0.85, "D_rho": 0.30})  # HQNR lost beyond tolerance
-    assert not is_improvement(base, {**base, "D_rho": 0.30, "R-Q2n": 0.90})  # PAN copy: spectral guard
+    assert not is_improvement(base, {**base, "HQNR": 0.9005, "D_rho": 0.30})  # HQNR gain below MIN_GAIN
+    assert not is_improvement(base, {**base, "HQNR": 0.95, "D_rho": 0.52})  # HQNR bought with less detail
+    assert not is_improvement(base, {**base, "HQNR": 0.95, "R-Q2n": 0.94})  # ... or with spectral consistency
+    assert not is_improvement(base, {**base, "HQNR": 0.95, "R-ERGAS": 2.05})
 
 
 def test_start_weights_are_written_when_adapting_does_not_help(scene, tmp_path, monkeypatch, one_thread):
@@ -230,3 +237,44 @@ def test_cli_fuse_adapt(scene, tmp_path, monkeypatch, capsys, one_thread):
     assert code == 0 and out.exists() and weights_path_for(out).exists() and "HQNR" in text
     assert main(["fuse", str(pan), str(ms), str(tmp_path / "x.tif"), "--method", "gsa", "--adapt", "1"]) == 2
     assert "--adapt" in capsys.readouterr().err
+
+
+def test_a_fresh_detail_net_takes_the_sensor_of_the_command_line(scene, tmp_path, capsys, one_thread):
+    """--mtf-ms/--mtf-pan/--bits reach the sensor policy, and a fresh detail-net is built with those MS gains."""
+    pan, ms = scene
+    out = tmp_path / "d.safetensors"
+    code = main(["adapt", str(pan), str(ms), str(out), "--model", "detail-net", "--iterations", "1",
+                 "--mtf-ms", "0.31,0.27,0.25,0.2", "--mtf-pan", "0.15", "--bits", "11", "--patch", "16",
+                 "--patches", "4", "--eval-size", "16", "--batch-size", "2", "--threads", "1"])
+    assert code == 0, capsys.readouterr().err
+    card = read_card(out)
+    assert card.arch == "detail-net" and card.options["mtf_gains"] == [0.31, 0.27, 0.25, 0.2] and card.options["ratio"] == 4
+    assert card.training["start"] == "fresh detail-net"
+    net = models.load(out)
+    assert net.mtf_gains == (0.31, 0.27, 0.25, 0.2)
+    assert main(["adapt", str(pan), str(ms), str(tmp_path / "x.safetensors"), "--model", "detail-net",
+                 "--mtf-ms", "0.3,2", "--iterations", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--mtf-ms" in err and not (tmp_path / "x.safetensors").exists()
+
+
+def test_the_qnr_term_trains_and_is_recorded(scene, tmp_path, one_thread):
+    pan, ms = scene
+    res = adapt_full_resolution(pan, ms, tmp_path / "q.safetensors", iterations=2, qnr_weight=1.0, **FAST)
+    assert "qnr" in res.history[-1] and res.record["loss"]["qnr_weight"] == 1.0
+    with pytest.raises(ShapeError, match="whole 32-pixel PAN blocks"):
+        adapt_full_resolution(pan, ms, tmp_path / "r.safetensors", iterations=1, qnr_weight=1.0,
+                              **{**FAST, "patch": 20})
+    assert not (tmp_path / "r.safetensors").exists()
+
+
+@pytest.mark.parametrize("bands, sensor, ratio", [(4, "GE1", 4), (8, "WV3", 4), (3, None, 2)])
+def test_the_default_start_is_a_fresh_detail_net_with_the_products_sensor(bands, sensor, ratio):
+    """No bundled network is fuse's default for these products (classical defaults): a fresh
+    detail-net, built with the sensor's MS MTF gains and the product's ratio, starts the adaptation."""
+    from pansharpen.protocol.sensors import generic_sensor, get_sensor
+
+    sens = get_sensor(sensor) if sensor else generic_sensor((0.3,) * bands, 0.15, 11)
+    net, origin = adapt_full.starting_model(None, None, bands, sens, ratio)
+    assert origin == "fresh detail-net" and net.card.arch == "detail-net"
+    assert net.mtf_gains == tuple(sens.ms_gnyq) and net.ratio == ratio and net.bands == bands

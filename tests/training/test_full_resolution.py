@@ -86,3 +86,57 @@ def test_bad_settings():
     ms = reproject(fused, [0.3] * 3, 4)
     with pytest.raises(ShapeError, match="border"):
         FullResolutionLoss([0.3] * 3, 4, border=4)(fused, ms, pan)
+
+
+def test_block_quality_equals_the_metrics_d_s_blocks():
+    """The differentiable Q of the QNR term is metrics.full.band_guide_blocks, block for block."""
+    from pansharpen.metrics.full import band_guide_blocks
+    from pansharpen.training.full_resolution import block_quality
+
+    rng = np.random.default_rng(0)
+    x, g = rng.uniform(0.1, 1, (2, 3, 64, 96)), rng.uniform(0.1, 1, (2, 1, 64, 96))
+    got = block_quality(torch.from_numpy(x), torch.from_numpy(g), 32).numpy()
+    want = np.stack([band_guide_blocks(x[i], g[i, 0], 32).reshape(3, 2, 3) for i in range(2)])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
+
+
+def test_qnr_target_is_q_of_the_expanded_ms_with_the_degraded_pan():
+    from pansharpen.metrics.full import band_guide_blocks, pan_degraded
+    from pansharpen.training.full_resolution import qnr_target
+
+    rng = np.random.default_rng(1)
+    pan = rng.uniform(100, 900, (2, 1, 64, 64))
+    lms = np.concatenate([pan * 0.7, pan * 0.4 + 30], axis=1) + rng.normal(0, 5, (2, 2, 64, 64))
+    q = qnr_target(lms, pan, 4)
+    assert q.shape == (2, 2, 2, 2) and q.dtype == np.float32
+    low = pan_degraded(pan[1][None], 4)[0, 0]
+    np.testing.assert_allclose(q[1].reshape(2, -1), band_guide_blocks(lms[1], low, 32), rtol=1e-6)
+    with pytest.raises(ShapeError, match="whole 32-pixel"):
+        qnr_target(lms[..., :48, :48], pan[..., :48, :48], 4)
+
+
+def test_qnr_term_is_zero_when_the_fused_image_keeps_the_low_scale_relation_and_positive_otherwise():
+    from pansharpen.training.full_resolution import block_quality
+
+    pan, fused = _pan_and_fused()
+    ms = reproject(fused, "none", 4)
+    loss = FullResolutionLoss([0.3] * 3, 4, spectral_weight=0.0, spatial_weight=0.0, qnr_weight=1.0)
+    same = block_quality(fused, pan).detach()
+    _, terms = loss(fused, ms, pan, 1.0, same)
+    assert terms["qnr"] == pytest.approx(0.0, abs=1e-12)
+    flat = fused.mean(dim=(-2, -1), keepdim=True) + 0.1 * (fused - fused.mean(dim=(-2, -1), keepdim=True))
+    assert loss(flat, ms, pan, 1.0, same)[1]["qnr"] > 0.01  # a tenth of the contrast changes Q
+    with pytest.raises(ValueRangeError, match="qnr_target"):
+        loss(fused, ms, pan)
+    with pytest.raises(ValueRangeError, match="qnr_weight"):
+        FullResolutionLoss([0.3] * 3, 4, qnr_weight=-1.0)
+
+
+def test_two_sided_target_penalises_following_the_pan_more_than_the_ms_does():
+    pan, fused = _pan_and_fused()  # every band an affine copy of the PAN: rho = 1 everywhere
+    ms = reproject(fused, "none", 4)
+    target = torch.full((2, 3, 61, 61), 0.5, dtype=torch.float64)
+    one_sided = FullResolutionLoss([0.3] * 3, 4, spectral_weight=0.0)
+    two_sided = FullResolutionLoss([0.3] * 3, 4, spectral_weight=0.0, two_sided=True)
+    assert one_sided(fused, ms, pan, target)[1]["spatial"] == pytest.approx(0.0, abs=1e-6)
+    assert two_sided(fused, ms, pan, target)[1]["spatial"] == pytest.approx(0.5, abs=1e-6)

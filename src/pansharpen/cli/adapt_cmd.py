@@ -8,8 +8,9 @@ import torch
 import typer
 
 from ..training.adapt_full import adapt_full_resolution
-from ..training.full_resolution import SPATIAL_WEIGHT
+from ..training.full_resolution import QNR_WEIGHT, SPATIAL_WEIGHT
 from .app import app
+from .fuse_cmd import parse_gains
 
 
 @app.command("adapt")
@@ -18,17 +19,24 @@ def adapt_command(
     ms: Path = typer.Argument(..., help="Multispectral raster of the same product."),
     out: Path = typer.Argument(..., help="Weights file to write (.safetensors, with a card)."),
     model: Optional[str] = typer.Option(
-        None, "--model", help="Bundled weights (lightnet-wv3) or an architecture to start fresh (lightnet, "
-        "lgpconv-net). Default: the bundled model for the sensor, else a fresh lightnet."),
+        None, "--model", help="Bundled weights (lightnet-wv3) or an architecture to start fresh (detail-net, "
+        "lightnet, lgpconv-net). Default: the bundled model for the sensor, else a fresh detail-net."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Start from this weights file."),
     minutes: Optional[float] = typer.Option(None, "--minutes", help="Time budget (default 3 unless --iterations)."),
     iterations: Optional[int] = typer.Option(None, "--iterations", help="Optimiser steps (with --minutes: whichever ends first)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
     sensor: Optional[str] = typer.Option(None, "--sensor", help="Sensor for the MTF (default: from the product's IMD)."),
+    mtf_ms: Optional[str] = typer.Option(
+        None, "--mtf-ms", help="MS MTF gain at Nyquist: one value, or one per band separated by commas (for sensors "
+        "outside the catalogue)."),
+    mtf_pan: Optional[float] = typer.Option(None, "--mtf-pan", help="PAN MTF gain at the MS Nyquist frequency (e.g. 0.15)."),
+    bits: Optional[int] = typer.Option(None, "--bits", help="Significant bits of the data."),
     spectral_weight: float = typer.Option(1.0, "--spectral-weight", help="Weight of the spectral-consistency term."),
     spatial_weight: Optional[float] = typer.Option(
         None, "--spatial-weight", help="Weight of the local-correlation term (default 1.0, docs/adaptation.md)."),
-    target: str = typer.Option("ms", "--target", help="Spatial target: 'ms' (the MS/PAN correlation at MS scale) or 'one'."),
+    qnr_weight: Optional[float] = typer.Option(
+        None, "--qnr-weight", help="Weight of the QNR spatial term (D_s on 32-pixel blocks; default 0.0, docs/adaptation.md)."),
+    target: str = typer.Option("ms", "--target", help="Spatial target: 'ms' (reach the MS/PAN correlation at MS scale), 'match' (equal it, from both sides) or 'one'."),
     patch: int = typer.Option(32, "--patch", help="Training patch side in MS pixels."),
     patches: int = typer.Option(48, "--patches", help="Training patches cut from the product."),
     batch_size: int = typer.Option(8, "--batch-size", help="Patches per optimiser step."),
@@ -48,8 +56,9 @@ def adapt_command(
         torch.set_num_threads(threads)
     res = adapt_full_resolution(
         pan, ms, out, model=model, weights=weights, minutes=minutes, iterations=iterations, sensor=sensor,
-        device=device, patch=patch, patches=patches, batch_size=batch_size, eval_size=eval_size, lr=lr,
+        mtf_ms=parse_gains(mtf_ms), mtf_pan=mtf_pan, bits=bits, device=device, patch=patch, patches=patches, batch_size=batch_size, eval_size=eval_size, lr=lr,
         spectral_weight=spectral_weight, spatial_weight=SPATIAL_WEIGHT if spatial_weight is None else spatial_weight,
+        qnr_weight=QNR_WEIGHT if qnr_weight is None else qnr_weight,
         target=target, seed=seed, overwrite=overwrite,
     )
     typer.echo(f"start: {res.origin}; {res.iterations} iterations in {res.seconds:.0f} s on "

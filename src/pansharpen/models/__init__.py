@@ -5,7 +5,7 @@ As in timm, importing this package registers every architecture (and its checkpo
 each architecture module calls :func:`~pansharpen.models.registry.register` at import time.
 """
 # architecture modules: imported for their registrations (order is the listing order of nothing; names are sorted)
-from . import ada3dnet, comparison, lgpnet, lightnet  # noqa: F401,E402
+from . import ada3dnet, comparison, detailnet, lgpnet, lightnet  # noqa: F401,E402
 from .cards import ModelCard  # noqa: F401
 from .registry import (  # noqa: F401
     bundled_weights,

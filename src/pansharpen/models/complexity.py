@@ -119,7 +119,8 @@ def receptive_field(model: nn.Module, size: int = 64, trials: int = 3, max_size:
     union of non-zero positions gives the radius. ``size`` doubles while the region touches
     the image border. Models with global pooling must override this with their local radius.
     """
-    with _one_thread():
+    # a gradient probe: it must work when called from inference code (no_grad / inference_mode)
+    with _one_thread(), torch.inference_mode(False), torch.enable_grad():
         return _receptive_field(model, size, trials, max_size)
 
 

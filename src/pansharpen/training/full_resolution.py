@@ -26,11 +26,25 @@ judged against the MS and the PAN of the product itself.
   (:func:`pansharpen.metrics.full.pan_degraded`). Where the MS band and the PAN disagree at low
   resolution (vegetation in the blue band, water in the NIR) the loss then does not force the
   fused band to copy the PAN; once a window reaches its target it costs nothing. This is the
-  role of Z-PNN's correlation threshold.
+  role of Z-PNN's correlation threshold. ``target="match"`` penalises both sides,
+  ``|rho*_b(w) - rho_b(w)|``: a fused band must not follow the PAN *more* than the MS band does at
+  its scale either (the window-level form of the D_s idea: the band-PAN relation is the same at
+  both scales).
 
-* **Total** ``L = spectral_weight * L_spec + spatial_weight * L_spat`` (defaults 1 and
-  :data:`SPATIAL_WEIGHT`; both are exposed on the command line as ``--spectral-weight`` and
-  ``--spatial-weight``).
+* **QNR spatial consistency** (optional, ``qnr_weight``; after the QNR-loss networks, e.g. Luo et
+  al., IEEE JSTARS 13, 2020): the differentiable D_s of the QNR protocol (Alparone et al. 2008,
+  toolbox 1.0's ``D_s.m``), on distinct ``QNR_BLOCK`` x ``QNR_BLOCK`` blocks of the patch::
+
+      L_qnr = mean_{b, k} |Q(F_b, P)(k) - Q(MSexp_b, P~)(k)|
+
+  with ``Q`` the universal image quality index (Wang & Bovik 2002) of block ``k``: the fused band
+  must relate to the PAN as the MS band relates to the PAN seen through the MS resolution. Unlike
+  the local correlation, ``Q`` also compares the block means and contrasts, and the term is
+  two-sided.
+
+* **Total** ``L = spectral_weight * L_spec + spatial_weight * L_spat + qnr_weight * L_qnr``
+  (defaults 1, :data:`SPATIAL_WEIGHT` and :data:`QNR_WEIGHT`; all three are exposed on the command
+  line as ``--spectral-weight``, ``--spatial-weight`` and ``--qnr-weight``).
 """
 from __future__ import annotations
 
@@ -38,20 +52,36 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ShapeError, ValueRangeError
-from ..metrics.full import pan_degraded
+from ..metrics.full import band_guide_blocks, pan_degraded
 from ..metrics.reprojection import correlation_window, local_correlation, reproject
 
-__all__ = ["FullResolutionLoss", "correlation_target", "SPECTRAL_WEIGHT", "SPATIAL_WEIGHT", "TARGETS"]
+__all__ = [
+    "QNR_BLOCK",
+    "QNR_WEIGHT",
+    "SPATIAL_WEIGHT",
+    "SPECTRAL_WEIGHT",
+    "TARGETS",
+    "FullResolutionLoss",
+    "block_quality",
+    "correlation_target",
+    "qnr_target",
+]
 
 #: default weight of the spectral term
 SPECTRAL_WEIGHT = 1.0
 #: default weight of the spatial term (chosen on a dgsamples WV3 crop, see docs/adaptation.md)
 SPATIAL_WEIGHT = 1.0
-#: spatial targets: per-window MS/PAN correlation at the MS scale, or 1
-TARGETS = ("ms", "one")
+#: default weight of the QNR spatial term (0: the Z-PNN/lambda-PNN loss alone)
+QNR_WEIGHT = 0.0
+#: side of the QNR blocks in PAN pixels (D_s's default block)
+QNR_BLOCK = 32
+#: spatial targets: per-window MS/PAN correlation at the MS scale (reach it: "ms"; match it from both
+#: sides: "match"), or 1
+TARGETS = ("ms", "match", "one")
 #: smoothing of the local correlation, relative to the per-patch (unit) variances
 CORRELATION_EPS = 1e-8
 
@@ -79,6 +109,42 @@ def correlation_target(ms_exp: np.ndarray, pan: np.ndarray, ratio: int, window: 
     return local_correlation(x, y, side, eps=CORRELATION_EPS).to(torch.float32).numpy()
 
 
+def qnr_target(ms_exp: np.ndarray, pan: np.ndarray, ratio: int, block: int = QNR_BLOCK) -> np.ndarray:
+    """``Q(MSexp_b, P~)`` per distinct block: the target of the QNR term.
+
+    Args:
+        ms_exp: ``(N, C, H, W)`` MS interpolated to the PAN grid; ``pan``: ``(N, 1, H, W)``; H and W
+            multiples of ``block`` and of ``ratio``.
+
+    Returns:
+        float32 ``(N, C, H / block, W / block)`` in [-1, 1] (:func:`pansharpen.metrics.full.band_guide_blocks`).
+    """
+    n, c, h, w = ms_exp.shape
+    if h % block or w % block:
+        raise ShapeError(f"patches of {h}x{w} PAN pixels are not whole {block}-pixel QNR blocks; "
+                         f"use patches of a multiple of {block} PAN pixels")
+    out = np.empty((n, c, h // block, w // block), np.float32)
+    for i in range(n):
+        low = pan_degraded(pan[i][None].astype(np.float64), ratio)[0, 0]
+        q = band_guide_blocks(np.asarray(ms_exp[i], np.float64), low, block)
+        out[i] = np.nan_to_num(q, nan=1.0).reshape(c, h // block, w // block)
+    return out
+
+
+def block_quality(x: torch.Tensor, guide: torch.Tensor, block: int = QNR_BLOCK, eps: float = 1e-12) -> torch.Tensor:
+    """``Q(x_b, guide)`` on distinct ``block`` x ``block`` blocks, differentiable (torch).
+
+    ``x (N, C, H, W)``, ``guide (N, 1, H, W)`` -> ``(N, C, H / block, W / block)``; the universal
+    image quality index ``4 cov mean_x mean_g / ((var_x + var_g)(mean_x^2 + mean_g^2))`` (the sample
+    normalisation cancels), equal to :func:`pansharpen.metrics.full.band_guide_blocks` (tested).
+    """
+    pool = lambda t: F.avg_pool2d(t, block)  # noqa: E731
+    mx, mg = pool(x), pool(guide)
+    vx, vg = pool(x * x) - mx * mx, pool(guide * guide) - mg * mg
+    cov = pool(x * guide) - mx * mg
+    return 4 * cov * mx * mg / ((vx + vg) * (mx * mx + mg * mg) + eps)
+
+
 class FullResolutionLoss(nn.Module):
     """``L = spectral_weight * L_spec + spatial_weight * L_spat`` (module docstring).
 
@@ -89,6 +155,7 @@ class FullResolutionLoss(nn.Module):
         border: MS pixels left out of the spectral term at each patch edge (default
             ``ceil(20 / ratio)``: the half-width of the 41-tap MTF kernel).
         window: local-correlation window (default ``2 ceil(ratio / 2)``).
+        two_sided: penalise ``|target - rho|`` instead of ``max(0, target - rho)`` (``target="match"``).
 
     ``forward(fused, ms, pan, target)``: ``fused (N, C, H, W)``, ``ms (N, C, H/R, W/R)``,
     ``pan (N, 1, H, W)`` on one scale (e.g. DN / normaliser), ``target`` a tensor from
@@ -97,12 +164,17 @@ class FullResolutionLoss(nn.Module):
     """
 
     def __init__(self, sensor, ratio: int = 4, spectral_weight: float = SPECTRAL_WEIGHT,
-                 spatial_weight: float = SPATIAL_WEIGHT, border: int | None = None, window: int | None = None):
+                 spatial_weight: float = SPATIAL_WEIGHT, border: int | None = None, window: int | None = None,
+                 two_sided: bool = False, qnr_weight: float = QNR_WEIGHT, qnr_block: int = QNR_BLOCK):
         super().__init__()
+        self.two_sided = bool(two_sided)
+        if not (math.isfinite(qnr_weight) and qnr_weight >= 0):
+            raise ValueRangeError(f"qnr_weight must be a finite number >= 0; got {qnr_weight}")
+        self.qnr_weight, self.qnr_block = float(qnr_weight), int(qnr_block)
         for name, value in (("spectral_weight", spectral_weight), ("spatial_weight", spatial_weight)):
             if not (math.isfinite(value) and value >= 0):
                 raise ValueRangeError(f"{name} must be a finite number >= 0; got {value}")
-        if spectral_weight == 0 and spatial_weight == 0:
+        if spectral_weight == 0 and spatial_weight == 0 and qnr_weight == 0:
             raise ValueRangeError("spectral_weight and spatial_weight are both 0: nothing to learn; give one > 0")
         self.sensor = sensor
         self.ratio = int(ratio)
@@ -123,19 +195,31 @@ class FullResolutionLoss(nn.Module):
         diff = (low[inner] - ms[inner]).abs().mean()
         return diff / ms[inner].abs().mean().clamp_min(1e-12)
 
-    def spatial(self, fused: torch.Tensor, pan: torch.Tensor, target: "torch.Tensor | float") -> torch.Tensor:
+    def spatial(self, fused: torch.Tensor, pan: torch.Tensor, target: torch.Tensor | float) -> torch.Tensor:
         rho = local_correlation(_standardise(fused), _standardise(pan), self.window, eps=CORRELATION_EPS)
-        return torch.relu(target - rho).mean()
+        return (target - rho).abs().mean() if self.two_sided else torch.relu(target - rho).mean()
+
+    def qnr(self, fused: torch.Tensor, pan: torch.Tensor, qnr_target: torch.Tensor) -> torch.Tensor:
+        return (block_quality(fused, pan, self.qnr_block) - qnr_target).abs().mean()
 
     def forward(self, fused: torch.Tensor, ms: torch.Tensor, pan: torch.Tensor,
-                target: "torch.Tensor | float" = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
+                target: torch.Tensor | float = 1.0, qnr_target: torch.Tensor | None = None,
+                ) -> tuple[torch.Tensor, dict[str, float]]:
         spec = self.spectral(fused, ms) if self.spectral_weight else fused.new_zeros(())
         spat = self.spatial(fused, pan, target) if self.spatial_weight else fused.new_zeros(())
         total = self.spectral_weight * spec + self.spatial_weight * spat
-        return total, {"spectral": float(spec.detach()), "spatial": float(spat.detach())}
+        terms = {"spectral": float(spec.detach()), "spatial": float(spat.detach())}
+        if self.qnr_weight:
+            if qnr_target is None:
+                raise ValueRangeError("qnr_weight > 0 needs qnr_target (see qnr_target())")
+            qnr = self.qnr(fused, pan, qnr_target)
+            total = total + self.qnr_weight * qnr
+            terms["qnr"] = float(qnr.detach())
+        return total, terms
 
     def describe(self) -> dict[str, float | int]:
         """The loss settings, for the model card."""
         return {"spectral_weight": self.spectral_weight, "spatial_weight": self.spatial_weight,
-                "border": self.border, "window": self.window}
+                "border": self.border, "window": self.window, "two_sided": self.two_sided,
+                "qnr_weight": self.qnr_weight, "qnr_block": self.qnr_block}
 

@@ -1,0 +1,113 @@
+"""DetailNet: MTF-GLP detail injection with content-adaptive gains, for per-product adaptation.
+
+A fresh network that starts as a classical method instead of as noise. Its output is the
+MTF-GLP high-pass-modulation (HPM) fusion of Aiazzi et al. (Photogramm. Eng. Remote Sens. 72(5),
+2006; Vivone et al., IEEE TGRS 53(5), 2015, eq. 13) whose injection gains are corrected, pixel by
+pixel, by a small CNN whose last layer starts at zero (``C`` bands, ratio ``R``)::
+
+    P_L,k = interp23tap(decimate(MTF_k(P), R), R)       PAN low-pass at band k's MTF (MTF-GLP)
+    D_k   = P - P_L,k                                    PAN detail for band k
+    a, b, e = split(CNN(cat[lms, P, s D]))               3C maps, all zero at initialisation
+    F_k   = lms_k + (alpha_k + a_k) lms_k / P_L,k D_k    HPM injection (alpha_k = 1 at start)
+                  + (beta_k + b_k) D_k                   additive injection (beta_k = 0 at start)
+                  + e_k                                  spectral correction
+
+With ``alpha = 1``, ``beta = 0`` and a zero last layer, ``F_k = lms_k P / P_L,k``: MTF-GLP-HPM
+without the PAN equalisation (HPM's ratio is invariant to the PAN's gain, not to its offset; the
+learned ``beta`` and ``b`` absorb that). The CNN (``layers`` 3x3 convolutions of ``width``
+channels, ReLU) sees the expanded MS, the PAN and the detail scaled by ``s`` = ``DETAIL_SCALE``.
+
+It exists for ``pansharpen adapt`` (docs/adaptation.md): trained from scratch on one product in
+minutes, a network that must first learn to copy the PAN's detail (LightNet from an EXP-like
+start) spends its whole budget there, while this one starts at a good classical fusion and
+spends it on the corrections. ``mtf_gains`` are the sensor's MS Nyquist gains (the adaptation
+passes the product's sensor; the card records them). Inputs on the scale DN / card.normaliser;
+``R`` a power of two (interp23tap). Output ``(N, C, H, W)``, not clipped.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ..errors import ModelError
+from ..protocol.interp import interp23tap
+from ..protocol.mtf import KERNEL_SIZE, mtf_filter
+from ..protocol.wald import decimate
+from .base import FusionModel
+from .complexity import ComplexityMixin
+from .registry import register
+
+__all__ = ["DETAIL_SCALE", "DetailNet", "detail_net"]
+
+#: scale of the detail maps fed to the CNN (details are a few percent of the signal)
+DETAIL_SCALE = 8.0
+#: the low-pass PAN is clamped to at least this (DN / normaliser) in the HPM ratio
+LOWPASS_FLOOR = 1e-3
+
+
+class DetailNet(ComplexityMixin, FusionModel):
+    """MTF-GLP-HPM with CNN-corrected injection gains (module docstring).
+
+    Args:
+        bands: MS bands ``C``.
+        ratio: PAN/MS ratio, a power of two.
+        mtf_gains: the MS bands' MTF gains at Nyquist (``C`` values in (0, 1); default the
+            toolbox's generic 0.3).
+        width, layers: the CNN's channels and number of 3x3 convolutions (>= 2).
+    """
+
+    def __init__(self, bands: int = 4, ratio: int = 4, mtf_gains: Sequence[float] | None = None,
+                 width: int = 32, layers: int = 3):
+        super().__init__()
+        if ratio < 2 or ratio & (ratio - 1):
+            raise ModelError(f"detail-net works at power-of-two ratios (interp23tap); got {ratio}")
+        gains = [0.3] * bands if mtf_gains is None else [float(g) for g in mtf_gains]
+        if len(gains) != bands or not all(0.0 < g < 1.0 for g in gains):
+            raise ModelError(f"detail-net needs {bands} MTF gains in (0, 1), one per band; got {gains}")
+        if layers < 2 or width < 1:
+            raise ModelError(f"detail-net needs layers >= 2 and width >= 1; got layers={layers}, width={width}")
+        self.bands, self.ratio, self.mtf_gains = bands, int(ratio), tuple(gains)
+        self.alpha = nn.Parameter(torch.ones(bands))
+        self.beta = nn.Parameter(torch.zeros(bands))
+        convs: list[nn.Module] = []
+        cin = 2 * bands + 1
+        for _ in range(layers - 1):
+            convs += [nn.Conv2d(cin, width, 3, padding=1, padding_mode="replicate"), nn.ReLU()]
+            cin = width
+        self.body = nn.Sequential(*convs)
+        self.tail = nn.Conv2d(cin, 3 * bands, 3, padding=1, padding_mode="replicate")
+        nn.init.zeros_(self.tail.weight)
+        nn.init.zeros_(self.tail.bias)
+
+    def receptive_field(self) -> int:
+        """Reach in PAN pixels (analytic; the FFT filter's round-off defeats the gradient probe): the MTF
+        kernel's radius, one decimation step, interp23tap's reach (11 taps per x2 stage) and the CNN."""
+        r = self.ratio
+        return KERNEL_SIZE // 2 + r + 11 * (r - 1) + r + len(self.body) // 2 + 1
+
+    def pan_lowpass(self, pan: torch.Tensor) -> torch.Tensor:
+        """``P_L,k`` for every band: ``(N, 1, H, W) -> (N, C, H, W)`` (H, W multiples of the ratio)."""
+        r = self.ratio
+        low = decimate(mtf_filter(pan.expand(-1, self.bands, -1, -1), self.mtf_gains, r), r)
+        return interp23tap(low, r)
+
+    def fuse(self, ms: torch.Tensor, pan: torch.Tensor, lms: torch.Tensor) -> torch.Tensor:
+        low = self.pan_lowpass(pan)
+        detail = pan - low
+        hpm = lms / low.clamp_min(LOWPASS_FLOOR) * detail
+        a, b, e = self.tail(self.body(torch.cat([lms, pan, DETAIL_SCALE * detail], dim=1))).chunk(3, dim=1)
+        alpha, beta = self.alpha.view(1, -1, 1, 1), self.beta.view(1, -1, 1, 1)
+        return lms + (alpha + a) * hpm + (beta + b) * detail + e
+
+
+@register(
+    "detail-net",
+    paper=("MTF-GLP-HPM (Aiazzi et al., PE&RS 2006) with CNN-corrected injection gains; this project's network "
+           "for full-resolution adaptation (docs/adaptation.md)"),
+    description="MTF-GLP-HPM + CNN gain corrections; starts at the classical fusion (for `pansharpen adapt`)",
+    normaliser=2047.0,
+)
+def detail_net(bands: int = 4, **options) -> DetailNet:
+    return DetailNet(bands=bands, **options)
