@@ -287,4 +287,18 @@ def test_streamed_cs_statistics_equal_whole_array_ones():
     np.testing.assert_allclose(got["gain"], [covariance(lms[k], intensity) / var_i for k in range(4)], rtol=1e-12)
     np.testing.assert_allclose(got["intensity_mean"], intensity.mean(), rtol=1e-13)
     np.testing.assert_allclose(got["intensity_std"], np.sqrt(var_i), rtol=1e-12)
+    assert got["intensity_min"] == intensity.min()
     assert "lms" not in x.__dict__  # the full-resolution MS~ was never built
+
+
+def test_bt_h_haze_cap_equals_the_whole_intensity_one():
+    from pansharpen.classical._common import make_inputs
+    from pansharpen.classical._lowpass import HAZE_MARGIN
+
+    rng = np.random.default_rng(7)
+    ms, pan = rng.uniform(50, 2047, (4, 75, 33)), rng.uniform(50, 2047, (300, 132))
+    params = get_method("bt-h").estimate(ms, pan, "QB", 4)
+    intensity = np.tensordot(params["weights"], make_inputs(ms, pan, "QB", 4).lms, axes=1) + params["bias"]
+    cap = intensity.min() - HAZE_MARGIN * (intensity.mean() - intensity.min())
+    expected = min(float(params["bias"] + params["weights"] @ params["haze"]), cap)
+    np.testing.assert_allclose(params["intensity_haze"], expected, rtol=1e-13)

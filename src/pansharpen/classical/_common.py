@@ -24,10 +24,10 @@ import torch
 
 from .._arrays import check_finite, restore, to_numpy
 from ..errors import ShapeError, ValueRangeError
-from ..protocol.interp import interp23tap, upsample
+from ..protocol.interp import upsample
 from ..protocol.policy import resolve_sensor as _sensor_policy
 from ..protocol.sensors import Sensor
-from ._lowpass import interp_halo
+from ._lowpass import interp_halo, upsample_strips
 
 Params = dict[str, Any]
 
@@ -186,25 +186,17 @@ class Inputs:
 def lms_strips(x: Inputs, rows: int = 64):
     """Yield ``(R0, R1, lms[:, R0:R1, :])`` for consecutive PAN-grid row ranges without building ``x.lms``.
 
-    Each strip is interp23tap of ``rows`` MS rows plus a margin of 12 MS rows on each side taken
-    circularly (the interpolator's borders are circular and it reaches 9 MS rows for ratio 4), so its
-    centre is computed from the same samples by the same operations as the whole image: the strips
-    are bitwise equal to ``x.lms`` (tested). Memory: one strip (``C x (rows + 24) R x W``) at a time.
-    When ``x.lms`` exists already (given or computed), or the ratio is not a power of two (the general
-    interpolator), the rows of ``x.lms`` are yielded instead.
+    The strips of :func:`~pansharpen.classical._lowpass.upsample_strips` (``rows`` MS rows each, bitwise
+    equal to the same rows of ``x.lms``). When ``x.lms`` exists already (given or computed), or the
+    ratio is not a power of two (the general interpolator works on the whole image), the rows of
+    ``x.lms`` are yielded instead.
     """
-    ratio = x.ratio
-    if x.given_lms is not None or "lms" in x.__dict__ or ratio & (ratio - 1):
-        lms = x.lms  # given, computed, or the general interpolator (not a power of two): whole
-        for r0 in range(0, lms.shape[1], rows * ratio):
-            yield r0, min(lms.shape[1], r0 + rows * ratio), lms[:, r0 : r0 + rows * ratio]
+    if x.given_lms is not None or "lms" in x.__dict__ or x.ratio & (x.ratio - 1):
+        lms = x.lms
+        for r0 in range(0, lms.shape[1], rows * x.ratio):
+            yield r0, min(lms.shape[1], r0 + rows * x.ratio), lms[:, r0 : r0 + rows * x.ratio]
         return
-
-    h, margin = x.ms.shape[1], 12
-    for i0 in range(0, h, rows):
-        i1 = min(h, i0 + rows)
-        up = np.asarray(interp23tap(x.ms[:, np.arange(i0 - margin, i1 + margin) % h], ratio), dtype=np.float64)
-        yield i0 * ratio, i1 * ratio, up[:, margin * ratio : (margin + i1 - i0) * ratio]
+    yield from upsample_strips(x.ms, x.ratio, rows)
 
 
 class Moments:

@@ -1,8 +1,9 @@
 """Low-pass PAN images used by the detail-injection methods.
 
-* :func:`glp_lowpass`: the MTF-GLP low-pass ``P_L = interp23tap(decimate(MTF_g(P)))`` for each
-  distinct MTF gain ``g`` (Aiazzi et al. 2006), i.e. the PAN brought to the MS resolution with
-  the MS band's own MTF and interpolated back exactly as the MS was (EXP).
+* :func:`glp_decimated`: the MS-grid half of the MTF-GLP low-pass ``P_L = interp23tap(decimate(MTF_g(P)))``
+  for each distinct MTF gain ``g`` (Aiazzi et al. 2006), i.e. the PAN brought to the MS resolution
+  with the MS band's own MTF; :func:`upsample_interp23tap` (whole) or :func:`upsample_strips` (one
+  strip of rows at a time, bitwise the same) interpolate it back exactly as the MS was (EXP).
 * :func:`starlet_lowpass`: the a-trous B3-spline approximation used by AWLP (Otazu et al. 2005).
 * :func:`morphological_lowpass`: the half-gradient morphological pyramid of MF (Restaino et al. 2016).
 
@@ -46,6 +47,33 @@ def upsample_interp23tap(image: np.ndarray, ratio: int) -> np.ndarray:
     return np.asarray(upsample(image, ratio), dtype=np.float64)
 
 
+#: LR rows of circular context a strip of :func:`upsample_strips` carries on each side: interp23tap's
+#: reach, 11/2 + 11/4 + ... < 11 LR rows at any power of two.
+STRIP_MARGIN = 12
+
+
+def upsample_strips(image: np.ndarray, ratio: int, rows: int = 64):
+    """Yield ``(R0, R1, upsample_interp23tap(image)[:, R0:R1])`` for consecutive HR row ranges.
+
+    ``image`` is ``(C, h, w)``. Each strip is interp23tap of ``rows`` LR rows plus
+    :data:`STRIP_MARGIN` rows on each side taken circularly (interp23tap's borders are circular), so
+    its centre is computed from the same samples by the same operations as the whole image: the
+    strips are bitwise equal to the rows of the whole upsampled image (tested). Memory: one strip,
+    ``C x (rows + 24) ratio x w ratio`` float64. At ratios that are not powers of two (the general
+    interpolator) the whole image is upsampled and sliced.
+    """
+    if ratio & (ratio - 1):
+        up = upsample_interp23tap(image, ratio)
+        for r0 in range(0, up.shape[1], rows * ratio):
+            yield r0, min(up.shape[1], r0 + rows * ratio), up[:, r0 : r0 + rows * ratio]
+        return
+    h, margin = image.shape[1], STRIP_MARGIN
+    for i0 in range(0, h, rows):
+        i1 = min(h, i0 + rows)
+        up = upsample_interp23tap(image[:, np.arange(i0 - margin, i1 + margin) % h], ratio)
+        yield i0 * ratio, i1 * ratio, up[:, margin * ratio : (margin + i1 - i0) * ratio]
+
+
 def mtf_decimate(pan: np.ndarray, gains: tuple[float, ...], ratio: int) -> np.ndarray:
     """``decimate(imfilter(P, h_g, 'replicate'))`` for each gain: ``(len(gains), H/ratio, W/ratio)``.
 
@@ -81,12 +109,10 @@ def mtf_decimate(pan: np.ndarray, gains: tuple[float, ...], ratio: int) -> np.nd
     return out
 
 
-def glp_lowpass(pan: np.ndarray, gains, ratio: int) -> dict[float, np.ndarray]:
-    """MTF-GLP low-pass of the PAN for each distinct gain in ``gains``: ``{gain: (H, W)}``."""
+def glp_decimated(pan: np.ndarray, gains, ratio: int) -> tuple[tuple[float, ...], np.ndarray]:
+    """The MS-grid half of the MTF-GLP low-pass: ``(distinct gains (sorted), (G, H/ratio, W/ratio))``."""
     distinct = tuple(sorted({float(g) for g in gains}))
-    low = mtf_decimate(pan, distinct, ratio)
-    up = upsample_interp23tap(low, ratio)
-    return {g: up[i] for i, g in enumerate(distinct)}
+    return distinct, mtf_decimate(pan, distinct, ratio)
 
 
 def glp_unit_response(shape: tuple[int, int], gain: float, ratio: int) -> np.ndarray:
@@ -104,16 +130,16 @@ def glp_unit_response(shape: tuple[int, int], gain: float, ratio: int) -> np.nda
 HAZE_MARGIN = 0.1
 
 
-def haze_cap(image: np.ndarray) -> float:
-    """Largest haze value allowed for the denominator ``image`` of a haze-corrected ratio.
+def haze_cap(minimum: float, mean: float) -> float:
+    """Largest haze value allowed for a haze-corrected ratio whose denominator image has this
+    ``minimum`` and ``mean`` (taken in a streamed pass over the scene).
 
     ``min - HAZE_MARGIN * (mean - min)``: the haze-free denominator ``image - haze`` then stays
     above 10 % of its mean-to-minimum spread everywhere. The cap moves with any gain and offset
-    of ``image``, so equalisation invariances are kept. With collinear bands the regression
+    of the image, so equalisation invariances are kept. With collinear bands the regression
     haze estimate can exceed dark pixel values, where the ratio would divide by ~0.
     """
-    low, mean = float(image.min()), float(image.mean())
-    return low - HAZE_MARGIN * (mean - low)
+    return float(minimum) - HAZE_MARGIN * (float(mean) - float(minimum))
 
 
 def stack_by_gain(lowpass: dict[float, np.ndarray], gains) -> list[np.ndarray]:

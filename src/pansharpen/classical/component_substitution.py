@@ -68,13 +68,16 @@ def _cs_params(x: Inputs, weights: np.ndarray, bias: float) -> dict:
 
     One streamed pass over strips of ``MS~`` (:func:`~pansharpen.classical._common.lms_strips`), so the
     full-resolution ``MS~`` and intensity are never held (the full WV3 scene needed 2.2 GB); the moments
-    equal the whole-array ones to float64 rounding (tested).
+    equal the whole-array ones to float64 rounding (tested). Also the intensity's minimum (BT-H's haze cap).
     """
     n = x.nbands
     moments = Moments(n + 1, pairs=[(k, n) for k in range(n)])  # bands 0..n-1, intensity n
+    intensity_min = np.inf
     for _, _, strip in lms_strips(x):
         flat = strip.reshape(n, -1)
-        moments.add(np.concatenate([flat, (np.tensordot(weights, flat, axes=1) + bias)[None]], axis=0))
+        intensity = np.tensordot(weights, flat, axes=1) + bias
+        intensity_min = min(intensity_min, float(intensity.min()))
+        moments.add(np.concatenate([flat, intensity[None]], axis=0))
     band_var = moments.var(ddof=1)
     require_ms_variation(None, "component substitution", std=np.sqrt(band_var[:n]), mean=moments.mean[:n])
     var_i = float(band_var[n])
@@ -92,6 +95,7 @@ def _cs_params(x: Inputs, weights: np.ndarray, bias: float) -> dict:
         "pan_std": float(x.pan.std(ddof=1)),
         "intensity_mean": float(moments.mean[n]),
         "intensity_std": float(np.sqrt(var_i)),
+        "intensity_min": intensity_min,
     }
 
 
@@ -230,7 +234,8 @@ def _bth_estimate(x: Inputs) -> dict:
     params["haze"] = haze
     # the intensity of the band hazes, capped below the darkest intensity value so that the
     # haze-free intensity (the Brovey denominator) stays positive (see haze_cap)
-    params["intensity_haze"] = min(float(bias + weights @ haze), haze_cap(_intensity(x.lms, weights, bias)))
+    cap = haze_cap(params["intensity_min"], params["intensity_mean"])
+    params["intensity_haze"] = min(float(bias + weights @ haze), cap)
     return params
 
 
