@@ -302,3 +302,82 @@ def test_bt_h_haze_cap_equals_the_whole_intensity_one():
     cap = intensity.min() - HAZE_MARGIN * (intensity.mean() - intensity.min())
     expected = min(float(params["bias"] + params["weights"] @ params["haze"]), cap)
     np.testing.assert_allclose(params["intensity_haze"], expected, rtol=1e-13)
+
+
+def _pracs_whole_image(ms, pan, sensor, ratio, beta=0.95):
+    """PRACS's estimate as it was computed on whole images before streaming (the reference)."""
+    from pansharpen.classical._common import band_mean, band_std, correlation, lstsq, make_inputs
+    from pansharpen.classical.component_substitution import _pracs_matched_ms, _with_ones
+
+    def down_up(image):
+        return imresize(imresize(image, 1.0 / ratio), ratio)
+
+    x = make_inputs(ms, pan, sensor, ratio)
+    n, lms = x.nbands, x.lms
+    std_k = band_std(lms)
+    params = {"band_mean": band_mean(lms), "band_std_safe": np.where(std_k > 0, std_k, 1.0),
+              "pan_mean": float(pan.mean()), "pan_std": float(pan.std(ddof=1))}
+    matched = _pracs_matched_ms(lms, params)
+    basis = _with_ones(matched).reshape(n + 1, -1).T
+    targets = np.concatenate([down_up(pan[None]).reshape(1, -1), down_up(matched).reshape(n, -1)], axis=0).T
+    coefs = lstsq(basis, targets, "reference")
+    alpha = coefs[:, 0]
+    intensity = (basis @ alpha).reshape(pan.shape)
+    cc = np.array([correlation(intensity, matched[k]) for k in range(n)])
+    gamma = cc[None] * alpha[:, None] + (1 - cc[None]) * coefs[:, 1:]
+    offset, inj, rho = np.zeros(n), np.zeros(n), np.zeros(n)
+    for k in range(n):
+        i_k = (basis @ gamma[:, k]).reshape(pan.shape)
+        offset[k] = (cc[k] * pan + (1 - cc[k]) * matched[k]).mean() - i_k.mean()
+        inj[k], rho[k] = correlation(i_k, lms[k]), correlation(intensity, lms[k])
+    return dict(params, alpha=alpha, cc=cc, gamma=gamma, detail_offset=offset, gain=beta * inj * std_k / std_k.mean(), rho=rho)
+
+
+@pytest.mark.parametrize("strip", [3, 32])
+def test_streamed_pracs_estimate_equals_the_whole_image_one(monkeypatch, strip):
+    from pansharpen.classical import component_substitution as cs
+
+    monkeypatch.setattr(cs, "PRACS_STRIP", strip)
+    rng = np.random.default_rng(10)
+    ms = rng.uniform(50, 2047, (4, 41, 23))  # odd sizes: 41 MS rows, a short last strip
+    pan = np.tensordot([0.3, 0.2, 0.3, 0.2], imresize(ms, 4), axes=1) + rng.normal(0, 30, (164, 92))
+    got = get_method("pracs").estimate(ms, pan, "QB", 4)
+    want = _pracs_whole_image(ms, pan, "QB", 4)
+    for key in ("band_mean", "band_std_safe", "pan_mean", "pan_std", "alpha", "cc", "gamma", "gain", "rho"):
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-11, atol=0, err_msg=key)
+    # the offsets are ~0 (the regression has an intercept): compared in DN, relative to the PAN level
+    np.testing.assert_allclose(got["detail_offset"], want["detail_offset"], rtol=0, atol=1e-12 * want["pan_mean"])
+
+
+@pytest.mark.parametrize("strip", [1, 4, 13])
+def test_down_up_rows_are_bitwise_the_whole_image_resizes(strip):
+    from pansharpen.classical.component_substitution import down_up_reach, down_up_rows
+
+    img = np.random.default_rng(11).uniform(0, 2047, (2, 44, 27))  # 44 = 4 x 11 rows
+    whole = imresize(imresize(img, 0.25), 4)
+    bands = [(a, min(a + strip, 44)) for a in range(0, 44, strip)]
+    got = [down_up_rows(lambda a, b: img[:, a:b], 44, 4, r0, r1) for r0, r1 in bands]
+    np.testing.assert_array_equal(np.concatenate(got, axis=1), whole)
+    lo, hi = down_up_reach(44, 4, 20, 24)
+    assert 0 < lo < 20 and 24 < hi < 44  # a band with its halo
+
+
+def test_streamed_least_squares_equals_lstsq_on_the_whole_design():
+    from pansharpen.classical._common import SingularRegressionWarning, StreamedLeastSquares, lstsq
+
+    rng = np.random.default_rng(12)
+    design = np.concatenate([np.ones((1000, 1)), rng.normal(size=(1000, 4))], axis=1)
+    target = design @ rng.normal(size=(5, 3)) + rng.normal(0, 0.1, (1000, 3))
+    fit = StreamedLeastSquares()
+    for a in (0, 3, 400, 997):  # the first block has fewer rows than columns
+        b = {0: 3, 3: 400, 400: 997, 997: 1000}[a]
+        fit.add(design[a:b], target[a:b])
+    np.testing.assert_allclose(fit.solve("t"), lstsq(design, target, "t"), rtol=1e-12)
+    collinear = np.concatenate([design, design[:, 1:2]], axis=1)  # rank 5 of 6: minimum norm, warned
+    fit = StreamedLeastSquares()
+    for a in range(0, 1000, 300):
+        fit.add(collinear[a : a + 300], target[a : a + 300])
+    with pytest.warns(SingularRegressionWarning):
+        got = fit.solve("t")
+    with pytest.warns(SingularRegressionWarning):
+        np.testing.assert_allclose(got, lstsq(collinear, target, "t"), rtol=1e-10)

@@ -238,3 +238,11 @@ def test_streamed_mra_estimates_equal_todays_whole_image_ones():
     cap = min(low.min() - HAZE_MARGIN * (low.mean() - low.min()) for low in lows)
     w, b = hpmh["weights"], hpmh["bias"]
     np.testing.assert_allclose(hpmh["pan_haze"], min(float(b + w @ hpmh["haze"]), cap), rtol=1e-13)
+
+
+@pytest.mark.parametrize("r0,r1", [(0, 1), (3, 17), (50, 92), (91, 92), (0, 92)])
+def test_upsample_rows_at_any_row_range_are_bitwise_the_whole_image(r0, r1):
+    from pansharpen.classical._lowpass import upsample_interp23tap, upsample_rows
+
+    img = np.random.default_rng(9).uniform(0, 2047, (2, 23, 17))
+    np.testing.assert_array_equal(upsample_rows(img, 4, r0, r1), upsample_interp23tap(img, 4)[:, r0:r1])

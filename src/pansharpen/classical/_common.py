@@ -293,13 +293,14 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((a - a.mean()) * (b - b.mean())) / (sa * sb))
 
 
-def lstsq(design: np.ndarray, target: np.ndarray, what: str) -> np.ndarray:
+def lstsq(design: np.ndarray, target: np.ndarray, what: str, rcond=None) -> np.ndarray:
     """Least squares ``design @ x ~= target`` with a rank check.
 
     Rank-deficient systems (flat regions, collinear bands) get the minimum-norm solution and a
-    :class:`SingularRegressionWarning` naming ``what``.
+    :class:`SingularRegressionWarning` naming ``what``. ``rcond``: numpy's (default: machine
+    epsilon times the larger dimension of ``design``).
     """
-    x, _, rank, _ = np.linalg.lstsq(design, target, rcond=None)
+    x, _, rank, _ = np.linalg.lstsq(design, target, rcond=rcond)
     if rank < design.shape[1]:
         warnings.warn(
             f"{what}: the regression is rank deficient (rank {rank} < {design.shape[1]} unknowns, "
@@ -308,6 +309,38 @@ def lstsq(design: np.ndarray, target: np.ndarray, what: str) -> np.ndarray:
             stacklevel=3,
         )
     return x
+
+
+class StreamedLeastSquares:
+    """:func:`lstsq` of ``design @ x ~= target`` given in blocks of rows, holding only a small R factor.
+
+    Each block is stacked under the running R factor of ``[design | target]`` and re-factorised
+    (tall-skinny QR): ``[design | target] = Q [[R11, R12], [0, R22]]``, so the least-squares problem
+    is ``R11 x ~= R12`` with the same singular values, the same rank decision (numpy's ``rcond`` for the
+    whole design's row count) and the same minimum-norm solution, to float64 rounding (tested
+    against :func:`lstsq` on the whole design).
+    """
+
+    def __init__(self):
+        self.r = None
+        self.rows = 0
+        self.nd = None
+
+    def add(self, design: np.ndarray, target: np.ndarray) -> None:
+        """``design`` ``(n_b, D)``, ``target`` ``(n_b, T)`` rows of the system."""
+        self.nd = design.shape[1]
+        block = np.concatenate([design, target], axis=1)
+        if self.r is not None:
+            block = np.concatenate([self.r, block], axis=0)
+        self.r = np.linalg.qr(block, mode="r")
+        self.rows += design.shape[0]
+
+    def solve(self, what: str) -> np.ndarray:
+        """The coefficients ``(D, T)``, as :func:`lstsq` (minimum norm and a warning if rank deficient)."""
+        r = np.zeros((self.r.shape[1], self.r.shape[1]))
+        r[: self.r.shape[0]] = self.r  # fewer rows than columns so far: the missing rows are zero
+        nd = self.nd
+        return lstsq(r[:nd, :nd], r[:nd, nd:], what, rcond=np.finfo(np.float64).eps * max(self.rows, nd))
 
 
 def require_pan_detail(pan: np.ndarray, method: str) -> None:

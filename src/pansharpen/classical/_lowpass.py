@@ -52,26 +52,37 @@ def upsample_interp23tap(image: np.ndarray, ratio: int) -> np.ndarray:
 STRIP_MARGIN = 12
 
 
-def upsample_strips(image: np.ndarray, ratio: int, rows: int = 64):
-    """Yield ``(R0, R1, upsample_interp23tap(image)[:, R0:R1])`` for consecutive HR row ranges.
+def upsample_rows(image: np.ndarray, ratio: int, r0: int, r1: int) -> np.ndarray:
+    """Rows ``r0:r1`` of ``upsample_interp23tap(image, ratio)`` (a power of two) without the whole image.
 
-    ``image`` is ``(C, h, w)``. Each strip is interp23tap of ``rows`` LR rows plus
-    :data:`STRIP_MARGIN` rows on each side taken circularly (interp23tap's borders are circular), so
-    its centre is computed from the same samples by the same operations as the whole image: the
-    strips are bitwise equal to the rows of the whole upsampled image (tested). Memory: one strip,
-    ``C x (rows + 24) ratio x w ratio`` float64. At ratios that are not powers of two (the general
-    interpolator) the whole image is upsampled and sliced.
+    ``image`` is ``(C, h, w)``. The LR rows under ``r0:r1`` plus :data:`STRIP_MARGIN` rows on each
+    side, taken circularly (interp23tap's borders are circular), are upsampled: the kept rows are
+    computed from the same samples by the same operations as in the whole image, so they are
+    bitwise equal to it (tested). Memory: ``C x (r1 - r0 + 25 ratio) x w ratio`` float64.
     """
+    h, margin = image.shape[1], STRIP_MARGIN
+    i0, i1 = r0 // ratio, -(-r1 // ratio)
+    up = upsample_interp23tap(image[:, np.arange(i0 - margin, i1 + margin) % h], ratio)
+    start = margin * ratio + r0 - i0 * ratio
+    return up[:, start : start + r1 - r0]
+
+
+def upsample_strips(image: np.ndarray, ratio: int, rows: int = 64):
+    """Yield ``(R0, R1, upsample_interp23tap(image)[:, R0:R1])`` for consecutive strips of ``rows`` LR rows.
+
+    ``image`` is ``(C, h, w)``; each strip is :func:`upsample_rows` (bitwise the rows of the whole
+    upsampled image; memory: one strip, ``C x (rows + 24) ratio x w ratio`` float64). At ratios that
+    are not powers of two (the general interpolator) the whole image is upsampled and sliced.
+    """
+    h = image.shape[1]
     if ratio & (ratio - 1):
         up = upsample_interp23tap(image, ratio)
         for r0 in range(0, up.shape[1], rows * ratio):
             yield r0, min(up.shape[1], r0 + rows * ratio), up[:, r0 : r0 + rows * ratio]
         return
-    h, margin = image.shape[1], STRIP_MARGIN
     for i0 in range(0, h, rows):
-        i1 = min(h, i0 + rows)
-        up = upsample_interp23tap(image[:, np.arange(i0 - margin, i1 + margin) % h], ratio)
-        yield i0 * ratio, i1 * ratio, up[:, margin * ratio : (margin + i1 - i0) * ratio]
+        r0, r1 = i0 * ratio, min(h, i0 + rows) * ratio
+        yield r0, r1, upsample_rows(image, ratio, r0, r1)
 
 
 def mtf_decimate(pan: np.ndarray, gains: tuple[float, ...], ratio: int) -> np.ndarray:

@@ -16,20 +16,24 @@ import scipy.optimize
 
 from ..errors import ShapeError, ValueRangeError
 from ..protocol.mtf import mtf_filter
-from ..protocol.resize import imresize
+from ..protocol.resize import imresize, imresize_input_rows, imresize_rows
 from ._common import (
     ClassicalMethod,
     Inputs,
     Moments,
-    band_mean,
-    band_std,
-    correlation,
+    StreamedLeastSquares,
     equalize,
     lms_strips,
     lstsq,
     require_ms_variation,
 )
-from ._lowpass import decimate_phase, haze_cap, mtf_decimate, upsample_interp23tap
+from ._lowpass import (
+    decimate_phase,
+    haze_cap,
+    mtf_decimate,
+    upsample_interp23tap,
+    upsample_rows,
+)
 from .segmentation import assign_clusters, kmeans
 
 # ----------------------------------------------------------------------------------------------
@@ -407,10 +411,6 @@ BDSD_PC = ClassicalMethod(
 # ----------------------------------------------------------------------------------------------
 
 
-def _resize_down_up(image: np.ndarray, ratio: int) -> np.ndarray:
-    return np.asarray(imresize(imresize(image, 1.0 / ratio), ratio), dtype=np.float64)
-
-
 def _pracs_matched_ms(lms: np.ndarray, params: dict) -> np.ndarray:
     """MS~ histogram-matched to the PAN and clipped at 0 (Choi et al. 2011, Eq. 5)."""
     matched = equalize(
@@ -427,43 +427,118 @@ def _with_ones(stack: np.ndarray) -> np.ndarray:
     return np.concatenate([np.ones((1, *stack.shape[1:])), stack], axis=0)
 
 
+#: MS rows per strip of PRACS's streamed estimate (a 3340-column WV3 strip of [1, M~] and its
+#: targets is 62 MB).
+PRACS_STRIP = 32
+
+
+def _lms_rows(x: Inputs, r0: int, r1: int) -> np.ndarray:
+    """Rows ``r0:r1`` of ``MS~`` (bitwise those of ``x.lms``) without building it at powers of two."""
+    if x.given_lms is not None or "lms" in x.__dict__ or x.ratio & (x.ratio - 1):
+        return x.lms[:, r0:r1]
+    return upsample_rows(x.ms, x.ratio, r0, r1)
+
+
+def down_up_rows(rows_of, height: int, ratio: int, r0: int, r1: int) -> np.ndarray:
+    """Rows ``r0:r1`` of ``imresize(imresize(image, 1/ratio), ratio)`` (bicubic) of a ``(C, height, W)``
+    image given by ``rows_of(lo, hi) = image[:, lo:hi]``, bitwise equal to the whole-image resizes
+    (:func:`~pansharpen.protocol.resize.imresize_rows`, tested)."""
+    lr_height = -(-height // ratio)
+    l0, l1 = imresize_input_rows(lr_height, float(ratio), r0, r1)
+    low = imresize_rows(rows_of, height, 1.0 / ratio, l0, l1)
+    return imresize_rows(lambda a, b: low[:, a - l0 : b - l0], lr_height, float(ratio), r0, r1)
+
+
+def down_up_reach(height: int, ratio: int, r0: int, r1: int) -> tuple[int, int]:
+    """Input rows ``lo:hi`` that :func:`down_up_rows` reads for the output rows ``r0:r1``."""
+    l0, l1 = imresize_input_rows(-(-height // ratio), float(ratio), r0, r1)
+    return imresize_input_rows(height, 1.0 / ratio, l0, l1)
+
+
+def _pracs_strips(x: Inputs, params: dict):
+    """Yield ``(R0, R1, MS~ rows, M~ rows, LP(P) rows, LP(M~) rows)`` over the scene, LP = bicubic down-up.
+
+    Each strip computes ``MS~`` on its rows plus the down-up's reach, so ``LP`` is bitwise the
+    whole-image one (:func:`down_up_rows`)."""
+    height, step = x.pan.shape[0], PRACS_STRIP * x.ratio
+    for r0 in range(0, height, step):
+        r1 = min(height, r0 + step)
+        lo, hi = down_up_reach(height, x.ratio, r0, r1)
+        lo, hi = min(lo, r0), max(hi, r1)
+        lms = _lms_rows(x, lo, hi)
+        matched = _pracs_matched_ms(lms, params)
+        pan_lp = down_up_rows(lambda a, b: x.pan[None, a:b], height, x.ratio, r0, r1)
+        matched_lp = down_up_rows(lambda a, b, m=matched, lo=lo: m[:, a - lo : b - lo], height, x.ratio, r0, r1)
+        yield r0, r1, lms[:, r0 - lo : r1 - lo], matched[:, r0 - lo : r1 - lo], pan_lp[0], matched_lp
+
+
 def _pracs_estimate(x: Inputs, beta: float = 0.95) -> dict:
-    require_ms_variation(x.lms, "PRACS")
+    """PRACS's scene statistics (Choi et al. 2011, Eq. 5-12) in streamed passes over strips of rows.
+
+    The full-resolution ``[1, M~]`` design (9 x 11 M float64 for a WV3 scene) and the down-up
+    resized images are never held: pass 1 takes the ``MS~`` band moments, pass 2 the one
+    multi-target least squares (:class:`~pansharpen.classical._common.StreamedLeastSquares`),
+    pass 3 the correlations of the intensity with ``M~_k`` and ``MS~_k``, pass 4 the band-wise
+    detail offsets and injection correlations. Equal to the whole-image formulas to float64
+    rounding (tested).
+    """
     n = x.nbands
-    std_k = band_std(x.lms)
+    ms_moments = Moments(n)
+    for _, _, strip in lms_strips(x):
+        ms_moments.add(strip.reshape(n, -1))
+    std_k, mean_k = np.sqrt(ms_moments.var(ddof=1)), ms_moments.mean
+    require_ms_variation(None, "PRACS", std=std_k, mean=mean_k)
     params = {
-        "band_mean": band_mean(x.lms),
+        "band_mean": mean_k,
         "band_std_safe": np.where(std_k > 0, std_k, 1.0),
         "pan_mean": float(x.pan.mean()),
         "pan_std": float(x.pan.std(ddof=1)),
     }
-    matched = _pracs_matched_ms(x.lms, params)
-    basis = _with_ones(matched).reshape(n + 1, -1).T
-    pan_lp = _resize_down_up(x.pan[None], x.ratio)[0]
-    matched_lp = _resize_down_up(matched, x.ratio)
     # every regression of PRACS shares the design [1, M~]; the band targets below are linear
     # in (LP(P), LP(M~_k)), so one multi-target least squares gives all coefficients
-    targets = np.concatenate([pan_lp.reshape(1, -1), matched_lp.reshape(n, -1)], axis=0).T
-    coefs = lstsq(basis, targets, "PRACS intensity regressions")
+    fit = StreamedLeastSquares()
+    for *_, matched, pan_lp, matched_lp in _pracs_strips(x, params):
+        fit.add(_with_ones(matched).reshape(n + 1, -1).T,
+                np.concatenate([pan_lp.reshape(1, -1), matched_lp.reshape(n, -1)], axis=0).T)
+    coefs = fit.solve("PRACS intensity regressions")
     alpha = coefs[:, 0]
-    intensity = (basis @ alpha).reshape(x.pan.shape)
-    cc = np.array([correlation(intensity, matched[k]) for k in range(n)])
+
+    def strips():  # (P, MS~, M~, basis [1, M~] (N, n + 1), intensity) per strip
+        for r0, r1, lms in lms_strips(x, PRACS_STRIP):
+            matched = _pracs_matched_ms(lms, params)
+            basis = _with_ones(matched).reshape(n + 1, -1).T
+            yield x.pan[r0:r1].ravel(), lms.reshape(n, -1), matched.reshape(n, -1), basis, basis @ alpha
+
+    # intensity (variable 0) against M~_k (1..n) and MS~_k (n+1..2n)
+    corr = Moments(2 * n + 1, pairs=[(0, 1 + k) for k in range(2 * n)])
+    for _, lms, matched, _, intensity in strips():
+        corr.add(np.concatenate([intensity[None], matched, lms], axis=0))
+    corrs = _correlations(corr)
+    cc, rho = corrs[:n], corrs[n:]
     # band-wise high-resolution component P_k^h = cc_k P + (1 - cc_k) M~_k and its intensity
     # (Eq. 6-8): regressing LP(P_k^h) = cc_k LP(P) + (1 - cc_k) LP(M~_k) on [1, M~]
     gamma = cc[None] * alpha[:, None] + (1 - cc[None]) * coefs[:, 1:]
-    offset = np.zeros(n)
-    inj = np.zeros(n)
-    rho = np.zeros(n)
-    for k in range(n):
-        p_h = cc[k] * x.pan + (1 - cc[k]) * matched[k]
-        i_k = (basis @ gamma[:, k]).reshape(x.pan.shape)
-        offset[k] = p_h.mean() - i_k.mean()
-        inj[k] = correlation(i_k, x.lms[k])
-        rho[k] = correlation(intensity, x.lms[k])
+    # P_k^h (0..n-1), I_k (n..2n-1), MS~_k (2n..3n-1)
+    bands = Moments(3 * n, pairs=[(n + k, 2 * n + k) for k in range(n)])
+    for pan, lms, matched, basis, _ in strips():
+        p_h = cc[:, None] * pan[None] + (1 - cc[:, None]) * matched
+        bands.add(np.concatenate([p_h, (basis @ gamma).T, lms], axis=0))
+    offset = bands.mean[:n] - bands.mean[n : 2 * n]
+    inj = _correlations(bands)
     mean_std = std_k.mean()
     gains = beta * inj * std_k / mean_std
     params.update(alpha=alpha, cc=cc, gamma=gamma, detail_offset=offset, gain=gains, rho=rho, beta=float(beta))
     return params
+
+
+def _correlations(moments: Moments) -> np.ndarray:
+    """Pearson correlation of each pair of ``moments`` (0 where a variable is constant), as :func:`correlation`."""
+    var = moments.var(ddof=0)
+    out = np.zeros(len(moments.pairs))
+    for p, (i, j) in enumerate(moments.pairs):
+        if var[i] > 0 and var[j] > 0:
+            out[p] = moments.cov(ddof=0)[p] / (np.sqrt(var[i]) * np.sqrt(var[j]))
+    return out
 
 
 def _pracs_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
