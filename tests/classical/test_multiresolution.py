@@ -246,3 +246,14 @@ def test_upsample_rows_at_any_row_range_are_bitwise_the_whole_image(r0, r1):
 
     img = np.random.default_rng(9).uniform(0, 2047, (2, 23, 17))
     np.testing.assert_array_equal(upsample_rows(img, 4, r0, r1), upsample_interp23tap(img, 4)[:, r0:r1])
+
+
+@pytest.mark.parametrize("shape,ratio", [((92, 44), 4), ((64, 72), 8), ((30, 26), 2)])
+def test_mtf_decimate_is_the_filtered_and_decimated_pan(shape, ratio):
+    from pansharpen.classical._lowpass import mtf_decimate
+
+    pan = np.random.default_rng(13).uniform(0, 2047, shape)
+    gains = (0.29, 0.35)
+    got = mtf_decimate(pan, gains, ratio)
+    for i, g in enumerate(gains):
+        np.testing.assert_allclose(got[i], decimate(mtf_filter(pan, g, ratio), ratio), rtol=1e-12, atol=1e-9)

@@ -93,7 +93,9 @@ def mtf_decimate(pan: np.ndarray, gains: tuple[float, ...], ratio: int) -> np.nd
     sum over the ``ratio**2`` phases of an LR-size correlation of the phase image with the phase
     kernel. The phase images' FFTs are shared by all kernels, and every FFT is LR-sized, so this
     is ~ratio**2 times cheaper than filtering at full resolution and decimating (same values to
-    float rounding; tests compare it with the protocol's ``mtf_filter`` + ``decimate``).
+    float rounding; tests compare it with the protocol's ``mtf_filter`` + ``decimate``). Memory:
+    the ``ratio**2`` phase spectra and kernel spectra (each about the PAN's size), built one phase
+    at a time; the replicated border is an index clip, never a padded copy of the PAN.
     """
     r = ratio
     k = 2 * MTF_RADIUS + 1
@@ -101,21 +103,24 @@ def mtf_decimate(pan: np.ndarray, gains: tuple[float, ...], ratio: int) -> np.nd
     hh, ww = pan.shape
     h, w = hh // r, ww // r
     off = decimate_phase(r)
-    # replicate border; the extra r at the end only meets zero phase taps
-    padded = np.pad(pan, ((MTF_RADIUS, MTF_RADIUS + 2 * r), (MTF_RADIUS, MTF_RADIUS + 2 * r)), mode="edge")
     rows, cols = h + taps - 1, w + taps - 1
     fft_shape = (scipy.fft.next_fast_len(rows, real=True), scipy.fft.next_fast_len(cols, real=True))
-    phases = np.stack(
-        [padded[off + p : off + p + r * rows : r, off + q : off + q + r * cols : r] for p in range(r) for q in range(r)]
-    )
-    phase_spec = scipy.fft.rfft2(phases, s=fft_shape, axes=(-2, -1), workers=-1)
+    # phase (p, q) = P padded by replication (MTF_RADIUS before), rows off + p + r i, cols off + q + r j
+    row_at = [np.clip(off + p - MTF_RADIUS + r * np.arange(rows), 0, hh - 1) for p in range(r)]
+    col_at = [np.clip(off + q - MTF_RADIUS + r * np.arange(cols), 0, ww - 1) for q in range(r)]
+    phase_spec = np.empty((r * r, fft_shape[0], fft_shape[1] // 2 + 1), dtype=np.complex128)
+    for i in range(r * r):
+        phase = pan[np.ix_(row_at[i // r], col_at[i % r])]
+        phase_spec[i] = scipy.fft.rfft2(phase, s=fft_shape, workers=-1)
+    kernel_spec = np.empty_like(phase_spec)
     out = np.empty((len(gains), h, w))
     for i, g in enumerate(gains):
         kernel = np.zeros((r * taps, r * taps))
         kernel[:k, :k] = mtf_kernel(g, r)
-        kphases = np.stack([kernel[p::r, q::r] for p in range(r) for q in range(r)])
-        kspec = np.conj(scipy.fft.rfft2(kphases, s=fft_shape, axes=(-2, -1)))
-        total = np.einsum("pij,pij->ij", phase_spec, kspec)
+        for j in range(r * r):
+            kernel_spec[j] = scipy.fft.rfft2(kernel[j // r :: r, j % r :: r], s=fft_shape)
+        np.conjugate(kernel_spec, out=kernel_spec)
+        total = np.einsum("pij,pij->ij", phase_spec, kernel_spec)
         out[i] = scipy.fft.irfft2(total, s=fft_shape, workers=-1)[:h, :w]
     return out
 
