@@ -381,3 +381,16 @@ def test_streamed_least_squares_equals_lstsq_on_the_whole_design():
         got = fit.solve("t")
     with pytest.warns(SingularRegressionWarning):
         np.testing.assert_allclose(got, lstsq(collinear, target, "t"), rtol=1e-10)
+
+
+def test_bdsd_reduced_scale_filters_band_by_band_bitwise_as_the_stack():
+    from pansharpen.classical._common import make_inputs
+    from pansharpen.classical._lowpass import upsample_interp23tap
+    from pansharpen.classical.component_substitution import bdsd_reduced_scale
+    from pansharpen.protocol.mtf import mtf_filter
+
+    rng = np.random.default_rng(14)
+    ms, pan = rng.uniform(50, 2047, (8, 22, 18)), rng.uniform(50, 2047, (88, 72))
+    x = make_inputs(ms, pan, "WV3", 4)
+    whole = upsample_interp23tap(mtf_filter(ms[:, :20, :16], x.sensor, 4)[:, 2::4, 2::4], 4)
+    np.testing.assert_array_equal(bdsd_reduced_scale(x)[1], whole)

@@ -289,7 +289,9 @@ def bdsd_reduced_scale(x: Inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
         ms = x.ms[:, :h2, :w2]
         off = decimate_phase(x.ratio)
-        ms_lp = np.asarray(mtf_filter(ms, x.sensor, x.ratio), dtype=np.float64)[:, off :: x.ratio, off :: x.ratio]
+        # one band at a time (bitwise the same as the whole stack; the 8-band FFT buffers took 400 MB)
+        ms_lp = np.stack([np.asarray(mtf_filter(ms[k : k + 1], float(g), x.ratio), dtype=np.float64)[0, off :: x.ratio, off :: x.ratio]
+                          for k, g in enumerate(x.sensor.ms_gnyq)])
         ms_lr_lp = upsample_interp23tap(ms_lp, x.ratio)
         pan_lr = mtf_decimate(x.pan[: x.ratio * h2, : x.ratio * w2], (float(x.sensor.pan_gnyq),), x.ratio)[0]
         x.cache["bdsd_lr"] = (ms, ms_lr_lp, pan_lr)
