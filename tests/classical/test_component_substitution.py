@@ -278,7 +278,7 @@ def test_streamed_cs_statistics_equal_whole_array_ones():
     rng = np.random.default_rng(4)
     ms = rng.uniform(0, 2047, (4, 150, 70))
     pan = rng.uniform(0, 2047, (600, 280))
-    x = make_inputs(ms, pan, "QB", 4)  # 150 MS rows: three strips of 64
+    x = make_inputs(ms, pan, "QB", 4)  # 150 MS rows: five strips of 32
     weights, bias = np.array([0.3, 0.1, 0.4, 0.2]), 12.5
     got = cs._cs_params(x, weights, bias)
     lms = make_inputs(ms, pan, "QB", 4).lms
@@ -306,8 +306,17 @@ def test_bt_h_haze_cap_equals_the_whole_intensity_one():
 
 def _pracs_whole_image(ms, pan, sensor, ratio, beta=0.95):
     """PRACS's estimate as it was computed on whole images before streaming (the reference)."""
-    from pansharpen.classical._common import band_mean, band_std, correlation, lstsq, make_inputs
-    from pansharpen.classical.component_substitution import _pracs_matched_ms, _with_ones
+    from pansharpen.classical._common import (
+        band_mean,
+        band_std,
+        correlation,
+        lstsq,
+        make_inputs,
+    )
+    from pansharpen.classical.component_substitution import (
+        _pracs_matched_ms,
+        _with_ones,
+    )
 
     def down_up(image):
         return imresize(imresize(image, 1.0 / ratio), ratio)
@@ -333,14 +342,14 @@ def _pracs_whole_image(ms, pan, sensor, ratio, beta=0.95):
     return dict(params, alpha=alpha, cc=cc, gamma=gamma, detail_offset=offset, gain=beta * inj * std_k / std_k.mean(), rho=rho)
 
 
-@pytest.mark.parametrize("strip", [3, 32])
-def test_streamed_pracs_estimate_equals_the_whole_image_one(monkeypatch, strip):
+@pytest.mark.parametrize("block", [3, 16])
+def test_streamed_pracs_estimate_equals_the_whole_image_one(monkeypatch, block):
     from pansharpen.classical import component_substitution as cs
 
-    monkeypatch.setattr(cs, "PRACS_STRIP", strip)
+    monkeypatch.setattr(cs, "PRACS_BLOCK", block)
     rng = np.random.default_rng(10)
-    ms = rng.uniform(50, 2047, (4, 41, 23))  # odd sizes: 41 MS rows, a short last strip
-    pan = np.tensordot([0.3, 0.2, 0.3, 0.2], imresize(ms, 4), axes=1) + rng.normal(0, 30, (164, 92))
+    ms = rng.uniform(50, 2047, (4, 71, 23))  # odd sizes: 71 MS rows, three strips of 32, short last blocks
+    pan = np.tensordot([0.3, 0.2, 0.3, 0.2], imresize(ms, 4), axes=1) + rng.normal(0, 30, (284, 92))
     got = get_method("pracs").estimate(ms, pan, "QB", 4)
     want = _pracs_whole_image(ms, pan, "QB", 4)
     for key in ("band_mean", "band_std_safe", "pan_mean", "pan_std", "alpha", "cc", "gamma", "gain", "rho"):
@@ -363,7 +372,11 @@ def test_down_up_rows_are_bitwise_the_whole_image_resizes(strip):
 
 
 def test_streamed_least_squares_equals_lstsq_on_the_whole_design():
-    from pansharpen.classical._common import SingularRegressionWarning, StreamedLeastSquares, lstsq
+    from pansharpen.classical._common import (
+        SingularRegressionWarning,
+        StreamedLeastSquares,
+        lstsq,
+    )
 
     rng = np.random.default_rng(12)
     design = np.concatenate([np.ones((1000, 1)), rng.normal(size=(1000, 4))], axis=1)

@@ -175,7 +175,7 @@ def test_band_counts_and_ratios(make_pair, name, bands, ratio):
 # ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("ratio,rows", [(4, 1), (4, 7), (4, 64), (2, 5), (8, 3)])
+@pytest.mark.parametrize("ratio,rows", [(4, 1), (4, 7), (4, 64), (2, 1), (2, 5), (8, 3), (16, 2)])
 def test_upsample_strips_are_bitwise_the_whole_upsampled_image(ratio, rows):
     from pansharpen.classical._lowpass import upsample_interp23tap, upsample_strips
 
@@ -186,7 +186,7 @@ def test_upsample_strips_are_bitwise_the_whole_upsampled_image(ratio, rows):
 
 
 def _wv3_scene(h=75, w=37, seed=6):
-    rng = np.random.default_rng(seed)  # 75 MS rows: two strips of 64 at the default height
+    rng = np.random.default_rng(seed)  # 75 MS rows: three strips of 32 at the default height
     return rng.uniform(50, 2047, (8, h, w)), rng.uniform(50, 2047, (4 * h, 4 * w))
 
 

@@ -183,7 +183,7 @@ class Inputs:
         return self.ms.shape[0]
 
 
-def lms_strips(x: Inputs, rows: int = 64):
+def lms_strips(x: Inputs, rows: int = 32):
     """Yield ``(R0, R1, lms[:, R0:R1, :])`` for consecutive PAN-grid row ranges without building ``x.lms``.
 
     The strips of :func:`~pansharpen.classical._lowpass.upsample_strips` (``rows`` MS rows each, bitwise
@@ -221,8 +221,9 @@ class Moments:
             return
         mb = block.mean(axis=1)
         centred = block - mb[:, None]
-        m2b = np.einsum("ij,ij->i", centred, centred)
-        cmb = np.array([centred[i] @ centred[j] for i, j in self.pairs])
+        gram = centred @ centred.T  # one pass over the block for every (co-)moment
+        m2b = np.diag(gram).copy()
+        cmb = np.array([gram[i, j] for i, j in self.pairs])
         na, n = self.n, self.n + nb
         delta = mb - self.mean
         dpairs = np.array([delta[i] * delta[j] for i, j in self.pairs])

@@ -47,31 +47,32 @@ def upsample_interp23tap(image: np.ndarray, ratio: int) -> np.ndarray:
     return np.asarray(upsample(image, ratio), dtype=np.float64)
 
 
-#: LR rows of circular context a strip of :func:`upsample_strips` carries on each side: interp23tap's
-#: reach, 11/2 + 11/4 + ... < 11 LR rows at any power of two.
-STRIP_MARGIN = 12
+def strip_margin(ratio: int) -> int:
+    """LR rows of circular context a strip of :func:`upsample_rows` carries on each side: interp23tap's
+    reach, ``11/2 + 11/4 + ... + 11/ratio`` LR rows (radius 11 at each x2 stage), rounded up, plus one."""
+    return math.ceil(INTERP_HALF_TAPS * (1 - 1 / ratio)) + 1
 
 
 def upsample_rows(image: np.ndarray, ratio: int, r0: int, r1: int) -> np.ndarray:
     """Rows ``r0:r1`` of ``upsample_interp23tap(image, ratio)`` (a power of two) without the whole image.
 
-    ``image`` is ``(C, h, w)``. The LR rows under ``r0:r1`` plus :data:`STRIP_MARGIN` rows on each
+    ``image`` is ``(C, h, w)``. The LR rows under ``r0:r1`` plus :func:`strip_margin` rows on each
     side, taken circularly (interp23tap's borders are circular), are upsampled: the kept rows are
     computed from the same samples by the same operations as in the whole image, so they are
-    bitwise equal to it (tested). Memory: ``C x (r1 - r0 + 25 ratio) x w ratio`` float64.
+    bitwise equal to it (tested). Memory: ``C x (r1 - r0 + 21 ratio) x w ratio`` float64 at ratio 4.
     """
-    h, margin = image.shape[1], STRIP_MARGIN
+    h, margin = image.shape[1], strip_margin(ratio)
     i0, i1 = r0 // ratio, -(-r1 // ratio)
     up = upsample_interp23tap(image[:, np.arange(i0 - margin, i1 + margin) % h], ratio)
     start = margin * ratio + r0 - i0 * ratio
     return up[:, start : start + r1 - r0]
 
 
-def upsample_strips(image: np.ndarray, ratio: int, rows: int = 64):
+def upsample_strips(image: np.ndarray, ratio: int, rows: int = 32):
     """Yield ``(R0, R1, upsample_interp23tap(image)[:, R0:R1])`` for consecutive strips of ``rows`` LR rows.
 
     ``image`` is ``(C, h, w)``; each strip is :func:`upsample_rows` (bitwise the rows of the whole
-    upsampled image; memory: one strip, ``C x (rows + 24) ratio x w ratio`` float64). At ratios that
+    upsampled image; memory: one strip, ``C x (rows + 20) ratio x w ratio`` float64 at ratio 4). At ratios that
     are not powers of two (the general interpolator) the whole image is upsampled and sliced.
     """
     h = image.shape[1]

@@ -429,9 +429,11 @@ def _with_ones(stack: np.ndarray) -> np.ndarray:
     return np.concatenate([np.ones((1, *stack.shape[1:])), stack], axis=0)
 
 
-#: MS rows per strip of PRACS's streamed estimate (a 3340-column WV3 strip of [1, M~] and its
-#: targets is 62 MB).
-PRACS_STRIP = 32
+#: MS rows per block of PRACS's streamed estimate: ``MS~`` is upsampled in strips of 32 MS rows
+#: (:func:`~pansharpen.classical._common.lms_strips`; the interpolator's 20-row margin makes short
+#: strips slow) and its derived images (``M~``, the regression rows, the band intensities) are formed
+#: in blocks of this many MS rows (a 3340-column WV3 block of [1, M~] and its targets is 31 MB).
+PRACS_BLOCK = 16
 
 
 def _lms_rows(x: Inputs, r0: int, r1: int) -> np.ndarray:
@@ -457,21 +459,26 @@ def down_up_reach(height: int, ratio: int, r0: int, r1: int) -> tuple[int, int]:
     return imresize_input_rows(height, 1.0 / ratio, l0, l1)
 
 
-def _pracs_strips(x: Inputs, params: dict):
-    """Yield ``(R0, R1, MS~ rows, M~ rows, LP(P) rows, LP(M~) rows)`` over the scene, LP = bicubic down-up.
+def _blocks(r0: int, r1: int, step: int):
+    """``(b0, b1)`` row ranges of at most ``step`` rows covering ``r0:r1``."""
+    return [(b, min(r1, b + step)) for b in range(r0, r1, step)]
+
+
+def _pracs_regression_rows(x: Inputs, params: dict):
+    """Yield the rows ``([1, M~], [LP(P), LP(M~)])`` of PRACS's regression, a block at a time; LP = bicubic down-up.
 
     Each strip computes ``MS~`` on its rows plus the down-up's reach, so ``LP`` is bitwise the
     whole-image one (:func:`down_up_rows`)."""
-    height, step = x.pan.shape[0], PRACS_STRIP * x.ratio
-    for r0 in range(0, height, step):
-        r1 = min(height, r0 + step)
-        lo, hi = down_up_reach(height, x.ratio, r0, r1)
+    n, height, ratio = x.nbands, x.pan.shape[0], x.ratio
+    for r0, r1 in _blocks(0, height, 32 * ratio):
+        lo, hi = down_up_reach(height, ratio, r0, r1)
         lo, hi = min(lo, r0), max(hi, r1)
-        lms = _lms_rows(x, lo, hi)
-        matched = _pracs_matched_ms(lms, params)
-        pan_lp = down_up_rows(lambda a, b: x.pan[None, a:b], height, x.ratio, r0, r1)
-        matched_lp = down_up_rows(lambda a, b, m=matched, lo=lo: m[:, a - lo : b - lo], height, x.ratio, r0, r1)
-        yield r0, r1, lms[:, r0 - lo : r1 - lo], matched[:, r0 - lo : r1 - lo], pan_lp[0], matched_lp
+        matched = _pracs_matched_ms(_lms_rows(x, lo, hi), params)
+        for b0, b1 in _blocks(r0, r1, PRACS_BLOCK * ratio):
+            pan_lp = down_up_rows(lambda a, b: x.pan[None, a:b], height, ratio, b0, b1)
+            matched_lp = down_up_rows(lambda a, b, m=matched, lo=lo: m[:, a - lo : b - lo], height, ratio, b0, b1)
+            yield (_with_ones(matched[:, b0 - lo : b1 - lo]).reshape(n + 1, -1).T,
+                   np.concatenate([pan_lp.reshape(1, -1), matched_lp.reshape(n, -1)], axis=0).T)
 
 
 def _pracs_estimate(x: Inputs, beta: float = 0.95) -> dict:
@@ -499,17 +506,18 @@ def _pracs_estimate(x: Inputs, beta: float = 0.95) -> dict:
     # every regression of PRACS shares the design [1, M~]; the band targets below are linear
     # in (LP(P), LP(M~_k)), so one multi-target least squares gives all coefficients
     fit = StreamedLeastSquares()
-    for *_, matched, pan_lp, matched_lp in _pracs_strips(x, params):
-        fit.add(_with_ones(matched).reshape(n + 1, -1).T,
-                np.concatenate([pan_lp.reshape(1, -1), matched_lp.reshape(n, -1)], axis=0).T)
+    for design, targets in _pracs_regression_rows(x, params):
+        fit.add(design, targets)
     coefs = fit.solve("PRACS intensity regressions")
     alpha = coefs[:, 0]
 
     def strips():  # (P, MS~, M~, basis [1, M~] (N, n + 1), intensity) per strip
-        for r0, r1, lms in lms_strips(x, PRACS_STRIP):
-            matched = _pracs_matched_ms(lms, params)
-            basis = _with_ones(matched).reshape(n + 1, -1).T
-            yield x.pan[r0:r1].ravel(), lms.reshape(n, -1), matched.reshape(n, -1), basis, basis @ alpha
+        for r0, r1, strip in lms_strips(x):
+            for b0, b1 in _blocks(r0, r1, PRACS_BLOCK * x.ratio):
+                lms = strip[:, b0 - r0 : b1 - r0]
+                matched = _pracs_matched_ms(lms, params)
+                basis = _with_ones(matched).reshape(n + 1, -1).T
+                yield x.pan[b0:b1].ravel(), lms.reshape(n, -1), matched.reshape(n, -1), basis, basis @ alpha
 
     # intensity (variable 0) against M~_k (1..n) and MS~_k (n+1..2n)
     corr = Moments(2 * n + 1, pairs=[(0, 1 + k) for k in range(2 * n)])

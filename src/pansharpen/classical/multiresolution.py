@@ -120,7 +120,7 @@ class SceneMoments:
         return float(self.moments.cov(ddof=1)[self.moments.pairs.index((i, j))])
 
 
-def scene_moments(x: Inputs, *, lms=True, lows=True, pan=False, pairs=lambda sm: (), rows: int = 64) -> SceneMoments:
+def scene_moments(x: Inputs, *, lms=True, lows=True, pan=False, pairs=lambda sm: (), rows: int = 32) -> SceneMoments:
     """Means, variances, the co-moments ``pairs(sm)`` lists and the low-pass minima, in one pass over
     strips of ``rows`` MS rows.
 
