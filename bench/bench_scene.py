@@ -122,7 +122,7 @@ def main() -> None:
         print(f"{'GDAL weighted Brovey (VRT, no write)':34s} {vrt_s:8.2f} s {mp / vrt_s:8.2f} MP/s  ratio {vrt_s / base:.2f}")
         if cli_s:
             print(f"{'gdal_pansharpen.py, ' + args.compress + ' GeoTIFF':34s} {cli_s:8.2f} s {mp / cli_s:8.2f} MP/s  ratio 1.00")
-        cases = [("method", m, "-", 512, 0) for m in args.methods]
+        cases = [] if args.baseline_src else [("method", m, "-", 512, 0) for m in args.methods]  # else: compared below
         forms = [(t, s) for t in args.tile for s in args.subtile]
         cases += [("model", m, "-", t, s) for m in args.models for t, s in forms]
         cases += [("weights", Path(w).stem, w, t, s) for w in args.weights for t, s in forms]
