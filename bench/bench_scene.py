@@ -56,7 +56,11 @@ else:
 t = time.perf_counter()
 fuse(pan, ms, out, sensor="WV3", overwrite=True, **kwargs)
 dt = time.perf_counter() - t
-print(json.dumps({"seconds": dt, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+try:  # this process's own high-water mark (ru_maxrss also counts the parent's RSS at the fork)
+    peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024
+except OSError:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": dt, "peak_mb": peak}))
 """
 
 

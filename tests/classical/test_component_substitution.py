@@ -407,3 +407,17 @@ def test_bdsd_reduced_scale_filters_band_by_band_bitwise_as_the_stack():
     x = make_inputs(ms, pan, "WV3", 4)
     whole = upsample_interp23tap(mtf_filter(ms[:, :20, :16], x.sensor, 4)[:, 2::4, 2::4], 4)
     np.testing.assert_array_equal(bdsd_reduced_scale(x)[1], whole)
+
+
+def test_r_factor_gives_the_householder_r_up_to_row_signs():
+    from pansharpen.classical._common import r_factor
+
+    rng = np.random.default_rng(15)
+    a = rng.normal(size=(500, 6)) @ np.diag([1, 10, 100, 1e3, 1e4, 1e5])  # cond ~1e5: CholeskyQR2
+    want = np.linalg.qr(a, mode="r")
+    got = r_factor(a)
+    signs = np.sign(np.diag(got) * np.diag(want))
+    np.testing.assert_allclose(signs[:, None] * got, want, rtol=1e-11, atol=1e-12 * np.abs(want).max())
+    ill = a.copy()
+    ill[:, 5] = ill[:, 4] + 1e-6 * rng.normal(size=500)  # nearly collinear, cond ~1e10 > max_cond: Householder
+    np.testing.assert_array_equal(r_factor(ill), np.linalg.qr(ill, mode="r"))
