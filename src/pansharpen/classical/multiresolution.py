@@ -90,6 +90,7 @@ class SceneMoments:
     """
 
     def __init__(self, nbands: int, gains: tuple[float, ...], lms: bool, lows: bool, pan: bool):
+        self.moments: Moments | None = None  # set by scene_moments once the layout gives the pairs
         distinct = tuple(sorted(set(gains)))
         nxt = 0
         self._lms = nxt if lms else None
