@@ -421,3 +421,38 @@ def test_r_factor_gives_the_householder_r_up_to_row_signs():
     ill = a.copy()
     ill[:, 5] = ill[:, 4] + 1e-6 * rng.normal(size=500)  # nearly collinear, cond ~1e10 > max_cond: Householder
     np.testing.assert_array_equal(r_factor(ill), np.linalg.qr(ill, mode="r"))
+
+
+def _cgsa_segments_whole_image(ms, pan, sensor, ratio, params):
+    """C-GSA's k-means sample and per-segment sums as computed on whole images before streaming (the reference)."""
+    from pansharpen.classical._common import make_inputs
+    from pansharpen.classical.segmentation import assign_clusters, kmeans
+
+    lms = make_inputs(ms, pan, sensor, ratio).lms
+    flat = lms.reshape(lms.shape[0], -1)
+    centres = kmeans(np.ascontiguousarray(flat[:, :: max(1, flat.shape[1] // 20_000)].T), 5, seed=0)
+    labels = assign_clusters(flat, centres, channels_first=True)
+    k = len(centres)
+    intensity = (np.tensordot(params["weights"], lms, axes=1) + params["bias"]).ravel()
+    n = np.bincount(labels, minlength=k).astype(np.float64)
+    mean_i = np.bincount(labels, weights=intensity, minlength=k) / n
+    var_i = (np.bincount(labels, weights=intensity**2, minlength=k) - n * mean_i**2) / (n - 1)
+    mean_p = np.bincount(labels, weights=pan.ravel(), minlength=k) / n
+    gain = np.stack([(np.bincount(labels, weights=flat[b] * intensity, minlength=k)
+                      - n * mean_i * np.bincount(labels, weights=flat[b], minlength=k) / n) / (n - 1) / var_i
+                     for b in range(flat.shape[0])], axis=1)
+    return centres, mean_i, np.sqrt(var_i), mean_p, gain
+
+
+def test_streamed_cgsa_estimate_equals_the_whole_image_one():
+    rng = np.random.default_rng(16)
+    ms = rng.uniform(50, 2047, (4, 65, 61))  # three strips of 32 MS rows; 63,440 pixels: every 3rd is
+    pan = np.tensordot([0.3, 0.2, 0.3, 0.2], imresize(ms, 4), axes=1) + rng.normal(0, 30, (260, 244))  # sampled,
+    assert (32 * 4 * 244) % 3 != 0  # and the stride is not aligned with the second strip's first pixel
+    got = get_method("c-gsa").estimate(ms, pan, "QB", 4)
+    centres, mean_i, std_i, mean_p, gain = _cgsa_segments_whole_image(ms, pan, "QB", 4, got)
+    np.testing.assert_array_equal(got["centres"], centres)  # the same sample, the same k-means
+    np.testing.assert_allclose(got["segment_intensity_mean"], mean_i, rtol=1e-13)
+    np.testing.assert_allclose(got["segment_intensity_std"], std_i, rtol=1e-11)
+    np.testing.assert_allclose(got["segment_pan_mean"], mean_p, rtol=1e-13)
+    np.testing.assert_allclose(got["segment_gain"], gain, rtol=1e-11)

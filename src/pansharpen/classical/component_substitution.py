@@ -164,27 +164,44 @@ def _segment_labels(x: Inputs, centres: np.ndarray) -> np.ndarray:
 
 
 def _cgsa_estimate(x: Inputs, clusters: int = 5, seed: int = 0) -> dict:
+    """GSA's statistics, k-means centres of ``MS~`` and per-segment GSA statistics, in streamed passes.
+
+    Pass 1 (GSA's, :func:`_cs_params`); pass 2 gathers every ``step``-th pixel of ``MS~`` in raster
+    order (the k-means sample, the same pixels as ``MS~.reshape(C, -1)[:, ::step]``); pass 3 labels
+    each strip's pixels by their nearest centre (pixel-wise, exact) and sums per segment (the sums of
+    strips add up to the whole-image sums to float64 rounding, tested).
+    """
     weights, bias = intensity_regression(x, "C-GSA intensity regression")
     params = _cs_params(x, weights, bias)
-    flat = x.lms.reshape(x.nbands, -1)
-    step = max(1, flat.shape[1] // 20_000)
-    centres = kmeans(np.ascontiguousarray(flat[:, ::step].T), clusters, seed=seed)
-    labels = _segment_labels(x, centres).ravel()
+    n, width = x.nbands, x.pan.shape[1]
+    step = max(1, x.pan.size // 20_000)
+    sample = np.concatenate(
+        [strip.reshape(n, -1)[:, (-r0 * width) % step :: step] for r0, _, strip in lms_strips(x)], axis=1
+    )
+    centres = kmeans(np.ascontiguousarray(sample.T), clusters, seed=seed)
     k = len(centres)
-    intensity = _intensity(x.lms, weights, bias).ravel()
-    pan = x.pan.ravel()
+    count = np.zeros(k)
+    sums = {name: np.zeros(k) for name in ("i", "p", "ii", "pp")}
+    band_sum, band_i = np.zeros((n, k)), np.zeros((n, k))
+    for r0, r1, strip in lms_strips(x):
+        flat = strip.reshape(n, -1)
+        labels = assign_clusters(flat, centres, channels_first=True)
+        intensity = np.tensordot(weights, flat, axes=1) + bias
+        pan = x.pan[r0:r1].ravel()
 
-    def seg_sum(values: np.ndarray) -> np.ndarray:
-        return np.bincount(labels, weights=values, minlength=k)
-
-    n = np.bincount(labels, minlength=k).astype(np.float64)
-    dof = np.maximum(n - 1, 1)
-    mean_i, mean_p = seg_sum(intensity) / np.maximum(n, 1), seg_sum(pan) / np.maximum(n, 1)
-    var_i = (seg_sum(intensity * intensity) - n * mean_i**2) / dof
-    var_p = (seg_sum(pan * pan) - n * mean_p**2) / dof
-    cov = np.stack([(seg_sum(flat[b] * intensity) - n * mean_i * seg_sum(flat[b]) / np.maximum(n, 1)) / dof for b in range(x.nbands)], axis=1)
+        count += np.bincount(labels, minlength=k)
+        for name, values in (("i", intensity), ("p", pan), ("ii", intensity * intensity), ("pp", pan * pan)):
+            sums[name] += np.bincount(labels, weights=values, minlength=k)
+        for b in range(n):
+            band_sum[b] += np.bincount(labels, weights=flat[b], minlength=k)
+            band_i[b] += np.bincount(labels, weights=flat[b] * intensity, minlength=k)
+    n_seg, dof = count, np.maximum(count - 1, 1)
+    mean_i, mean_p = sums["i"] / np.maximum(n_seg, 1), sums["p"] / np.maximum(n_seg, 1)
+    var_i = (sums["ii"] - n_seg * mean_i**2) / dof
+    var_p = (sums["pp"] - n_seg * mean_p**2) / dof
+    cov = np.stack([(band_i[b] - n_seg * mean_i * band_sum[b] / np.maximum(n_seg, 1)) / dof for b in range(n)], axis=1)
     # a segment with < 2 pixels or no variance carries no detail statistics: scene-wide fallback
-    usable = (n >= 2) & (var_i > 1e-12 * (mean_i**2 + 1)) & (var_p > 1e-12 * (mean_p**2 + 1))
+    usable = (n_seg >= 2) & (var_i > 1e-12 * (mean_i**2 + 1)) & (var_p > 1e-12 * (mean_p**2 + 1))
     seg_gain = np.where(usable[:, None], cov / np.where(usable, var_i, 1.0)[:, None], params["gain"][None])
     params.update(
         centres=centres,
