@@ -175,8 +175,9 @@ def _cgsa_estimate(x: Inputs, clusters: int = 5, seed: int = 0) -> dict:
     params = _cs_params(x, weights, bias)
     n, width = x.nbands, x.pan.shape[1]
     step = max(1, x.pan.size // 20_000)
+    # (a copy of each strip's samples: a view would keep the whole strip alive)
     sample = np.concatenate(
-        [strip.reshape(n, -1)[:, (-r0 * width) % step :: step] for r0, _, strip in lms_strips(x)], axis=1
+        [strip.reshape(n, -1)[:, (-r0 * width) % step :: step].copy() for r0, _, strip in lms_strips(x)], axis=1
     )
     centres = kmeans(np.ascontiguousarray(sample.T), clusters, seed=seed)
     k = len(centres)
