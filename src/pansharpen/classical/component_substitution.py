@@ -506,8 +506,9 @@ def _pracs_estimate(x: Inputs, beta: float = 0.95) -> dict:
     resized images are never held: pass 1 takes the ``MS~`` band moments, pass 2 the one
     multi-target least squares (:class:`~pansharpen.classical._common.StreamedLeastSquares`),
     pass 3 the correlations of the intensity with ``M~_k`` and ``MS~_k``, pass 4 the band-wise
-    detail offsets and injection correlations. Equal to the whole-image formulas to float64
-    rounding (tested).
+    detail offsets and injection correlations. Equal to the whole-image formulas to 1e-11 relative
+    (the least squares' rounding grows with the design's condition number; tested). At ratios that
+    are not powers of two ``MS~`` is upsampled whole (the general interpolator).
     """
     n = x.nbands
     ms_moments = Moments(n)
