@@ -4,6 +4,7 @@ with GDAL's weighted Brovey (a pansharpened VRT read through rasterio) measured 
     python bench/bench_scene.py [--size 1024] [--methods gsa mtf-glp-hpm] [--models lgpconv-net ...]
                                 [--weights W.safetensors] [--full-scene] [--threads 2]
                                 [--tile 512 1024] [--subtile 0 256] [--gdal-cli] [--rounds 2]
+                                [--baseline-src DIR]
 
 ``--gdal-cli`` also times GDAL's own command, ``gdal_pansharpen.py`` (weighted Brovey, cubic), writing a
 GeoTIFF with the creation options of ``fuse`` (tiled 256, ``--compress`` codec, default DEFLATE,
@@ -16,11 +17,16 @@ Each case runs in a fresh subprocess (so peak RSS is its own) on a PAN crop of `
 dgsamples WV3 product (``--full-scene``: the whole 3340 x 3340 scene). Prints seconds, megapixels per
 second, the ratio of its time to GDAL's Brovey (below 1: faster than GDAL) and the peak resident memory. Networks without ``--weights`` run with
 random weights (speed only).
+
+``--baseline-src DIR`` (another checkout's ``src``, e.g. ``git archive main src | tar -x -C /tmp/main``):
+each classical method also runs with that code, interleaved, and a before/after table gives both
+times and peaks and the largest difference between the two output files (DN).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -50,15 +56,21 @@ else:
 t = time.perf_counter()
 fuse(pan, ms, out, sensor="WV3", overwrite=True, **kwargs)
 dt = time.perf_counter() - t
-print(json.dumps({"seconds": dt, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+try:  # this process's own high-water mark (ru_maxrss also counts the parent's RSS at the fork)
+    peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024
+except OSError:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": dt, "peak_mb": peak}))
 """
 
 
-def run_child(kind, name, pan, ms, threads, out, weights="-", tile=512, subtile=256, compress="deflate"):
+def run_child(kind, name, pan, ms, threads, out, weights="-", tile=512, subtile=256, compress="deflate", src=None):
+    """One fusion in a fresh process (``src``: the ``pansharpen`` sources to import instead of this one's)."""
+    env = dict(os.environ, PYTHONPATH=str(src)) if src else None
     res = subprocess.run(
         [sys.executable, "-c", CHILD, kind, name, str(pan), str(ms), str(threads), str(out), weights, str(tile),
          str(subtile), compress],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=True, env=env,
     )
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -92,6 +104,7 @@ def main() -> None:
     ap.add_argument("--gdal-cli", action="store_true", help="baseline: gdal_pansharpen.py writing a DEFLATE GeoTIFF")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--compress", default="deflate", help="codec of both fuse and gdal_pansharpen.py (no overviews)")
+    ap.add_argument("--baseline-src", help="another checkout's src: methods' before/after table and output difference")
     args = ap.parse_args()
 
     from pansharpen.io.samples import sample_product
@@ -113,7 +126,7 @@ def main() -> None:
         print(f"{'GDAL weighted Brovey (VRT, no write)':34s} {vrt_s:8.2f} s {mp / vrt_s:8.2f} MP/s  ratio {vrt_s / base:.2f}")
         if cli_s:
             print(f"{'gdal_pansharpen.py, ' + args.compress + ' GeoTIFF':34s} {cli_s:8.2f} s {mp / cli_s:8.2f} MP/s  ratio 1.00")
-        cases = [("method", m, "-", 512, 0) for m in args.methods]
+        cases = [] if args.baseline_src else [("method", m, "-", 512, 0) for m in args.methods]  # else: compared below
         forms = [(t, s) for t in args.tile for s in args.subtile]
         cases += [("model", m, "-", t, s) for m in args.models for t, s in forms]
         cases += [("weights", Path(w).stem, w, t, s) for w in args.weights for t, s in forms]
@@ -132,6 +145,30 @@ def main() -> None:
                 f"{label:34s} {r['seconds']:8.2f} s {mp / r['seconds']:8.2f} MP/s  ratio {r['seconds'] / base:.2f}"
                 f"  peak {r['peak_mb']:.0f} MB"
             )
+        if args.baseline_src:
+            compare_methods(args, pan, ms, folder)
+
+
+def compare_methods(args, pan, ms, folder: Path) -> None:
+    """Each method with ``--baseline-src`` (before) and this checkout (after), interleaved; both outputs compared."""
+    import numpy as np
+    import rasterio
+
+    rows = []
+    for name in args.methods:
+        runs = {}
+        for _ in range(args.rounds):
+            for tag, src in (("before", args.baseline_src), ("after", None)):
+                r = run_child("method", name, pan, ms, args.threads, folder / f"{tag}.tif", compress=args.compress, src=src)
+                prev = runs.get(tag, {"seconds": float("inf"), "peak_mb": 0.0})
+                runs[tag] = {"seconds": min(prev["seconds"], r["seconds"]), "peak_mb": max(prev["peak_mb"], r["peak_mb"])}
+        with rasterio.open(folder / "before.tif") as a, rasterio.open(folder / "after.tif") as b:
+            diff = max(float(np.abs(a.read(k).astype(np.float64) - b.read(k)).max()) for k in range(1, a.count + 1))
+        rows.append((name, runs["before"], runs["after"], diff))
+    print(f"\n{'method':16s} {'peak before':>12s} {'peak after':>11s} {'s before':>9s} {'s after':>8s}  max |after - before|")
+    for name, before, after, diff in rows:
+        print(f"{name:16s} {before['peak_mb']:9.0f} MB {after['peak_mb']:8.0f} MB {before['seconds']:9.1f} "
+              f"{after['seconds']:8.1f}  {diff:g} DN")
 
 
 if __name__ == "__main__":

@@ -278,7 +278,7 @@ def test_streamed_cs_statistics_equal_whole_array_ones():
     rng = np.random.default_rng(4)
     ms = rng.uniform(0, 2047, (4, 150, 70))
     pan = rng.uniform(0, 2047, (600, 280))
-    x = make_inputs(ms, pan, "QB", 4)  # 150 MS rows: three strips of 64
+    x = make_inputs(ms, pan, "QB", 4)  # 150 MS rows: five strips of 32
     weights, bias = np.array([0.3, 0.1, 0.4, 0.2]), 12.5
     got = cs._cs_params(x, weights, bias)
     lms = make_inputs(ms, pan, "QB", 4).lms
@@ -287,4 +287,172 @@ def test_streamed_cs_statistics_equal_whole_array_ones():
     np.testing.assert_allclose(got["gain"], [covariance(lms[k], intensity) / var_i for k in range(4)], rtol=1e-12)
     np.testing.assert_allclose(got["intensity_mean"], intensity.mean(), rtol=1e-13)
     np.testing.assert_allclose(got["intensity_std"], np.sqrt(var_i), rtol=1e-12)
+    assert got["intensity_min"] == intensity.min()
     assert "lms" not in x.__dict__  # the full-resolution MS~ was never built
+
+
+def test_bt_h_haze_cap_equals_the_whole_intensity_one():
+    from pansharpen.classical._common import make_inputs
+    from pansharpen.classical._lowpass import HAZE_MARGIN
+
+    rng = np.random.default_rng(7)
+    ms, pan = rng.uniform(50, 2047, (4, 75, 33)), rng.uniform(50, 2047, (300, 132))
+    params = get_method("bt-h").estimate(ms, pan, "QB", 4)
+    intensity = np.tensordot(params["weights"], make_inputs(ms, pan, "QB", 4).lms, axes=1) + params["bias"]
+    cap = intensity.min() - HAZE_MARGIN * (intensity.mean() - intensity.min())
+    expected = min(float(params["bias"] + params["weights"] @ params["haze"]), cap)
+    np.testing.assert_allclose(params["intensity_haze"], expected, rtol=1e-13)
+
+
+def _pracs_whole_image(ms, pan, sensor, ratio, beta=0.95):
+    """PRACS's estimate as it was computed on whole images before streaming (the reference)."""
+    from pansharpen.classical._common import (
+        band_mean,
+        band_std,
+        correlation,
+        lstsq,
+        make_inputs,
+    )
+    from pansharpen.classical.component_substitution import (
+        _pracs_matched_ms,
+        _with_ones,
+    )
+
+    def down_up(image):
+        return imresize(imresize(image, 1.0 / ratio), ratio)
+
+    x = make_inputs(ms, pan, sensor, ratio)
+    n, lms = x.nbands, x.lms
+    std_k = band_std(lms)
+    params = {"band_mean": band_mean(lms), "band_std_safe": np.where(std_k > 0, std_k, 1.0),
+              "pan_mean": float(pan.mean()), "pan_std": float(pan.std(ddof=1))}
+    matched = _pracs_matched_ms(lms, params)
+    basis = _with_ones(matched).reshape(n + 1, -1).T
+    targets = np.concatenate([down_up(pan[None]).reshape(1, -1), down_up(matched).reshape(n, -1)], axis=0).T
+    coefs = lstsq(basis, targets, "reference")
+    alpha = coefs[:, 0]
+    intensity = (basis @ alpha).reshape(pan.shape)
+    cc = np.array([correlation(intensity, matched[k]) for k in range(n)])
+    gamma = cc[None] * alpha[:, None] + (1 - cc[None]) * coefs[:, 1:]
+    offset, inj, rho = np.zeros(n), np.zeros(n), np.zeros(n)
+    for k in range(n):
+        i_k = (basis @ gamma[:, k]).reshape(pan.shape)
+        offset[k] = (cc[k] * pan + (1 - cc[k]) * matched[k]).mean() - i_k.mean()
+        inj[k], rho[k] = correlation(i_k, lms[k]), correlation(intensity, lms[k])
+    return dict(params, alpha=alpha, cc=cc, gamma=gamma, detail_offset=offset, gain=beta * inj * std_k / std_k.mean(), rho=rho)
+
+
+@pytest.mark.parametrize("block", [3, 16])
+def test_streamed_pracs_estimate_equals_the_whole_image_one(monkeypatch, block):
+    from pansharpen.classical import component_substitution as cs
+
+    monkeypatch.setattr(cs, "PRACS_BLOCK", block)
+    rng = np.random.default_rng(10)
+    ms = rng.uniform(50, 2047, (4, 71, 23))  # odd sizes: 71 MS rows, three strips of 32, short last blocks
+    pan = np.tensordot([0.3, 0.2, 0.3, 0.2], imresize(ms, 4), axes=1) + rng.normal(0, 30, (284, 92))
+    got = get_method("pracs").estimate(ms, pan, "QB", 4)
+    want = _pracs_whole_image(ms, pan, "QB", 4)
+    for key in ("band_mean", "band_std_safe", "pan_mean", "pan_std", "alpha", "cc", "gamma", "gain", "rho"):
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-11, atol=0, err_msg=key)
+    # the offsets are ~0 (the regression has an intercept): compared in DN, relative to the PAN level
+    np.testing.assert_allclose(got["detail_offset"], want["detail_offset"], rtol=0, atol=1e-12 * want["pan_mean"])
+
+
+@pytest.mark.parametrize("strip", [1, 4, 13])
+def test_down_up_rows_are_bitwise_the_whole_image_resizes(strip):
+    from pansharpen.classical.component_substitution import down_up_reach, down_up_rows
+
+    img = np.random.default_rng(11).uniform(0, 2047, (2, 44, 27))  # 44 = 4 x 11 rows
+    whole = imresize(imresize(img, 0.25), 4)
+    bands = [(a, min(a + strip, 44)) for a in range(0, 44, strip)]
+    got = [down_up_rows(lambda a, b: img[:, a:b], 44, 4, r0, r1) for r0, r1 in bands]
+    np.testing.assert_array_equal(np.concatenate(got, axis=1), whole)
+    lo, hi = down_up_reach(44, 4, 20, 24)
+    assert 0 < lo < 20 and 24 < hi < 44  # a band with its halo
+
+
+def test_streamed_least_squares_equals_lstsq_on_the_whole_design():
+    from pansharpen.classical._common import (
+        SingularRegressionWarning,
+        StreamedLeastSquares,
+        lstsq,
+    )
+
+    rng = np.random.default_rng(12)
+    design = np.concatenate([np.ones((1000, 1)), rng.normal(size=(1000, 4))], axis=1)
+    target = design @ rng.normal(size=(5, 3)) + rng.normal(0, 0.1, (1000, 3))
+    fit = StreamedLeastSquares()
+    for a in (0, 3, 400, 997):  # the first block has fewer rows than columns
+        b = {0: 3, 3: 400, 400: 997, 997: 1000}[a]
+        fit.add(design[a:b], target[a:b])
+    np.testing.assert_allclose(fit.solve("t"), lstsq(design, target, "t"), rtol=1e-12)
+    collinear = np.concatenate([design, design[:, 1:2]], axis=1)  # rank 5 of 6: minimum norm, warned
+    fit = StreamedLeastSquares()
+    for a in range(0, 1000, 300):
+        fit.add(collinear[a : a + 300], target[a : a + 300])
+    with pytest.warns(SingularRegressionWarning):
+        got = fit.solve("t")
+    with pytest.warns(SingularRegressionWarning):
+        np.testing.assert_allclose(got, lstsq(collinear, target, "t"), rtol=1e-10)
+
+
+def test_bdsd_reduced_scale_filters_band_by_band_bitwise_as_the_stack():
+    from pansharpen.classical._common import make_inputs
+    from pansharpen.classical._lowpass import upsample_interp23tap
+    from pansharpen.classical.component_substitution import bdsd_reduced_scale
+    from pansharpen.protocol.mtf import mtf_filter
+
+    rng = np.random.default_rng(14)
+    ms, pan = rng.uniform(50, 2047, (8, 22, 18)), rng.uniform(50, 2047, (88, 72))
+    x = make_inputs(ms, pan, "WV3", 4)
+    whole = upsample_interp23tap(mtf_filter(ms[:, :20, :16], x.sensor, 4)[:, 2::4, 2::4], 4)
+    np.testing.assert_array_equal(bdsd_reduced_scale(x)[1], whole)
+
+
+def test_r_factor_gives_the_householder_r_up_to_row_signs():
+    from pansharpen.classical._common import r_factor
+
+    rng = np.random.default_rng(15)
+    a = rng.normal(size=(500, 6)) @ np.diag([1, 10, 100, 1e3, 1e4, 1e5])  # cond ~1e5: CholeskyQR2
+    want = np.linalg.qr(a, mode="r")
+    got = r_factor(a)
+    signs = np.sign(np.diag(got) * np.diag(want))
+    np.testing.assert_allclose(signs[:, None] * got, want, rtol=1e-11, atol=1e-12 * np.abs(want).max())
+    ill = a.copy()
+    ill[:, 5] = ill[:, 4] + 1e-6 * rng.normal(size=500)  # nearly collinear, cond ~1e10 > max_cond: Householder
+    np.testing.assert_array_equal(r_factor(ill), np.linalg.qr(ill, mode="r"))
+
+
+def _cgsa_segments_whole_image(ms, pan, sensor, ratio, params):
+    """C-GSA's k-means sample and per-segment sums as computed on whole images before streaming (the reference)."""
+    from pansharpen.classical._common import make_inputs
+    from pansharpen.classical.segmentation import assign_clusters, kmeans
+
+    lms = make_inputs(ms, pan, sensor, ratio).lms
+    flat = lms.reshape(lms.shape[0], -1)
+    centres = kmeans(np.ascontiguousarray(flat[:, :: max(1, flat.shape[1] // 20_000)].T), 5, seed=0)
+    labels = assign_clusters(flat, centres, channels_first=True)
+    k = len(centres)
+    intensity = (np.tensordot(params["weights"], lms, axes=1) + params["bias"]).ravel()
+    n = np.bincount(labels, minlength=k).astype(np.float64)
+    mean_i = np.bincount(labels, weights=intensity, minlength=k) / n
+    var_i = (np.bincount(labels, weights=intensity**2, minlength=k) - n * mean_i**2) / (n - 1)
+    mean_p = np.bincount(labels, weights=pan.ravel(), minlength=k) / n
+    gain = np.stack([(np.bincount(labels, weights=flat[b] * intensity, minlength=k)
+                      - n * mean_i * np.bincount(labels, weights=flat[b], minlength=k) / n) / (n - 1) / var_i
+                     for b in range(flat.shape[0])], axis=1)
+    return centres, mean_i, np.sqrt(var_i), mean_p, gain
+
+
+def test_streamed_cgsa_estimate_equals_the_whole_image_one():
+    rng = np.random.default_rng(16)
+    ms = rng.uniform(50, 2047, (4, 65, 61))  # three strips of 32 MS rows; 63,440 pixels: every 3rd is
+    pan = np.tensordot([0.3, 0.2, 0.3, 0.2], imresize(ms, 4), axes=1) + rng.normal(0, 30, (260, 244))  # sampled,
+    assert (32 * 4 * 244) % 3 != 0  # and the stride is not aligned with the second strip's first pixel
+    got = get_method("c-gsa").estimate(ms, pan, "QB", 4)
+    centres, mean_i, std_i, mean_p, gain = _cgsa_segments_whole_image(ms, pan, "QB", 4, got)
+    np.testing.assert_array_equal(got["centres"], centres)  # the same sample, the same k-means
+    np.testing.assert_allclose(got["segment_intensity_mean"], mean_i, rtol=1e-13)
+    np.testing.assert_allclose(got["segment_intensity_std"], std_i, rtol=1e-11)
+    np.testing.assert_allclose(got["segment_pan_mean"], mean_p, rtol=1e-13)
+    np.testing.assert_allclose(got["segment_gain"], gain, rtol=1e-11)

@@ -168,3 +168,92 @@ def test_band_counts_and_ratios(make_pair, name, bands, ratio):
     ms, pan, _ = make_pair(bands=bands, size=size, ratio=ratio, seed=ratio)
     fused = get_method(name)(ms, pan, None, ratio)
     assert fused.shape == (bands, ratio * size, ratio * size) and np.isfinite(fused).all()
+
+
+# ----------------------------------------------------------------------------------------------
+# Streamed scene statistics: equal to the whole-image computation
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ratio,rows", [(4, 1), (4, 7), (4, 64), (2, 1), (2, 5), (8, 3), (16, 2)])
+def test_upsample_strips_are_bitwise_the_whole_upsampled_image(ratio, rows):
+    from pansharpen.classical._lowpass import upsample_interp23tap, upsample_strips
+
+    img = np.random.default_rng(5).uniform(0, 2047, (3, 23, 17))  # odd sizes; rows=1: margin > strip
+    strips = list(upsample_strips(img, ratio, rows))
+    assert [s[0] for s in strips] == list(range(0, 23 * ratio, rows * ratio))
+    np.testing.assert_array_equal(np.concatenate([s for _, _, s in strips], axis=1), upsample_interp23tap(img, ratio))
+
+
+def _wv3_scene(h=75, w=37, seed=6):
+    rng = np.random.default_rng(seed)  # 75 MS rows: three strips of 32 at the default height
+    return rng.uniform(50, 2047, (8, h, w)), rng.uniform(50, 2047, (4 * h, 4 * w))
+
+
+@pytest.mark.parametrize("rows", [4, 64])
+def test_scene_moments_equal_the_whole_image_statistics(rows):
+    from pansharpen.classical import multiresolution as mra
+    from pansharpen.classical._common import covariance, make_inputs
+
+    ms, pan = _wv3_scene()
+    x = make_inputs(ms, pan, "WV3", 4)
+    sm = mra.scene_moments(x, pan=True, rows=rows, pairs=lambda sm: [(sm.lms(k), sm.low(k)) for k in range(8)])
+    assert "lms" not in x.__dict__ and ("glp", mra._gains(x)) not in x.cache  # no whole image built
+    whole = make_inputs(ms, pan, "WV3", 4)
+    lms, lows = whole.lms, mra.pan_glp_lowpass(whole)
+    assert len(set(mra._gains(x))) > 1  # WV3: several MTF gains share strips
+    for k in range(8):
+        np.testing.assert_allclose(sm.mean(sm.lms(k)), lms[k].mean(), rtol=1e-14)
+        np.testing.assert_allclose(sm.mean(sm.low(k)), lows[k].mean(), rtol=1e-14)  # with low_min: the haze cap
+        np.testing.assert_allclose(sm.var(sm.low(k)), lows[k].var(ddof=1), rtol=1e-12)
+        np.testing.assert_allclose(sm.cov(sm.lms(k), sm.low(k)), covariance(lms[k], lows[k]), rtol=1e-12)
+        assert sm.low_min[sm.gain_index[k]] == lows[k].min()  # exact
+    np.testing.assert_allclose(sm.var(sm.pan()), pan.var(ddof=1), rtol=1e-12)
+
+
+def test_streamed_mra_estimates_equal_todays_whole_image_ones():
+    """Each MRA estimate against the whole-image formulas it replaced (float64 rounding, 1e-12)."""
+    from pansharpen.classical import multiresolution as mra
+    from pansharpen.classical._common import covariance, make_inputs
+    from pansharpen.classical._lowpass import HAZE_MARGIN
+
+    ms, pan = _wv3_scene()
+    whole = make_inputs(ms, pan, "WV3", 4)
+    lms, lows = whole.lms, mra.pan_glp_lowpass(whole)
+
+    def estimate(name):
+        return get_method(name).estimate(ms, pan, "WV3", 4)
+
+    glp = estimate("mtf-glp")
+    np.testing.assert_allclose(glp["scale"], [lms[k].std(ddof=1) / lows[k].std(ddof=1) for k in range(8)], rtol=1e-12)
+    np.testing.assert_allclose(glp["band_mean"], lms.reshape(8, -1).mean(axis=1), rtol=1e-14)
+    fs = [covariance(lms[k], pan) / covariance(lows[k], pan) for k in range(8)]
+    np.testing.assert_allclose(estimate("mtf-glp-fs")["gain"], fs, rtol=1e-12)
+    cbd = [covariance(lms[k], lows[k]) / lows[k].var(ddof=1) for k in range(8)]
+    np.testing.assert_allclose(estimate("mtf-glp-cbd")["gain"], cbd, rtol=1e-12)
+    awlp = estimate("awlp")
+    np.testing.assert_allclose(awlp["scale"], lms.reshape(8, -1).std(axis=1, ddof=1) / pan.std(ddof=1), rtol=1e-12)
+    np.testing.assert_allclose(awlp["band_mean"], lms.reshape(8, -1).mean(axis=1), rtol=1e-14)
+    hpmh = estimate("mtf-glp-hpm-h")
+    cap = min(low.min() - HAZE_MARGIN * (low.mean() - low.min()) for low in lows)
+    w, b = hpmh["weights"], hpmh["bias"]
+    np.testing.assert_allclose(hpmh["pan_haze"], min(float(b + w @ hpmh["haze"]), cap), rtol=1e-13)
+
+
+@pytest.mark.parametrize("r0,r1", [(0, 1), (3, 17), (50, 92), (91, 92), (0, 92)])
+def test_upsample_rows_at_any_row_range_are_bitwise_the_whole_image(r0, r1):
+    from pansharpen.classical._lowpass import upsample_interp23tap, upsample_rows
+
+    img = np.random.default_rng(9).uniform(0, 2047, (2, 23, 17))
+    np.testing.assert_array_equal(upsample_rows(img, 4, r0, r1), upsample_interp23tap(img, 4)[:, r0:r1])
+
+
+@pytest.mark.parametrize("shape,ratio", [((92, 44), 4), ((64, 72), 8), ((30, 26), 2)])
+def test_mtf_decimate_is_the_filtered_and_decimated_pan(shape, ratio):
+    from pansharpen.classical._lowpass import mtf_decimate
+
+    pan = np.random.default_rng(13).uniform(0, 2047, shape)
+    gains = (0.29, 0.35)
+    got = mtf_decimate(pan, gains, ratio)
+    for i, g in enumerate(gains):
+        np.testing.assert_allclose(got[i], decimate(mtf_filter(pan, g, ratio), ratio), rtol=1e-12, atol=1e-9)

@@ -161,3 +161,24 @@ def test_antialiased_bicubic_downscale_matches_real_matlab_output(reference_dir)
     assert np.abs(diff).mean() < 0.35
     # without antialiasing (plain 4-tap cubic) the result is far off
     assert np.abs(imresize(gt, 0.25, antialias=False) - ms)[:, 3:-3, 3:-3].max() > 10
+
+
+@pytest.mark.parametrize("scale", [0.25, 4.0, 0.5, 1 / 3])
+@pytest.mark.parametrize("strip", [1, 6, 11])
+def test_imresize_rows_are_bitwise_the_whole_image_rows(scale, strip):
+    from pansharpen.protocol.resize import imresize_input_rows, imresize_rows
+
+    img = np.random.default_rng(8).uniform(0, 2047, (2, 37, 29))  # odd sizes
+    whole = imresize(img, scale)
+    asked = []
+
+    def rows_of(lo, hi):
+        asked.append((lo, hi))
+        return img[:, lo:hi]
+
+    bands = [(a, min(a + strip, whole.shape[1])) for a in range(0, whole.shape[1], strip)]
+    got = np.concatenate([imresize_rows(rows_of, 37, scale, a, b) for a, b in bands], axis=1)
+    np.testing.assert_array_equal(got, whole)
+    assert asked == [imresize_input_rows(37, scale, a, b) for a, b in bands]
+    reach = (4 / scale if scale < 1 else 4) + 2  # kernel width on the input grid, plus rounding
+    assert max(hi - lo for lo, hi in asked) <= strip / scale + reach  # a band of rows, not the image

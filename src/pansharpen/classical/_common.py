@@ -20,14 +20,15 @@ from functools import cached_property
 from typing import Any, Callable
 
 import numpy as np
+import scipy.linalg
 import torch
 
 from .._arrays import check_finite, restore, to_numpy
 from ..errors import ShapeError, ValueRangeError
-from ..protocol.interp import interp23tap, upsample
+from ..protocol.interp import upsample
 from ..protocol.policy import resolve_sensor as _sensor_policy
 from ..protocol.sensors import Sensor
-from ._lowpass import interp_halo
+from ._lowpass import interp_halo, upsample_strips
 
 Params = dict[str, Any]
 
@@ -183,28 +184,20 @@ class Inputs:
         return self.ms.shape[0]
 
 
-def lms_strips(x: Inputs, rows: int = 64):
+def lms_strips(x: Inputs, rows: int = 32):
     """Yield ``(R0, R1, lms[:, R0:R1, :])`` for consecutive PAN-grid row ranges without building ``x.lms``.
 
-    Each strip is interp23tap of ``rows`` MS rows plus a margin of 12 MS rows on each side taken
-    circularly (the interpolator's borders are circular and it reaches 9 MS rows for ratio 4), so its
-    centre is computed from the same samples by the same operations as the whole image: the strips
-    are bitwise equal to ``x.lms`` (tested). Memory: one strip (``C x (rows + 24) R x W``) at a time.
-    When ``x.lms`` exists already (given or computed), or the ratio is not a power of two (the general
-    interpolator), the rows of ``x.lms`` are yielded instead.
+    The strips of :func:`~pansharpen.classical._lowpass.upsample_strips` (``rows`` MS rows each, bitwise
+    equal to the same rows of ``x.lms``). When ``x.lms`` exists already (given or computed), or the
+    ratio is not a power of two (the general interpolator works on the whole image), the rows of
+    ``x.lms`` are yielded instead.
     """
-    ratio = x.ratio
-    if x.given_lms is not None or "lms" in x.__dict__ or ratio & (ratio - 1):
-        lms = x.lms  # given, computed, or the general interpolator (not a power of two): whole
-        for r0 in range(0, lms.shape[1], rows * ratio):
-            yield r0, min(lms.shape[1], r0 + rows * ratio), lms[:, r0 : r0 + rows * ratio]
+    if x.given_lms is not None or "lms" in x.__dict__ or x.ratio & (x.ratio - 1):
+        lms = x.lms
+        for r0 in range(0, lms.shape[1], rows * x.ratio):
+            yield r0, min(lms.shape[1], r0 + rows * x.ratio), lms[:, r0 : r0 + rows * x.ratio]
         return
-
-    h, margin = x.ms.shape[1], 12
-    for i0 in range(0, h, rows):
-        i1 = min(h, i0 + rows)
-        up = np.asarray(interp23tap(x.ms[:, np.arange(i0 - margin, i1 + margin) % h], ratio), dtype=np.float64)
-        yield i0 * ratio, i1 * ratio, up[:, margin * ratio : (margin + i1 - i0) * ratio]
+    yield from upsample_strips(x.ms, x.ratio, rows)
 
 
 class Moments:
@@ -229,8 +222,9 @@ class Moments:
             return
         mb = block.mean(axis=1)
         centred = block - mb[:, None]
-        m2b = np.einsum("ij,ij->i", centred, centred)
-        cmb = np.array([centred[i] @ centred[j] for i, j in self.pairs])
+        gram = centred @ centred.T  # one pass over the block for every (co-)moment
+        m2b = np.diag(gram).copy()
+        cmb = np.array([gram[i, j] for i, j in self.pairs])
         na, n = self.n, self.n + nb
         delta = mb - self.mean
         dpairs = np.array([delta[i] * delta[j] for i, j in self.pairs])
@@ -301,13 +295,14 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((a - a.mean()) * (b - b.mean())) / (sa * sb))
 
 
-def lstsq(design: np.ndarray, target: np.ndarray, what: str) -> np.ndarray:
+def lstsq(design: np.ndarray, target: np.ndarray, what: str, rcond=None) -> np.ndarray:
     """Least squares ``design @ x ~= target`` with a rank check.
 
     Rank-deficient systems (flat regions, collinear bands) get the minimum-norm solution and a
-    :class:`SingularRegressionWarning` naming ``what``.
+    :class:`SingularRegressionWarning` naming ``what``. ``rcond``: numpy's (default: machine
+    epsilon times the larger dimension of ``design``).
     """
-    x, _, rank, _ = np.linalg.lstsq(design, target, rcond=None)
+    x, _, rank, _ = np.linalg.lstsq(design, target, rcond=rcond)
     if rank < design.shape[1]:
         warnings.warn(
             f"{what}: the regression is rank deficient (rank {rank} < {design.shape[1]} unknowns, "
@@ -316,6 +311,59 @@ def lstsq(design: np.ndarray, target: np.ndarray, what: str) -> np.ndarray:
             stacklevel=3,
         )
     return x
+
+
+def r_factor(block: np.ndarray, max_cond: float = 1e6) -> np.ndarray:
+    """The R of a QR factorisation of a tall ``(m, n)`` block, ``(min(m, n), n)`` (rows' signs may differ).
+
+    CholeskyQR2 (Fukaya et al., 'CholeskyQR2: a simple and communication-avoiding algorithm for
+    computing a tall-skinny QR factorization', ScalA 2014): ``R1 = chol(A^T A)``, ``Q1 = A R1^-1``,
+    ``R = chol(Q1^T Q1) R1``, two Gram products at BLAS-3 speed, as accurate as Householder QR for
+    ``cond(A) < 1e8``; blocks with fewer rows than columns or ``cond(R1) > max_cond`` (a margin on
+    that bound) take Householder QR (``numpy.linalg.qr``).
+    """
+    m, n = block.shape
+    if m >= n:
+        try:
+            r1 = np.linalg.cholesky(block.T @ block).T
+            if np.linalg.cond(r1) <= max_cond:
+                q1 = scipy.linalg.solve_triangular(r1, block.T, trans="T").T
+                return np.linalg.cholesky(q1.T @ q1).T @ r1
+        except np.linalg.LinAlgError:
+            pass
+    return np.linalg.qr(block, mode="r")
+
+
+class StreamedLeastSquares:
+    """:func:`lstsq` of ``design @ x ~= target`` given in blocks of rows, holding only a small R factor.
+
+    Each block is stacked under the running R factor of ``[design | target]`` and re-factorised
+    (tall-skinny QR, :func:`r_factor`): ``[design | target] = Q [[R11, R12], [0, R22]]``, so the least-squares problem
+    is ``R11 x ~= R12`` with the same singular values, the same rank decision (numpy's ``rcond`` for the
+    whole design's row count) and the same minimum-norm solution, to float64 rounding (tested
+    against :func:`lstsq` on the whole design).
+    """
+
+    def __init__(self):
+        self.r = None
+        self.rows = 0
+        self.nd = None
+
+    def add(self, design: np.ndarray, target: np.ndarray) -> None:
+        """``design`` ``(n_b, D)``, ``target`` ``(n_b, T)`` rows of the system."""
+        self.nd = design.shape[1]
+        block = np.concatenate([design, target], axis=1)
+        if self.r is not None:
+            block = np.concatenate([self.r, block], axis=0)
+        self.r = r_factor(block)
+        self.rows += design.shape[0]
+
+    def solve(self, what: str) -> np.ndarray:
+        """The coefficients ``(D, T)``, as :func:`lstsq` (minimum norm and a warning if rank deficient)."""
+        r = np.zeros((self.r.shape[1], self.r.shape[1]))
+        r[: self.r.shape[0]] = self.r  # fewer rows than columns so far: the missing rows are zero
+        nd = self.nd
+        return lstsq(r[:nd, :nd], r[:nd, nd:], what, rcond=np.finfo(np.float64).eps * max(self.rows, nd))
 
 
 def require_pan_detail(pan: np.ndarray, method: str) -> None:

@@ -1,8 +1,9 @@
 """Low-pass PAN images used by the detail-injection methods.
 
-* :func:`glp_lowpass`: the MTF-GLP low-pass ``P_L = interp23tap(decimate(MTF_g(P)))`` for each
-  distinct MTF gain ``g`` (Aiazzi et al. 2006), i.e. the PAN brought to the MS resolution with
-  the MS band's own MTF and interpolated back exactly as the MS was (EXP).
+* :func:`glp_decimated`: the MS-grid half of the MTF-GLP low-pass ``P_L = interp23tap(decimate(MTF_g(P)))``
+  for each distinct MTF gain ``g`` (Aiazzi et al. 2006), i.e. the PAN brought to the MS resolution
+  with the MS band's own MTF; :func:`upsample_interp23tap` (whole) or :func:`upsample_strips` (one
+  strip of rows at a time, bitwise the same) interpolate it back exactly as the MS was (EXP).
 * :func:`starlet_lowpass`: the a-trous B3-spline approximation used by AWLP (Otazu et al. 2005).
 * :func:`morphological_lowpass`: the half-gradient morphological pyramid of MF (Restaino et al. 2016).
 
@@ -46,6 +47,45 @@ def upsample_interp23tap(image: np.ndarray, ratio: int) -> np.ndarray:
     return np.asarray(upsample(image, ratio), dtype=np.float64)
 
 
+def strip_margin(ratio: int) -> int:
+    """LR rows of circular context a strip of :func:`upsample_rows` carries on each side: interp23tap's
+    reach, ``11/2 + 11/4 + ... + 11/ratio`` LR rows (radius 11 at each x2 stage), rounded up, plus one."""
+    return math.ceil(INTERP_HALF_TAPS * (1 - 1 / ratio)) + 1
+
+
+def upsample_rows(image: np.ndarray, ratio: int, r0: int, r1: int) -> np.ndarray:
+    """Rows ``r0:r1`` of ``upsample_interp23tap(image, ratio)`` (a power of two) without the whole image.
+
+    ``image`` is ``(C, h, w)``. The LR rows under ``r0:r1`` plus :func:`strip_margin` rows on each
+    side, taken circularly (interp23tap's borders are circular), are upsampled: the kept rows are
+    computed from the same samples by the same operations as in the whole image, so they are
+    bitwise equal to it (tested). Memory: ``C x (r1 - r0 + 21 ratio) x w ratio`` float64 at ratio 4.
+    """
+    h, margin = image.shape[1], strip_margin(ratio)
+    i0, i1 = r0 // ratio, -(-r1 // ratio)
+    up = upsample_interp23tap(image[:, np.arange(i0 - margin, i1 + margin) % h], ratio)
+    start = margin * ratio + r0 - i0 * ratio
+    return up[:, start : start + r1 - r0]
+
+
+def upsample_strips(image: np.ndarray, ratio: int, rows: int = 32):
+    """Yield ``(R0, R1, upsample_interp23tap(image)[:, R0:R1])`` for consecutive strips of ``rows`` LR rows.
+
+    ``image`` is ``(C, h, w)``; each strip is :func:`upsample_rows` (bitwise the rows of the whole
+    upsampled image; memory: one strip, ``C x (rows + 20) ratio x w ratio`` float64 at ratio 4). At ratios that
+    are not powers of two (the general interpolator) the whole image is upsampled and sliced.
+    """
+    h = image.shape[1]
+    if ratio & (ratio - 1):
+        up = upsample_interp23tap(image, ratio)
+        for r0 in range(0, up.shape[1], rows * ratio):
+            yield r0, min(up.shape[1], r0 + rows * ratio), up[:, r0 : r0 + rows * ratio]
+        return
+    for i0 in range(0, h, rows):
+        r0, r1 = i0 * ratio, min(h, i0 + rows) * ratio
+        yield r0, r1, upsample_rows(image, ratio, r0, r1)
+
+
 def mtf_decimate(pan: np.ndarray, gains: tuple[float, ...], ratio: int) -> np.ndarray:
     """``decimate(imfilter(P, h_g, 'replicate'))`` for each gain: ``(len(gains), H/ratio, W/ratio)``.
 
@@ -54,7 +94,9 @@ def mtf_decimate(pan: np.ndarray, gains: tuple[float, ...], ratio: int) -> np.nd
     sum over the ``ratio**2`` phases of an LR-size correlation of the phase image with the phase
     kernel. The phase images' FFTs are shared by all kernels, and every FFT is LR-sized, so this
     is ~ratio**2 times cheaper than filtering at full resolution and decimating (same values to
-    float rounding; tests compare it with the protocol's ``mtf_filter`` + ``decimate``).
+    float rounding; tests compare it with the protocol's ``mtf_filter`` + ``decimate``). Memory:
+    the ``ratio**2`` phase spectra and kernel spectra (each about the PAN's size), built one phase
+    at a time; the replicated border is an index clip, never a padded copy of the PAN.
     """
     r = ratio
     k = 2 * MTF_RADIUS + 1
@@ -62,31 +104,32 @@ def mtf_decimate(pan: np.ndarray, gains: tuple[float, ...], ratio: int) -> np.nd
     hh, ww = pan.shape
     h, w = hh // r, ww // r
     off = decimate_phase(r)
-    # replicate border; the extra r at the end only meets zero phase taps
-    padded = np.pad(pan, ((MTF_RADIUS, MTF_RADIUS + 2 * r), (MTF_RADIUS, MTF_RADIUS + 2 * r)), mode="edge")
     rows, cols = h + taps - 1, w + taps - 1
     fft_shape = (scipy.fft.next_fast_len(rows, real=True), scipy.fft.next_fast_len(cols, real=True))
-    phases = np.stack(
-        [padded[off + p : off + p + r * rows : r, off + q : off + q + r * cols : r] for p in range(r) for q in range(r)]
-    )
-    phase_spec = scipy.fft.rfft2(phases, s=fft_shape, axes=(-2, -1), workers=-1)
+    # phase (p, q) = P padded by replication (MTF_RADIUS before), rows off + p + r i, cols off + q + r j
+    row_at = [np.clip(off + p - MTF_RADIUS + r * np.arange(rows), 0, hh - 1) for p in range(r)]
+    col_at = [np.clip(off + q - MTF_RADIUS + r * np.arange(cols), 0, ww - 1) for q in range(r)]
+    phase_spec = np.empty((r * r, fft_shape[0], fft_shape[1] // 2 + 1), dtype=np.complex128)
+    for i in range(r * r):
+        phase = pan[np.ix_(row_at[i // r], col_at[i % r])]
+        phase_spec[i] = scipy.fft.rfft2(phase, s=fft_shape, workers=-1)
+    kernel_spec = np.empty_like(phase_spec)
     out = np.empty((len(gains), h, w))
     for i, g in enumerate(gains):
         kernel = np.zeros((r * taps, r * taps))
         kernel[:k, :k] = mtf_kernel(g, r)
-        kphases = np.stack([kernel[p::r, q::r] for p in range(r) for q in range(r)])
-        kspec = np.conj(scipy.fft.rfft2(kphases, s=fft_shape, axes=(-2, -1)))
-        total = np.einsum("pij,pij->ij", phase_spec, kspec)
+        for j in range(r * r):
+            kernel_spec[j] = scipy.fft.rfft2(kernel[j // r :: r, j % r :: r], s=fft_shape)
+        np.conjugate(kernel_spec, out=kernel_spec)
+        total = np.einsum("pij,pij->ij", phase_spec, kernel_spec)
         out[i] = scipy.fft.irfft2(total, s=fft_shape, workers=-1)[:h, :w]
     return out
 
 
-def glp_lowpass(pan: np.ndarray, gains, ratio: int) -> dict[float, np.ndarray]:
-    """MTF-GLP low-pass of the PAN for each distinct gain in ``gains``: ``{gain: (H, W)}``."""
+def glp_decimated(pan: np.ndarray, gains, ratio: int) -> tuple[tuple[float, ...], np.ndarray]:
+    """The MS-grid half of the MTF-GLP low-pass: ``(distinct gains (sorted), (G, H/ratio, W/ratio))``."""
     distinct = tuple(sorted({float(g) for g in gains}))
-    low = mtf_decimate(pan, distinct, ratio)
-    up = upsample_interp23tap(low, ratio)
-    return {g: up[i] for i, g in enumerate(distinct)}
+    return distinct, mtf_decimate(pan, distinct, ratio)
 
 
 def glp_unit_response(shape: tuple[int, int], gain: float, ratio: int) -> np.ndarray:
@@ -104,16 +147,16 @@ def glp_unit_response(shape: tuple[int, int], gain: float, ratio: int) -> np.nda
 HAZE_MARGIN = 0.1
 
 
-def haze_cap(image: np.ndarray) -> float:
-    """Largest haze value allowed for the denominator ``image`` of a haze-corrected ratio.
+def haze_cap(minimum: float, mean: float) -> float:
+    """Largest haze value allowed for a haze-corrected ratio whose denominator image has this
+    ``minimum`` and ``mean`` (taken in a streamed pass over the scene).
 
     ``min - HAZE_MARGIN * (mean - min)``: the haze-free denominator ``image - haze`` then stays
     above 10 % of its mean-to-minimum spread everywhere. The cap moves with any gain and offset
-    of ``image``, so equalisation invariances are kept. With collinear bands the regression
+    of the image, so equalisation invariances are kept. With collinear bands the regression
     haze estimate can exceed dark pixel values, where the ratio would divide by ~0.
     """
-    low, mean = float(image.min()), float(image.mean())
-    return low - HAZE_MARGIN * (mean - low)
+    return float(minimum) - HAZE_MARGIN * (float(mean) - float(minimum))
 
 
 def stack_by_gain(lowpass: dict[float, np.ndarray], gains) -> list[np.ndarray]:

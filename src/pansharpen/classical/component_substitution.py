@@ -16,20 +16,24 @@ import scipy.optimize
 
 from ..errors import ShapeError, ValueRangeError
 from ..protocol.mtf import mtf_filter
-from ..protocol.resize import imresize
+from ..protocol.resize import imresize, imresize_input_rows, imresize_rows
 from ._common import (
     ClassicalMethod,
     Inputs,
     Moments,
-    band_mean,
-    band_std,
-    correlation,
+    StreamedLeastSquares,
     equalize,
     lms_strips,
     lstsq,
     require_ms_variation,
 )
-from ._lowpass import decimate_phase, haze_cap, mtf_decimate, upsample_interp23tap
+from ._lowpass import (
+    decimate_phase,
+    haze_cap,
+    mtf_decimate,
+    upsample_interp23tap,
+    upsample_rows,
+)
 from .segmentation import assign_clusters, kmeans
 
 # ----------------------------------------------------------------------------------------------
@@ -68,13 +72,16 @@ def _cs_params(x: Inputs, weights: np.ndarray, bias: float) -> dict:
 
     One streamed pass over strips of ``MS~`` (:func:`~pansharpen.classical._common.lms_strips`), so the
     full-resolution ``MS~`` and intensity are never held (the full WV3 scene needed 2.2 GB); the moments
-    equal the whole-array ones to float64 rounding (tested).
+    equal the whole-array ones to float64 rounding (tested). Also the intensity's minimum (BT-H's haze cap).
     """
     n = x.nbands
     moments = Moments(n + 1, pairs=[(k, n) for k in range(n)])  # bands 0..n-1, intensity n
+    intensity_min = np.inf
     for _, _, strip in lms_strips(x):
         flat = strip.reshape(n, -1)
-        moments.add(np.concatenate([flat, (np.tensordot(weights, flat, axes=1) + bias)[None]], axis=0))
+        intensity = np.tensordot(weights, flat, axes=1) + bias
+        intensity_min = min(intensity_min, float(intensity.min()))
+        moments.add(np.concatenate([flat, intensity[None]], axis=0))
     band_var = moments.var(ddof=1)
     require_ms_variation(None, "component substitution", std=np.sqrt(band_var[:n]), mean=moments.mean[:n])
     var_i = float(band_var[n])
@@ -92,6 +99,7 @@ def _cs_params(x: Inputs, weights: np.ndarray, bias: float) -> dict:
         "pan_std": float(x.pan.std(ddof=1)),
         "intensity_mean": float(moments.mean[n]),
         "intensity_std": float(np.sqrt(var_i)),
+        "intensity_min": intensity_min,
     }
 
 
@@ -156,27 +164,45 @@ def _segment_labels(x: Inputs, centres: np.ndarray) -> np.ndarray:
 
 
 def _cgsa_estimate(x: Inputs, clusters: int = 5, seed: int = 0) -> dict:
+    """GSA's statistics, k-means centres of ``MS~`` and per-segment GSA statistics, in streamed passes.
+
+    Pass 1 (GSA's, :func:`_cs_params`); pass 2 gathers every ``step``-th pixel of ``MS~`` in raster
+    order (the k-means sample, the same pixels as ``MS~.reshape(C, -1)[:, ::step]``); pass 3 labels
+    each strip's pixels by their nearest centre (pixel-wise, exact) and sums per segment (the sums of
+    strips add up to the whole-image sums to float64 rounding, tested).
+    """
     weights, bias = intensity_regression(x, "C-GSA intensity regression")
     params = _cs_params(x, weights, bias)
-    flat = x.lms.reshape(x.nbands, -1)
-    step = max(1, flat.shape[1] // 20_000)
-    centres = kmeans(np.ascontiguousarray(flat[:, ::step].T), clusters, seed=seed)
-    labels = _segment_labels(x, centres).ravel()
+    n, width = x.nbands, x.pan.shape[1]
+    step = max(1, x.pan.size // 20_000)
+    # (a copy of each strip's samples: a view would keep the whole strip alive)
+    sample = np.concatenate(
+        [strip.reshape(n, -1)[:, (-r0 * width) % step :: step].copy() for r0, _, strip in lms_strips(x)], axis=1
+    )
+    centres = kmeans(np.ascontiguousarray(sample.T), clusters, seed=seed)
     k = len(centres)
-    intensity = _intensity(x.lms, weights, bias).ravel()
-    pan = x.pan.ravel()
+    count = np.zeros(k)
+    sums = {name: np.zeros(k) for name in ("i", "p", "ii", "pp")}
+    band_sum, band_i = np.zeros((n, k)), np.zeros((n, k))
+    for r0, r1, strip in lms_strips(x):
+        flat = strip.reshape(n, -1)
+        labels = assign_clusters(flat, centres, channels_first=True)
+        intensity = np.tensordot(weights, flat, axes=1) + bias
+        pan = x.pan[r0:r1].ravel()
 
-    def seg_sum(values: np.ndarray) -> np.ndarray:
-        return np.bincount(labels, weights=values, minlength=k)
-
-    n = np.bincount(labels, minlength=k).astype(np.float64)
-    dof = np.maximum(n - 1, 1)
-    mean_i, mean_p = seg_sum(intensity) / np.maximum(n, 1), seg_sum(pan) / np.maximum(n, 1)
-    var_i = (seg_sum(intensity * intensity) - n * mean_i**2) / dof
-    var_p = (seg_sum(pan * pan) - n * mean_p**2) / dof
-    cov = np.stack([(seg_sum(flat[b] * intensity) - n * mean_i * seg_sum(flat[b]) / np.maximum(n, 1)) / dof for b in range(x.nbands)], axis=1)
+        count += np.bincount(labels, minlength=k)
+        for name, values in (("i", intensity), ("p", pan), ("ii", intensity * intensity), ("pp", pan * pan)):
+            sums[name] += np.bincount(labels, weights=values, minlength=k)
+        for b in range(n):
+            band_sum[b] += np.bincount(labels, weights=flat[b], minlength=k)
+            band_i[b] += np.bincount(labels, weights=flat[b] * intensity, minlength=k)
+    n_seg, dof = count, np.maximum(count - 1, 1)
+    mean_i, mean_p = sums["i"] / np.maximum(n_seg, 1), sums["p"] / np.maximum(n_seg, 1)
+    var_i = (sums["ii"] - n_seg * mean_i**2) / dof
+    var_p = (sums["pp"] - n_seg * mean_p**2) / dof
+    cov = np.stack([(band_i[b] - n_seg * mean_i * band_sum[b] / np.maximum(n_seg, 1)) / dof for b in range(n)], axis=1)
     # a segment with < 2 pixels or no variance carries no detail statistics: scene-wide fallback
-    usable = (n >= 2) & (var_i > 1e-12 * (mean_i**2 + 1)) & (var_p > 1e-12 * (mean_p**2 + 1))
+    usable = (n_seg >= 2) & (var_i > 1e-12 * (mean_i**2 + 1)) & (var_p > 1e-12 * (mean_p**2 + 1))
     seg_gain = np.where(usable[:, None], cov / np.where(usable, var_i, 1.0)[:, None], params["gain"][None])
     params.update(
         centres=centres,
@@ -230,7 +256,8 @@ def _bth_estimate(x: Inputs) -> dict:
     params["haze"] = haze
     # the intensity of the band hazes, capped below the darkest intensity value so that the
     # haze-free intensity (the Brovey denominator) stays positive (see haze_cap)
-    params["intensity_haze"] = min(float(bias + weights @ haze), haze_cap(_intensity(x.lms, weights, bias)))
+    cap = haze_cap(params["intensity_min"], params["intensity_mean"])
+    params["intensity_haze"] = min(float(bias + weights @ haze), cap)
     return params
 
 
@@ -280,7 +307,9 @@ def bdsd_reduced_scale(x: Inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
         ms = x.ms[:, :h2, :w2]
         off = decimate_phase(x.ratio)
-        ms_lp = np.asarray(mtf_filter(ms, x.sensor, x.ratio), dtype=np.float64)[:, off :: x.ratio, off :: x.ratio]
+        # one band at a time (bitwise the same as the whole stack; the 8-band FFT buffers took 400 MB)
+        ms_lp = np.stack([np.asarray(mtf_filter(ms[k : k + 1], float(g), x.ratio), dtype=np.float64)[0, off :: x.ratio, off :: x.ratio]
+                          for k, g in enumerate(x.sensor.ms_gnyq)])
         ms_lr_lp = upsample_interp23tap(ms_lp, x.ratio)
         pan_lr = mtf_decimate(x.pan[: x.ratio * h2, : x.ratio * w2], (float(x.sensor.pan_gnyq),), x.ratio)[0]
         x.cache["bdsd_lr"] = (ms, ms_lr_lp, pan_lr)
@@ -402,10 +431,6 @@ BDSD_PC = ClassicalMethod(
 # ----------------------------------------------------------------------------------------------
 
 
-def _resize_down_up(image: np.ndarray, ratio: int) -> np.ndarray:
-    return np.asarray(imresize(imresize(image, 1.0 / ratio), ratio), dtype=np.float64)
-
-
 def _pracs_matched_ms(lms: np.ndarray, params: dict) -> np.ndarray:
     """MS~ histogram-matched to the PAN and clipped at 0 (Choi et al. 2011, Eq. 5)."""
     matched = equalize(
@@ -422,43 +447,127 @@ def _with_ones(stack: np.ndarray) -> np.ndarray:
     return np.concatenate([np.ones((1, *stack.shape[1:])), stack], axis=0)
 
 
+#: MS rows per block of PRACS's streamed estimate: ``MS~`` is upsampled in strips of 32 MS rows
+#: (:func:`~pansharpen.classical._common.lms_strips`; the interpolator's 20-row margin makes short
+#: strips slow) and its derived images (``M~``, the regression rows, the band intensities) are formed
+#: in blocks of this many MS rows (a 3340-column WV3 block of [1, M~] and its targets is 31 MB).
+PRACS_BLOCK = 16
+
+
+def _lms_rows(x: Inputs, r0: int, r1: int) -> np.ndarray:
+    """Rows ``r0:r1`` of ``MS~`` (bitwise those of ``x.lms``) without building it at powers of two."""
+    if x.given_lms is not None or "lms" in x.__dict__ or x.ratio & (x.ratio - 1):
+        return x.lms[:, r0:r1]
+    return upsample_rows(x.ms, x.ratio, r0, r1)
+
+
+def down_up_rows(rows_of, height: int, ratio: int, r0: int, r1: int) -> np.ndarray:
+    """Rows ``r0:r1`` of ``imresize(imresize(image, 1/ratio), ratio)`` (bicubic) of a ``(C, height, W)``
+    image given by ``rows_of(lo, hi) = image[:, lo:hi]``, bitwise equal to the whole-image resizes
+    (:func:`~pansharpen.protocol.resize.imresize_rows`, tested)."""
+    lr_height = -(-height // ratio)
+    l0, l1 = imresize_input_rows(lr_height, float(ratio), r0, r1)
+    low = imresize_rows(rows_of, height, 1.0 / ratio, l0, l1)
+    return imresize_rows(lambda a, b: low[:, a - l0 : b - l0], lr_height, float(ratio), r0, r1)
+
+
+def down_up_reach(height: int, ratio: int, r0: int, r1: int) -> tuple[int, int]:
+    """Input rows ``lo:hi`` that :func:`down_up_rows` reads for the output rows ``r0:r1``."""
+    l0, l1 = imresize_input_rows(-(-height // ratio), float(ratio), r0, r1)
+    return imresize_input_rows(height, 1.0 / ratio, l0, l1)
+
+
+def _blocks(r0: int, r1: int, step: int):
+    """``(b0, b1)`` row ranges of at most ``step`` rows covering ``r0:r1``."""
+    return [(b, min(r1, b + step)) for b in range(r0, r1, step)]
+
+
+def _pracs_regression_rows(x: Inputs, params: dict):
+    """Yield the rows ``([1, M~], [LP(P), LP(M~)])`` of PRACS's regression, a block at a time; LP = bicubic down-up.
+
+    Each strip computes ``MS~`` on its rows plus the down-up's reach, so ``LP`` is bitwise the
+    whole-image one (:func:`down_up_rows`)."""
+    n, height, ratio = x.nbands, x.pan.shape[0], x.ratio
+    for r0, r1 in _blocks(0, height, 32 * ratio):
+        lo, hi = down_up_reach(height, ratio, r0, r1)
+        lo, hi = min(lo, r0), max(hi, r1)
+        matched = _pracs_matched_ms(_lms_rows(x, lo, hi), params)
+        for b0, b1 in _blocks(r0, r1, PRACS_BLOCK * ratio):
+            pan_lp = down_up_rows(lambda a, b: x.pan[None, a:b], height, ratio, b0, b1)
+            matched_lp = down_up_rows(lambda a, b, m=matched, lo=lo: m[:, a - lo : b - lo], height, ratio, b0, b1)
+            yield (_with_ones(matched[:, b0 - lo : b1 - lo]).reshape(n + 1, -1).T,
+                   np.concatenate([pan_lp.reshape(1, -1), matched_lp.reshape(n, -1)], axis=0).T)
+
+
 def _pracs_estimate(x: Inputs, beta: float = 0.95) -> dict:
-    require_ms_variation(x.lms, "PRACS")
+    """PRACS's scene statistics (Choi et al. 2011, Eq. 5-12) in streamed passes over strips of rows.
+
+    The full-resolution ``[1, M~]`` design (9 x 11 M float64 for a WV3 scene) and the down-up
+    resized images are never held: pass 1 takes the ``MS~`` band moments, pass 2 the one
+    multi-target least squares (:class:`~pansharpen.classical._common.StreamedLeastSquares`),
+    pass 3 the correlations of the intensity with ``M~_k`` and ``MS~_k``, pass 4 the band-wise
+    detail offsets and injection correlations. Equal to the whole-image formulas to 1e-11 relative
+    (the least squares' rounding grows with the design's condition number; tested). At ratios that
+    are not powers of two ``MS~`` is upsampled whole (the general interpolator).
+    """
     n = x.nbands
-    std_k = band_std(x.lms)
+    ms_moments = Moments(n)
+    for _, _, strip in lms_strips(x):
+        ms_moments.add(strip.reshape(n, -1))
+    std_k, mean_k = np.sqrt(ms_moments.var(ddof=1)), ms_moments.mean
+    require_ms_variation(None, "PRACS", std=std_k, mean=mean_k)
     params = {
-        "band_mean": band_mean(x.lms),
+        "band_mean": mean_k,
         "band_std_safe": np.where(std_k > 0, std_k, 1.0),
         "pan_mean": float(x.pan.mean()),
         "pan_std": float(x.pan.std(ddof=1)),
     }
-    matched = _pracs_matched_ms(x.lms, params)
-    basis = _with_ones(matched).reshape(n + 1, -1).T
-    pan_lp = _resize_down_up(x.pan[None], x.ratio)[0]
-    matched_lp = _resize_down_up(matched, x.ratio)
     # every regression of PRACS shares the design [1, M~]; the band targets below are linear
     # in (LP(P), LP(M~_k)), so one multi-target least squares gives all coefficients
-    targets = np.concatenate([pan_lp.reshape(1, -1), matched_lp.reshape(n, -1)], axis=0).T
-    coefs = lstsq(basis, targets, "PRACS intensity regressions")
+    fit = StreamedLeastSquares()
+    for design, targets in _pracs_regression_rows(x, params):
+        fit.add(design, targets)
+    coefs = fit.solve("PRACS intensity regressions")
     alpha = coefs[:, 0]
-    intensity = (basis @ alpha).reshape(x.pan.shape)
-    cc = np.array([correlation(intensity, matched[k]) for k in range(n)])
+
+    def strips():  # (P, MS~, M~, basis [1, M~] (N, n + 1), intensity) per strip
+        for r0, r1, strip in lms_strips(x):
+            for b0, b1 in _blocks(r0, r1, PRACS_BLOCK * x.ratio):
+                lms = strip[:, b0 - r0 : b1 - r0]
+                matched = _pracs_matched_ms(lms, params)
+                basis = _with_ones(matched).reshape(n + 1, -1).T
+                yield x.pan[b0:b1].ravel(), lms.reshape(n, -1), matched.reshape(n, -1), basis, basis @ alpha
+
+    # intensity (variable 0) against M~_k (1..n) and MS~_k (n+1..2n)
+    corr = Moments(2 * n + 1, pairs=[(0, 1 + k) for k in range(2 * n)])
+    for _, lms, matched, _, intensity in strips():
+        corr.add(np.concatenate([intensity[None], matched, lms], axis=0))
+    corrs = _correlations(corr)
+    cc, rho = corrs[:n], corrs[n:]
     # band-wise high-resolution component P_k^h = cc_k P + (1 - cc_k) M~_k and its intensity
     # (Eq. 6-8): regressing LP(P_k^h) = cc_k LP(P) + (1 - cc_k) LP(M~_k) on [1, M~]
     gamma = cc[None] * alpha[:, None] + (1 - cc[None]) * coefs[:, 1:]
-    offset = np.zeros(n)
-    inj = np.zeros(n)
-    rho = np.zeros(n)
-    for k in range(n):
-        p_h = cc[k] * x.pan + (1 - cc[k]) * matched[k]
-        i_k = (basis @ gamma[:, k]).reshape(x.pan.shape)
-        offset[k] = p_h.mean() - i_k.mean()
-        inj[k] = correlation(i_k, x.lms[k])
-        rho[k] = correlation(intensity, x.lms[k])
+    # P_k^h (0..n-1), I_k (n..2n-1), MS~_k (2n..3n-1)
+    bands = Moments(3 * n, pairs=[(n + k, 2 * n + k) for k in range(n)])
+    for pan, lms, matched, basis, _ in strips():
+        p_h = cc[:, None] * pan[None] + (1 - cc[:, None]) * matched
+        bands.add(np.concatenate([p_h, (basis @ gamma).T, lms], axis=0))
+    offset = bands.mean[:n] - bands.mean[n : 2 * n]
+    inj = _correlations(bands)
     mean_std = std_k.mean()
     gains = beta * inj * std_k / mean_std
     params.update(alpha=alpha, cc=cc, gamma=gamma, detail_offset=offset, gain=gains, rho=rho, beta=float(beta))
     return params
+
+
+def _correlations(moments: Moments) -> np.ndarray:
+    """Pearson correlation of each pair of ``moments`` (0 where a variable is constant), as :func:`correlation`."""
+    var = moments.var(ddof=0)
+    out = np.zeros(len(moments.pairs))
+    for p, (i, j) in enumerate(moments.pairs):
+        if var[i] > 0 and var[j] > 0:
+            out[p] = moments.cov(ddof=0)[p] / (np.sqrt(var[i]) * np.sqrt(var[j]))
+    return out
 
 
 def _pracs_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:

@@ -14,7 +14,9 @@ numbers, ``pan`` ``(H, W)``, ``H = ratio * h``; output ``(C, H, W)`` float64.
 The equalised PAN ``P_k = (P - mu_P) s_k + mu_k`` is an increasing affine map of ``P``, and all
 low-pass operators here (linear filters and the morphological pyramid) commute with it up to
 the filter's DC gain ``c``: ``LP(P_k) = s_k LP(P) + (mu_k - s_k mu_P) c``. The code uses that
-identity so the (expensive) low-pass of the PAN is computed once per distinct MTF gain.
+identity so the (expensive) low-pass of the PAN is computed once per distinct MTF gain. Scene
+statistics (equalisation moments, regression gains, the haze cap) are taken in one streamed pass
+over strips (:func:`scene_moments`), so no full-resolution ``MS~`` or low-pass PAN is held.
 """
 from __future__ import annotations
 
@@ -23,14 +25,13 @@ import numpy as np
 from ._common import (
     ClassicalMethod,
     Inputs,
-    band_mean,
-    band_std,
-    covariance,
+    Moments,
+    lms_strips,
     safe_ratio,
 )
 from ._lowpass import (
+    glp_decimated,
     glp_halo,
-    glp_lowpass,
     glp_unit_response,
     haze_cap,
     morphological_halo,
@@ -38,6 +39,8 @@ from ._lowpass import (
     stack_by_gain,
     starlet_halo,
     starlet_lowpass,
+    upsample_interp23tap,
+    upsample_strips,
 )
 from .component_substitution import intensity_regression
 
@@ -50,11 +53,23 @@ def _gains(x: Inputs) -> tuple[float, ...]:
     return tuple(float(g) for g in x.sensor.ms_gnyq)
 
 
+def _glp_decimated(x: Inputs) -> tuple[tuple[float, ...], np.ndarray]:
+    """The MS-grid MTF-filtered PAN per distinct gain (:func:`glp_decimated`), cached on ``x``."""
+    key = ("glp_lr", _gains(x))
+    if key not in x.cache:
+        x.cache[key] = glp_decimated(x.pan, _gains(x), x.ratio)
+    return x.cache[key]
+
+
 def pan_glp_lowpass(x: Inputs) -> list[np.ndarray]:
-    """``P_L,k`` of the raw PAN for each band (MTF-GLP with band k's MTF gain), cached on ``x``."""
+    """``P_L,k`` of the raw PAN for each band (MTF-GLP with band k's MTF gain), cached on ``x``.
+
+    Whole images, one per distinct gain: for a tile. Scene statistics use :func:`scene_moments`."""
     key = ("glp", _gains(x))
     if key not in x.cache:
-        x.cache[key] = glp_lowpass(x.pan, _gains(x), x.ratio)
+        distinct, low = _glp_decimated(x)
+        up = upsample_interp23tap(low, x.ratio)
+        x.cache[key] = {g: up[i] for i, g in enumerate(distinct)}
     return stack_by_gain(x.cache[key], _gains(x))
 
 
@@ -66,11 +81,77 @@ def _glp_dc(x: Inputs) -> list[np.ndarray]:
     return [x.cache[key][g] for g in _gains(x)]
 
 
-def _equalization_params(x: Inputs, lowpass: list[np.ndarray]) -> dict:
+class SceneMoments:
+    """Scene statistics of ``MS~_k``, ``P_L,k`` and ``P`` from one streamed pass (:func:`scene_moments`).
+
+    ``moments`` (a :class:`~pansharpen.classical._common.Moments`) holds the variables ``lms(k)``,
+    ``low(k)`` (band k's low-pass PAN, shared by the bands of one MTF gain) and ``pan()``; ``low_min``
+    is the minimum of each band's low-pass PAN.
+    """
+
+    def __init__(self, nbands: int, gains: tuple[float, ...], lms: bool, lows: bool, pan: bool):
+        self.moments: Moments | None = None  # set by scene_moments once the layout gives the pairs
+        distinct = tuple(sorted(set(gains)))
+        nxt = 0
+        self._lms = nxt if lms else None
+        nxt += nbands if lms else 0
+        self._low = nxt if lows else None
+        nxt += len(distinct) if lows else 0
+        self._pan = nxt if pan else None
+        self.nvars = nxt + (1 if pan else 0)
+        self.gain_index = [distinct.index(g) for g in gains]
+        self.low_min = np.full(len(distinct), np.inf)
+
+    def lms(self, k: int) -> int:
+        return self._lms + k
+
+    def low(self, k: int) -> int:
+        return self._low + self.gain_index[k]
+
+    def pan(self) -> int:
+        return self._pan
+
+    def mean(self, i: int) -> float:
+        return float(self.moments.mean[i])
+
+    def var(self, i: int) -> float:
+        return float(self.moments.var(ddof=1)[i])
+
+    def cov(self, i: int, j: int) -> float:
+        return float(self.moments.cov(ddof=1)[self.moments.pairs.index((i, j))])
+
+
+def scene_moments(x: Inputs, *, lms=True, lows=True, pan=False, pairs=lambda sm: (), rows: int = 32) -> SceneMoments:
+    """Means, variances, the co-moments ``pairs(sm)`` lists and the low-pass minima, in one pass over
+    strips of ``rows`` MS rows.
+
+    The strips of ``MS~`` and of the low-pass PANs are bitwise the rows of the whole images
+    (:func:`~pansharpen.classical._lowpass.upsample_strips`), and the moments are combined with the
+    pairwise update, so the results equal the whole-array formulas to float64 rounding (tested)
+    while only one strip is held (the whole-image low-pass PANs of an 8-band scene took 3 GB).
+    """
+    sm = SceneMoments(x.nbands, _gains(x), lms, lows, pan)
+    sm.moments = Moments(sm.nvars, pairs=pairs(sm))
+    streams = [lms_strips(x, rows)] if lms else []
+    if lows:
+        streams.append(upsample_strips(_glp_decimated(x)[1], x.ratio, rows))
+    for strips in zip(*streams):  # the same row ranges
+        r0, r1 = strips[0][:2]
+        parts = [s[2].reshape(s[2].shape[0], -1) for s in strips]
+        if lows:
+            sm.low_min = np.minimum(sm.low_min, parts[-1].min(axis=1))
+        if pan:
+            parts.append(x.pan[r0:r1].reshape(1, -1))
+        sm.moments.add(np.concatenate(parts, axis=0))
+    return sm
+
+
+def _equalization_params(x: Inputs) -> dict:
     """``P_k = (P - mu_P) s_k + mu_k`` with ``s_k = std(MS~_k) / std(P_L,k)`` (low-pass PAN moments)."""
-    mu_k = band_mean(x.lms)
-    std_k = band_std(x.lms)
-    std_low = np.array([lp.std(ddof=1) for lp in lowpass])
+    sm = scene_moments(x)
+    mu_k = np.array([sm.mean(sm.lms(k)) for k in range(x.nbands)])
+    std_k = np.sqrt([sm.var(sm.lms(k)) for k in range(x.nbands)])
+    std_low = np.sqrt([sm.var(sm.low(k)) for k in range(x.nbands)])
     scale = np.array([safe_ratio(s, d) for s, d in zip(std_k, std_low)])
     return {"pan_mean": float(x.pan.mean()), "scale": scale, "band_mean": mu_k}
 
@@ -112,7 +193,7 @@ EXP = ClassicalMethod(
 
 
 def _glp_estimate(x: Inputs) -> dict:
-    return _equalization_params(x, pan_glp_lowpass(x))
+    return _equalization_params(x)
 
 
 def _glp_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
@@ -180,7 +261,8 @@ def haze_and_intensity_weights(x: Inputs) -> dict:
     """
     weights, bias = intensity_regression(x, "haze estimate")
     haze = x.ms.reshape(x.nbands, -1).min(axis=1)
-    cap = min(haze_cap(low) for low in pan_glp_lowpass(x))
+    sm = scene_moments(x, lms=False)
+    cap = min(haze_cap(sm.low_min[sm.gain_index[k]], sm.mean(sm.low(k))) for k in range(x.nbands))
     pan_haze = min(float(bias + weights @ haze), cap)
     return {"haze": haze, "pan_haze": pan_haze, "weights": weights, "bias": bias}
 
@@ -214,9 +296,10 @@ MTF_GLP_HPM_H = ClassicalMethod(
 
 def _fs_estimate(x: Inputs) -> dict:
     """Full-scale regression gains ``g_k = cov(MS~_k, P) / cov(P_L,k, P)`` (Vivone et al. 2018)."""
-    lows = pan_glp_lowpass(x)
-    gains = np.array([safe_ratio(covariance(x.lms[k], x.pan), covariance(lows[k], x.pan)) for k in range(x.nbands)])
-    return {"gain": gains}
+    n = x.nbands
+    sm = scene_moments(x, pan=True, pairs=lambda sm: sorted({(i, sm.pan()) for k in range(n) for i in (sm.lms(k), sm.low(k))}))
+    gains = [safe_ratio(sm.cov(sm.lms(k), sm.pan()), sm.cov(sm.low(k), sm.pan())) for k in range(n)]
+    return {"gain": np.array(gains)}
 
 
 def _gain_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
@@ -241,9 +324,10 @@ MTF_GLP_FS = ClassicalMethod(
 
 def _cbd_estimate(x: Inputs) -> dict:
     """Global context-based-decision gains ``g_k = cov(MS~_k, P_L,k) / var(P_L,k)``."""
-    lows = pan_glp_lowpass(x)
-    gains = np.array([safe_ratio(covariance(x.lms[k], lows[k]), lows[k].var(ddof=1)) for k in range(x.nbands)])
-    return {"gain": gains}
+    n = x.nbands
+    sm = scene_moments(x, pairs=lambda sm: [(sm.lms(k), sm.low(k)) for k in range(n)])
+    gains = [safe_ratio(sm.cov(sm.lms(k), sm.low(k)), sm.var(sm.low(k))) for k in range(n)]
+    return {"gain": np.array(gains)}
 
 
 MTF_GLP_CBD = ClassicalMethod(
@@ -266,10 +350,11 @@ MTF_GLP_CBD = ClassicalMethod(
 def _plain_equalization(x: Inputs) -> dict:
     """``P_k = (P - mu_P) std(MS~_k) / std(P) + mu_k`` (moments of the full-resolution PAN)."""
     std_p = float(x.pan.std(ddof=1))
+    sm = scene_moments(x, lows=False)
     return {
         "pan_mean": float(x.pan.mean()),
-        "scale": band_std(x.lms) / std_p,
-        "band_mean": band_mean(x.lms),
+        "scale": np.sqrt(sm.moments.var(ddof=1)) / std_p,
+        "band_mean": sm.moments.mean.copy(),
     }
 
 

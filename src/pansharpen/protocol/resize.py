@@ -22,7 +22,7 @@ import torch
 from ..errors import ShapeError, ValueRangeError
 from .mtf import _work_array
 
-__all__ = ["imresize", "contributions", "cubic_kernel"]
+__all__ = ["contributions", "cubic_kernel", "imresize", "imresize_input_rows", "imresize_rows"]
 
 
 def cubic_kernel(x: np.ndarray) -> np.ndarray:
@@ -163,3 +163,41 @@ def imresize(image, scale: float, method: str = "bicubic", antialias: bool = Tru
     for i in range(n):
         out[i] = _resize_axis(_resize_axis(x[i], 1, s, key, bool(antialias)), 2, s, key, bool(antialias))
     return finish(out)
+
+
+# ----------------------------------------------------------------------------------------------
+# A band of output rows (streaming a large image)
+# ----------------------------------------------------------------------------------------------
+
+
+def _row_weights(height: int, s: float, method: str, antialias: bool, r0: int, r1: int):
+    """The rows ``r0:r1`` of the row-axis matrix, restricted to the input rows they read: ``(matrix, lo, hi)``."""
+    whole = _sparse_weights(height, s, _method_key(method), bool(antialias))
+    part = whole[r0:r1]
+    lo, hi = int(part.indices.min()), int(part.indices.max()) + 1
+    sub = scipy.sparse.csr_matrix((part.data, part.indices - lo, part.indptr), shape=(r1 - r0, hi - lo))
+    return sub, lo, hi
+
+
+def imresize_input_rows(height: int, scale: float, r0: int, r1: int, method: str = "bicubic",
+                        antialias: bool = True) -> tuple[int, int]:
+    """Input rows ``lo:hi`` that the output rows ``r0:r1`` of :func:`imresize` read (an image of ``height`` rows)."""
+    return _row_weights(height, float(scale), method, antialias, r0, r1)[1:]
+
+
+def imresize_rows(rows_of: Callable[[int, int], np.ndarray], height: int, scale: float, r0: int, r1: int,
+                  method: str = "bicubic", antialias: bool = True) -> np.ndarray:
+    """Output rows ``r0:r1`` of ``imresize(image, scale, method)`` for a ``(C, height, W)`` float64 image
+    that is never held whole: ``rows_of(lo, hi)`` returns ``image[:, lo:hi]``.
+
+    Only the input rows these output rows read are requested (:func:`imresize_input_rows`: the
+    kernel's reach, with the mirrored border folded in), and every output pixel is the same sum of
+    the same products in the same order as in the whole-image call, so the band is bitwise equal to
+    ``imresize(image, scale, method)[:, r0:r1]`` (tested). Returns ``(C, r1 - r0, ceil(W * scale))``.
+    """
+    s = float(scale)
+    matrix, lo, hi = _row_weights(height, s, method, antialias, r0, r1)
+    x = np.asarray(rows_of(lo, hi), dtype=np.float64)
+    moved = np.moveaxis(x, 1, 0)
+    rows = np.moveaxis((matrix @ moved.reshape(moved.shape[0], -1)).reshape((r1 - r0,) + moved.shape[1:]), 0, 1)
+    return _resize_axis(rows, 2, s, _method_key(method), bool(antialias))
