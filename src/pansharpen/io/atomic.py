@@ -21,6 +21,7 @@ import errno
 import os
 import re
 import secrets
+import stat
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -103,6 +104,7 @@ def atomic_path(path: "str | os.PathLike", overwrite: bool = True, *, fsync: boo
     tmp = out.parent / f".{out.name}.{os.getpid()}-{secrets.token_hex(4)}.partial"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
     os.close(fd)
+    mode = stat.S_IMODE(os.stat(tmp).st_mode)
     try:
         try:
             yield tmp
@@ -113,6 +115,8 @@ def atomic_path(path: "str | os.PathLike", overwrite: bool = True, *, fsync: boo
         try:
             if fsync:
                 _fsync_path(tmp)
+            if stat.S_IMODE(os.stat(tmp).st_mode) != mode:  # a writer that recreated the file (safetensors: 0600)
+                os.chmod(tmp, mode)
             if out.exists() and not overwrite:  # appeared while we were writing
                 raise OutputExistsError(f"{out} appeared while writing; pass overwrite=True to replace it")
             os.replace(tmp, out)

@@ -440,7 +440,7 @@ def adapt_full_resolution(
     if split - product.row0 < patch or product.width - product.col0 < max(patch, eval_size):
         raise ShapeError(
             f"the product is {h} x {product.width - product.col0} MS pixels: after a {hold}-row held-out strip it "
-            f"cannot hold one {patch}-pixel training patch; use a larger product, or smaller --patch/--eval-size"
+            f"cannot hold one {patch}-pixel training patch; use a larger product, or `pansharpen adapt` with a smaller --patch/--eval-size"
         )
     held = select_windows(product, (split, product.row0 + h), eval_size, eval_windows, seed=seed)
     if not held:
