@@ -172,19 +172,20 @@ def test_read_only_destination_is_checked(pair, tmp_path, monkeypatch):
         fuse_scene(p, m, tmp_path / "o.tif", BoxFuser())
 
 
-def test_disk_full_is_a_clear_error_and_leaves_nothing(pair, tmp_path, monkeypatch):
+@pytest.mark.parametrize("pipeline", [True, False])
+def test_disk_full_is_a_clear_error_and_leaves_nothing(pair, tmp_path, monkeypatch, pipeline):
     import errno
 
-    import pansharpen.fusion.scene as scene
+    from pansharpen.io.geotiff import GeoTiffWriter
 
     p, m, _, _ = pair
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(scene, "_write_tiles", full)
+    monkeypatch.setattr(GeoTiffWriter, "write", full)
     with pytest.raises(PanSharpenError, match="disk is full"):
-        fuse_scene(p, m, tmp_path / "o.tif", BoxFuser())
+        fuse_scene(p, m, tmp_path / "o.tif", BoxFuser(), tile=16, pipeline=pipeline)
     assert sorted(os.listdir(tmp_path)) == ["ms.tif", "pan.tif"]
 
 
