@@ -5,6 +5,7 @@ with GDAL's weighted Brovey (a pansharpened VRT read through rasterio) measured 
                                 [--weights W.safetensors] [--full-scene] [--threads 2]
                                 [--tile 512 1024] [--subtile 0 256] [--gdal-cli] [--rounds 2]
                                 [--baseline-src DIR]
+    python bench/bench_scene.py --full-scene --pipeline-compare --models lgpconv-net.wv-8band lightnet.wv-8band --rounds 2
 
 ``--gdal-cli`` also times GDAL's own command, ``gdal_pansharpen.py`` (weighted Brovey, cubic), writing a
 GeoTIFF with the creation options of ``fuse`` (tiled 256, ``--compress`` codec, default DEFLATE,
@@ -12,6 +13,14 @@ predictor 2, all cores; ``fuse`` runs with the same codec and no overviews), and
 uses it as the baseline of the ratios (install GDAL's tools for the benchmark only, e.g.
 ``apt-get install gdal-bin python3-gdal``). ``--rounds``: cases are repeated in interleaved rounds,
 the best time and the largest peak are kept.
+
+``--pipeline-compare``: instead, the ``pansharpen fuse PAN MS out.tif --model M -q`` command (default
+output: LZW, overviews) for each of ``--models`` with ``PANSHARPEN_PIPELINE=0`` (read, compute, write one
+after another) and ``=1`` (reader and writer threads around the compute, the default), interleaved
+over ``--rounds``, with the fp32 matmul rate measured between the commands
+(``bench_floor.matmul_rate``, ``--threads`` threads): prints the best wall time of each, the
+pipelined/serial ratio, CPU seconds, and both against the run's FLOP floor (PAN pixels x
+``macs_per_pixel()`` x 2 / the best matmul rate), with the load average at start and end.
 
 Each case runs in a fresh subprocess (so peak RSS is its own) on a PAN crop of ``--size`` pixels of the
 dgsamples WV3 product (``--full-scene``: the whole 3340 x 3340 scene). Prints seconds, megapixels per
@@ -91,6 +100,58 @@ def time_gdal_cli(pan, ms, out, threads: int, compress: str = "deflate") -> floa
     return time.perf_counter() - t
 
 
+def time_cli(model: str, pan, ms, out, pipeline: bool) -> dict:
+    """Wall and CPU (user + sys) seconds of ``pansharpen fuse PAN MS OUT --model MODEL -q --overwrite``."""
+    import os
+    import resource
+
+    env = dict(os.environ, PANSHARPEN_PIPELINE="1" if pipeline else "0")
+    cmd = [str(Path(sys.executable).with_name("pansharpen")), "fuse", str(pan), str(ms), str(out), "--model", model,
+           "-q", "--overwrite"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, env=env, capture_output=True)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"seconds": wall, "cpu": cpu}
+
+
+def pipeline_compare(args, pan, ms, folder: Path, mp: float) -> None:
+    """Serial against pipelined ``pansharpen fuse`` per network, and both against the run's FLOP floor."""
+    import os
+
+    import torch
+
+    from bench_floor import matmul_rate
+    from pansharpen.models import bundled_weights, create, load
+
+    torch.set_num_threads(args.threads)
+    bundled = bundled_weights()
+    macs = {m: (load(bundled[m]) if m in bundled else create(m, bands=8)).macs_per_pixel() for m in args.models}
+    load0 = os.getloadavg()
+    rate = matmul_rate()
+    best: dict = {}
+    for _ in range(args.rounds):
+        for model in args.models:
+            for pipeline in (False, True):
+                r = time_cli(model, pan, ms, folder / "o.tif", pipeline)
+                prev = best.get((model, pipeline), {"seconds": float("inf"), "cpu": float("inf")})
+                best[(model, pipeline)] = {k: min(prev[k], r[k]) for k in prev}
+                rate = max(rate, matmul_rate())
+    load1 = os.getloadavg()
+    print(f"load average {load0[0]:.2f} at start, {load1[0]:.2f} at end; fp32 matmul {rate / 1e9:.1f} GFLOP/s "
+          f"(best of the run, {args.threads} threads); best of {args.rounds} interleaved rounds")
+    print(f"{'network':24s} {'MAC/px':>8s} {'floor s':>8s} {'serial s':>9s} {'piped s':>8s} {'piped/serial':>13s} "
+          f"{'serial/floor':>13s} {'piped/floor':>12s} {'CPU s serial/piped':>19s}")
+    for model in args.models:
+        floor = mp * 1e6 * macs[model] * 2 / rate
+        ser, pip = best[(model, False)], best[(model, True)]
+        print(f"{model:24s} {macs[model]:8.0f} {floor:8.2f} {ser['seconds']:9.2f} {pip['seconds']:8.2f} "
+              f"{pip['seconds'] / ser['seconds']:12.2f}x {ser['seconds'] / floor:12.2f}x {pip['seconds'] / floor:11.2f}x "
+              f"{ser['cpu']:9.1f}/{pip['cpu']:.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=1024)
@@ -105,6 +166,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--compress", default="deflate", help="codec of both fuse and gdal_pansharpen.py (no overviews)")
     ap.add_argument("--baseline-src", help="another checkout's src: methods' before/after table and output difference")
+    ap.add_argument("--pipeline-compare", action="store_true",
+                    help="the fuse command with PANSHARPEN_PIPELINE=0 and 1 for each of --models, against the FLOP floor")
     args = ap.parse_args()
 
     from pansharpen.io.samples import sample_product
@@ -119,6 +182,9 @@ def main() -> None:
         with rasterio.open(pan) as src:
             mp = src.width * src.height / 1e6
         print(f"PAN {mp:.2f} MP, {args.threads} threads")
+        if args.pipeline_compare:
+            pipeline_compare(args, pan, ms, folder, mp)
+            return
         vrt_s = min(time_gdal(pan, ms, 8, args.threads, folder)[0] for _ in range(args.rounds))
         cli_s = min(time_gdal_cli(pan, ms, folder / "gdal.tif", args.threads, args.compress) for _ in range(args.rounds)) \
             if args.gdal_cli else None
