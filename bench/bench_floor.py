@@ -3,6 +3,7 @@ rate measured in the same run.
 
     python bench/bench_floor.py [--size 568] [--rounds 3] [--threads 2]
                                 [--models lgpconv-net-wv3 lightnet-wv3 ...] [--ada3d-size 512] [--skip-ada3d]
+                                [--onednn-graph]
 
 The matmul rate is the best of ``2048 x 2048`` float32 products timed between the forwards (so it
 sees the same load). Each network runs in every inference form (eager, fold, trace) with the CLI's
@@ -11,6 +12,13 @@ LGPConv-Net's margin); the forms are interleaved over ``--rounds`` and the best 
 "floor x" = time / floor with the architecture's MACs (``macs_per_pixel``: SpanConv counted
 factorised, as the paper). Ada3D-pan runs at ``--ada3d-size`` with its eager tap loop (before) and
 with the TorchInductor-fused strips (after, compilation excluded and reported separately).
+
+``--onednn-graph`` adds, for every network, a candidate form: the channels-last model traced and
+frozen with TorchScript's oneDNN Graph fuser on (``torch.jit.enable_onednn_fusion``), which fuses
+convolutions with their bias, residual sums and ReLUs as oneDNN post-ops; it specialises on the
+input shape during two warm-up calls (build time reported), so it is timed on that shape. A second
+shape (``--size`` - 172 rows) shows what another tile shape costs it ("other shape" rows, against
+the trace on the same shape).
 """
 from __future__ import annotations
 
@@ -56,6 +64,8 @@ def networks(args) -> None:
                     continue
                 err = float((engine(ms, pan, lms) - want).abs().max())
                 cases[(name, used)] = [engine, float("inf"), err]
+    if args.onednn_graph:
+        _onednn_graph_cases(args, cases, macs, ms, pan, lms)
     rate = 0.0
     with torch.no_grad():
         for _ in range(args.rounds):
@@ -66,12 +76,48 @@ def networks(args) -> None:
                 case[1] = min(case[1], time.perf_counter() - t)
     print(f"fp32 matmul {rate / 1e9:.1f} GFLOP/s (best of the run); PAN {args.size} x {args.size}, "
           f"{torch.get_num_threads()} threads, best of {args.rounds} interleaved rounds")
-    print(f"{'network':20s} {'form':6s} {'MAC/px':>8s} {'ms':>8s} {'floor ms':>9s} {'floor x':>8s} {'vs eager':>9s} {'max diff':>9s}")
+    print(f"{'network':20s} {'form':26s} {'MAC/px':>8s} {'ms':>8s} {'floor ms':>9s} {'floor x':>8s} {'vs eager':>9s} {'max diff':>9s}")
     for (name, form), (_, seconds, err) in cases.items():
-        floor = args.size**2 * macs[name] * 2 / rate
-        eager = cases[(name, "eager")][1]
-        print(f"{name:20s} {form:6s} {macs[name]:8.0f} {seconds * 1e3:8.1f} {floor * 1e3:9.1f} {seconds / floor:7.2f}x "
+        pixels = args.size * (args.size - 172) if "other shape" in form else args.size**2
+        floor = pixels * macs[name] * 2 / rate
+        eager = cases[(name, "eager")][1] if "other shape" not in form else float("nan")
+        print(f"{name:20s} {form:26s} {macs[name]:8.0f} {seconds * 1e3:8.1f} {floor * 1e3:9.1f} {seconds / floor:7.2f}x "
               f"{eager / seconds:8.2f}x {err:9.1e}")
+
+
+def _onednn_graph_cases(args, cases: dict, macs: dict, ms, pan, lms) -> None:
+    """Add ``(name, "onednn-graph")`` (and the other-shape pair) to ``cases``: see the module doc."""
+    import copy
+
+    from pansharpen.models import bundled_weights, create, load
+
+    bundled = bundled_weights()
+    other = inputs(8, args.size, seed=1)
+    other = tuple(t[..., : (args.size - 172) // (4 if i == 0 else 1), :] for i, t in enumerate(other))
+    for name in args.models:
+        model = (load(bundled[name]) if name in bundled else create(name, bands=8)).eval()
+        if (name, "trace") not in cases:
+            continue
+        source = copy.deepcopy(model).to(memory_format=torch.channels_last)
+        with torch.no_grad():
+            want, want_other = model(ms, pan, lms), model(*other)
+            torch.jit.enable_onednn_fusion(True)
+            try:
+                t = time.perf_counter()
+                engine = torch.jit.freeze(torch.jit.trace(source, (ms, pan, lms), check_trace=False))
+                for _ in range(2):  # the profiling executor specialises, then fuses
+                    engine(ms, pan, lms)
+                build = time.perf_counter() - t
+                err = float((engine(ms, pan, lms) - want).abs().max())
+                err_other = float((engine(*other) - want_other).abs().max())
+            finally:
+                torch.jit.enable_onednn_fusion(False)
+            trace = cases[(name, "trace")][0]
+            err_trace_other = float((trace(*other) - want_other).abs().max())
+        print(f"{name}: oneDNN Graph trace built and warmed up in {build:.1f} s")
+        cases[(name, "onednn-graph")] = [engine, float("inf"), err]
+        cases[(name, "trace, other shape")] = [lambda *a, f=trace: f(*other), float("inf"), err_trace_other]
+        cases[(name, "onednn-graph, other shape")] = [lambda *a, f=engine: f(*other), float("inf"), err_other]
 
 
 def ada3d(args) -> None:
@@ -116,6 +162,7 @@ def main() -> None:
     ap.add_argument("--ada3d-size", type=int, default=512)
     ap.add_argument("--ada3d-rounds", type=int, default=1)
     ap.add_argument("--skip-ada3d", action="store_true")
+    ap.add_argument("--onednn-graph", action="store_true", help="add the oneDNN Graph (LLGA) fused trace as a form")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
