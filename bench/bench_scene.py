@@ -15,11 +15,13 @@ uses it as the baseline of the ratios (install GDAL's tools for the benchmark on
 the best time and the largest peak are kept.
 
 ``--pipeline-compare``: instead, the ``pansharpen fuse PAN MS out.tif --model M -q`` command (default
-output: LZW, overviews) for each of ``--models`` with ``PANSHARPEN_PIPELINE=0`` (read, compute, write one
-after another) and ``=1`` (reader and writer threads around the compute, the default), interleaved
-over ``--rounds``, with the fp32 matmul rate measured between the commands
-(``bench_floor.matmul_rate``, ``--threads`` threads): prints the best wall time of each, the
-pipelined/serial ratio, CPU seconds, and both against the run's FLOP floor (PAN pixels x
+output: LZW, overviews) for each of ``--models``: "serial" (``PANSHARPEN_PIPELINE=0
+PANSHARPEN_ONEDNN_GRAPH=0``: read, compute, write one after another, the oneDNN-layout trace),
+"pipelined" (reader and writer threads around the compute) and, for traced networks, "pipelined +
+oneDNN Graph" (the per-shape post-op-fused trace, ``pansharpen.models.inference.TracedForm``),
+interleaved over ``--rounds``, with the fp32 matmul rate measured between the commands
+(``bench_floor.matmul_rate``, ``--threads`` threads): prints the best wall and CPU (user + sys)
+seconds of each, the ratio to serial, and the ratio to the run's FLOP floor (PAN pixels x
 ``macs_per_pixel()`` x 2 / the best matmul rate), with the load average at start and end.
 
 Each case runs in a fresh subprocess (so peak RSS is its own) on a PAN crop of ``--size`` pixels of the
@@ -100,17 +102,22 @@ def time_gdal_cli(pan, ms, out, threads: int, compress: str = "deflate") -> floa
     return time.perf_counter() - t
 
 
-def time_cli(model: str, pan, ms, out, pipeline: bool) -> dict:
+#: (label, environment) of the pipeline comparison; the oneDNN Graph case only for traced networks
+VARIANTS = (("serial", {"PANSHARPEN_PIPELINE": "0", "PANSHARPEN_ONEDNN_GRAPH": "0"}),
+            ("pipelined", {"PANSHARPEN_PIPELINE": "1", "PANSHARPEN_ONEDNN_GRAPH": "0"}),
+            ("pipelined + oneDNN Graph", {"PANSHARPEN_PIPELINE": "1", "PANSHARPEN_ONEDNN_GRAPH": "1"}))
+
+
+def time_cli(model: str, pan, ms, out, env: dict) -> dict:
     """Wall and CPU (user + sys) seconds of ``pansharpen fuse PAN MS OUT --model MODEL -q --overwrite``."""
     import os
     import resource
 
-    env = dict(os.environ, PANSHARPEN_PIPELINE="1" if pipeline else "0")
     cmd = [str(Path(sys.executable).with_name("pansharpen")), "fuse", str(pan), str(ms), str(out), "--model", model,
            "-q", "--overwrite"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, capture_output=True)
+    subprocess.run(cmd, check=True, env=dict(os.environ, **env), capture_output=True)
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -118,38 +125,40 @@ def time_cli(model: str, pan, ms, out, pipeline: bool) -> dict:
 
 
 def pipeline_compare(args, pan, ms, folder: Path, mp: float) -> None:
-    """Serial against pipelined ``pansharpen fuse`` per network, and both against the run's FLOP floor."""
+    """Serial against pipelined ``pansharpen fuse`` per network, and each against the run's FLOP floor."""
     import os
 
     import torch
-
     from bench_floor import matmul_rate
+
     from pansharpen.models import bundled_weights, create, load
+    from pansharpen.models.inference import preferred_form
 
     torch.set_num_threads(args.threads)
     bundled = bundled_weights()
-    macs = {m: (load(bundled[m]) if m in bundled else create(m, bands=8)).macs_per_pixel() for m in args.models}
+    nets = {m: load(bundled[m]) if m in bundled else create(m, bands=8) for m in args.models}
+    macs = {m: net.macs_per_pixel() for m, net in nets.items()}
+    cases = [(m, label, env) for m in args.models for label, env in VARIANTS
+             if "Graph" not in label or preferred_form(nets[m]) == "trace"]
     load0 = os.getloadavg()
     rate = matmul_rate()
     best: dict = {}
     for _ in range(args.rounds):
-        for model in args.models:
-            for pipeline in (False, True):
-                r = time_cli(model, pan, ms, folder / "o.tif", pipeline)
-                prev = best.get((model, pipeline), {"seconds": float("inf"), "cpu": float("inf")})
-                best[(model, pipeline)] = {k: min(prev[k], r[k]) for k in prev}
-                rate = max(rate, matmul_rate())
+        for model, label, env in cases:
+            r = time_cli(model, pan, ms, folder / "o.tif", env)
+            prev = best.get((model, label), {"seconds": float("inf"), "cpu": float("inf")})
+            best[(model, label)] = {k: min(prev[k], r[k]) for k in prev}
+            rate = max(rate, matmul_rate())
     load1 = os.getloadavg()
     print(f"load average {load0[0]:.2f} at start, {load1[0]:.2f} at end; fp32 matmul {rate / 1e9:.1f} GFLOP/s "
           f"(best of the run, {args.threads} threads); best of {args.rounds} interleaved rounds")
-    print(f"{'network':24s} {'MAC/px':>8s} {'floor s':>8s} {'serial s':>9s} {'piped s':>8s} {'piped/serial':>13s} "
-          f"{'serial/floor':>13s} {'piped/floor':>12s} {'CPU s serial/piped':>19s}")
-    for model in args.models:
+    print(f"{'network':22s} {'case':26s} {'MAC/px':>7s} {'floor s':>8s} {'wall s':>7s} {'CPU s':>6s} "
+          f"{'vs serial':>10s} {'floor x':>8s}")
+    for model, label, _ in cases:
         floor = mp * 1e6 * macs[model] * 2 / rate
-        ser, pip = best[(model, False)], best[(model, True)]
-        print(f"{model:24s} {macs[model]:8.0f} {floor:8.2f} {ser['seconds']:9.2f} {pip['seconds']:8.2f} "
-              f"{pip['seconds'] / ser['seconds']:12.2f}x {ser['seconds'] / floor:12.2f}x {pip['seconds'] / floor:11.2f}x "
-              f"{ser['cpu']:9.1f}/{pip['cpu']:.1f}")
+        r, serial = best[(model, label)], best[(model, "serial")]
+        print(f"{model:22s} {label:26s} {macs[model]:7.0f} {floor:8.2f} {r['seconds']:7.2f} {r['cpu']:6.1f} "
+              f"{r['seconds'] / serial['seconds']:9.2f}x {r['seconds'] / floor:7.2f}x")
 
 
 def main() -> None:

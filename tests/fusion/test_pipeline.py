@@ -123,7 +123,10 @@ def test_reader_error_propagates_and_leaves_nothing(odd_pair, tmp_path):
     _nothing_new(tmp_path, before)
 
 
-def test_compute_error_propagates_and_leaves_nothing(odd_pair, tmp_path):
+@pytest.mark.parametrize("pipeline", [True, False])
+@pytest.mark.parametrize("error", [ValueError("compute failed"), KeyboardInterrupt()])
+def test_compute_error_or_interrupt_stops_both_threads_and_leaves_nothing(odd_pair, tmp_path, error, pipeline):
+    """Ctrl-C (KeyboardInterrupt in the main thread) or a failing fuser, serial or pipelined."""
     p, m = odd_pair
     before = sorted(os.listdir(tmp_path))
 
@@ -133,12 +136,13 @@ def test_compute_error_propagates_and_leaves_nothing(odd_pair, tmp_path):
         def __call__(self, ms, pan, origin=(0, 0)):
             self.calls += 1
             if self.calls == 5:
-                raise ValueError("compute failed")
+                raise error
             return super().__call__(ms, pan, origin)
 
-    with pytest.raises(ValueError, match="compute failed"):
-        fuse_scene(p, m, tmp_path / "out.tif", Fails(), tile=16, pipeline=True)
+    with pytest.raises(type(error)):
+        fuse_scene(p, m, tmp_path / "out.tif", Fails(), tile=16, pipeline=pipeline)
     _nothing_new(tmp_path, before)
+    assert not [t for t in threading.enumerate() if t.name.startswith("pansharpen-")]
 
 
 def test_writer_error_propagates_and_leaves_nothing(odd_pair, tmp_path, monkeypatch):
@@ -158,25 +162,6 @@ def test_writer_error_propagates_and_leaves_nothing(odd_pair, tmp_path, monkeypa
     _nothing_new(tmp_path, before)
     assert set(calls) == {"pansharpen-writer"}  # the writes ran in the writer thread
     assert len(calls) == 3  # and stopped at the failure
-
-
-def test_interrupt_in_the_compute_stops_both_threads_and_leaves_nothing(odd_pair, tmp_path):
-    p, m = odd_pair
-    before = sorted(os.listdir(tmp_path))
-
-    class Interrupted(BoxFuser):
-        calls = 0
-
-        def __call__(self, ms, pan, origin=(0, 0)):
-            self.calls += 1
-            if self.calls == 3:
-                raise KeyboardInterrupt
-            return super().__call__(ms, pan, origin)
-
-    with pytest.raises(KeyboardInterrupt):
-        fuse_scene(p, m, tmp_path / "out.tif", Interrupted(), tile=16, pipeline=True)
-    _nothing_new(tmp_path, before)
-    assert not [t for t in threading.enumerate() if t.name.startswith("pansharpen-")]
 
 
 def test_pipeline_enabled_by_argument_then_environment(monkeypatch):
