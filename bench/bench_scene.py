@@ -21,7 +21,7 @@ PANSHARPEN_ONEDNN_GRAPH=0``: read, compute, write one after another, the oneDNN-
 oneDNN Graph" (the per-shape post-op-fused trace, ``pansharpen.models.inference.TracedForm``),
 interleaved over ``--rounds``, with the fp32 matmul rate measured between the commands
 (``bench_floor.matmul_rate``, ``--threads`` threads): prints the best wall and CPU (user + sys)
-seconds of each, the ratio to serial, and the ratio to the run's FLOP floor (PAN pixels x
+seconds and the largest peak RSS of each, the ratio to serial, and the ratio to the run's FLOP floor (PAN pixels x
 ``macs_per_pixel()`` x 2 / the best matmul rate), with the load average at start and end.
 
 Each case runs in a fresh subprocess (so peak RSS is its own) on a PAN crop of ``--size`` pixels of the
@@ -109,19 +109,21 @@ VARIANTS = (("serial", {"PANSHARPEN_PIPELINE": "0", "PANSHARPEN_ONEDNN_GRAPH": "
 
 
 def time_cli(model: str, pan, ms, out, env: dict) -> dict:
-    """Wall and CPU (user + sys) seconds of ``pansharpen fuse PAN MS OUT --model MODEL -q --overwrite``."""
+    """Wall and CPU (user + sys) seconds and peak RSS (MB) of
+    ``pansharpen fuse PAN MS OUT --model MODEL -q --overwrite``."""
     import os
-    import resource
 
     cmd = [str(Path(sys.executable).with_name("pansharpen")), "fuse", str(pan), str(ms), str(out), "--model", model,
            "-q", "--overwrite"]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run(cmd, check=True, env=dict(os.environ, **env), capture_output=True)
+    child = subprocess.Popen(cmd, env=dict(os.environ, **env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - t
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"seconds": wall, "cpu": cpu}
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed: {child.stderr.read().decode()[-2000:]}")
+    child.stderr.close()
+    return {"seconds": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_mb": usage.ru_maxrss / 1024}
 
 
 def pipeline_compare(args, pan, ms, folder: Path, mp: float) -> None:
@@ -146,19 +148,19 @@ def pipeline_compare(args, pan, ms, folder: Path, mp: float) -> None:
     for _ in range(args.rounds):
         for model, label, env in cases:
             r = time_cli(model, pan, ms, folder / "o.tif", env)
-            prev = best.get((model, label), {"seconds": float("inf"), "cpu": float("inf")})
-            best[(model, label)] = {k: min(prev[k], r[k]) for k in prev}
+            prev = best.get((model, label), {"seconds": float("inf"), "cpu": float("inf"), "peak_mb": 0.0})
+            best[(model, label)] = {k: (max if k == "peak_mb" else min)(prev[k], r[k]) for k in prev}
             rate = max(rate, matmul_rate())
     load1 = os.getloadavg()
     print(f"load average {load0[0]:.2f} at start, {load1[0]:.2f} at end; fp32 matmul {rate / 1e9:.1f} GFLOP/s "
           f"(best of the run, {args.threads} threads); best of {args.rounds} interleaved rounds")
     print(f"{'network':22s} {'case':26s} {'MAC/px':>7s} {'floor s':>8s} {'wall s':>7s} {'CPU s':>6s} "
-          f"{'vs serial':>10s} {'floor x':>8s}")
+          f"{'vs serial':>10s} {'floor x':>8s} {'peak MB':>8s}")
     for model, label, _ in cases:
         floor = mp * 1e6 * macs[model] * 2 / rate
         r, serial = best[(model, label)], best[(model, "serial")]
         print(f"{model:22s} {label:26s} {macs[model]:7.0f} {floor:8.2f} {r['seconds']:7.2f} {r['cpu']:6.1f} "
-              f"{r['seconds'] / serial['seconds']:9.2f}x {r['seconds'] / floor:7.2f}x")
+              f"{r['seconds'] / serial['seconds']:9.2f}x {r['seconds'] / floor:7.2f}x {r['peak_mb']:8.0f}")
 
 
 def main() -> None:
