@@ -13,16 +13,17 @@ LGPConv-Net's margin); the forms are interleaved over ``--rounds`` and the best 
 factorised, as the paper). Ada3D-pan runs at ``--ada3d-size`` with its eager tap loop (before) and
 with the TorchInductor-fused strips (after, compilation excluded and reported separately).
 
-``--onednn-graph`` adds, for every network, a candidate form: the channels-last model traced and
-frozen with TorchScript's oneDNN Graph fuser on (``torch.jit.enable_onednn_fusion``), which fuses
-convolutions with their bias, residual sums and ReLUs as oneDNN post-ops; it specialises on the
-input shape during two warm-up calls (build time reported), so it is timed on that shape. A second
-shape (``--size`` - 172 rows) shows what another tile shape costs it ("other shape" rows, against
-the trace on the same shape).
+The "trace" form is measured without the per-shape oneDNN Graph engines
+(``PANSHARPEN_ONEDNN_GRAPH=0`` is set for this script); ``--onednn-graph`` adds them as
+"trace + oneDNN Graph" (``pansharpen.models.inference.TracedForm``: the channels-last model traced
+with TorchScript's oneDNN Graph fuser, which fuses convolutions with their bias, residual sums and
+ReLUs as oneDNN post-ops, specialised to the shape; warmed up by two calls, build time reported)
+and "fold + oneDNN Graph" (the fold traced the same way, for this shape only).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import warnings
 
@@ -65,7 +66,7 @@ def networks(args) -> None:
                 err = float((engine(ms, pan, lms) - want).abs().max())
                 cases[(name, used)] = [engine, float("inf"), err]
     if args.onednn_graph:
-        _onednn_graph_cases(args, cases, macs, ms, pan, lms)
+        _onednn_graph_cases(args, cases, ms, pan, lms)
     rate = 0.0
     with torch.no_grad():
         for _ in range(args.rounds):
@@ -78,46 +79,44 @@ def networks(args) -> None:
           f"{torch.get_num_threads()} threads, best of {args.rounds} interleaved rounds")
     print(f"{'network':20s} {'form':26s} {'MAC/px':>8s} {'ms':>8s} {'floor ms':>9s} {'floor x':>8s} {'vs eager':>9s} {'max diff':>9s}")
     for (name, form), (_, seconds, err) in cases.items():
-        pixels = args.size * (args.size - 172) if "other shape" in form else args.size**2
-        floor = pixels * macs[name] * 2 / rate
-        eager = cases[(name, "eager")][1] if "other shape" not in form else float("nan")
+        floor = args.size**2 * macs[name] * 2 / rate
+        eager = cases[(name, "eager")][1]
         print(f"{name:20s} {form:26s} {macs[name]:8.0f} {seconds * 1e3:8.1f} {floor * 1e3:9.1f} {seconds / floor:7.2f}x "
               f"{eager / seconds:8.2f}x {err:9.1e}")
 
 
-def _onednn_graph_cases(args, cases: dict, macs: dict, ms, pan, lms) -> None:
-    """Add ``(name, "onednn-graph")`` (and the other-shape pair) to ``cases``: see the module doc."""
+def _onednn_graph_cases(args, cases: dict, ms, pan, lms) -> None:
+    """Add ``(name, "trace + oneDNN Graph")`` (the product's per-shape fused trace) and
+    ``(name, "fold + oneDNN Graph")`` (the fold traced with the same fuser, this shape only) to ``cases``."""
     import copy
 
     from pansharpen.models import bundled_weights, create, load
+    from pansharpen.models.inference import _onednn_graph, _traced
 
     bundled = bundled_weights()
-    other = inputs(8, args.size, seed=1)
-    other = tuple(t[..., : (args.size - 172) // (4 if i == 0 else 1), :] for i, t in enumerate(other))
     for name in args.models:
         model = (load(bundled[name]) if name in bundled else create(name, bands=8)).eval()
-        if (name, "trace") not in cases:
-            continue
-        source = copy.deepcopy(model).to(memory_format=torch.channels_last)
         with torch.no_grad():
-            want, want_other = model(ms, pan, lms), model(*other)
-            torch.jit.enable_onednn_fusion(True)
-            try:
-                t = time.perf_counter()
-                engine = torch.jit.freeze(torch.jit.trace(source, (ms, pan, lms), check_trace=False))
-                for _ in range(2):  # the profiling executor specialises, then fuses
-                    engine(ms, pan, lms)
-                build = time.perf_counter() - t
-                err = float((engine(ms, pan, lms) - want).abs().max())
-                err_other = float((engine(*other) - want_other).abs().max())
-            finally:
-                torch.jit.enable_onednn_fusion(False)
-            trace = cases[(name, "trace")][0]
-            err_trace_other = float((trace(*other) - want_other).abs().max())
-        print(f"{name}: oneDNN Graph trace built and warmed up in {build:.1f} s")
-        cases[(name, "onednn-graph")] = [engine, float("inf"), err]
-        cases[(name, "trace, other shape")] = [lambda *a, f=trace: f(*other), float("inf"), err_trace_other]
-        cases[(name, "onednn-graph, other shape")] = [lambda *a, f=engine: f(*other), float("inf"), err_other]
+            want = model(ms, pan, lms)
+            t = time.perf_counter()
+            engine = _traced(model, graph_fusion=True)
+            for _ in range(2):  # the second call of a shape builds and runs the fused trace
+                engine(ms, pan, lms)
+            build = time.perf_counter() - t
+            cases[(name, "trace + oneDNN Graph")] = [engine, float("inf"), float((engine(ms, pan, lms) - want).abs().max())]
+            if hasattr(model, "fold"):
+                source = copy.deepcopy(model).fold().eval().to(memory_format=torch.channels_last)
+                try:
+                    with _onednn_graph():
+                        fold = torch.jit.freeze(torch.jit.trace(source, (ms, pan, lms), check_trace=False))
+                        for _ in range(2):
+                            fold(ms, pan, lms)
+                except RuntimeError as exc:  # the LLGA bridge refuses some graphs
+                    print(f"{name}: the fold cannot be traced with oneDNN Graph ({str(exc).splitlines()[0]})")
+                else:
+                    err = float((fold(ms, pan, lms) - want).abs().max())
+                    cases[(name, "fold + oneDNN Graph")] = [fold, float("inf"), err]
+        print(f"{name}: per-shape oneDNN Graph trace built, warmed up and checked in {build:.1f} s")
 
 
 def ada3d(args) -> None:
@@ -165,6 +164,7 @@ def main() -> None:
     ap.add_argument("--onednn-graph", action="store_true", help="add the oneDNN Graph (LLGA) fused trace as a form")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
+    os.environ["PANSHARPEN_ONEDNN_GRAPH"] = "0"  # "trace" is the oneDNN-layout trace alone
     torch.set_num_threads(args.threads)
     from pansharpen.runtime import retain_freed_memory
 
