@@ -18,10 +18,12 @@ the best time and the largest peak are kept.
 output: LZW, overviews) for each of ``--models``: "serial" (``PANSHARPEN_PIPELINE=0
 PANSHARPEN_ONEDNN_GRAPH=0``: read, compute, write one after another, the oneDNN-layout trace),
 "pipelined" (reader and writer threads around the compute) and, for traced networks, "pipelined +
-oneDNN Graph" (the per-shape post-op-fused trace, ``pansharpen.models.inference.TracedForm``),
-interleaved over ``--rounds``, with the fp32 matmul rate measured between the commands
-(``bench_floor.matmul_rate``, ``--threads`` threads): prints the best wall and CPU (user + sys)
-seconds and the largest peak RSS of each, the ratio to serial, and the ratio to the run's FLOP floor (PAN pixels x
+oneDNN Graph" (the per-shape post-op-fused trace, ``pansharpen.models.inference.TracedForm``);
+``--variants`` picks among these and the same with GDAL's compression on one thread
+(``--co NUM_THREADS=1``: the writer thread is the overlap). Cases are interleaved over
+``--rounds``, with the fp32 matmul rate measured between the commands (``bench_floor.matmul_rate``,
+``--threads`` threads); prints the best wall and CPU (user + sys) seconds and the largest peak RSS
+of each, the ratio to serial, and the ratio to the run's FLOP floor (PAN pixels x
 ``macs_per_pixel()`` x 2 / the best matmul rate), with the load average at start and end.
 
 Each case runs in a fresh subprocess (so peak RSS is its own) on a PAN crop of ``--size`` pixels of the
@@ -102,19 +104,24 @@ def time_gdal_cli(pan, ms, out, threads: int, compress: str = "deflate") -> floa
     return time.perf_counter() - t
 
 
-#: (label, environment) of the pipeline comparison; the oneDNN Graph case only for traced networks
-VARIANTS = (("serial", {"PANSHARPEN_PIPELINE": "0", "PANSHARPEN_ONEDNN_GRAPH": "0"}),
-            ("pipelined", {"PANSHARPEN_PIPELINE": "1", "PANSHARPEN_ONEDNN_GRAPH": "0"}),
-            ("pipelined + oneDNN Graph", {"PANSHARPEN_PIPELINE": "1", "PANSHARPEN_ONEDNN_GRAPH": "1"}))
+#: (label, environment, extra fuse arguments) of the pipeline comparison; the oneDNN Graph cases
+#: only for traced networks
+_OFF = {"PANSHARPEN_PIPELINE": "0", "PANSHARPEN_ONEDNN_GRAPH": "0"}
+VARIANTS = (("serial", _OFF, ()),
+            ("pipelined", dict(_OFF, PANSHARPEN_PIPELINE="1"), ()),
+            ("pipelined + oneDNN Graph", {"PANSHARPEN_PIPELINE": "1", "PANSHARPEN_ONEDNN_GRAPH": "1"}, ()),
+            ("pipelined, GDAL 1 thread", dict(_OFF, PANSHARPEN_PIPELINE="1"), ("--co", "NUM_THREADS=1")),
+            ("pipelined + Graph, GDAL 1 thread", {"PANSHARPEN_PIPELINE": "1", "PANSHARPEN_ONEDNN_GRAPH": "1"},
+             ("--co", "NUM_THREADS=1")))
 
 
-def time_cli(model: str, pan, ms, out, env: dict) -> dict:
+def time_cli(model: str, pan, ms, out, env: dict, extra=()) -> dict:
     """Wall and CPU (user + sys) seconds and peak RSS (MB) of
-    ``pansharpen fuse PAN MS OUT --model MODEL -q --overwrite``."""
+    ``pansharpen fuse PAN MS OUT --model MODEL -q --overwrite [EXTRA...]``."""
     import os
 
     cmd = [str(Path(sys.executable).with_name("pansharpen")), "fuse", str(pan), str(ms), str(out), "--model", model,
-           "-q", "--overwrite"]
+           "-q", "--overwrite", *extra]
     t = time.perf_counter()
     child = subprocess.Popen(cmd, env=dict(os.environ, **env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(child.pid, 0)
@@ -140,26 +147,26 @@ def pipeline_compare(args, pan, ms, folder: Path, mp: float) -> None:
     bundled = bundled_weights()
     nets = {m: load(bundled[m]) if m in bundled else create(m, bands=8) for m in args.models}
     macs = {m: net.macs_per_pixel() for m, net in nets.items()}
-    cases = [(m, label, env) for m in args.models for label, env in VARIANTS
-             if "Graph" not in label or preferred_form(nets[m]) == "trace"]
+    cases = [(m, label, env, extra) for m in args.models for label, env, extra in VARIANTS
+             if label in args.variants and ("Graph" not in label or preferred_form(nets[m]) == "trace")]
     load0 = os.getloadavg()
     rate = matmul_rate()
     best: dict = {}
     for _ in range(args.rounds):
-        for model, label, env in cases:
-            r = time_cli(model, pan, ms, folder / "o.tif", env)
+        for model, label, env, extra in cases:
+            r = time_cli(model, pan, ms, folder / "o.tif", env, extra)
             prev = best.get((model, label), {"seconds": float("inf"), "cpu": float("inf"), "peak_mb": 0.0})
             best[(model, label)] = {k: (max if k == "peak_mb" else min)(prev[k], r[k]) for k in prev}
             rate = max(rate, matmul_rate())
     load1 = os.getloadavg()
     print(f"load average {load0[0]:.2f} at start, {load1[0]:.2f} at end; fp32 matmul {rate / 1e9:.1f} GFLOP/s "
           f"(best of the run, {args.threads} threads); best of {args.rounds} interleaved rounds")
-    print(f"{'network':22s} {'case':26s} {'MAC/px':>7s} {'floor s':>8s} {'wall s':>7s} {'CPU s':>6s} "
+    print(f"{'network':22s} {'case':32s} {'MAC/px':>7s} {'floor s':>8s} {'wall s':>7s} {'CPU s':>6s} "
           f"{'vs serial':>10s} {'floor x':>8s} {'peak MB':>8s}")
-    for model, label, _ in cases:
+    for model, label, _, _ in cases:
         floor = mp * 1e6 * macs[model] * 2 / rate
-        r, serial = best[(model, label)], best[(model, "serial")]
-        print(f"{model:22s} {label:26s} {macs[model]:7.0f} {floor:8.2f} {r['seconds']:7.2f} {r['cpu']:6.1f} "
+        r, serial = best[(model, label)], best.get((model, "serial"), best[(model, label)])
+        print(f"{model:22s} {label:32s} {macs[model]:7.0f} {floor:8.2f} {r['seconds']:7.2f} {r['cpu']:6.1f} "
               f"{r['seconds'] / serial['seconds']:9.2f}x {r['seconds'] / floor:7.2f}x {r['peak_mb']:8.0f}")
 
 
@@ -179,6 +186,8 @@ def main() -> None:
     ap.add_argument("--baseline-src", help="another checkout's src: methods' before/after table and output difference")
     ap.add_argument("--pipeline-compare", action="store_true",
                     help="the fuse command with PANSHARPEN_PIPELINE=0 and 1 for each of --models, against the FLOP floor")
+    ap.add_argument("--variants", nargs="*", default=[v[0] for v in VARIANTS[:3]],
+                    help=f"cases of --pipeline-compare, of: {', '.join(repr(v[0]) for v in VARIANTS)}")
     args = ap.parse_args()
 
     from pansharpen.io.samples import sample_product
