@@ -64,17 +64,11 @@ def test_classical_pipelined_equals_serial(tmp_path, tile):
 
 @pytest.fixture(scope="module")
 def network():
-    """The default network's architecture in its traced form, tiny: 3 bands, random weights,
-    16-pixel sub-tiles. Without the per-shape oneDNN Graph engines, whose build on a shape's second
-    call would make a run's values depend on the calls before it (their equality with the model is
-    tested in tests/models/test_inference.py)."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("PANSHARPEN_ONEDNN_GRAPH", "0")
+    """The default network's architecture in its default (traced) form, tiny: 3 bands, random
+    weights, 16-pixel sub-tiles."""
     torch.manual_seed(0)
     fuser = NetworkFuser(create("lgpconv-net", bands=3), subtile=16)
-    fuser.halo  # measures the receptive field once (seconds)
-    fuser.engine  # built now, with the setting above
-    mp.undo()
+    assert fuser.halo > 0  # measures the receptive field once (seconds)
     return fuser
 
 
@@ -166,12 +160,30 @@ def test_writer_error_propagates_and_leaves_nothing(odd_pair, tmp_path, monkeypa
 
 def test_pipeline_enabled_by_argument_then_environment(monkeypatch):
     monkeypatch.delenv("PANSHARPEN_PIPELINE", raising=False)
-    assert pipeline_enabled() and not pipeline_enabled(False) and pipeline_enabled(True)
-    for off in ("0", "false", "OFF", "no"):
-        monkeypatch.setenv("PANSHARPEN_PIPELINE", off)
-        assert not pipeline_enabled() and pipeline_enabled(True)
+    assert not pipeline_enabled() and not pipeline_enabled(False) and pipeline_enabled(True)
+    for on in ("1", "true", "ON", "yes"):
+        monkeypatch.setenv("PANSHARPEN_PIPELINE", on)
+        assert pipeline_enabled() and not pipeline_enabled(False)
+    monkeypatch.setenv("PANSHARPEN_PIPELINE", "0")
+    assert not pipeline_enabled()
+
+
+def test_the_environment_variable_turns_the_pipeline_on_in_fuse_scene(odd_pair, tmp_path, monkeypatch):
+    p, m = odd_pair
+    threads = []
+    write = GeoTiffWriter.write
+
+    def record(self, *args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return write(self, *args, **kwargs)
+
+    monkeypatch.setattr(GeoTiffWriter, "write", record)
     monkeypatch.setenv("PANSHARPEN_PIPELINE", "1")
-    assert pipeline_enabled()
+    fuse_scene(p, m, tmp_path / "on.tif", BoxFuser(), tile=32)
+    monkeypatch.delenv("PANSHARPEN_PIPELINE")
+    fuse_scene(p, m, tmp_path / "off.tif", BoxFuser(), tile=32)
+    assert set(threads[: len(threads) // 2]) == {"pansharpen-writer"}
+    assert set(threads[len(threads) // 2:]) == {threading.main_thread().name}
 
 
 def test_prefetch_keeps_order_and_stays_at_most_depth_ahead():

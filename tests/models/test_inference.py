@@ -125,7 +125,7 @@ def test_graph_fused_trace_equals_the_eager_model_on_repeated_shapes(name, monke
     """The trace's per-shape oneDNN Graph form (built on a shape's second call, fused from its
     third): every call equals the eager model, also on strided inputs and under inference mode;
     shapes are capped; the global fuser setting is restored."""
-    monkeypatch.delenv("PANSHARPEN_ONEDNN_GRAPH", raising=False)
+    monkeypatch.setenv("PANSHARPEN_ONEDNN_GRAPH", "1")
     torch.manual_seed(0)
     model = _with_biases(create(name, bands=4))
     engine, used = inference_module(model, "trace")
@@ -150,11 +150,14 @@ def test_graph_fused_trace_equals_the_eager_model_on_repeated_shapes(name, monke
     assert not torch.jit.onednn_fusion_enabled()
 
 
-def test_graph_fusion_is_off_with_the_environment_variable(monkeypatch):
-    monkeypatch.setenv("PANSHARPEN_ONEDNN_GRAPH", "0")
+@pytest.mark.parametrize("setting", [None, "0"])
+def test_graph_fusion_is_off_by_default_and_with_zero(monkeypatch, setting):
+    monkeypatch.delenv("PANSHARPEN_ONEDNN_GRAPH", raising=False)
+    if setting is not None:
+        monkeypatch.setenv("PANSHARPEN_ONEDNN_GRAPH", setting)
     engine, _ = inference_module(create("lgpconv-net", bands=4), "trace")
     ms, pan, lms = _inputs(4, 5, 6, 4)
     with torch.no_grad():
         for _ in range(3):
             engine(ms, pan, lms)
-    assert engine._fused == {}
+    assert engine._fused == {} and engine._source[0] is None

@@ -14,8 +14,11 @@ exits; one in the main thread (the compute, ``KeyboardInterrupt``) stops both th
 finishes at most the item it is working on) before it propagates, so the caller's
 ``atomic_path`` removes the temporary file only once nothing writes to it any more.
 
-``PANSHARPEN_PIPELINE=0`` turns the stages off (:func:`pipeline_enabled`): everything runs in
-order in the calling thread, the same bytes (docs/performance.md measures both).
+Opt-in: ``PANSHARPEN_PIPELINE=1`` or ``fuse_scene(..., pipeline=True)`` (:func:`pipeline_enabled`);
+by default everything runs in order in the calling thread. Both write the same bytes. On the
+shared 2-core machine the pipelined full-scene ``fuse`` was 1.00-1.04x the serial time (other
+sessions kept the cores busy, so there was no idle core to overlap into; docs/performance.md,
+"Full-scene fuse: reader and writer threads, oneDNN post-op fusion").
 """
 from __future__ import annotations
 
@@ -33,11 +36,12 @@ _POLL = 0.1  # seconds between checks of the other side's stop/failure while a q
 
 
 def pipeline_enabled(pipeline: bool | None = None) -> bool:
-    """``pipeline`` when given, else ``$PANSHARPEN_PIPELINE`` (``0``/``false``/``no``/``off``
-    turn it off), else True."""
+    """``pipeline`` when given, else ``$PANSHARPEN_PIPELINE`` (``1``/``true``/``yes``/``on`` turn it
+    on), else False: on the shared 2-core machine the threads did not make ``fuse`` faster
+    (docs/performance.md), so the serial path stays the default."""
     if pipeline is not None:
         return bool(pipeline)
-    return os.environ.get("PANSHARPEN_PIPELINE", "1").strip().lower() not in ("0", "false", "no", "off")
+    return os.environ.get("PANSHARPEN_PIPELINE", "0").strip().lower() in ("1", "true", "yes", "on")
 
 
 class _Failure:

@@ -207,7 +207,7 @@ def fuse_scene(
     (:class:`~pansharpen.io.geotiff.WriteOptions`: codec, overviews, COG, creation options; ``cog``
     is a shortcut); ``provenance`` adds ``PANSHARPEN_*`` tags (sensor, ...) to the method/model,
     ratio, version and command line recorded always; ``band_names`` name the bands when the MS
-    does not. ``pipeline`` (default ``$PANSHARPEN_PIPELINE``, on): without ``workers``, read the
+    does not. ``pipeline`` (default ``$PANSHARPEN_PIPELINE``, off): without ``workers``, read the
     next tiles in a thread and write finished ones in another while this thread computes
     (:mod:`pansharpen.fusion.pipeline`; the same bytes as ``pipeline=False``, which runs the three
     steps one after another). Returns the output path.
