@@ -16,8 +16,8 @@ finishes at most the item it is working on) before it propagates, so the caller'
 
 Opt-in: ``PANSHARPEN_PIPELINE=1`` or ``fuse_scene(..., pipeline=True)`` (:func:`pipeline_enabled`);
 by default everything runs in order in the calling thread. Both write the same bytes. On the
-shared 2-core machine the pipelined full-scene ``fuse`` was 1.00-1.04x the serial time (other
-sessions kept the cores busy, so there was no idle core to overlap into; docs/performance.md,
+shared 2-core machine the pipelined full-scene ``fuse`` was 1.00-1.04x the serial time (probably
+because other sessions kept the cores busy, leaving no idle core to overlap into; docs/performance.md,
 "Full-scene fuse: reader and writer threads, oneDNN post-op fusion").
 """
 from __future__ import annotations
