@@ -5,6 +5,7 @@ with GDAL's weighted Brovey (a pansharpened VRT read through rasterio) measured 
                                 [--weights W.safetensors] [--full-scene] [--threads 2]
                                 [--tile 512 1024] [--subtile 0 256] [--gdal-cli] [--rounds 2]
                                 [--baseline-src DIR]
+    python bench/bench_scene.py --full-scene --pipeline-compare --models lgpconv-net.wv-8band lightnet.wv-8band --rounds 2
 
 ``--gdal-cli`` also times GDAL's own command, ``gdal_pansharpen.py`` (weighted Brovey, cubic), writing a
 GeoTIFF with the creation options of ``fuse`` (tiled 256, ``--compress`` codec, default DEFLATE,
@@ -12,6 +13,18 @@ predictor 2, all cores; ``fuse`` runs with the same codec and no overviews), and
 uses it as the baseline of the ratios (install GDAL's tools for the benchmark only, e.g.
 ``apt-get install gdal-bin python3-gdal``). ``--rounds``: cases are repeated in interleaved rounds,
 the best time and the largest peak are kept.
+
+``--pipeline-compare``: instead, the ``pansharpen fuse PAN MS out.tif --model M -q`` command (default
+output: LZW, overviews) for each of ``--models``: "serial" (``PANSHARPEN_PIPELINE=0
+PANSHARPEN_ONEDNN_GRAPH=0``: read, compute, write one after another, the oneDNN-layout trace),
+"pipelined" (reader and writer threads around the compute) and, for traced networks, "pipelined +
+oneDNN Graph" (the per-shape post-op-fused trace, ``pansharpen.models.inference.TracedForm``);
+``--variants`` picks among these and the same with GDAL's compression on one thread
+(``--co NUM_THREADS=1``: the writer thread is the overlap). Cases are interleaved over
+``--rounds``, with the fp32 matmul rate measured between the commands (``bench_floor.matmul_rate``,
+``--threads`` threads); prints the best wall and CPU (user + sys) seconds and the largest peak RSS
+of each, the ratio to serial, and the ratio to the run's FLOP floor (PAN pixels x
+``macs_per_pixel()`` x 2 / the best matmul rate), with the load average at start and end.
 
 Each case runs in a fresh subprocess (so peak RSS is its own) on a PAN crop of ``--size`` pixels of the
 dgsamples WV3 product (``--full-scene``: the whole 3340 x 3340 scene). Prints seconds, megapixels per
@@ -91,6 +104,72 @@ def time_gdal_cli(pan, ms, out, threads: int, compress: str = "deflate") -> floa
     return time.perf_counter() - t
 
 
+#: (label, environment, extra fuse arguments) of the pipeline comparison; the oneDNN Graph cases
+#: only for traced networks
+_OFF = {"PANSHARPEN_PIPELINE": "0", "PANSHARPEN_ONEDNN_GRAPH": "0"}
+VARIANTS = (("serial", _OFF, ()),
+            ("pipelined", dict(_OFF, PANSHARPEN_PIPELINE="1"), ()),
+            ("pipelined + oneDNN Graph", {"PANSHARPEN_PIPELINE": "1", "PANSHARPEN_ONEDNN_GRAPH": "1"}, ()),
+            ("pipelined, GDAL 1 thread", dict(_OFF, PANSHARPEN_PIPELINE="1"), ("--co", "NUM_THREADS=1")),
+            ("pipelined + Graph, GDAL 1 thread", {"PANSHARPEN_PIPELINE": "1", "PANSHARPEN_ONEDNN_GRAPH": "1"},
+             ("--co", "NUM_THREADS=1")))
+
+
+def time_cli(model: str, pan, ms, out, env: dict, extra=()) -> dict:
+    """Wall and CPU (user + sys) seconds and peak RSS (MB) of
+    ``pansharpen fuse PAN MS OUT --model MODEL -q --overwrite [EXTRA...]``."""
+    import os
+
+    cmd = [str(Path(sys.executable).with_name("pansharpen")), "fuse", str(pan), str(ms), str(out), "--model", model,
+           "-q", "--overwrite", *extra]
+    t = time.perf_counter()
+    child = subprocess.Popen(cmd, env=dict(os.environ, **env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - t
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed: {child.stderr.read().decode()[-2000:]}")
+    child.stderr.close()
+    return {"seconds": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_mb": usage.ru_maxrss / 1024}
+
+
+def pipeline_compare(args, pan, ms, folder: Path, mp: float) -> None:
+    """Serial against pipelined ``pansharpen fuse`` per network, and each against the run's FLOP floor."""
+    import os
+
+    import torch
+    from bench_floor import matmul_rate
+
+    from pansharpen.models import bundled_weights, create, load
+    from pansharpen.models.inference import preferred_form
+
+    torch.set_num_threads(args.threads)
+    bundled = bundled_weights()
+    nets = {m: load(bundled[m]) if m in bundled else create(m, bands=8) for m in args.models}
+    macs = {m: net.macs_per_pixel() for m, net in nets.items()}
+    cases = [(m, label, env, extra) for m in args.models for label, env, extra in VARIANTS
+             if label in args.variants and ("Graph" not in label or preferred_form(nets[m]) == "trace")]
+    load0 = os.getloadavg()
+    rate = matmul_rate()
+    best: dict = {}
+    for _ in range(args.rounds):
+        for model, label, env, extra in cases:
+            r = time_cli(model, pan, ms, folder / "o.tif", env, extra)
+            prev = best.get((model, label), {"seconds": float("inf"), "cpu": float("inf"), "peak_mb": 0.0})
+            best[(model, label)] = {k: (max if k == "peak_mb" else min)(prev[k], r[k]) for k in prev}
+            rate = max(rate, matmul_rate())
+    load1 = os.getloadavg()
+    print(f"load average {load0[0]:.2f} at start, {load1[0]:.2f} at end; fp32 matmul {rate / 1e9:.1f} GFLOP/s "
+          f"(best of the run, {args.threads} threads); best of {args.rounds} interleaved rounds")
+    print(f"{'network':22s} {'case':32s} {'MAC/px':>7s} {'floor s':>8s} {'wall s':>7s} {'CPU s':>6s} "
+          f"{'vs serial':>10s} {'floor x':>8s} {'peak MB':>8s}")
+    for model, label, _, _ in cases:
+        floor = mp * 1e6 * macs[model] * 2 / rate
+        r, serial = best[(model, label)], best.get((model, "serial"), best[(model, label)])
+        print(f"{model:22s} {label:32s} {macs[model]:7.0f} {floor:8.2f} {r['seconds']:7.2f} {r['cpu']:6.1f} "
+              f"{r['seconds'] / serial['seconds']:9.2f}x {r['seconds'] / floor:7.2f}x {r['peak_mb']:8.0f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=1024)
@@ -105,6 +184,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--compress", default="deflate", help="codec of both fuse and gdal_pansharpen.py (no overviews)")
     ap.add_argument("--baseline-src", help="another checkout's src: methods' before/after table and output difference")
+    ap.add_argument("--pipeline-compare", action="store_true",
+                    help="the fuse command with PANSHARPEN_PIPELINE=0 and 1 for each of --models, against the FLOP floor")
+    ap.add_argument("--variants", nargs="*", default=[v[0] for v in VARIANTS[:3]],
+                    help=f"cases of --pipeline-compare, of: {', '.join(repr(v[0]) for v in VARIANTS)}")
     args = ap.parse_args()
 
     from pansharpen.io.samples import sample_product
@@ -119,6 +202,9 @@ def main() -> None:
         with rasterio.open(pan) as src:
             mp = src.width * src.height / 1e6
         print(f"PAN {mp:.2f} MP, {args.threads} threads")
+        if args.pipeline_compare:
+            pipeline_compare(args, pan, ms, folder, mp)
+            return
         vrt_s = min(time_gdal(pan, ms, 8, args.threads, folder)[0] for _ in range(args.rounds))
         cli_s = min(time_gdal_cli(pan, ms, folder / "gdal.tif", args.threads, args.compress) for _ in range(args.rounds)) \
             if args.gdal_cli else None

@@ -148,23 +148,6 @@ def test_refuses_to_overwrite_an_input(pair):
         fuse_scene(p, m, m, BoxFuser(), overwrite=True)
 
 
-def test_interrupted_run_leaves_no_output(pair, tmp_path):
-    p, m, _, _ = pair
-
-    class Dies(BoxFuser):
-        calls = 0
-
-        def __call__(self, ms, pan, origin=(0, 0)):
-            Dies.calls += 1
-            if Dies.calls == 3:
-                raise KeyboardInterrupt
-            return super().__call__(ms, pan, origin)
-
-    with pytest.raises(KeyboardInterrupt):
-        fuse_scene(p, m, tmp_path / "never.tif", Dies(), tile=16)
-    assert sorted(os.listdir(tmp_path)) == ["ms.tif", "pan.tif"]
-
-
 def test_read_only_destination_is_checked(pair, tmp_path, monkeypatch):
     p, m, _, _ = pair
     monkeypatch.setattr(os, "access", lambda path, mode: False)
@@ -172,19 +155,20 @@ def test_read_only_destination_is_checked(pair, tmp_path, monkeypatch):
         fuse_scene(p, m, tmp_path / "o.tif", BoxFuser())
 
 
-def test_disk_full_is_a_clear_error_and_leaves_nothing(pair, tmp_path, monkeypatch):
+@pytest.mark.parametrize("pipeline", [True, False])
+def test_disk_full_is_a_clear_error_and_leaves_nothing(pair, tmp_path, monkeypatch, pipeline):
     import errno
 
-    import pansharpen.fusion.scene as scene
+    from pansharpen.io.geotiff import GeoTiffWriter
 
     p, m, _, _ = pair
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(scene, "_write_tiles", full)
+    monkeypatch.setattr(GeoTiffWriter, "write", full)
     with pytest.raises(PanSharpenError, match="disk is full"):
-        fuse_scene(p, m, tmp_path / "o.tif", BoxFuser())
+        fuse_scene(p, m, tmp_path / "o.tif", BoxFuser(), tile=16, pipeline=pipeline)
     assert sorted(os.listdir(tmp_path)) == ["ms.tif", "pan.tif"]
 
 

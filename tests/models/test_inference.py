@@ -118,3 +118,46 @@ def test_an_eval_model_on_the_device_is_used_as_it_is():
     model = models.create("lightnet", bands=4).eval()
     assert eval_copy(model, "cpu") is model
     assert eval_copy(model.train(), "cpu") is not model
+
+
+@pytest.mark.parametrize("name", ["lgpconv-net", "lightnet"])
+def test_graph_fused_trace_equals_the_eager_model_on_repeated_shapes(name, monkeypatch):
+    """The trace's per-shape oneDNN Graph form (built on a shape's second call, fused from its
+    third): every call equals the eager model, also on strided inputs and under inference mode;
+    shapes are capped; the global fuser setting is restored."""
+    monkeypatch.setenv("PANSHARPEN_ONEDNN_GRAPH", "1")
+    torch.manual_seed(0)
+    model = _with_biases(create(name, bands=4))
+    engine, used = inference_module(model, "trace")
+    assert used == "trace"
+    engine.max_shapes = 2
+    shapes = ((9, 11, 1), (6, 6, 2), (5, 7, 3))  # the third is over the cap: the plain trace
+    with torch.inference_mode():
+        for rows, cols, seed in shapes:
+            ms, pan, lms = _inputs(4, rows, cols + 1, seed)
+            ms, pan, lms = ms[..., :cols], pan[..., : 4 * cols], lms[..., : 4 * cols]  # strided views
+            want = model(ms, pan, lms)
+            for _ in range(4):
+                got = engine(ms, pan, lms)
+                assert got.shape == want.shape
+                assert float((got - want).abs().max()) <= 1e-5 * max(1.0, float(want.abs().max()))
+    built = [v for v in engine._fused.values() if v is not None]
+    assert len(engine._fused) == 2 and len(built) == 2
+    with torch.no_grad():
+        built[-1](*(t.contiguous() for t in _inputs(4, 6, 6, 2)))
+    kinds = {n.kind() for n in torch.jit.last_executed_optimized_graph().nodes()}
+    assert "prim::oneDNNFusionGuard" in kinds  # it really runs fused
+    assert not torch.jit.onednn_fusion_enabled()
+
+
+@pytest.mark.parametrize("setting", [None, "0"])
+def test_graph_fusion_is_off_by_default_and_with_zero(monkeypatch, setting):
+    monkeypatch.delenv("PANSHARPEN_ONEDNN_GRAPH", raising=False)
+    if setting is not None:
+        monkeypatch.setenv("PANSHARPEN_ONEDNN_GRAPH", setting)
+    engine, _ = inference_module(create("lgpconv-net", bands=4), "trace")
+    ms, pan, lms = _inputs(4, 5, 6, 4)
+    with torch.no_grad():
+        for _ in range(3):
+            engine(ms, pan, lms)
+    assert engine._fused == {} and engine._source[0] is None

@@ -13,7 +13,9 @@ folder and renamed when complete, so an interrupted run never leaves a file at `
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import os
 import warnings
 from dataclasses import dataclass
@@ -40,6 +42,7 @@ from ..io.sources import ArraySource, RasterSource, _Source
 from ..io.windows import Window
 from .checks import check_fuse_options, check_input_values, output_scale
 from .distributed import map_on_dask, threads_for
+from .pipeline import WriteBehind, pipeline_enabled, prefetch
 
 
 @dataclass
@@ -62,13 +65,33 @@ def _masks(block: np.ndarray, nodata: float | None) -> np.ndarray:
     return bad.any(axis=0)
 
 
-def fuse_tile(job: TileJob, fuser: Callable[..., np.ndarray]) -> tuple[Window, np.ndarray, np.ndarray]:
-    """Fuse one tile; returns ``(window, fused (C, th, tw) float64 DN, nodata mask (th, tw))``."""
+@dataclass
+class TileBlocks:
+    """One tile's haloed inputs, read and with nodata filled: the part of a tile that needs no fuser
+    (:func:`read_tile`; the pipelined path reads the next tiles in a thread while the fuser computes)."""
+
+    window: Window  # the tile, on the PAN grid
+    pan_win: Window  # the tile and its halo
+    ms: np.ndarray | None  # (C, h, w) float64 DN; None when every pixel of the tile is nodata
+    pan: np.ndarray | None  # (1, R*h, R*w)
+    mask: np.ndarray  # (th, tw) nodata of the tile
+    halo: int  # PAN pixels, a multiple of R
+    phase: tuple[float, float]
+    bands: int
+
+
+def tile_halo(fuser, grid: PairGrid) -> int:
+    """PAN pixels of context a tile reads on each side: the fuser's halo, one MS pixel more at a
+    sub-pixel phase (it moves the interpolation by under a PAN pixel), rounded up to whole MS
+    pixels so that the MS window stays aligned."""
+    halo = fuser.halo + (grid.ratio if any(grid.phase) else 0)
+    return -(-int(halo) // grid.ratio) * grid.ratio
+
+
+def read_tile(job: TileJob, halo: int) -> TileBlocks:
+    """Read the tile's PAN and MS windows with ``halo`` PAN pixels around it (mirrored outside the
+    scene), its nodata mask, and the inputs with nodata pixels set to the scene fill values."""
     grid = job.grid
-    phase = grid.phase
-    # a sub-pixel phase moves the interpolation by under a PAN pixel: one MS pixel more of halo
-    halo = fuser.halo + (grid.ratio if any(phase) else 0)
-    halo = -(-int(halo) // grid.ratio) * grid.ratio  # whole MS pixels, so the MS window stays aligned
     pan_win = job.window.expand(halo)
     ms_win = grid.ms_window(pan_win)
     pan = job.pan.read(pan_win)
@@ -77,17 +100,26 @@ def fuse_tile(job: TileJob, fuser: Callable[..., np.ndarray]) -> tuple[Window, n
     ms_bad = _masks(ms, job.ms.info.nodata) | ~job.ms.valid(ms_win)
     pan_bad = _masks(pan, job.pan.info.nodata)
     bad = pan_bad | np.repeat(np.repeat(ms_bad, ratio, axis=0), ratio, axis=1)
-    inner = job.window.slices_in(pan_win)
-    mask = bad[inner]
+    mask = bad[job.window.slices_in(pan_win)]
+    blocks = TileBlocks(job.window, pan_win, None, None, mask, halo, grid.phase, ms.shape[0])
     if mask.all():
-        return job.window, np.zeros((ms.shape[0], *job.window.shape)), mask
+        return blocks
     ms_fill, pan_fill = job.fill
     ms_nodata = _masks(ms, job.ms.info.nodata)  # outside-the-MS pixels are mirrored, not filled
     if ms_nodata.any():
         ms = np.where(ms_nodata[None], ms_fill[:, None, None], ms)
     if pan_bad.any():
         pan = np.where(pan_bad[None], pan_fill, pan)
-    extra = {"margin": halo} if getattr(fuser, "accepts_margin", False) else {}
+    blocks.ms, blocks.pan = ms, pan
+    return blocks
+
+
+def compute_tile(blocks: TileBlocks, fuser: Callable[..., np.ndarray]) -> tuple[Window, np.ndarray, np.ndarray]:
+    """Fuse one read tile; returns ``(window, fused (C, th, tw) float64 DN, nodata mask (th, tw))``."""
+    if blocks.ms is None:
+        return blocks.window, np.zeros((blocks.bands, *blocks.window.shape)), blocks.mask
+    phase, pan_win = blocks.phase, blocks.pan_win
+    extra = {"margin": blocks.halo} if getattr(fuser, "accepts_margin", False) else {}
     if any(phase):
         if not getattr(fuser, "accepts_phase", False):
             raise ShapeError(
@@ -96,10 +128,15 @@ def fuse_tile(job: TileJob, fuser: Callable[..., np.ndarray]) -> tuple[Window, n
                 "PAN's pixel corners (gdalwarp -tap) or use a pansharpen fuser"
             )
         extra["phase"] = phase
-    fused = np.asarray(fuser(ms, pan, origin=(pan_win.row0, pan_win.col0), **extra), dtype=np.float64)
-    if fused.shape[1:] != pan.shape[1:]:
-        raise ShapeError(f"fuser returned {fused.shape} for a PAN block of {pan.shape}")
-    return job.window, fused[(slice(None), *inner)], mask
+    fused = np.asarray(fuser(blocks.ms, blocks.pan, origin=(pan_win.row0, pan_win.col0), **extra), dtype=np.float64)
+    if fused.shape[1:] != blocks.pan.shape[1:]:
+        raise ShapeError(f"fuser returned {fused.shape} for a PAN block of {blocks.pan.shape}")
+    return blocks.window, fused[(slice(None), *blocks.window.slices_in(pan_win))], blocks.mask
+
+
+def fuse_tile(job: TileJob, fuser: Callable[..., np.ndarray]) -> tuple[Window, np.ndarray, np.ndarray]:
+    """Fuse one tile (read, then compute); returns ``(window, fused (C, th, tw) float64 DN, nodata mask (th, tw))``."""
+    return compute_tile(read_tile(job, tile_halo(fuser, job.grid)), fuser)
 
 
 def _run_serial(jobs: list[TileJob], fuser) -> Iterator[tuple[Window, np.ndarray, np.ndarray]]:
@@ -159,6 +196,7 @@ def fuse_scene(
     band_names: tuple | None = None,
     threads_per_worker: int | None = None,
     check_range: bool = True,
+    pipeline: bool | None = None,
 ) -> Path:
     """Fuse a PAN/MS pair with ``fuser`` (a :class:`~pansharpen.fusion.fusers.NetworkFuser` or
     :class:`~pansharpen.fusion.fusers.ClassicalFuser`) tile by tile into ``out``.
@@ -169,7 +207,10 @@ def fuse_scene(
     (:class:`~pansharpen.io.geotiff.WriteOptions`: codec, overviews, COG, creation options; ``cog``
     is a shortcut); ``provenance`` adds ``PANSHARPEN_*`` tags (sensor, ...) to the method/model,
     ratio, version and command line recorded always; ``band_names`` name the bands when the MS
-    does not. Returns the output path.
+    does not. ``pipeline`` (default ``$PANSHARPEN_PIPELINE``, off): without ``workers``, read the
+    next tiles in a thread and write finished ones in another while this thread computes
+    (:mod:`pansharpen.fusion.pipeline`; the same bytes as ``pipeline=False``, which runs the three
+    steps one after another). Returns the output path.
 
     Options and input values are checked first (:mod:`pansharpen.fusion.checks`): reflectance or
     [0, 1] inputs and PAN/MS scale mismatches are refused unless ``check_range=False``; NaN/inf
@@ -223,10 +264,15 @@ def fuse_scene(
     tags = provenance_tags(**_fuser_provenance(fuser), ratio=grid.ratio, **(provenance or {}))
     try:
         with atomic_path(out, overwrite=overwrite) as tmp:
-            results = _run_distributed(jobs, fuser, workers, scheduler, threads_per_worker) if (workers or scheduler) else _run_serial(jobs, fuser)
             with GeoTiffWriter(tmp, profile, options, descriptions=descriptions, colorinterp=colours, tags=tags,
                                max_value=max_value, scale=scale, nonfinite_nodata=nonfinite) as writer:
-                _write_tiles(writer, results, len(jobs), grid, quiet)
+                if workers or scheduler:
+                    _write_tiles(writer, _run_distributed(jobs, fuser, workers, scheduler, threads_per_worker),
+                                 len(jobs), grid, quiet)
+                elif pipeline_enabled(pipeline):
+                    _fuse_pipelined(writer, jobs, fuser, grid, quiet)
+                else:
+                    _write_tiles(writer, _run_serial(jobs, fuser), len(jobs), grid, quiet)
             check_written(tmp, out)
     except PanSharpenError:
         raise
@@ -257,13 +303,30 @@ def _fuser_provenance(fuser) -> dict:
     return {"model": getattr(card, "arch", None) or fuser.name, "card": fuser.name}
 
 
+def _write_tile(writer: GeoTiffWriter, grid: PairGrid, result: tuple[Window, np.ndarray, np.ndarray]) -> None:
+    """Write the part of a fused tile that lies in the scene."""
+    window, fused, mask = result
+    inside = window.intersect(grid.pan_window)
+    if inside.is_empty:
+        return
+    crop = inside.slices_in(window)
+    writer.write(fused[(slice(None), *crop)], window=inside, mask=mask[crop])
+
+
 def _write_tiles(writer: GeoTiffWriter, results, total: int, grid: PairGrid, quiet: bool) -> None:
-    for window, fused, mask in tqdm(results, total=total, disable=quiet, desc="fusing", unit="tile"):
-        inside = window.intersect(grid.pan_window)
-        if inside.is_empty:
-            continue
-        crop = inside.slices_in(window)
-        writer.write(fused[(slice(None), *crop)], window=inside, mask=mask[crop])
+    for result in tqdm(results, total=total, disable=quiet, desc="fusing", unit="tile"):
+        _write_tile(writer, grid, result)
+
+
+def _fuse_pipelined(writer: GeoTiffWriter, jobs: list[TileJob], fuser, grid: PairGrid, quiet: bool,
+                    depth: int = 2) -> None:
+    """Tiles read ``depth`` ahead in a thread, computed here (the fuser's torch threads), written
+    in order by another thread with at most ``depth`` waiting (:mod:`pansharpen.fusion.pipeline`)."""
+    halo = tile_halo(fuser, grid)  # measured here (a network's receptive field), not in the reader
+    reads = prefetch(jobs, functools.partial(read_tile, halo=halo), depth)
+    with contextlib.closing(reads), WriteBehind(functools.partial(_write_tile, writer, grid), depth) as behind:
+        for blocks in tqdm(reads, total=len(jobs), disable=quiet, desc="fusing", unit="tile"):
+            behind.submit(compute_tile(blocks, fuser))
 
 
 def _run_distributed(jobs, fuser, workers, scheduler, threads_per_worker=None):
