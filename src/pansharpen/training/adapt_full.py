@@ -432,6 +432,12 @@ def adapt_full_resolution(
     border = math.ceil(20 / ratio)
     if patch < 2 * border + 4:
         raise ShapeError(f"patch must be at least {2 * border + 4} MS pixels at ratio {ratio}; got {patch}")
+    # the loss and its geometry are checked before any pixel is read
+    loss_fn = FullResolutionLoss(sens, ratio, spectral_weight, spatial_weight, two_sided=target == "match",
+                                 qnr_weight=qnr_weight)
+    if qnr_weight and (patch * ratio) % QNR_BLOCK:
+        raise ShapeError(f"the QNR term needs patches of whole {QNR_BLOCK}-pixel PAN blocks; "
+                         f"--patch {patch} at ratio {ratio} gives {patch * ratio}")
 
     # held-out strip at the bottom, training area above it
     h = product.height - product.row0
@@ -450,16 +456,11 @@ def adapt_full_resolution(
     if len(origins) < 1:
         raise ShapeError(f"no {patch}-pixel training patch free of nodata above the held-out strip (MS rows "
                          f"{product.row0}-{split}); use a product with fewer nodata areas or a smaller --patch")
-    if qnr_weight and (patch * ratio) % QNR_BLOCK:
-        raise ShapeError(f"the QNR term needs patches of whole {QNR_BLOCK}-pixel PAN blocks; "
-                         f"--patch {patch} at ratio {ratio} gives {patch * ratio}")
     data = cut_patches(product, origins, patch, norm, target, qnr=bool(qnr_weight))
 
     start_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     before = score(net, product, held, eval_size, sens, norm, device)
 
-    loss_fn = FullResolutionLoss(sens, ratio, spectral_weight, spatial_weight, two_sided=target == "match",
-                                 qnr_weight=qnr_weight)
     fresh = origin.startswith("fresh")
     lr = lr if lr is not None else (3e-3 if fresh else 2e-4)
     net = net.to(device).train()
