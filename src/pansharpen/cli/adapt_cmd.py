@@ -10,7 +10,7 @@ import typer
 from ..training.adapt_full import adapt_full_resolution
 from ..training.full_resolution import QNR_WEIGHT, SPATIAL_WEIGHT
 from .app import app
-from .fuse_cmd import parse_gains
+from .fuse_cmd import BITS_OPTION, MTF_MS_OPTION, MTF_PAN_OPTION, parse_gains
 
 
 @app.command("adapt")
@@ -26,11 +26,9 @@ def adapt_command(
     iterations: Optional[int] = typer.Option(None, "--iterations", help="Optimiser steps (with --minutes: whichever ends first)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
     sensor: Optional[str] = typer.Option(None, "--sensor", help="Sensor for the MTF (default: from the product's IMD)."),
-    mtf_ms: Optional[str] = typer.Option(
-        None, "--mtf-ms", help="MS MTF gain at Nyquist: one value, or one per band separated by commas (for sensors "
-        "outside the catalogue)."),
-    mtf_pan: Optional[float] = typer.Option(None, "--mtf-pan", help="PAN MTF gain at the MS Nyquist frequency (e.g. 0.15)."),
-    bits: Optional[int] = typer.Option(None, "--bits", help="Significant bits of the data."),
+    mtf_ms: Optional[str] = MTF_MS_OPTION,
+    mtf_pan: Optional[float] = MTF_PAN_OPTION,
+    bits: Optional[int] = BITS_OPTION,
     spectral_weight: float = typer.Option(1.0, "--spectral-weight", help="Weight of the spectral-consistency term."),
     spatial_weight: Optional[float] = typer.Option(
         None, "--spatial-weight", help="Weight of the local-correlation term (default 1.0, docs/adaptation.md)."),

@@ -10,7 +10,7 @@ import typer
 from ..errors import ShapeError
 from ..evaluation.evaluate import evaluate_full, evaluate_reduced
 from .app import app
-from .fuse_cmd import parse_gains
+from .fuse_cmd import BITS_OPTION, MTF_MS_OPTION, MTF_PAN_OPTION, parse_gains
 
 _HELP = """Quality indices of fused images, in digital numbers.
 
@@ -59,9 +59,9 @@ def evaluate_command(
         "at reduced resolution only used to rescale images normalised to [0, 1]. Full resolution default: as for "
         "`fuse`, from the product's metadata or the file's recorded sensor, else 'none' (with a warning).",
     ),
-    mtf_ms: Optional[str] = typer.Option(None, "--mtf-ms", help="Full resolution: MS MTF gain(s) at Nyquist (0.3 or one per band, comma-separated)."),
-    mtf_pan: Optional[float] = typer.Option(None, "--mtf-pan", help="Full resolution: PAN MTF gain at the MS Nyquist frequency."),
-    bits: Optional[int] = typer.Option(None, "--bits", help="Full resolution: significant bits of the data."),
+    mtf_ms: Optional[str] = MTF_MS_OPTION,  # full resolution only, as --mtf-pan and --bits
+    mtf_pan: Optional[float] = MTF_PAN_OPTION,
+    bits: Optional[int] = BITS_OPTION,
     crop: int = typer.Option(0, "--crop", help="Reduced resolution border cut dim_cut (toolbox demos: 21 or 30)."),
     max_value: Optional[float] = typer.Option(None, "--max-value", help="DN maximum to rescale [0, 1] images (e.g. 2047)."),
     crop_to_blocks: bool = typer.Option(

@@ -16,6 +16,15 @@ from ..training.adapt_full import adapt_and_fuse
 from .app import app
 
 
+#: the sensor facts of a product outside the catalogue, shared by fuse, adapt and evaluate
+#: (read through :func:`pansharpen.protocol.policy.resolve_sensor`; ``--mtf-ms`` via :func:`parse_gains`)
+MTF_MS_OPTION = typer.Option(
+    None, "--mtf-ms", help="MS MTF gain at Nyquist: one value, or one per band separated by commas (0.3 or "
+    "0.34,0.32,0.30,0.22); overrides the sensor's or describes another sensor.")
+MTF_PAN_OPTION = typer.Option(None, "--mtf-pan", help="PAN MTF gain at the MS Nyquist frequency (e.g. 0.15).")
+BITS_OPTION = typer.Option(None, "--bits", help="Significant bits of the data (fused values clipped to 2^bits - 1).")
+
+
 @app.command("fuse")
 def fuse_command(
     pan: Optional[Path] = typer.Argument(None, help="Panchromatic raster (GeoTIFF or anything rasterio opens)."),
@@ -29,11 +38,9 @@ def fuse_command(
         help="Sensor (WV3, QB, Pleiades, SPOT7, L8, ... see `pansharpen sensors`; 'none': toolbox defaults). "
         "Default: from the product's metadata (.IMD/.XML, DIM_*.XML, *_MTL.txt, GeoTIFF tags), else the model card.",
     ),
-    mtf_ms: Optional[str] = typer.Option(
-        None, "--mtf-ms", help="MS MTF gain at Nyquist: one value, or one per band separated by commas (0.3 or "
-        "0.34,0.32,0.30,0.22); overrides the sensor's or describes another sensor."),
-    mtf_pan: Optional[float] = typer.Option(None, "--mtf-pan", help="PAN MTF gain at the MS Nyquist frequency (e.g. 0.15)."),
-    bits: Optional[int] = typer.Option(None, "--bits", help="Significant bits of the data (output clipped to 2^bits - 1)."),
+    mtf_ms: Optional[str] = MTF_MS_OPTION,
+    mtf_pan: Optional[float] = MTF_PAN_OPTION,
+    bits: Optional[int] = BITS_OPTION,
     tile: int = typer.Option(512, "--tile", help="Tile side in PAN pixels (memory grows with it)."),
     cog: bool = typer.Option(False, "--cog", help="Write a Cloud-Optimised GeoTIFF (same codec and predictor)."),
     compress: Optional[str] = typer.Option(
