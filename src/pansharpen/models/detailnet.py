@@ -33,8 +33,8 @@ from torch import nn
 
 from ..errors import ModelError
 from ..protocol.interp import interp23tap
-from ..protocol.mtf import KERNEL_SIZE, mtf_filter
-from ..protocol.wald import decimate
+from ..metrics.reprojection import reproject
+from ..protocol.mtf import KERNEL_SIZE
 from .base import FusionModel
 from .complexity import ComplexityMixin
 from .registry import register
@@ -89,9 +89,8 @@ class DetailNet(ComplexityMixin, FusionModel):
 
     def pan_lowpass(self, pan: torch.Tensor) -> torch.Tensor:
         """``P_L,k`` for every band: ``(N, 1, H, W) -> (N, C, H, W)`` (H, W multiples of the ratio)."""
-        r = self.ratio
-        low = decimate(mtf_filter(pan.expand(-1, self.bands, -1, -1), self.mtf_gains, r), r)
-        return interp23tap(low, r)
+        # the PAN seen at the MS scale through each band's MTF, as the MS was made, then expanded as the MS is
+        return interp23tap(reproject(pan.expand(-1, self.bands, -1, -1), self.mtf_gains, self.ratio), self.ratio)
 
     def fuse(self, ms: torch.Tensor, pan: torch.Tensor, lms: torch.Tensor) -> torch.Tensor:
         low = self.pan_lowpass(pan)
