@@ -10,6 +10,10 @@ from pansharpen.metrics.reprojection import reproject
 from pansharpen.training.full_resolution import FullResolutionLoss, correlation_target
 
 
+#: the Z-PNN terms alone (the module's defaults also switch on the QNR and cross-scale terms)
+ZPNN = dict(qnr_weight=0.0, scale_weight=0.0)
+
+
 def _pan_and_fused(seed=0, bands=3, size=64):
     g = torch.Generator().manual_seed(seed)
     pan = 0.2 + 0.5 * torch.rand(2, 1, size, size, generator=g, dtype=torch.float64)
@@ -20,7 +24,7 @@ def _pan_and_fused(seed=0, bands=3, size=64):
 def test_spectral_term_is_zero_on_a_consistent_image():
     pan, fused = _pan_and_fused()
     ms = reproject(fused, "none", 4)
-    loss = FullResolutionLoss([0.3] * 3, 4, spatial_weight=0.0)
+    loss = FullResolutionLoss([0.3] * 3, 4, spatial_weight=0.0, **ZPNN)
     total, terms = loss(fused, ms, pan)
     assert terms["spectral"] == pytest.approx(0.0, abs=1e-12) and float(total) == pytest.approx(0.0, abs=1e-12)
 
@@ -28,7 +32,7 @@ def test_spectral_term_is_zero_on_a_consistent_image():
 def test_spectral_term_is_relative_l1_inside_the_border():
     pan, fused = _pan_and_fused()
     ms = reproject(fused, [0.3] * 3, 4)
-    loss = FullResolutionLoss([0.3] * 3, 4, spatial_weight=0.0)
+    loss = FullResolutionLoss([0.3] * 3, 4, spatial_weight=0.0, **ZPNN)
     # a constant offset c of the fused image moves each reprojected pixel by c * DC gain of the kernel
     shifted = fused + 0.01
     _, terms = loss(shifted, ms, pan)
@@ -43,7 +47,7 @@ def test_spectral_term_is_relative_l1_inside_the_border():
 
 def test_spatial_term_zero_for_pan_copies_and_positive_otherwise():
     pan, fused = _pan_and_fused()
-    loss = FullResolutionLoss([0.3] * 3, 4, spectral_weight=0.0, spatial_weight=1.0)
+    loss = FullResolutionLoss([0.3] * 3, 4, spectral_weight=0.0, spatial_weight=1.0, **ZPNN)
     _, terms = loss(fused, None, pan, 1.0)
     assert terms["spatial"] == pytest.approx(0.0, abs=1e-3)  # eps-smoothing keeps rho just below 1
     blurred = torch.nn.functional.avg_pool2d(fused, 5, stride=1, padding=2)
@@ -60,7 +64,7 @@ def test_gradient_flows_to_a_network():
     conv = torch.nn.Conv2d(3, 2, 3, padding=1)
     lms = torch.nn.functional.interpolate(ms, scale_factor=4, mode="bilinear")
     out = lms + conv(torch.cat([lms, pan.float()], 1))
-    total, _ = FullResolutionLoss([0.3, 0.3], 4)(out, ms, pan.float(), 1.0)
+    total, _ = FullResolutionLoss([0.3, 0.3], 4, **ZPNN)(out, ms, pan.float(), 1.0)
     total.backward()
     assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0 and torch.isfinite(conv.weight.grad).all()
 
@@ -78,14 +82,14 @@ def test_correlation_target_shape_range_and_pan_like_ms():
 
 
 def test_bad_settings():
-    with pytest.raises(ValueRangeError, match="both 0"):
-        FullResolutionLoss("none", 4, 0.0, 0.0)
+    with pytest.raises(ValueRangeError, match="every loss weight is 0"):
+        FullResolutionLoss("none", 4, 0.0, 0.0, **ZPNN)
     with pytest.raises(ValueRangeError):
         FullResolutionLoss("none", 4, -1.0)
     pan, fused = _pan_and_fused(size=32)
     ms = reproject(fused, [0.3] * 3, 4)
     with pytest.raises(ShapeError, match="border"):
-        FullResolutionLoss([0.3] * 3, 4, border=4)(fused, ms, pan)
+        FullResolutionLoss([0.3] * 3, 4, border=4, **ZPNN)(fused, ms, pan)
 
 
 def test_block_quality_equals_the_metrics_d_s_blocks():
@@ -120,7 +124,7 @@ def test_qnr_term_is_zero_when_the_fused_image_keeps_the_low_scale_relation_and_
 
     pan, fused = _pan_and_fused()
     ms = reproject(fused, "none", 4)
-    loss = FullResolutionLoss([0.3] * 3, 4, spectral_weight=0.0, spatial_weight=0.0, qnr_weight=1.0)
+    loss = FullResolutionLoss([0.3] * 3, 4, spectral_weight=0.0, spatial_weight=0.0, qnr_weight=1.0, scale_weight=0.0)
     same = block_quality(fused, pan).detach()
     _, terms = loss(fused, ms, pan, 1.0, same)
     assert terms["qnr"] == pytest.approx(0.0, abs=1e-12)
@@ -136,7 +140,30 @@ def test_two_sided_target_penalises_following_the_pan_more_than_the_ms_does():
     pan, fused = _pan_and_fused()  # every band an affine copy of the PAN: rho = 1 everywhere
     ms = reproject(fused, "none", 4)
     target = torch.full((2, 3, 61, 61), 0.5, dtype=torch.float64)
-    one_sided = FullResolutionLoss([0.3] * 3, 4, spectral_weight=0.0)
-    two_sided = FullResolutionLoss([0.3] * 3, 4, spectral_weight=0.0, two_sided=True)
+    one_sided = FullResolutionLoss([0.3] * 3, 4, spectral_weight=0.0, **ZPNN)
+    two_sided = FullResolutionLoss([0.3] * 3, 4, spectral_weight=0.0, two_sided=True, **ZPNN)
     assert one_sided(fused, ms, pan, target)[1]["spatial"] == pytest.approx(0.0, abs=1e-6)
     assert two_sided(fused, ms, pan, target)[1]["spatial"] == pytest.approx(0.5, abs=1e-6)
+
+
+def test_scale_term_is_the_relative_l1_of_the_fused_degraded_patch_against_the_ms():
+    g = torch.Generator().manual_seed(3)
+    ms = 0.2 + torch.rand(2, 3, 12, 12, generator=g, dtype=torch.float64)
+    loss = FullResolutionLoss([0.3] * 3, 4, spectral_weight=0.0, spatial_weight=0.0, qnr_weight=0.0, scale_weight=2.0)
+    assert float(loss.scale(ms.clone(), ms)) == 0.0
+    off = ms.clone()
+    off[..., 5, 5] += 0.3  # one pixel inside a 2-pixel border, one on it
+    off[..., 0, 0] += 5.0
+    inner = ms[..., 2:-2, 2:-2]
+    expected = 0.3 * 2 * 3 / inner.numel() / float(inner.abs().mean())
+    assert float(loss.scale(off, ms, border=2)) == pytest.approx(expected, rel=1e-12)
+    pan, fused = _pan_and_fused(size=48)
+    total, terms = loss(fused, reproject(fused, [0.3] * 3, 4), pan, coarse=(off[..., 2:-2, 2:-2], inner))
+    assert terms["scale"] == pytest.approx(expected, rel=1e-12) and float(total) == pytest.approx(2 * expected)
+    with pytest.raises(ValueRangeError, match="coarse"):
+        loss(fused, reproject(fused, [0.3] * 3, 4), pan)
+    with pytest.raises(ShapeError, match="degraded patch"):
+        loss.scale(ms[..., :6, :6], ms)
+    with pytest.raises(ValueRangeError, match="scale_weight"):
+        FullResolutionLoss([0.3] * 3, 4, scale_weight=float("nan"))
+    assert loss.describe()["scale_weight"] == 2.0

@@ -8,7 +8,7 @@ import torch
 import typer
 
 from ..training.adapt_full import adapt_full_resolution
-from ..training.full_resolution import QNR_WEIGHT, SPATIAL_WEIGHT
+from ..training.full_resolution import QNR_WEIGHT, SCALE_WEIGHT, SPATIAL_WEIGHT
 from .app import app
 from .fuse_cmd import BITS_OPTION, MTF_MS_OPTION, MTF_PAN_OPTION, parse_gains
 
@@ -31,9 +31,12 @@ def adapt_command(
     bits: Optional[int] = BITS_OPTION,
     spectral_weight: float = typer.Option(1.0, "--spectral-weight", help="Weight of the spectral-consistency term."),
     spatial_weight: Optional[float] = typer.Option(
-        None, "--spatial-weight", help="Weight of the local-correlation term (default 1.0, docs/adaptation.md)."),
+        None, "--spatial-weight", help=f"Weight of the local-correlation term (default {SPATIAL_WEIGHT}, docs/adaptation.md)."),
     qnr_weight: Optional[float] = typer.Option(
-        None, "--qnr-weight", help="Weight of the QNR spatial term (D_s on 32-pixel blocks; default 0.0, docs/adaptation.md)."),
+        None, "--qnr-weight", help=f"Weight of the QNR spatial term (D_s on 32-pixel blocks; default {QNR_WEIGHT}, docs/adaptation.md)."),
+    scale_weight: Optional[float] = typer.Option(
+        None, "--scale-weight", help=f"Weight of the cross-scale term (the Wald-degraded product must fuse back into its "
+        f"MS; default {SCALE_WEIGHT}, docs/adaptation.md)."),
     target: str = typer.Option("ms", "--target", help="Spatial target: 'ms' (reach the MS/PAN correlation at MS scale), 'match' (equal it, from both sides) or 'one'."),
     patch: int = typer.Option(32, "--patch", help="Training patch side in MS pixels."),
     patches: int = typer.Option(48, "--patches", help="Training patches cut from the product."),
@@ -57,6 +60,7 @@ def adapt_command(
         mtf_ms=parse_gains(mtf_ms), mtf_pan=mtf_pan, bits=bits, device=device, patch=patch, patches=patches, batch_size=batch_size, eval_size=eval_size, lr=lr,
         spectral_weight=spectral_weight, spatial_weight=SPATIAL_WEIGHT if spatial_weight is None else spatial_weight,
         qnr_weight=QNR_WEIGHT if qnr_weight is None else qnr_weight,
+        scale_weight=SCALE_WEIGHT if scale_weight is None else scale_weight,
         target=target, seed=seed, overwrite=overwrite,
     )
     typer.echo(f"start: {res.origin}; {res.iterations} iterations in {res.seconds:.0f} s on "

@@ -42,9 +42,22 @@ judged against the MS and the PAN of the product itself.
   the local correlation, ``Q`` also compares the block means and contrasts, and the term is
   two-sided.
 
-* **Total** ``L = spectral_weight * L_spec + spatial_weight * L_spat + qnr_weight * L_qnr``
-  (defaults 1, :data:`SPATIAL_WEIGHT` and :data:`QNR_WEIGHT`; all three are exposed on the command
-  line as ``--spectral-weight``, ``--spatial-weight`` and ``--qnr-weight``).
+* **Cross-scale consistency** (optional, ``scale_weight``; the reduced-resolution supervision of
+  Wald's protocol, used per product as in the cross-scale training of e.g. Vivone et al.'s
+  "full-resolution + reduced-resolution" losses): the product itself, Wald-degraded by ``R``
+  (:func:`pansharpen.protocol.wald.wald_degrade`: MS through the sensor's MTF and decimated, PAN
+  bicubic-resized), is fused by the network, and the result must give back the product's MS::
+
+      L_scale = mean_{b, i} |N(MS_R, P_R)_b(i) - MS_b(i)| / mean_{b, i} |MS_b(i)|
+
+  over the inner MS pixels of each patch (``border`` left out). The only term with a ground
+  truth; it assumes that the fusion rule transfers across one step of scale (the assumption the
+  FR terms avoid), so it anchors the amount of detail the FR terms then adjust.
+
+* **Total** ``L = spectral_weight * L_spec + spatial_weight * L_spat + qnr_weight * L_qnr
+  + scale_weight * L_scale`` (defaults 1, :data:`SPATIAL_WEIGHT`, :data:`QNR_WEIGHT` and
+  :data:`SCALE_WEIGHT`; all four are exposed on the command line as ``--spectral-weight``,
+  ``--spatial-weight``, ``--qnr-weight`` and ``--scale-weight``).
 """
 from __future__ import annotations
 
@@ -62,6 +75,7 @@ from ..metrics.reprojection import correlation_window, local_correlation, reproj
 __all__ = [
     "QNR_BLOCK",
     "QNR_WEIGHT",
+    "SCALE_WEIGHT",
     "SPATIAL_WEIGHT",
     "SPECTRAL_WEIGHT",
     "TARGETS",
@@ -73,10 +87,12 @@ __all__ = [
 
 #: default weight of the spectral term
 SPECTRAL_WEIGHT = 1.0
-#: default weight of the spatial term (chosen on a dgsamples WV3 crop, see docs/adaptation.md)
-SPATIAL_WEIGHT = 1.0
-#: default weight of the QNR spatial term (0: the Z-PNN/lambda-PNN loss alone)
-QNR_WEIGHT = 0.0
+#: default weight of the spatial term (chosen on the tuning products of docs/adaptation.md)
+SPATIAL_WEIGHT = 0.3
+#: default weight of the QNR spatial term (chosen with the cross-scale term, docs/adaptation.md)
+QNR_WEIGHT = 1.0
+#: default weight of the cross-scale (Wald-degraded product) term
+SCALE_WEIGHT = 10.0
 #: side of the QNR blocks in PAN pixels (D_s's default block)
 QNR_BLOCK = 32
 #: spatial targets: per-window MS/PAN correlation at the MS scale (reach it: "ms"; match it from both
@@ -146,7 +162,8 @@ def block_quality(x: torch.Tensor, guide: torch.Tensor, block: int = QNR_BLOCK, 
 
 
 class FullResolutionLoss(nn.Module):
-    """``L = spectral_weight * L_spec + spatial_weight * L_spat`` (module docstring).
+    """``L = spectral_weight * L_spec + spatial_weight * L_spat + qnr_weight * L_qnr + scale_weight * L_scale``
+    (module docstring).
 
     Args:
         sensor: sensor name, :class:`~pansharpen.protocol.sensors.Sensor` or one MTF gain per band.
@@ -159,23 +176,26 @@ class FullResolutionLoss(nn.Module):
 
     ``forward(fused, ms, pan, target)``: ``fused (N, C, H, W)``, ``ms (N, C, H/R, W/R)``,
     ``pan (N, 1, H, W)`` on one scale (e.g. DN / normaliser), ``target`` a tensor from
-    :func:`correlation_target` or a number (1.0 for ``target="one"``). Returns
+    :func:`correlation_target` or a number (1.0 for ``target="one"``); ``qnr_target`` from
+    :func:`qnr_target` when ``qnr_weight > 0``; ``coarse = (N(MS_R, P_R), MS)`` when ``scale_weight > 0``, cropped to the pixels to score. Returns
     ``(total, {"spectral": float, "spatial": float})``; ``total`` is differentiable in ``fused``.
     """
 
     def __init__(self, sensor, ratio: int = 4, spectral_weight: float = SPECTRAL_WEIGHT,
                  spatial_weight: float = SPATIAL_WEIGHT, border: int | None = None, window: int | None = None,
-                 two_sided: bool = False, qnr_weight: float = QNR_WEIGHT, qnr_block: int = QNR_BLOCK):
+                 two_sided: bool = False, qnr_weight: float = QNR_WEIGHT, qnr_block: int = QNR_BLOCK,
+                 scale_weight: float = SCALE_WEIGHT):
         super().__init__()
         self.two_sided = bool(two_sided)
-        if not (math.isfinite(qnr_weight) and qnr_weight >= 0):
-            raise ValueRangeError(f"qnr_weight must be a finite number >= 0; got {qnr_weight}")
-        self.qnr_weight, self.qnr_block = float(qnr_weight), int(qnr_block)
-        for name, value in (("spectral_weight", spectral_weight), ("spatial_weight", spatial_weight)):
+        weights = {"spectral_weight": spectral_weight, "spatial_weight": spatial_weight,
+                   "qnr_weight": qnr_weight, "scale_weight": scale_weight}
+        for name, value in weights.items():
             if not (math.isfinite(value) and value >= 0):
                 raise ValueRangeError(f"{name} must be a finite number >= 0; got {value}")
-        if spectral_weight == 0 and spatial_weight == 0 and qnr_weight == 0:
-            raise ValueRangeError("spectral_weight and spatial_weight are both 0: nothing to learn; give one > 0")
+        if not any(weights.values()):
+            raise ValueRangeError("every loss weight is 0: nothing to learn; give one > 0")
+        self.qnr_weight, self.qnr_block = float(qnr_weight), int(qnr_block)
+        self.scale_weight = float(scale_weight)
         self.sensor = sensor
         self.ratio = int(ratio)
         self.spectral_weight = float(spectral_weight)
@@ -202,8 +222,21 @@ class FullResolutionLoss(nn.Module):
     def qnr(self, fused: torch.Tensor, pan: torch.Tensor, qnr_target: torch.Tensor) -> torch.Tensor:
         return (block_quality(fused, pan, self.qnr_block) - qnr_target).abs().mean()
 
+    def scale(self, fused_coarse: torch.Tensor, ms: torch.Tensor, border: int | None = None) -> torch.Tensor:
+        """``L_scale``: ``fused_coarse`` (the network on the Wald-degraded patch) against ``ms`` on one
+        grid ``(N, C, h, w)``, ``border`` pixels (default the loss's) left out at each edge."""
+        if fused_coarse.shape != ms.shape:
+            raise ShapeError(f"the fused degraded patch is {tuple(fused_coarse.shape)} but its MS is {tuple(ms.shape)}")
+        k = self.border if border is None else int(border)
+        if min(ms.shape[-2:]) <= 2 * k:
+            raise ShapeError(f"cross-scale patches of {tuple(ms.shape[-2:])} MS pixels leave nothing inside a "
+                             f"{k}-pixel border; use larger patches")
+        inner = (Ellipsis, slice(k, -k), slice(k, -k)) if k else (Ellipsis,)
+        return (fused_coarse[inner] - ms[inner]).abs().mean() / ms[inner].abs().mean().clamp_min(1e-12)
+
     def forward(self, fused: torch.Tensor, ms: torch.Tensor, pan: torch.Tensor,
                 target: torch.Tensor | float = 1.0, qnr_target: torch.Tensor | None = None,
+                coarse: tuple[torch.Tensor, torch.Tensor] | None = None,
                 ) -> tuple[torch.Tensor, dict[str, float]]:
         spec = self.spectral(fused, ms) if self.spectral_weight else fused.new_zeros(())
         spat = self.spatial(fused, pan, target) if self.spatial_weight else fused.new_zeros(())
@@ -215,11 +248,17 @@ class FullResolutionLoss(nn.Module):
             qnr = self.qnr(fused, pan, qnr_target)
             total = total + self.qnr_weight * qnr
             terms["qnr"] = float(qnr.detach())
+        if self.scale_weight:
+            if coarse is None:
+                raise ValueRangeError("scale_weight > 0 needs coarse=(fused degraded patch, its MS)")
+            sc = self.scale(*coarse, border=0)  # the caller crops its context margin
+            total = total + self.scale_weight * sc
+            terms["scale"] = float(sc.detach())
         return total, terms
 
     def describe(self) -> dict[str, float | int]:
         """The loss settings, for the model card."""
         return {"spectral_weight": self.spectral_weight, "spatial_weight": self.spatial_weight,
                 "border": self.border, "window": self.window, "two_sided": self.two_sided,
-                "qnr_weight": self.qnr_weight, "qnr_block": self.qnr_block}
+                "qnr_weight": self.qnr_weight, "qnr_block": self.qnr_block, "scale_weight": self.scale_weight}
 
