@@ -123,3 +123,14 @@ def test_bundled_corpus_weights_and_the_default_table():
                 assert e["model"] in names and load(e["model"]).card.bands == bands
             else:
                 get_method(e["method"])
+
+
+def test_product_options_are_declared_at_registration():
+    """A factory that takes product facts says so; adapt builds fresh networks from the declaration."""
+    from pansharpen.models import product_options
+    from pansharpen.models.registry import register
+
+    assert product_options("detail-net") == ("ratio", "mtf_gains")
+    assert product_options("lightnet") == ()
+    with pytest.raises(ModelError, match="unknown product options"):
+        register("never-registered", paper="-", product_options=("sensor_name",))

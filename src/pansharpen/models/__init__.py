@@ -14,6 +14,7 @@ from .registry import (  # noqa: F401
     create,
     list_models,
     load,
+    product_options,
     read_card,
     save,
 )

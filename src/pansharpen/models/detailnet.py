@@ -107,6 +107,7 @@ class DetailNet(ComplexityMixin, FusionModel):
            "for full-resolution adaptation (docs/adaptation.md)"),
     description="MTF-GLP-HPM + CNN gain corrections; starts at the classical fusion (for `pansharpen adapt`)",
     normaliser=2047.0,
+    product_options=("ratio", "mtf_gains"),
 )
 def detail_net(bands: int = 4, **options) -> DetailNet:
     return DetailNet(bands=bands, **options)

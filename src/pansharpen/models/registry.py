@@ -31,18 +31,32 @@ class _Entry:
     factory: Callable[..., nn.Module]
     card: ModelCard
     description: str
+    product_options: tuple[str, ...] = ()
 
+
+#: facts of a product that a factory may take as constructor options (``register(product_options=...)``)
+PRODUCT_OPTIONS = ("ratio", "mtf_gains")
 
 _REGISTRY: dict[str, _Entry] = {}
 
 
-def register(name: str, *, paper: str, description: str = "", **card_fields: Any):
-    """Decorator registering ``factory(bands=8, **options)`` under ``name``."""
+def register(name: str, *, paper: str, description: str = "", product_options: tuple[str, ...] = (),
+             **card_fields: Any):
+    """Decorator registering ``factory(bands=8, **options)`` under ``name``.
+
+    ``product_options``: which of :data:`PRODUCT_OPTIONS` the factory takes from the product it is
+    built for (``ratio``: the PAN/MS ratio; ``mtf_gains``: the MS bands' MTF gains at Nyquist), so
+    that a fresh network is built for the user's product (``pansharpen adapt``).
+    """
+    unknown = set(product_options) - set(PRODUCT_OPTIONS)
+    if unknown:
+        raise ModelError(f"{name}: unknown product options {sorted(unknown)}; known: {PRODUCT_OPTIONS}")
 
     def wrap(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise ModelError(f"model name {name!r} registered twice")
-        _REGISTRY[name] = _Entry(name, factory, ModelCard(arch=name, paper=paper, **card_fields), description)
+        _REGISTRY[name] = _Entry(name, factory, ModelCard(arch=name, paper=paper, **card_fields), description,
+                                 tuple(product_options))
         return factory
 
     return wrap
@@ -55,6 +69,11 @@ def list_models() -> list[str]:
 
 def describe(name: str) -> str:
     return _entry(name).description
+
+
+def product_options(name: str) -> tuple[str, ...]:
+    """The product facts (:data:`PRODUCT_OPTIONS`) that architecture ``name`` takes when created."""
+    return _entry(name).product_options
 
 
 def bundled_weights() -> dict[str, Path]:

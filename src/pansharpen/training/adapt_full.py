@@ -62,6 +62,7 @@ from ..io.grid import PairGrid
 from ..io.sources import RasterSource
 from ..io.windows import Window
 from ..metrics.full import full_resolution_indices
+from ..metrics.reduced import reduced_resolution_indices
 from ..metrics.reprojection import d_rho, reprojection_indices
 from ..models.inference import inference_module
 from ..protocol.interp import interp23tap
@@ -305,8 +306,6 @@ def _scale_indices(model: nn.Module, product: ProductWindows, r0: int, c0: int, 
     """S-Q2n, S-SAM, S-ERGAS: the window Wald-degraded by the ratio (:func:`cut_coarse_patches`),
     fused, and scored against the product's MS with the reduced-resolution indices: Wald's
     protocol on the held-out window, the one check with a ground truth (under scale invariance)."""
-    from ..metrics.reduced import reduced_resolution_indices
-
     cp = cut_coarse_patches(product, [(r0, c0)], size, normaliser, sensor)
     m = cp.margin
     with torch.no_grad():
@@ -371,11 +370,15 @@ def starting_model(model: str | None, weights, bands: int, sensor, ratio: int, s
 
 
 def _sensor_options(model: str, sensor, bands: int, ratio: int) -> dict[str, Any]:
-    """Constructor options a fresh network takes from the product: detail-net's MTF gains and ratio."""
-    if model != "detail-net":
-        return {}
-    gains = list(sensor.ms_gnyq) if sensor is not None and len(sensor.ms_gnyq) == bands else None
-    return {"ratio": ratio, "mtf_gains": gains}
+    """The constructor options a fresh ``model`` takes from the product (its registered
+    ``product_options``: detail-net's ratio and MTF gains)."""
+    wanted = models.product_options(model)
+    opts: dict[str, Any] = {}
+    if "ratio" in wanted:
+        opts["ratio"] = ratio
+    if "mtf_gains" in wanted:
+        opts["mtf_gains"] = list(sensor.ms_gnyq) if sensor is not None and len(sensor.ms_gnyq) == bands else None
+    return opts
 
 
 def _quiet_residual(net: nn.Module, factor: float = FRESH_TAIL_SCALE) -> None:
