@@ -88,11 +88,11 @@ __all__ = [
 #: default weight of the spectral term
 SPECTRAL_WEIGHT = 1.0
 #: default weight of the spatial term (chosen on the tuning products of docs/adaptation.md)
-SPATIAL_WEIGHT = 0.3
-#: default weight of the QNR spatial term (chosen with the cross-scale term, docs/adaptation.md)
-QNR_WEIGHT = 1.0
-#: default weight of the cross-scale (Wald-degraded product) term
-SCALE_WEIGHT = 10.0
+SPATIAL_WEIGHT = 1.0
+#: default weight of the QNR spatial term (0: it raises HQNR and lowers the ground-truth accuracy)
+QNR_WEIGHT = 0.0
+#: default weight of the cross-scale (Wald-degraded product) term (0: see docs/adaptation.md)
+SCALE_WEIGHT = 0.0
 #: side of the QNR blocks in PAN pixels (D_s's default block)
 QNR_BLOCK = 32
 #: spatial targets: per-window MS/PAN correlation at the MS scale (reach it: "ms"; match it from both
