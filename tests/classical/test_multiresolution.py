@@ -274,3 +274,14 @@ def test_mtf_decimate_cached_kernel_spectra_are_bitwise_the_computed_ones(monkey
     assert _lowpass._kernel_spectra_cached.cache_info().hits == len(gains)
     np.testing.assert_array_equal(first, plain)
     np.testing.assert_array_equal(second, plain)
+
+
+def test_glp_unit_response_is_the_plain_formula_from_its_cache():
+    from pansharpen.classical._lowpass import glp_unit_response
+    from pansharpen.protocol.interp import interp23tap
+    from pansharpen.protocol.mtf import mtf_kernel
+
+    for _ in range(2):  # computed, then from the cache
+        for gain in (0.23, 0.35):
+            plain = float(mtf_kernel(gain, 4).sum()) * interp23tap(np.ones((1, 11, 9)), 4)[0]
+            np.testing.assert_array_equal(glp_unit_response((44, 36), gain, 4), plain)
