@@ -285,3 +285,21 @@ def test_glp_unit_response_is_the_plain_formula_from_its_cache():
         for gain in (0.23, 0.35):
             plain = float(mtf_kernel(gain, 4).sum()) * interp23tap(np.ones((1, 11, 9)), 4)[0]
             np.testing.assert_array_equal(glp_unit_response((44, 36), gain, 4), plain)
+
+
+@pytest.mark.parametrize("fft_shape", [(180, 180), (845, 430), (27, 64)])
+def test_kernel_spectra_two_passes_are_bitwise_rfft2(fft_shape):
+    """The phase kernels' spectra from their nonzero rows (row rfft, then the zero-padded column fft)
+    are the bits of ``rfft2(kernel, s=fft_shape)``, on one worker or all."""
+    import scipy.fft
+
+    from pansharpen.classical._lowpass import MTF_RADIUS, _kernel_spectra
+    from pansharpen.protocol.mtf import mtf_kernel
+
+    r, k = 4, 2 * MTF_RADIUS + 1
+    taps = -(-k // r)
+    kernel = np.zeros((r * taps, r * taps))
+    kernel[:k, :k] = mtf_kernel(0.29, r)
+    plain = np.conjugate(np.stack([scipy.fft.rfft2(kernel[j // r :: r, j % r :: r], s=fft_shape) for j in range(r * r)]))
+    for workers in (1, -1):
+        np.testing.assert_array_equal(_kernel_spectra(0.29, r, fft_shape, workers), plain)

@@ -13,7 +13,7 @@ import torch
 from affine import Affine
 
 from pansharpen.fusion.fusers import ClassicalFuser, NetworkFuser
-from pansharpen.fusion.pipeline import WriteBehind, ordered_map, pipeline_enabled, prefetch
+from pansharpen.fusion.pipeline import WriteBehind, pipeline_enabled, prefetch
 from pansharpen.fusion.scene import blas_threads, fuse_scene, resolve_tile_threads
 from pansharpen.io.geotiff import GeoTiffWriter
 from pansharpen.io.sources import RasterSource
@@ -227,56 +227,6 @@ def test_write_behind_writes_in_order_and_raises_a_late_failure_at_exit():
         with WriteBehind(fail_last, depth=2) as w:
             for i in range(10):
                 w.submit(i)
-
-
-def test_ordered_map_keeps_order_bounds_what_is_in_flight_and_uses_the_threads():
-    lock, state = threading.Lock(), {"running": 0, "most": 0, "drawn": 0, "done": 0, "ahead": 0}
-    names = set()
-
-    def items():
-        for i in range(30):
-            with lock:
-                state["drawn"] += 1
-                state["ahead"] = max(state["ahead"], state["drawn"] - state["done"])
-            yield i
-
-    def work(i):
-        with lock:
-            state["running"] += 1
-            state["most"] = max(state["most"], state["running"])
-        names.add(threading.current_thread().name)
-        time.sleep(0.003 * (i % 3))  # out-of-order finishing
-        with lock:
-            state["running"] -= 1
-        return i * i
-
-    for threads in (1, 3):
-        state.update(running=0, most=0, drawn=0, done=0, ahead=0)
-        got = []
-        for value in ordered_map(items(), work, threads):
-            got.append(value)
-            state["done"] += 1
-        assert got == [i * i for i in range(30)]
-        assert state["most"] <= threads and state["ahead"] <= threads + 1
-    assert threading.main_thread().name not in names and len(names) > 1
-
-
-def test_ordered_map_raises_at_the_failing_item_and_closing_stops_the_pool():
-    def work(i):
-        if i == 5:
-            raise ValueError("item 5")
-        return i
-
-    got = []
-    with pytest.raises(ValueError, match="item 5"):
-        for value in ordered_map(range(20), work, 2):
-            got.append(value)
-    assert got == [0, 1, 2, 3, 4]
-    started = threading.active_count()
-    gen = ordered_map(range(10**6), lambda i: i, 2)
-    assert next(gen) == 0
-    gen.close()
-    assert threading.active_count() == started
 
 
 @pytest.mark.parametrize("method", ["mtf-glp-hpm", "gsa", "brovey"])

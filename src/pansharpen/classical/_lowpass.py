@@ -114,22 +114,28 @@ def mtf_decimate(pan: np.ndarray, gains: tuple[float, ...], ratio: int) -> np.nd
         phase = pan[np.ix_(row_at[i // r], col_at[i % r])]
         phase_spec[i] = scipy.fft.rfft2(phase, s=fft_shape, workers=-1)
     out = np.empty((len(gains), h, w))
-    spectra = _kernel_spectra_cached if phase_spec.nbytes <= _SPECTRA_CACHE_BYTES else _kernel_spectra
+    small = phase_spec.nbytes <= _SPECTRA_CACHE_BYTES
     for i, g in enumerate(gains):
-        total = np.einsum("pij,pij->ij", phase_spec, spectra(float(g), r, fft_shape))
+        spectra = _kernel_spectra_cached(float(g), r, fft_shape) if small else _kernel_spectra(float(g), r, fft_shape, -1)
+        total = np.einsum("pij,pij->ij", phase_spec, spectra)
         out[i] = scipy.fft.irfft2(total, s=fft_shape, workers=-1)[:h, :w]
     return out
 
 
-def _kernel_spectra(gain: float, ratio: int, fft_shape: tuple[int, int]) -> np.ndarray:
-    """Conjugated spectra of the ``ratio**2`` phase kernels of ``mtf_kernel(gain, ratio)``: ``(R*R, F0, F1 // 2 + 1)``."""
+def _kernel_spectra(gain: float, ratio: int, fft_shape: tuple[int, int], workers: int = 1) -> np.ndarray:
+    """Conjugated spectra of the ``ratio**2`` phase kernels of ``mtf_kernel(gain, ratio)``: ``(R*R, F0, F1 // 2 + 1)``.
+
+    ``rfft2(kernel, s=fft_shape)`` computed as its two passes on the kernel's few nonzero rows: the
+    real FFT of the rows, then the complex FFT of the columns zero-padded to ``F0`` (the zero rows'
+    transforms are zeros; the same values bit for bit, tested, in half the time at scene size)."""
     r, k = ratio, 2 * MTF_RADIUS + 1
     taps = -(-k // r)
     kernel = np.zeros((r * taps, r * taps))
     kernel[:k, :k] = mtf_kernel(gain, r)
     spec = np.empty((r * r, fft_shape[0], fft_shape[1] // 2 + 1), dtype=np.complex128)
     for j in range(r * r):
-        spec[j] = scipy.fft.rfft2(kernel[j // r :: r, j % r :: r], s=fft_shape)
+        rows = scipy.fft.rfft(kernel[j // r :: r, j % r :: r], n=fft_shape[1], axis=1, workers=workers)
+        spec[j] = scipy.fft.fft(rows, n=fft_shape[0], axis=0, workers=workers)
     return np.conjugate(spec, out=spec)
 
 

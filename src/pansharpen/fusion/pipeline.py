@@ -22,12 +22,12 @@ because other sessions kept the cores busy, leaving no idle core to overlap into
 """
 from __future__ import annotations
 
-import collections
 import os
 import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Generic, Iterable, Iterator, TypeVar
+
+from ..runtime import ordered_map
 
 __all__ = ["pipeline_enabled", "prefetch", "WriteBehind", "ordered_map"]
 
@@ -167,23 +167,3 @@ class WriteBehind(Generic[T]):
         _drain(self._queue)
         self._thread.join()
 
-
-def ordered_map(items: Iterable[T], fn: Callable[[T], R], threads: int, name: str = "pansharpen-tile") -> Iterator[R]:
-    """``fn(item)`` for each item computed by a pool of ``threads`` threads, yielded in input order.
-
-    The items are drawn from ``items`` in the consumer's thread (a reader that is not thread-safe,
-    such as a GDAL dataset, stays in one thread), at most ``threads + 1`` at a time, so memory
-    stays bounded. An exception raised by ``fn`` is re-raised at its item; closing the generator
-    (or an exception in the consumer) cancels the items not started and waits for the running ones.
-    """
-    pool = ThreadPoolExecutor(max_workers=max(1, int(threads)), thread_name_prefix=name)
-    pending: collections.deque = collections.deque()
-    try:
-        for item in items:
-            pending.append(pool.submit(fn, item))
-            if len(pending) > threads:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)

@@ -42,6 +42,7 @@ from ..io.grid import PairGrid
 from ..io.raster import check_written
 from ..io.sources import ArraySource, RasterSource, _Source
 from ..io.windows import Window
+from ..runtime import compute_threads
 from .checks import check_fuse_options, check_input_values, output_scale
 from .distributed import map_on_dask, threads_for
 from .pipeline import WriteBehind, ordered_map, pipeline_enabled, prefetch
@@ -286,7 +287,7 @@ def fuse_scene(
     scale = output_scale(dtype, data_max, max_value)  # > 1 when an integer dtype is too narrow
     fill = _scene_fill(ms_src, pan_src, ms_small, pan_small)
     del pan_small, ms_small
-    with blas_threads(fuser):
+    with blas_threads(fuser), compute_threads(threads):  # the statistics' band loops in the tile threads' number
         fuser.prepare(*_prepare_blocks(ms_src, pan_src, fill))
     windows = grid.tiles(tile)
     nodata = ms_src.info.nodata if ms_src.info.nodata is not None else pan_src.info.nodata
