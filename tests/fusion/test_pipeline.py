@@ -239,14 +239,20 @@ def test_classical_tiles_in_threads_equal_one_at_a_time(tmp_path, method):
     _same_file(one, three)
 
 
-def test_tile_threads_default_and_refusals(network):
+def test_tile_threads_default_environment_and_refusals(network, monkeypatch):
     classical = ClassicalFuser("gsa", get_sensor("QB"), 4)
+    monkeypatch.delenv("PANSHARPEN_TILE_THREADS", raising=False)
+    assert resolve_tile_threads(network) == 1 and resolve_tile_threads(classical) == 1
+    monkeypatch.setenv("PANSHARPEN_TILE_THREADS", "3")
+    assert resolve_tile_threads(classical) == 3
     assert resolve_tile_threads(network) == 1  # a network uses torch's threads inside each tile
-    assert resolve_tile_threads(classical) == max(1, min(4, torch.get_num_threads()))
-    assert resolve_tile_threads(network, 3) == 3
+    assert resolve_tile_threads(classical, 2) == 2 and resolve_tile_threads(network, 2) == 2
     for bad in (0, -1, 1.5, True):
         with pytest.raises(Exception, match="tile_threads"):
             resolve_tile_threads(classical, bad)
+    monkeypatch.setenv("PANSHARPEN_TILE_THREADS", "two")
+    with pytest.raises(Exception, match="PANSHARPEN_TILE_THREADS"):
+        resolve_tile_threads(classical)
 
 
 def test_blas_threads_is_one_for_classical_fusers_and_restored_after(network):

@@ -24,7 +24,6 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import rasterio
-import torch
 from rasterio._err import CPLE_BaseError
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
@@ -147,23 +146,27 @@ def _run_serial(jobs: list[TileJob], fuser) -> Iterator[tuple[Window, np.ndarray
         yield fuse_tile(job, fuser)
 
 
-#: Most tile threads by default (each holds a tile's working set: about 150 MB for the MTF-GLP
-#: family at the default 512 tile).
-MAX_TILE_THREADS = 4
-
-
 def resolve_tile_threads(fuser, threads: int | None = None) -> int:
-    """Threads that compute tiles at once: ``threads`` when given, else, for a fuser that declares
-    ``parallel_tiles`` (a pure numpy/scipy function of the block, which release the GIL: the
-    classical methods), ``torch.get_num_threads()`` up to :data:`MAX_TILE_THREADS`; 1 otherwise
-    (networks use torch's own threads inside each tile)."""
-    if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise PanSharpenError(f"tile_threads must be a positive number of threads; got {threads!r}")
-        return threads
-    if not getattr(fuser, "parallel_tiles", False):
-        return 1
-    return max(1, min(MAX_TILE_THREADS, torch.get_num_threads()))
+    """Threads that compute tiles at once: ``threads`` when given, else ``$PANSHARPEN_TILE_THREADS``
+    for a fuser that declares ``parallel_tiles`` (a pure numpy/scipy function of the block, which
+    release the GIL: the classical methods), else 1 (networks use torch's own threads inside each tile).
+
+    Opt-in, because each tile thread holds a tile's working set: with the CLI's allocator setting
+    (:func:`pansharpen.runtime.retain_freed_memory`, one retained heap per thread) two threads
+    raised MTF-GLP's full-scene peak from 857 MB to 1,144 MB, over issue 18's 1 GB, and on the
+    shared 2-core machine under load they were not faster (docs/performance.md).
+    """
+    if threads is None:
+        if not getattr(fuser, "parallel_tiles", False):
+            return 1
+        threads = os.environ.get("PANSHARPEN_TILE_THREADS", "1").strip() or "1"
+        try:
+            threads = int(threads)
+        except ValueError:
+            raise PanSharpenError(f"PANSHARPEN_TILE_THREADS must be a whole number of threads; got {threads!r}") from None
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise PanSharpenError(f"tile_threads must be a positive number of threads; got {threads!r}")
+    return threads
 
 
 def blas_threads(fuser):
@@ -256,10 +259,10 @@ def fuse_scene(
     does not. ``pipeline`` (default ``$PANSHARPEN_PIPELINE``, off): without ``workers``, read the
     next tiles in a thread and write finished ones in another while this thread computes
     (:mod:`pansharpen.fusion.pipeline`; the same bytes as ``pipeline=False``, which runs the three
-    steps one after another). ``tile_threads`` (default: :func:`resolve_tile_threads`, torch's thread count
-    up to 4 for classical methods, 1 for networks): without ``workers`` or ``pipeline``, tiles are
-    read and written in order in this thread and computed that many at once in threads (the same
-    bytes as one at a time). Returns the output path.
+    steps one after another). ``tile_threads`` (default 1, or ``$PANSHARPEN_TILE_THREADS`` for classical
+    methods: :func:`resolve_tile_threads`): without ``workers`` or ``pipeline``, tiles are read and
+    written in order in this thread and computed that many at once in threads, and the statistics'
+    band loops use as many (the same bytes as one at a time). Returns the output path.
 
     Options and input values are checked first (:mod:`pansharpen.fusion.checks`): reflectance or
     [0, 1] inputs and PAN/MS scale mismatches are refused unless ``check_range=False``; NaN/inf
