@@ -175,13 +175,17 @@ def test_band_counts_and_ratios(make_pair, name, bands, ratio):
 # ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("chunk_bytes", [1, 40_000, 2**26])
 @pytest.mark.parametrize("ratio,rows", [(4, 1), (4, 7), (4, 64), (2, 1), (2, 5), (8, 3), (16, 2)])
-def test_upsample_strips_are_bitwise_the_whole_upsampled_image(ratio, rows):
+def test_upsample_strips_are_bitwise_the_whole_upsampled_image(ratio, rows, chunk_bytes):
+    """Strips of ``rows`` LR rows, upsampled one at a time (chunk_bytes=1), a few together or all at once."""
     from pansharpen.classical._lowpass import upsample_interp23tap, upsample_strips
 
     img = np.random.default_rng(5).uniform(0, 2047, (3, 23, 17))  # odd sizes; rows=1: margin > strip
-    strips = list(upsample_strips(img, ratio, rows))
+    strips = list(upsample_strips(img, ratio, rows, chunk_bytes))
     assert [s[0] for s in strips] == list(range(0, 23 * ratio, rows * ratio))
+    assert [s[1] - s[0] for s in strips] == [s[2].shape[1] for s in strips]
+    assert all(s[2].shape[1] == rows * ratio for s in strips[:-1])
     np.testing.assert_array_equal(np.concatenate([s for _, _, s in strips], axis=1), upsample_interp23tap(img, ratio))
 
 

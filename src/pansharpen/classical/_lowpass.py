@@ -48,6 +48,10 @@ def upsample_interp23tap(image: np.ndarray, ratio: int) -> np.ndarray:
     return np.asarray(upsample(image, ratio), dtype=np.float64)
 
 
+#: Upsampled bytes :func:`upsample_strips` computes at once (64 LR rows of an 8-band, 835-column WV3 MS)
+STRIP_CHUNK_BYTES = 64 * 2**20
+
+
 def strip_margin(ratio: int) -> int:
     """LR rows of circular context a strip of :func:`upsample_rows` carries on each side: interp23tap's
     reach, ``11/2 + 11/4 + ... + 11/ratio`` LR rows (radius 11 at each x2 stage), rounded up, plus one."""
@@ -69,12 +73,17 @@ def upsample_rows(image: np.ndarray, ratio: int, r0: int, r1: int) -> np.ndarray
     return up[:, start : start + r1 - r0]
 
 
-def upsample_strips(image: np.ndarray, ratio: int, rows: int = 32):
+def upsample_strips(image: np.ndarray, ratio: int, rows: int = 32, chunk_bytes: int = STRIP_CHUNK_BYTES):
     """Yield ``(R0, R1, upsample_interp23tap(image)[:, R0:R1])`` for consecutive strips of ``rows`` LR rows.
 
-    ``image`` is ``(C, h, w)``; each strip is :func:`upsample_rows` (bitwise the rows of the whole
-    upsampled image; memory: one strip, ``C x (rows + 20) ratio x w ratio`` float64 at ratio 4). At ratios that
-    are not powers of two (the general interpolator) the whole image is upsampled and sliced.
+    ``image`` is ``(C, h, w)``; the strips are bitwise the rows of the whole upsampled image
+    (:func:`upsample_rows`). Several strips, up to ``chunk_bytes`` of upsampled rows, are
+    upsampled together and yielded one by one: each upsampling recomputes
+    :func:`strip_margin` LR rows on both sides (20 at ratio 4, 1.6x the work of 32-row strips), so
+    fewer, taller ones waste less while the caller still sees ``rows``-row strips (its moments are
+    combined in the same order, so its statistics are bitwise the same). Memory: one chunk,
+    ``chunk_bytes`` plus the margins. At ratios that are not powers of two (the general
+    interpolator) the whole image is upsampled and sliced.
     """
     h = image.shape[1]
     if ratio & (ratio - 1):
@@ -82,9 +91,14 @@ def upsample_strips(image: np.ndarray, ratio: int, rows: int = 32):
         for r0 in range(0, up.shape[1], rows * ratio):
             yield r0, min(up.shape[1], r0 + rows * ratio), up[:, r0 : r0 + rows * ratio]
         return
-    for i0 in range(0, h, rows):
-        r0, r1 = i0 * ratio, min(h, i0 + rows) * ratio
-        yield r0, r1, upsample_rows(image, ratio, r0, r1)
+    row_bytes = image.shape[0] * ratio * ratio * image.shape[2] * 8  # one LR row, upsampled, float64
+    group = rows * max(1, int(chunk_bytes) // max(1, row_bytes * rows))  # LR rows upsampled together
+    for g0 in range(0, h, group):
+        g1 = min(h, g0 + group)
+        up = upsample_rows(image, ratio, g0 * ratio, g1 * ratio)
+        for i0 in range(g0, g1, rows):
+            r0, r1 = i0 * ratio, min(g1, i0 + rows) * ratio
+            yield r0, r1, up[:, r0 - g0 * ratio : r1 - g0 * ratio]
 
 
 def mtf_decimate(pan: np.ndarray, gains: tuple[float, ...], ratio: int) -> np.ndarray:
