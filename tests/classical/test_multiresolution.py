@@ -307,3 +307,28 @@ def test_kernel_spectra_two_passes_are_bitwise_rfft2(fft_shape):
     plain = np.conjugate(np.stack([scipy.fft.rfft2(kernel[j // r :: r, j % r :: r], s=fft_shape) for j in range(r * r)]))
     for workers in (1, -1):
         np.testing.assert_array_equal(_kernel_spectra(0.29, r, fft_shape, workers), plain)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (6, 1), (2, 2), (37, 41)])
+def test_cross_dilation_erosion_is_bitwise_ndimage(shape):
+    from pansharpen.classical._lowpass import CROSS_3X3, cross_dilation_erosion
+
+    x = np.random.default_rng(sum(shape)).integers(0, 6, shape).astype(np.float64)  # many ties
+    x[0, 0] = -np.inf if x.size > 1 else x[0, 0]
+    dil, ero = cross_dilation_erosion(x)
+    np.testing.assert_array_equal(dil, ndi.grey_dilation(x, footprint=CROSS_3X3, mode="nearest"))
+    np.testing.assert_array_equal(ero, ndi.grey_erosion(x, footprint=CROSS_3X3, mode="nearest"))
+
+
+def test_hpm_divide_is_the_plain_guarded_division():
+    from pansharpen.classical.multiresolution import _hpm_divide
+
+    rng = np.random.default_rng(8)
+    num, den = rng.uniform(1, 2047, (2, 30, 20))
+    for case in ("positive", "zeros", "negative tiny"):
+        d = den.copy()
+        if case != "positive":
+            d[3, 4], d[5, 6] = (0.0, -0.0) if case == "zeros" else (-1e-12, 1e-13)
+        tiny = 1e-9 * max(float(np.abs(d).max()), 1.0)
+        plain = num / np.where(np.abs(d) < tiny, np.where(d < 0, -tiny, tiny), d)
+        np.testing.assert_array_equal(_hpm_divide(num, d), plain)
