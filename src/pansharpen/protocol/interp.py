@@ -59,12 +59,13 @@ _ODD_TAPS = INTERP23TAP_HALF[1::2]
 _REACH = _ODD_TAPS.size  # 6 known samples on each side
 
 
-def _upsample_axis(x, axis: int, samples_at_odd: bool):
+def _upsample_axis(x, axis: int, samples_at_odd: bool, out=None):
     """Double ``x`` (numpy array or tensor) along ``axis`` (one of the last two): zero-insert, 23-tap circular filter.
 
     With samples at odd positions, the new value at ``2m`` is
     ``sum_d k[d] x[m + (d - 1) / 2]`` over odd ``d`` in -11..11; with samples at even positions the
     new value at ``2m + 1`` is ``sum_d k[d] x[m + (d + 1) / 2]``. Indices wrap modulo the length.
+    ``out`` (numpy only): the array to write the result into.
     """
     n = x.shape[axis]
     # circular extension by _REACH on both sides, valid for any n >= 1
@@ -107,7 +108,7 @@ def _upsample_axis(x, axis: int, samples_at_odd: bool):
     fresh = [slice(None)] * x.ndim
     known[axis] = slice(1, None, 2) if samples_at_odd else slice(0, None, 2)
     fresh[axis] = slice(0, None, 2) if samples_at_odd else slice(1, None, 2)
-    out = np.empty(shape, dtype=x.dtype)
+    out = np.empty(shape, dtype=x.dtype) if out is None else out
     out[tuple(known)] = x
     out[tuple(fresh)] = new
     return out
@@ -241,10 +242,13 @@ def interp23tap(image, ratio: int, phase: tuple[float, float] = (0.0, 0.0)):
         return finish(_upsample_last_axis(rows.transpose(-1, -2), ratio))
     steps = ratio.bit_length() - 1
 
-    def upsample(t):
+    def upsample(t, out):
+        if not steps:  # ratio 1: a copy
+            out[...] = t
         for step in range(steps):
+            last = step == steps - 1
             t = _upsample_axis(t, t.ndim - 2, samples_at_odd=step == 0)  # rows (H axis) ...
-            t = _upsample_axis(t, t.ndim - 1, samples_at_odd=step == 0)  # ... then columns (W axis)
+            t = _upsample_axis(t, t.ndim - 1, samples_at_odd=step == 0, out=out if last else None)  # ... then columns
         return t
 
     # numpy: one band at a time keeps the working set in cache (a 148 x 148 band's last step is
@@ -255,7 +259,7 @@ def interp23tap(image, ratio: int, phase: tuple[float, float] = (0.0, 0.0)):
     out = np.empty((n, c, h * ratio, w * ratio), dtype=x.dtype)
 
     def band(ik):
-        out[ik] = upsample(x[ik])
+        upsample(x[ik], out[ik])  # the last step writes into the output
 
     bands = [(i, k) for i in range(n) for k in range(c)]
     threads = min(current_threads(), len(bands))
