@@ -201,7 +201,7 @@ def main() -> None:
 
         with rasterio.open(pan) as src:
             mp = src.width * src.height / 1e6
-        print(f"PAN {mp:.2f} MP, {args.threads} threads")
+        print(f"PAN {mp:.2f} MP, {args.threads} threads, load average {os.getloadavg()[0]:.2f}")
         if args.pipeline_compare:
             pipeline_compare(args, pan, ms, folder, mp)
             return
@@ -232,11 +232,12 @@ def main() -> None:
                 f"  peak {r['peak_mb']:.0f} MB"
             )
         if args.baseline_src:
-            compare_methods(args, pan, ms, folder)
+            compare_methods(args, pan, ms, folder, base)
 
 
-def compare_methods(args, pan, ms, folder: Path) -> None:
-    """Each method with ``--baseline-src`` (before) and this checkout (after), interleaved; both outputs compared."""
+def compare_methods(args, pan, ms, folder: Path, base: float) -> None:
+    """Each method with ``--baseline-src`` (before) and this checkout (after), interleaved; both outputs
+    compared; times also as ratios to ``base`` (GDAL's time in the same run)."""
     import numpy as np
     import rasterio
 
@@ -251,10 +252,12 @@ def compare_methods(args, pan, ms, folder: Path) -> None:
         with rasterio.open(folder / "before.tif") as a, rasterio.open(folder / "after.tif") as b:
             diff = max(float(np.abs(a.read(k).astype(np.float64) - b.read(k)).max()) for k in range(1, a.count + 1))
         rows.append((name, runs["before"], runs["after"], diff))
-    print(f"\n{'method':16s} {'peak before':>12s} {'peak after':>11s} {'s before':>9s} {'s after':>8s}  max |after - before|")
+    print(f"\n{'method':16s} {'peak before':>12s} {'peak after':>11s} {'s before':>9s} {'s after':>8s} "
+          f"{'/GDAL before':>13s} {'/GDAL after':>12s}  max |after - before|")
     for name, before, after, diff in rows:
         print(f"{name:16s} {before['peak_mb']:9.0f} MB {after['peak_mb']:8.0f} MB {before['seconds']:9.1f} "
-              f"{after['seconds']:8.1f}  {diff:g} DN")
+              f"{after['seconds']:8.1f} {before['seconds'] / base:13.2f} {after['seconds'] / base:12.2f}  {diff:g} DN")
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""retain_freed_memory: freed activations are reused instead of page-faulted in again."""
+"""retain_freed_memory: freed activations are reused instead of page-faulted in again; ordered_map and
+compute_threads: pooled items in order, bounded, without nesting."""
 from __future__ import annotations
 
 import json
@@ -6,8 +7,12 @@ import os
 import platform
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
+
+from pansharpen.runtime import ordered_map
 
 CHILD = r"""
 import json, resource, torch
@@ -76,3 +81,76 @@ def test_the_library_never_tunes_the_allocator_by_itself():
     """Importing pansharpen and fusing through the library leaves glibc alone (the CLI opts in)."""
     out = subprocess.run([sys.executable, "-c", LIBRARY_CHILD], capture_output=True, text=True, check=True, timeout=120)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"touched": False}
+
+
+def test_ordered_map_keeps_order_bounds_what_is_in_flight_and_uses_the_threads():
+    lock, state = threading.Lock(), {"running": 0, "most": 0, "drawn": 0, "done": 0, "ahead": 0}
+    names = set()
+
+    def items():
+        for i in range(30):
+            with lock:
+                state["drawn"] += 1
+                state["ahead"] = max(state["ahead"], state["drawn"] - state["done"])
+            yield i
+
+    def work(i):
+        with lock:
+            state["running"] += 1
+            state["most"] = max(state["most"], state["running"])
+        names.add(threading.current_thread().name)
+        time.sleep(0.003 * (i % 3))  # out-of-order finishing
+        with lock:
+            state["running"] -= 1
+        return i * i
+
+    for threads in (1, 3):
+        state.update(running=0, most=0, drawn=0, done=0, ahead=0)
+        got = []
+        for value in ordered_map(items(), work, threads):
+            got.append(value)
+            state["done"] += 1
+        assert got == [i * i for i in range(30)]
+        assert state["most"] <= threads and state["ahead"] <= threads + 1
+    assert threading.main_thread().name not in names and len(names) > 1
+
+
+def test_ordered_map_raises_at_the_failing_item_and_closing_stops_the_pool():
+    def work(i):
+        if i == 5:
+            raise ValueError("item 5")
+        return i
+
+    got = []
+    with pytest.raises(ValueError, match="item 5"):
+        for value in ordered_map(range(20), work, 2):
+            got.append(value)
+    assert got == [0, 1, 2, 3, 4]
+    started = threading.active_count()
+    gen = ordered_map(range(10**6), lambda i: i, 2)
+    assert next(gen) == 0
+    gen.close()
+    assert threading.active_count() == started
+
+
+
+def test_compute_threads_is_local_to_the_context_and_pool_threads_start_at_one():
+    from pansharpen.runtime import compute_threads, current_threads
+
+    assert current_threads() == 1
+    with compute_threads(3):
+        assert current_threads() == 3
+        assert list(ordered_map(range(4), lambda i: current_threads(), 2)) == [1] * 4
+    assert current_threads() == 1
+
+
+def test_interp23tap_bands_in_threads_are_bitwise_serial():
+    import numpy as np
+
+    from pansharpen.protocol.interp import interp23tap
+    from pansharpen.runtime import compute_threads
+
+    x = np.random.default_rng(4).uniform(0, 2047, (2, 5, 13, 11))
+    serial = interp23tap(x, 4)
+    with compute_threads(3):
+        np.testing.assert_array_equal(interp23tap(x, 4), serial)

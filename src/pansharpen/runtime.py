@@ -18,14 +18,28 @@ allocator of the whole process. A library user who wants the same speed calls it
     pansharpen.runtime.retain_freed_memory()
 
 Set ``PANSHARPEN_MALLOPT=0`` to leave the allocator alone even in the CLI. No-op outside glibc.
+
+Threads: :func:`ordered_map` computes independent items in a thread pool and yields them in
+order (scene tiles, the bands of an upsampling); :func:`compute_threads` sets, for the calling
+thread's context only, how many threads such band loops may use (default 1; the scene fusion
+raises it while it estimates a classical method's statistics, and pool threads start at 1, so
+pools never nest).
 """
 from __future__ import annotations
 
+import collections
+import contextlib
+import contextvars
 import ctypes
 import ctypes.util
 import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable, Iterator, TypeVar
 
-__all__ = ["retain_freed_memory", "allocator_tuned"]
+__all__ = ["retain_freed_memory", "allocator_tuned", "ordered_map", "compute_threads", "current_threads"]
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -57,3 +71,44 @@ def allocator_tuned() -> bool:
     """True when :func:`retain_freed_memory` has tuned this process's allocator (Dask workers
     started from it tune theirs the same way)."""
     return bool(_done)
+
+
+def ordered_map(items: Iterable[T], fn: Callable[[T], R], threads: int, name: str = "pansharpen-pool") -> Iterator[R]:
+    """``fn(item)`` for each item computed by a pool of ``threads`` threads, yielded in input order.
+
+    The items are drawn from ``items`` in the consumer's thread (a reader that is not thread-safe,
+    such as a GDAL dataset, stays in one thread), at most ``threads + 1`` at a time, so memory
+    stays bounded. An exception raised by ``fn`` is re-raised at its item; closing the generator
+    (or an exception in the consumer) cancels the items not started and waits for the running ones.
+    numpy and scipy release the GIL in their loops, so numeric items run in parallel.
+    """
+    pool = ThreadPoolExecutor(max_workers=max(1, int(threads)), thread_name_prefix=name)
+    pending: collections.deque = collections.deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_THREADS: contextvars.ContextVar[int] = contextvars.ContextVar("pansharpen_compute_threads", default=1)
+
+
+def current_threads() -> int:
+    """Threads the calling context's band loops may use (:func:`compute_threads`; 1 by default)."""
+    return _THREADS.get()
+
+
+@contextlib.contextmanager
+def compute_threads(threads: int) -> Iterator[None]:
+    """Let band loops in this thread's context use ``threads`` threads (restored on exit). Threads
+    of a pool start from the default, 1, so a loop inside a pooled item stays serial."""
+    token = _THREADS.set(max(1, int(threads)))
+    try:
+        yield
+    finally:
+        _THREADS.reset(token)

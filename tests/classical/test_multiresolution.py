@@ -175,13 +175,17 @@ def test_band_counts_and_ratios(make_pair, name, bands, ratio):
 # ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("chunk_bytes", [1, 40_000, 2**26])
 @pytest.mark.parametrize("ratio,rows", [(4, 1), (4, 7), (4, 64), (2, 1), (2, 5), (8, 3), (16, 2)])
-def test_upsample_strips_are_bitwise_the_whole_upsampled_image(ratio, rows):
+def test_upsample_strips_are_bitwise_the_whole_upsampled_image(ratio, rows, chunk_bytes):
+    """Strips of ``rows`` LR rows, upsampled one at a time (chunk_bytes=1), a few together or all at once."""
     from pansharpen.classical._lowpass import upsample_interp23tap, upsample_strips
 
     img = np.random.default_rng(5).uniform(0, 2047, (3, 23, 17))  # odd sizes; rows=1: margin > strip
-    strips = list(upsample_strips(img, ratio, rows))
+    strips = list(upsample_strips(img, ratio, rows, chunk_bytes))
     assert [s[0] for s in strips] == list(range(0, 23 * ratio, rows * ratio))
+    assert [s[1] - s[0] for s in strips] == [s[2].shape[1] for s in strips]
+    assert all(s[2].shape[1] == rows * ratio for s in strips[:-1])
     np.testing.assert_array_equal(np.concatenate([s for _, _, s in strips], axis=1), upsample_interp23tap(img, ratio))
 
 
@@ -257,3 +261,74 @@ def test_mtf_decimate_is_the_filtered_and_decimated_pan(shape, ratio):
     got = mtf_decimate(pan, gains, ratio)
     for i, g in enumerate(gains):
         np.testing.assert_allclose(got[i], decimate(mtf_filter(pan, g, ratio), ratio), rtol=1e-12, atol=1e-9)
+
+
+def test_mtf_decimate_cached_kernel_spectra_are_bitwise_the_computed_ones(monkeypatch):
+    """Tiles reuse the kernel spectra of their shape (:func:`_kernel_spectra_cached`): the same bits as
+    computing them in the call, on a first call (cache filled) and a second one (cache hit)."""
+    from pansharpen.classical import _lowpass
+
+    pan = np.random.default_rng(14).uniform(0, 2047, (160, 200))
+    gains = (0.23, 0.29, 0.35)
+    _lowpass._kernel_spectra_cached.cache_clear()
+    first, second = _lowpass.mtf_decimate(pan, gains, 4), _lowpass.mtf_decimate(pan, gains, 4)
+    assert _lowpass._kernel_spectra_cached.cache_info().hits == len(gains)
+    monkeypatch.setattr(_lowpass, "_SPECTRA_CACHE_BYTES", 0)  # every call computes its spectra
+    plain = _lowpass.mtf_decimate(pan, gains, 4)
+    assert _lowpass._kernel_spectra_cached.cache_info().hits == len(gains)
+    np.testing.assert_array_equal(first, plain)
+    np.testing.assert_array_equal(second, plain)
+
+
+def test_glp_unit_response_is_the_plain_formula_from_its_cache():
+    from pansharpen.classical._lowpass import glp_unit_response
+    from pansharpen.protocol.interp import interp23tap
+    from pansharpen.protocol.mtf import mtf_kernel
+
+    for _ in range(2):  # computed, then from the cache
+        for gain in (0.23, 0.35):
+            plain = float(mtf_kernel(gain, 4).sum()) * interp23tap(np.ones((1, 11, 9)), 4)[0]
+            np.testing.assert_array_equal(glp_unit_response((44, 36), gain, 4), plain)
+
+
+@pytest.mark.parametrize("fft_shape", [(180, 180), (845, 430), (27, 64)])
+def test_kernel_spectra_two_passes_are_bitwise_rfft2(fft_shape):
+    """The phase kernels' spectra from their nonzero rows (row rfft, then the zero-padded column fft)
+    are the bits of ``rfft2(kernel, s=fft_shape)``, on one worker or all."""
+    import scipy.fft
+
+    from pansharpen.classical._lowpass import MTF_RADIUS, _kernel_spectra
+    from pansharpen.protocol.mtf import mtf_kernel
+
+    r, k = 4, 2 * MTF_RADIUS + 1
+    taps = -(-k // r)
+    kernel = np.zeros((r * taps, r * taps))
+    kernel[:k, :k] = mtf_kernel(0.29, r)
+    plain = np.conjugate(np.stack([scipy.fft.rfft2(kernel[j // r :: r, j % r :: r], s=fft_shape) for j in range(r * r)]))
+    for workers in (1, -1):
+        np.testing.assert_array_equal(_kernel_spectra(0.29, r, fft_shape, workers), plain)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (6, 1), (2, 2), (37, 41)])
+def test_cross_dilation_erosion_is_bitwise_ndimage(shape):
+    from pansharpen.classical._lowpass import CROSS_3X3, cross_dilation_erosion
+
+    x = np.random.default_rng(sum(shape)).integers(0, 6, shape).astype(np.float64)  # many ties
+    x[0, 0] = -np.inf if x.size > 1 else x[0, 0]
+    dil, ero = cross_dilation_erosion(x)
+    np.testing.assert_array_equal(dil, ndi.grey_dilation(x, footprint=CROSS_3X3, mode="nearest"))
+    np.testing.assert_array_equal(ero, ndi.grey_erosion(x, footprint=CROSS_3X3, mode="nearest"))
+
+
+def test_hpm_divide_is_the_plain_guarded_division():
+    from pansharpen.classical.multiresolution import _hpm_divide
+
+    rng = np.random.default_rng(8)
+    num, den = rng.uniform(1, 2047, (2, 30, 20))
+    for case in ("positive", "zeros", "negative tiny"):
+        d = den.copy()
+        if case != "positive":
+            d[3, 4], d[5, 6] = (0.0, -0.0) if case == "zeros" else (-1e-12, 1e-13)
+        tiny = 1e-9 * max(float(np.abs(d).max()), 1.0)
+        plain = num / np.where(np.abs(d) < tiny, np.where(d < 0, -tiny, tiny), d)
+        np.testing.assert_array_equal(_hpm_divide(num, d), plain)

@@ -14,7 +14,7 @@ from affine import Affine
 
 from pansharpen.fusion.fusers import ClassicalFuser, NetworkFuser
 from pansharpen.fusion.pipeline import WriteBehind, pipeline_enabled, prefetch
-from pansharpen.fusion.scene import fuse_scene
+from pansharpen.fusion.scene import blas_threads, fuse_scene, resolve_tile_threads
 from pansharpen.io.geotiff import GeoTiffWriter
 from pansharpen.io.sources import RasterSource
 from pansharpen.models import create
@@ -227,3 +227,43 @@ def test_write_behind_writes_in_order_and_raises_a_late_failure_at_exit():
         with WriteBehind(fail_last, depth=2) as w:
             for i in range(10):
                 w.submit(i)
+
+
+@pytest.mark.parametrize("method", ["mtf-glp-hpm", "gsa", "brovey"])
+def test_classical_tiles_in_threads_equal_one_at_a_time(tmp_path, method):
+    """Tiles computed three at a time in threads give the same bytes as one after another."""
+    p, m = _odd_product(tmp_path, bands=4)
+    fuser = ClassicalFuser(method, get_sensor("QB"), 4)
+    one = fuse_scene(p, m, tmp_path / "one.tif", fuser, tile=16, max_value=2047, tile_threads=1)
+    three = fuse_scene(p, m, tmp_path / "three.tif", fuser, tile=16, max_value=2047, tile_threads=3)
+    _same_file(one, three)
+
+
+def test_tile_threads_default_environment_and_refusals(network, monkeypatch):
+    classical = ClassicalFuser("gsa", get_sensor("QB"), 4)
+    monkeypatch.delenv("PANSHARPEN_TILE_THREADS", raising=False)
+    assert resolve_tile_threads(network) == 1 and resolve_tile_threads(classical) == 1
+    monkeypatch.setenv("PANSHARPEN_TILE_THREADS", "3")
+    assert resolve_tile_threads(classical) == 3
+    assert resolve_tile_threads(network) == 1  # a network uses torch's threads inside each tile
+    assert resolve_tile_threads(classical, 2) == 2 and resolve_tile_threads(network, 2) == 2
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(Exception, match="tile_threads"):
+            resolve_tile_threads(classical, bad)
+    monkeypatch.setenv("PANSHARPEN_TILE_THREADS", "two")
+    with pytest.raises(Exception, match="PANSHARPEN_TILE_THREADS"):
+        resolve_tile_threads(classical)
+
+
+def test_blas_threads_is_one_for_classical_fusers_and_restored_after(network):
+    from threadpoolctl import threadpool_info
+
+    def blas():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas()
+    with blas_threads(ClassicalFuser("gsa", get_sensor("QB"), 4)):
+        assert set(blas()) <= {1}
+    assert blas() == before
+    with blas_threads(network):
+        assert blas() == before

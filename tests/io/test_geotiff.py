@@ -13,8 +13,8 @@ from rasterio.enums import ColorInterp
 from pansharpen.errors import DataFormatError
 from pansharpen.io.atomic import atomic_path
 from pansharpen.io.geotiff import (
-    DEFAULT_COMPRESS, GeoTiffWriter, WriteOptions, colour_interpretation, output_profile, parse_creation_options, provenance_tags,
-    read_provenance,
+    DEFAULT_COMPRESS, GeoTiffWriter, WriteOptions, clip_cast, colour_interpretation, output_profile,
+    parse_creation_options, provenance_tags, read_provenance,
 )
 from pansharpen.io.raster import write_image
 
@@ -98,3 +98,33 @@ def test_write_image_uses_the_writer(tmp_path):
         np.testing.assert_array_equal(ds.read(), arr)
         assert ds.colorinterp == (ColorInterp.green, ColorInterp.blue)
         assert ds.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR") == "2"
+
+
+def _plain_clip_cast(block, dtype, max_value, scale=1.0):
+    """The formula of :func:`clip_cast` with every step as a new array and both clips."""
+    info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
+    hi = max_value if max_value is not None else (info.max * scale if info else None)
+    lo = 0.0 if (info is None or info.min >= 0 or max_value is not None) else info.min * scale
+    block = np.clip(block, lo, hi) if hi is not None else np.maximum(block, lo)
+    block = block / scale
+    if info is not None:
+        block = np.clip(np.rint(block), info.min, info.max)
+    return block.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", ["uint16", "int16", "uint8", "float32"])
+@pytest.mark.parametrize("max_value,scale", [(None, 1.0), (2047, 1.0), (70000, 1.0), (None, 3.7), (2047.4, 1.0),
+                                             (65535.6, 1.0), (4095, 2.5)])
+def test_clip_cast_equals_the_plain_formula(dtype, max_value, scale):
+    """clip_cast works in place and skips the type's clip when the first clip already bounds the values:
+    the same output as the plain formula, NaN, negative and out-of-range values included."""
+    rng = np.random.default_rng(5)
+    block = rng.uniform(-70000, 140000, (3, 17, 19))
+    block[0, 0, :4] = [np.nan, 0.5, 1.5, 2047.5]
+    for src in (block, block.astype(np.float32)):
+        with np.errstate(invalid="ignore"):
+            want, got = _plain_clip_cast(src, dtype, max_value, scale), clip_cast(src, dtype, max_value, scale)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    ints = rng.integers(0, 65535, (2, 5, 6)).astype(np.uint16)
+    np.testing.assert_array_equal(clip_cast(ints, dtype, max_value, scale), _plain_clip_cast(ints, dtype, max_value, scale))

@@ -221,8 +221,12 @@ MTF_GLP = ClassicalMethod(
 def _hpm_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     # The low-pass PAN is positive on DN data; guard the rare non-positive pixel (dark water,
     # strong equalisation) with a tiny floor instead of producing inf.
-    tiny = 1e-9 * max(float(np.abs(den).max()), 1.0)
-    return num / np.where(np.abs(den) < tiny, np.where(den < 0, -tiny, tiny), den)
+    size = np.abs(den)
+    tiny = 1e-9 * max(float(size.max()), 1.0)
+    small = size < tiny
+    if not small.any():  # the usual case: the floor changes nothing, divide by den itself
+        return num / den
+    return num / np.where(small, np.where(den < 0, -tiny, tiny), den)
 
 
 def _hpm_estimate(x: Inputs) -> dict:
@@ -232,8 +236,11 @@ def _hpm_estimate(x: Inputs) -> dict:
 def _hpm_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
     lows = pan_glp_lowpass(x)
     out = np.empty_like(x.lms)
+    modulation = {}  # bands of one MTF gain share their low-pass PAN (the same array), hence P / P_L
     for k in range(x.nbands):
-        out[k] = x.lms[k] * _hpm_divide(x.pan, lows[k])
+        if id(lows[k]) not in modulation:
+            modulation[id(lows[k])] = _hpm_divide(x.pan, lows[k])
+        out[k] = x.lms[k] * modulation[id(lows[k])]
     return out
 
 
@@ -276,9 +283,13 @@ def _hpm_haze_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
     lows = pan_glp_lowpass(x)
     h_p = params["pan_haze"]
     out = np.empty_like(x.lms)
+    pan = x.pan - h_p
+    modulation = {}  # shared by the bands of one MTF gain (the same low-pass array)
     for k in range(x.nbands):
         h_k = params["haze"][k]
-        out[k] = h_k + (x.lms[k] - h_k) * _hpm_divide(x.pan - h_p, lows[k] - h_p)
+        if id(lows[k]) not in modulation:
+            modulation[id(lows[k])] = _hpm_divide(pan, lows[k] - h_p)
+        out[k] = h_k + (x.lms[k] - h_k) * modulation[id(lows[k])]
     return out
 
 
@@ -387,10 +398,10 @@ AWLP = ClassicalMethod(
 
 
 def _mf_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
-    low = morphological_lowpass(x.pan, x.ratio)
+    modulation = _hpm_divide(x.pan, morphological_lowpass(x.pan, x.ratio))  # the same for every band
     out = np.empty_like(x.lms)
     for k in range(x.nbands):
-        out[k] = x.lms[k] * _hpm_divide(x.pan, low)
+        out[k] = x.lms[k] * modulation
     return out
 
 

@@ -228,6 +228,7 @@ def fuse(
     options: "WriteOptions | None" = None,
     threads_per_worker: int | None = None,
     check_range: bool = True,
+    tile_threads: int | None = None,
 ) -> Path:
     """Fuse a PAN + MS product into a GeoTIFF on the PAN grid (see :mod:`pansharpen.fusion.scene`).
 
@@ -245,6 +246,8 @@ def fuse(
     ``threads_per_worker``: torch threads of each Dask worker (:func:`~pansharpen.fusion.distributed.threads_for`).
     Option values are checked before any work and the input values before fusing
     (:mod:`pansharpen.fusion.checks`; ``check_range=False`` fuses reflectance/[0, 1] inputs as they are).
+    ``tile_threads``: tiles of a classical method computed at once in threads (default 1, or
+    ``$PANSHARPEN_TILE_THREADS``; :func:`~pansharpen.fusion.scene.resolve_tile_threads`).
     """
     device = resolve_device(device)  # refused before any work when CUDA is asked for and absent
     pan_src, ms_src = RasterSource(pan), RasterSource(ms)
@@ -261,7 +264,7 @@ def fuse(
     return fuse_scene(
         pan_src, ms_src, out, fuser, tile=tile, dtype=dtype, max_value=plan.max_value, cog=cog,
         overwrite=overwrite, workers=workers, scheduler=scheduler, quiet=quiet, options=options, check_range=check_range,
-        threads_per_worker=threads_per_worker,
+        threads_per_worker=threads_per_worker, tile_threads=tile_threads,
         provenance={"sensor": plan.sensor.name if plan.sensor is not None else None},
         band_names=tuple(plan.sensor.bands) if plan.sensor is not None else None,
     )

@@ -285,6 +285,9 @@ class ClassicalFuser:
         self.params = None
 
     accepts_phase = True  # takes phase= (the MS grid's sub-pixel offset), see __call__
+    # a call is a pure numpy/scipy function of the block and ``params`` (no shared state but read-only
+    # caches), so the scene may compute several tiles at once in threads (numpy releases the GIL)
+    parallel_tiles = True
 
     def prepare(self, ms_scene: np.ndarray, pan_scene: np.ndarray) -> None:
         self.params = self.method.estimate(ms_scene, pan_scene, self.sensor, self.ratio, **self.options)

@@ -27,7 +27,9 @@ import queue
 import threading
 from typing import Callable, Generic, Iterable, Iterator, TypeVar
 
-__all__ = ["pipeline_enabled", "prefetch", "WriteBehind"]
+from ..runtime import ordered_map
+
+__all__ = ["pipeline_enabled", "prefetch", "WriteBehind", "ordered_map"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -164,3 +166,4 @@ class WriteBehind(Generic[T]):
         self._stop.set()
         _drain(self._queue)
         self._thread.join()
+

@@ -25,6 +25,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import rasterio
 from rasterio._err import CPLE_BaseError
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from ..errors import ModelError, OutputExistsError, PanSharpenError, ShapeError
@@ -40,9 +41,10 @@ from ..io.grid import PairGrid
 from ..io.raster import check_written
 from ..io.sources import ArraySource, RasterSource, _Source
 from ..io.windows import Window
+from ..runtime import compute_threads
 from .checks import check_fuse_options, check_input_values, output_scale
 from .distributed import map_on_dask, threads_for
-from .pipeline import WriteBehind, pipeline_enabled, prefetch
+from .pipeline import WriteBehind, ordered_map, pipeline_enabled, prefetch
 
 
 @dataclass
@@ -144,6 +146,52 @@ def _run_serial(jobs: list[TileJob], fuser) -> Iterator[tuple[Window, np.ndarray
         yield fuse_tile(job, fuser)
 
 
+def resolve_tile_threads(fuser, threads: int | None = None) -> int:
+    """Threads that compute tiles at once: ``threads`` when given, else ``$PANSHARPEN_TILE_THREADS``
+    for a fuser that declares ``parallel_tiles`` (a pure numpy/scipy function of the block, which
+    release the GIL: the classical methods), else 1 (networks use torch's own threads inside each tile).
+
+    Opt-in, because each tile thread holds a tile's working set: with the CLI's allocator setting
+    (:func:`pansharpen.runtime.retain_freed_memory`, one retained heap per thread) two threads
+    raised MTF-GLP's full-scene peak from 857 MB to 1,144 MB, over issue 18's 1 GB, and on the
+    shared 2-core machine under load they were not faster (docs/performance.md).
+    """
+    if threads is None:
+        if not getattr(fuser, "parallel_tiles", False):
+            return 1
+        threads = os.environ.get("PANSHARPEN_TILE_THREADS", "1").strip() or "1"
+        try:
+            threads = int(threads)
+        except ValueError:
+            raise PanSharpenError(f"PANSHARPEN_TILE_THREADS must be a whole number of threads; got {threads!r}") from None
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise PanSharpenError(f"tile_threads must be a positive number of threads; got {threads!r}")
+    return threads
+
+
+def blas_threads(fuser):
+    """A context with one BLAS (OpenBLAS/MKL) thread for a fuser that declares ``parallel_tiles``, else nothing.
+
+    Those fusers' BLAS calls are small (an intensity ``tensordot`` over a tile's bands, Gram
+    products of the statistics): on the 2-core machine under load, OpenBLAS's own threads made
+    such a ``tensordot`` 8x slower (0.9 ms on one thread, 8 ms on two), and tile threads bring the
+    parallelism instead. The results are bitwise the same (OpenBLAS splits outputs among its
+    threads, not sums). Set once around the scene: the limit is process-wide.
+    """
+    if getattr(fuser, "parallel_tiles", False):
+        return threadpool_limits(1, user_api="blas")
+    return contextlib.nullcontext()
+
+
+def _run_threaded(jobs: list[TileJob], fuser, grid: PairGrid, threads: int):
+    """Tiles read in order in this thread, computed by ``threads`` threads, yielded in order
+    (:func:`~pansharpen.fusion.pipeline.ordered_map`): each tile is the same computation as in
+    :func:`_run_serial`, so the file is the same."""
+    halo = tile_halo(fuser, grid)
+    reads = (read_tile(job, halo) for job in jobs)
+    return ordered_map(reads, functools.partial(compute_tile, fuser=fuser), threads)
+
+
 def _scene_fill(ms: _Source, pan: _Source, ms_small=None, pan_small=None) -> tuple[np.ndarray, float]:
     """Per-band means of valid pixels (from a decimated read, or the one given): the neutral value for nodata pixels."""
     ms_small = ms.read_decimated(1_000_000) if ms_small is None else ms_small
@@ -197,6 +245,7 @@ def fuse_scene(
     threads_per_worker: int | None = None,
     check_range: bool = True,
     pipeline: bool | None = None,
+    tile_threads: int | None = None,
 ) -> Path:
     """Fuse a PAN/MS pair with ``fuser`` (a :class:`~pansharpen.fusion.fusers.NetworkFuser` or
     :class:`~pansharpen.fusion.fusers.ClassicalFuser`) tile by tile into ``out``.
@@ -210,7 +259,10 @@ def fuse_scene(
     does not. ``pipeline`` (default ``$PANSHARPEN_PIPELINE``, off): without ``workers``, read the
     next tiles in a thread and write finished ones in another while this thread computes
     (:mod:`pansharpen.fusion.pipeline`; the same bytes as ``pipeline=False``, which runs the three
-    steps one after another). Returns the output path.
+    steps one after another). ``tile_threads`` (default 1, or ``$PANSHARPEN_TILE_THREADS`` for classical
+    methods: :func:`resolve_tile_threads`): without ``workers`` or ``pipeline``, tiles are read and
+    written in order in this thread and computed that many at once in threads, and the statistics'
+    band loops use as many (the same bytes as one at a time). Returns the output path.
 
     Options and input values are checked first (:mod:`pansharpen.fusion.checks`): reflectance or
     [0, 1] inputs and PAN/MS scale mismatches are refused unless ``check_range=False``; NaN/inf
@@ -232,12 +284,14 @@ def fuse_scene(
     dtype = dtype or ms_src.info.dtype
     if workers or scheduler:
         threads_for(workers, threads_per_worker)  # a bad value fails before any work
+    threads = resolve_tile_threads(fuser, tile_threads)
     pan_small, ms_small = pan_src.read_decimated(1_000_000), ms_src.read_decimated(1_000_000)
     data_max = check_input_values(pan_small, ms_small, pan_src.info, ms_src.info, check_range=check_range)
     scale = output_scale(dtype, data_max, max_value)  # > 1 when an integer dtype is too narrow
     fill = _scene_fill(ms_src, pan_src, ms_small, pan_small)
     del pan_small, ms_small
-    fuser.prepare(*_prepare_blocks(ms_src, pan_src, fill))
+    with blas_threads(fuser), compute_threads(threads):  # the statistics' band loops in the tile threads' number
+        fuser.prepare(*_prepare_blocks(ms_src, pan_src, fill))
     windows = grid.tiles(tile)
     nodata = ms_src.info.nodata if ms_src.info.nodata is not None else pan_src.info.nodata
     covers = _ms_covers_pan(grid, ms_src)
@@ -263,7 +317,7 @@ def fuse_scene(
         )
     tags = provenance_tags(**_fuser_provenance(fuser), ratio=grid.ratio, **(provenance or {}))
     try:
-        with atomic_path(out, overwrite=overwrite) as tmp:
+        with atomic_path(out, overwrite=overwrite) as tmp, blas_threads(fuser):
             with GeoTiffWriter(tmp, profile, options, descriptions=descriptions, colorinterp=colours, tags=tags,
                                max_value=max_value, scale=scale, nonfinite_nodata=nonfinite) as writer:
                 if workers or scheduler:
@@ -271,6 +325,8 @@ def fuse_scene(
                                  len(jobs), grid, quiet)
                 elif pipeline_enabled(pipeline):
                     _fuse_pipelined(writer, jobs, fuser, grid, quiet)
+                elif threads > 1:
+                    _write_tiles(writer, _run_threaded(jobs, fuser, grid, threads), len(jobs), grid, quiet)
                 else:
                     _write_tiles(writer, _run_serial(jobs, fuser), len(jobs), grid, quiet)
             check_written(tmp, out)

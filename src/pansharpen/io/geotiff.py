@@ -118,11 +118,15 @@ def clip_cast(block: np.ndarray, dtype: str, max_value: float | None, scale: flo
     info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
     hi = max_value if max_value is not None else (info.max * scale if info else None)
     lo = 0.0 if (info is None or info.min >= 0 or max_value is not None) else info.min * scale
-    block = np.clip(block, lo, hi) if hi is not None else np.maximum(block, lo)
+    block = np.clip(block, lo, hi) if hi is not None else np.maximum(block, lo)  # a new array: in place below
     if scale != 1.0:
-        block = block / scale
+        np.divide(block, scale, out=block)
     if info is not None:
-        block = np.clip(np.rint(block), info.min, info.max)
+        np.rint(block, out=block)
+        # the clip and the division are monotonic, so the rounded values lie in [rint(lo / scale),
+        # rint(hi / scale)]; the type's clip changes nothing when that is inside its range
+        if not (hi is not None and info.min <= np.rint(lo / scale) and np.rint(hi / scale) <= info.max):
+            np.clip(block, info.min, info.max, out=block)
     return block.astype(dtype)
 
 

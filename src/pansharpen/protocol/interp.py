@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ShapeError
+from ..runtime import current_threads, ordered_map
 from .mtf import _work_array
 
 __all__ = ["interp23tap", "interp_general", "upsample", "INTERP23TAP_HALF", "PHASE_STEPS"]
@@ -58,12 +59,13 @@ _ODD_TAPS = INTERP23TAP_HALF[1::2]
 _REACH = _ODD_TAPS.size  # 6 known samples on each side
 
 
-def _upsample_axis(x, axis: int, samples_at_odd: bool):
+def _upsample_axis(x, axis: int, samples_at_odd: bool, out=None):
     """Double ``x`` (numpy array or tensor) along ``axis`` (one of the last two): zero-insert, 23-tap circular filter.
 
     With samples at odd positions, the new value at ``2m`` is
     ``sum_d k[d] x[m + (d - 1) / 2]`` over odd ``d`` in -11..11; with samples at even positions the
     new value at ``2m + 1`` is ``sum_d k[d] x[m + (d + 1) / 2]``. Indices wrap modulo the length.
+    ``out`` (numpy only): the array to write the result into.
     """
     n = x.shape[axis]
     # circular extension by _REACH on both sides, valid for any n >= 1
@@ -91,13 +93,9 @@ def _upsample_axis(x, axis: int, samples_at_odd: bool):
         pair = (new, x) if samples_at_odd else (x, new)  # (even position, odd position)
         return torch.stack(pair, axis + 1).reshape(shape)
 
-    known = [slice(None)] * x.ndim
-    fresh = [slice(None)] * x.ndim
-    known[axis] = slice(1, None, 2) if samples_at_odd else slice(0, None, 2)
-    fresh[axis] = slice(0, None, 2) if samples_at_odd else slice(1, None, 2)
-    out = np.empty(shape, dtype=x.dtype)
-    out[tuple(known)] = x
-    new = out[tuple(fresh)]  # a view: accumulate the new samples in place
+    # numpy: the new samples are summed in a contiguous buffer, then interleaved with the known
+    # ones in one strided copy (accumulating in the strided view of ``out`` was 20 % slower)
+    new = np.empty_like(x)
     scratch = np.empty_like(x)
     for j_half, tap in enumerate(_ODD_TAPS):
         np.add(shifted(j_half + shift), shifted(shift - j_half - 1), out=scratch)
@@ -106,6 +104,13 @@ def _upsample_axis(x, axis: int, samples_at_odd: bool):
         else:
             scratch *= tap
             new += scratch
+    known = [slice(None)] * x.ndim
+    fresh = [slice(None)] * x.ndim
+    known[axis] = slice(1, None, 2) if samples_at_odd else slice(0, None, 2)
+    fresh[axis] = slice(0, None, 2) if samples_at_odd else slice(1, None, 2)
+    out = np.empty(shape, dtype=x.dtype) if out is None else out
+    out[tuple(known)] = x
+    out[tuple(fresh)] = new
     return out
 
 
@@ -237,17 +242,29 @@ def interp23tap(image, ratio: int, phase: tuple[float, float] = (0.0, 0.0)):
         return finish(_upsample_last_axis(rows.transpose(-1, -2), ratio))
     steps = ratio.bit_length() - 1
 
-    def upsample(t):
+    def upsample(t, out):
+        if not steps:  # ratio 1: a copy
+            out[...] = t
         for step in range(steps):
+            last = step == steps - 1
             t = _upsample_axis(t, t.ndim - 2, samples_at_odd=step == 0)  # rows (H axis) ...
-            t = _upsample_axis(t, t.ndim - 1, samples_at_odd=step == 0)  # ... then columns (W axis)
+            t = _upsample_axis(t, t.ndim - 1, samples_at_odd=step == 0, out=out if last else None)  # ... then columns
         return t
 
-    # numpy: one image at a time keeps the working set in cache (faster than the whole batch)
+    # numpy: one band at a time keeps the working set in cache (a 148 x 148 band's last step is
+    # 1.4 MB per buffer; the 8-band stack at once was 2.3x slower). Every sample is the same sum
+    # of the same products as in the whole stack, so the result is bitwise the same (tested).
+    # With :func:`pansharpen.runtime.compute_threads` above 1, the bands run in that many threads.
     n, c, h, w = x.shape
     out = np.empty((n, c, h * ratio, w * ratio), dtype=x.dtype)
-    for i in range(n):
-        out[i] = upsample(x[i])
+
+    def band(ik):
+        upsample(x[ik], out[ik])  # the last step writes into the output
+
+    bands = [(i, k) for i in range(n) for k in range(c)]
+    threads = min(current_threads(), len(bands))
+    for _ in ordered_map(bands, band, threads) if threads > 1 else map(band, bands):
+        pass
     return finish(out)
 
 
