@@ -327,4 +327,6 @@ def test_the_cross_scale_term_trains_and_is_recorded(scene, tmp_path, one_thread
     with pytest.raises(ShapeError, match="even --patch"):
         adapt_full_resolution(pan, ms, tmp_path / "r.safetensors", iterations=1, scale_weight=1.0,
                               **{**FAST, "patch": 17})
+    with pytest.raises(ShapeError, match="even --eval-size"):  # the held-out S-Q2n needs it, whatever the loss
+        adapt_full_resolution(pan, ms, tmp_path / "r.safetensors", iterations=1, **{**FAST, "eval_size": 17})
     assert not (tmp_path / "r.safetensors").exists()

@@ -515,8 +515,12 @@ def adapt_full_resolution(
     # the loss and its geometry are checked before any pixel is read
     loss_fn = FullResolutionLoss(sens, ratio, spectral_weight, spatial_weight, two_sided=target == "match",
                                  qnr_weight=qnr_weight, scale_weight=scale_weight)
+    # geometries the Wald degradation cannot cut are refused before any pixel is read
     if scale_weight:
-        scale_margin(ratio, patch)  # refuses a geometry the degradation cannot cut, before any pixel is read
+        scale_margin(ratio, patch)
+    if eval_size % 2 and ratio % 2 == 0:  # the held-out windows' S-Q2n degrades them too
+        raise ShapeError(f"--eval-size {eval_size} is odd: the held-out windows cannot be Wald-degraded by the even "
+                         f"ratio {ratio}; use an even --eval-size")
     if qnr_weight and (patch * ratio) % QNR_BLOCK:
         raise ShapeError(f"the QNR term needs patches of whole {QNR_BLOCK}-pixel PAN blocks; "
                          f"--patch {patch} at ratio {ratio} gives {patch * ratio}; use such a --patch or --qnr-weight 0")
