@@ -324,9 +324,9 @@ def test_the_cross_scale_term_trains_and_is_recorded(scene, tmp_path, one_thread
     assert res.history[-1]["scale"] > 0 and res.record["loss"]["scale_weight"] == 1.0
     assert res.trained_state is not None
     assert adapt_full.scale_margin(3, 32) == 17 and adapt_full.scale_margin(4, 18) == 17
-    with pytest.raises(ShapeError, match="even --patch"):
+    with pytest.raises(ShapeError, match="use an even --patch"):
         adapt_full_resolution(pan, ms, tmp_path / "r.safetensors", iterations=1, scale_weight=1.0,
                               **{**FAST, "patch": 17})
-    with pytest.raises(ShapeError, match="even --eval-size"):  # the held-out S-Q2n needs it, whatever the loss
+    with pytest.raises(ShapeError, match="use an even --eval-size"):  # the held-out S-Q2n needs it, whatever the loss
         adapt_full_resolution(pan, ms, tmp_path / "r.safetensors", iterations=1, **{**FAST, "eval_size": 17})
     assert not (tmp_path / "r.safetensors").exists()

@@ -27,9 +27,7 @@ import queue
 import threading
 from typing import Callable, Generic, Iterable, Iterator, TypeVar
 
-from ..runtime import ordered_map
-
-__all__ = ["pipeline_enabled", "prefetch", "WriteBehind", "ordered_map"]
+__all__ = ["pipeline_enabled", "prefetch", "WriteBehind"]
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -41,10 +41,10 @@ from ..io.grid import PairGrid
 from ..io.raster import check_written
 from ..io.sources import ArraySource, RasterSource, _Source
 from ..io.windows import Window
-from ..runtime import compute_threads
+from ..runtime import compute_threads, ordered_map
 from .checks import check_fuse_options, check_input_values, output_scale
 from .distributed import map_on_dask, threads_for
-from .pipeline import WriteBehind, ordered_map, pipeline_enabled, prefetch
+from .pipeline import WriteBehind, pipeline_enabled, prefetch
 
 
 @dataclass
@@ -185,7 +185,7 @@ def blas_threads(fuser):
 
 def _run_threaded(jobs: list[TileJob], fuser, grid: PairGrid, threads: int):
     """Tiles read in order in this thread, computed by ``threads`` threads, yielded in order
-    (:func:`~pansharpen.fusion.pipeline.ordered_map`): each tile is the same computation as in
+    (:func:`~pansharpen.runtime.ordered_map`): each tile is the same computation as in
     :func:`_run_serial`, so the file is the same."""
     halo = tile_halo(fuser, grid)
     reads = (read_tile(job, halo) for job in jobs)

@@ -81,8 +81,8 @@ from .full_resolution import (
 )
 
 __all__ = [
-    "MIN_GAIN",
     "ERGAS_SLACK",
+    "MIN_GAIN",
     "FullResolutionAdaptResult",
     "ProductWindows",
     "adapt_and_fuse",
@@ -235,14 +235,15 @@ class CoarsePatches:
     margin: int
 
 
-def scale_margin(ratio: int, patch: int) -> int:
+def scale_margin(ratio: int, patch: int, option: str = "--patch") -> int:
     """The smallest margin >= :data:`SCALE_MARGIN` that makes ``patch + 2 margin`` whole LR pixels of the
-    degraded patch (none exists for an odd patch at an even ratio: ``ShapeError``)."""
+    degraded window (none exists for an odd window at an even ratio: ``ShapeError`` naming ``option``,
+    the command-line option that set the window's size)."""
     for margin in range(SCALE_MARGIN, SCALE_MARGIN + ratio):
         if (patch + 2 * margin) % ratio == 0:
             return margin
-    raise ShapeError(f"the cross-scale term cannot degrade {patch}-pixel patches by the even ratio {ratio}; "
-                     "use an even --patch, or --scale-weight 0")
+    raise ShapeError(f"{patch}-pixel windows cannot be Wald-degraded by the even ratio {ratio} (cross-scale "
+                     f"term, held-out S-Q2n); use an even {option}")
 
 
 def cut_coarse_patches(product: ProductWindows, origins, size: int, normaliser: float, sensor) -> CoarsePatches:
@@ -518,9 +519,7 @@ def adapt_full_resolution(
     # geometries the Wald degradation cannot cut are refused before any pixel is read
     if scale_weight:
         scale_margin(ratio, patch)
-    if eval_size % 2 and ratio % 2 == 0:  # the held-out windows' S-Q2n degrades them too
-        raise ShapeError(f"--eval-size {eval_size} is odd: the held-out windows cannot be Wald-degraded by the even "
-                         f"ratio {ratio}; use an even --eval-size")
+    scale_margin(ratio, eval_size, "--eval-size")  # the held-out S-Q2n degrades the held-out windows
     if qnr_weight and (patch * ratio) % QNR_BLOCK:
         raise ShapeError(f"the QNR term needs patches of whole {QNR_BLOCK}-pixel PAN blocks; "
                          f"--patch {patch} at ratio {ratio} gives {patch * ratio}; use such a --patch or --qnr-weight 0")
