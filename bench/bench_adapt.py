@@ -2,7 +2,7 @@
 
 Usage: python bench/bench_adapt.py [--minutes 2] [--products wv3-bgrn,wv2-bgrn,...] [--size 256]
        [--model detail-net] [--target ms|match|one] [--spatial-weight W] [--qnr-weight W]
-       [--scale-weight W]
+       [--scale-weight W] [--injection hpm|hpm-h|fs|auto]
        [--iterations N] [--out bench-adapt.json] [--threads 2]
 
 For each product (a crop of ``--size`` MS pixels from the top-left corner offset by 100 pixels):
@@ -20,7 +20,8 @@ For each product (a crop of ``--size`` MS pixels from the top-left corner offset
 Products: ``wv3`` / ``wv2`` (dgsamples, 8 bands), ``wv3-bgrn`` / ``wv2-bgrn`` (their B, G, R, NIR1
 bands), and the full-resolution pairs of ../shared/data: ``ikonos`` (vhr4/grip_ikonos),
 ``osman`` (vhr4/osman_4band), ``koshizuka`` (vhr4/koshizuka_4band), ``geoeye1`` (vhr4/grip_geoeye1)
-and ``grip`` / ``grip-bgrn`` (worldview8/grip_wv2). Every product starts from ``--model``
+``grip`` / ``grip-bgrn`` (worldview8/grip_wv2) and ``l7-NN`` (landsat/fusebox_l7_NN, its Blue, Green,
+Red and NIR bands: Landsat-7 ETM+, ratio 2, 8-bit, the catalogue's L7 sensor). Every product starts from ``--model``
 (default: a fresh ``detail-net``, the adaptation's default when no bundled network fits; bundled
 weights by name). The last lines check issue 17's target per product (beats the best classical
 method on FR HQNR and on RR Q2n). Prints a markdown table and the load average; writes every
@@ -45,8 +46,12 @@ CLASSICAL = ("bt-h", "bdsd", "bdsd-pc", "gs", "gsa", "c-gsa", "pracs", "awlp", "
 SHARED = Path(os.environ.get("PANSHARPEN_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 
 
+#: Landsat-7 FuseBox scenes in ../shared/data/landsat: band order B3 Red, B2 Green, B1 Blue, B4 NIR, SWIR1, SWIR2
+LANDSAT_BGRN = [2, 1, 0, 3]
+
+
 def load_product(name: str, size: int):
-    """``(ms (C,h,w), pan (1,4h,4w), sensor)`` in DN, float64."""
+    """``(ms (C,h,w), pan (1,Rh,Rw), sensor, ratio R)`` in DN, float64."""
     import rasterio
     from rasterio.windows import Window
 
@@ -54,7 +59,12 @@ def load_product(name: str, size: int):
     from pansharpen.protocol.sensors import generic_sensor, get_sensor
 
     base = name.split("-")[0]
-    if base in ("wv3", "wv2"):
+    ratio = 4
+    if base.startswith("l7"):  # l7-31: landsat/fusebox_l7_31, its B, G, R, NIR bands (ratio 2, 8-bit)
+        folder = SHARED / "data" / "landsat" / f"fusebox_l7_{int(name.split('-')[1]):02d}"
+        pan_p, ms_p, off, ratio = folder / "pan.tif", folder / "ms.tif", 0, 2
+        sensor = get_sensor("L7").with_bands([0, 1, 2, 3])
+    elif base in ("wv3", "wv2"):
         pan_p, ms_p = sample_product(base.upper())
         sensor = get_sensor(base.upper())
         off = 100
@@ -68,16 +78,19 @@ def load_product(name: str, size: int):
         off = 0
     with rasterio.open(ms_p) as ds:
         n = min(size, ds.height - off, ds.width - off)
+        n -= n % ratio  # the reduced-resolution copy divides the MS by the ratio
         ms = ds.read(window=Window(off, off, n, n)).astype(np.float64)
     with rasterio.open(pan_p) as ds:
-        pan = ds.read(window=Window(4 * off, 4 * off, 4 * n, 4 * n)).astype(np.float64)
+        pan = ds.read(window=Window(ratio * off, ratio * off, ratio * n, ratio * n)).astype(np.float64)
+    if base.startswith("l7"):
+        ms = ms[LANDSAT_BGRN]
     if name.endswith("-bgrn"):
         idx = [1, 2, 4, 6]
         ms, sensor = ms[idx], sensor.with_bands(idx)
-    return ms, pan, sensor
+    return ms, pan, sensor, ratio
 
 
-def sources(ms: np.ndarray, pan: np.ndarray, ratio: int = 4):
+def sources(ms: np.ndarray, pan: np.ndarray):
     from pansharpen.io.sources import ArraySource
 
     return ArraySource(pan, path="pan"), ArraySource(ms, path="ms")
@@ -128,9 +141,11 @@ def run_one(name: str, args, tmp: Path) -> dict:
         starting_model,
     )
 
-    ms, pan, sensor = load_product(name, args.size)
+    ms, pan, sensor, ratio = load_product(name, args.size)
     loss_options = {} if args.spatial_weight is None else {"spatial_weight": args.spatial_weight}
     loss_options["target"] = args.target
+    if args.injection is not None:
+        loss_options["injection"] = args.injection
     if args.qnr_weight is not None:
         loss_options["qnr_weight"] = args.qnr_weight
     if args.spectral_weight is not None:
@@ -139,12 +154,12 @@ def run_one(name: str, args, tmp: Path) -> dict:
         loss_options["scale_weight"] = args.scale_weight
     start = args.model
     result = {"product": name, "bands": ms.shape[0], "ms_size": list(ms.shape[1:]), "sensor": sensor.name,
-              "start": start}
+              "ratio": ratio, "start": start}
     for mode in args.modes.split(","):
         if mode == "full":
             m_in, p_in = ms, pan
         else:
-            m_lr, p_lr = wald_degrade(ms, pan, sensor, 4)
+            m_lr, p_lr = wald_degrade(ms, pan, sensor, ratio)
             m_in, p_in = np.asarray(m_lr), np.asarray(p_lr)
         srcs = sources(m_in, p_in)
         h = m_in.shape[1]
@@ -158,12 +173,13 @@ def run_one(name: str, args, tmp: Path) -> dict:
         held = [tuple(w) for w in res.record["held_out"]["windows"]]
         size = res.record["held_out"]["size"]
         norm = float(res.model.card.normaliser)
-        # the start rebuilt exactly as the adaptation built it (same seed, same sensor options)
-        nets = {"adapted": res.model, "start": starting_model(start, None, ms.shape[0], sensor, 4, seed=0)[0]}
-        # the weights training ended with, whether the keep rule kept them or not
-        nets["trained"] = starting_model(start, None, ms.shape[0], sensor, 4, seed=0)[0]
-        nets["trained"].load_state_dict(res.trained_state)
-        nets["trained"].card = res.model.card
+        # the start (as the adaptation built and, with --injection, set it) and the weights training
+        # ended with, whether the keep rule kept them or not
+        nets = {"adapted": res.model}
+        for key, state in (("start", res.start_state), ("trained", res.trained_state)):
+            nets[key] = starting_model(start, None, ms.shape[0], sensor, ratio, seed=0)[0]
+            nets[key].load_state_dict(state)
+            nets[key].card = res.model.card
         fused = {k: [_fuse_window(net.eval(), product, r0, c0, size, norm, sensor.max_value, "cpu")[0]
                      for r0, c0 in held] for k, net in nets.items()}
         for method in (*CLASSICAL, "exp"):
@@ -172,9 +188,10 @@ def run_one(name: str, args, tmp: Path) -> dict:
             scores = {k: fr_scores(v, product, held, size, sensor) for k, v in fused.items()}
             best = max(CLASSICAL, key=lambda k: scores[k]["HQNR"])
         else:
-            scores = {k: rr_scores(v, ms, held, size, 4, sensor.max_value) for k, v in fused.items()}
+            scores = {k: rr_scores(v, ms, held, size, ratio, sensor.max_value) for k, v in fused.items()}
             best = max(CLASSICAL, key=lambda k: scores[k]["Q2n"])
         result[mode] = {"geometry": geometry, "scores": scores, "best_classical": best, "kept": res.kept, "iterations": res.iterations,
+                        "start_injection": res.record.get("start_injection"),
                         "train_seconds": res.seconds, "total_seconds": seconds,
                         "cpu_seconds": res.record["cpu_seconds"],
                         "iterations_per_second": res.iterations / max(res.seconds, 1e-9),
@@ -244,6 +261,7 @@ def main(argv=None) -> int:
     p.add_argument("--scale-weight", type=float, default=None)
     p.add_argument("--spectral-weight", type=float, default=None)
     p.add_argument("--target", default="ms", help="spatial target of the loss: ms, match or one")
+    p.add_argument("--injection", default=None, help="a fresh detail-net's start: hpm, hpm-h, fs or auto (default: adapt's)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="bench-adapt.json")
     args = p.parse_args(argv)

@@ -82,3 +82,99 @@ def test_options_round_trip_through_a_weights_file(tmp_path):
 def test_bad_options_are_refused(options, match):
     with pytest.raises(ModelError, match=match):
         create("detail-net", bands=4, **options)
+
+
+def _numpy_lowpass(pan: torch.Tensor) -> np.ndarray:
+    p = pan.numpy()[0, 0]
+    return np.asarray(interp23tap(np.asarray(decimate(mtf_filter(np.stack([p] * 4), GAINS, 4), 4)), 4))
+
+
+def test_regression_gains_are_mtf_glp_fs_gains_computed_with_numpy():
+    """g_k = cov(lms_k, P) / cov(P_L,k, P) over every pixel (Vivone et al., TIP 2018)."""
+    net = create("detail-net", bands=4, mtf_gains=list(GAINS)).double()
+    ms, pan, lms = _inputs(seed=1)
+    p, low, up = pan.numpy()[0, 0], _numpy_lowpass(pan), lms.numpy()[0]
+    cov = lambda a, b: np.mean((a - a.mean()) * (b - b.mean()))  # noqa: E731
+    expected = [cov(up[k], p) / cov(low[k], p) for k in range(4)]
+    np.testing.assert_allclose(net.regression_gains(pan, lms).numpy(), expected, rtol=1e-9)
+
+
+def test_start_additive_is_the_mtf_glp_fs_formula_and_still_learns():
+    net = create("detail-net", bands=4, mtf_gains=list(GAINS)).double()
+    ms, pan, lms = _inputs(seed=2)
+    gains = net.regression_gains(pan, lms)
+    net.start_additive(gains)
+    with torch.no_grad():
+        out = net(ms, pan, lms).numpy()[0]
+    p, low = pan.numpy()[0, 0], _numpy_lowpass(pan)
+    expected = lms.numpy()[0] + gains.numpy()[:, None, None] * (p - low)
+    np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-12)
+    net(ms, pan, lms).square().mean().backward()
+    assert net.alpha.grad.abs().sum() > 0 and net.tail.weight.grad.abs().sum() > 0
+
+
+def test_start_additive_equals_the_classical_mtf_glp_fs_method():
+    """With the classical method's own gains, the network's start is ``pansharpen`` MTF-GLP-FS
+    (same MTF kernels, decimation, interp23tap and scene-wide gains)."""
+    from pansharpen.classical.registry import fuse_classical
+    from pansharpen.protocol.sensors import generic_sensor
+
+    sensor = generic_sensor(GAINS, 0.15, 11, name="test")
+    rng = np.random.default_rng(3)
+    ms = 300 + 800 * rng.random((4, 32, 32))
+    pan = 300 + 800 * rng.random((1, 128, 128))
+    classical = np.asarray(fuse_classical("mtf-glp-fs", ms, pan, sensor, 4))
+    net = create("detail-net", bands=4, mtf_gains=list(GAINS)).double()
+    t = lambda a: torch.from_numpy(a[None] / 2047.0)  # noqa: E731
+    lms = interp23tap(t(ms), 4)
+    net.start_additive(net.regression_gains(t(pan), lms))
+    with torch.no_grad():
+        out = net(t(ms), t(pan), lms).numpy()[0] * 2047.0
+    assert np.abs(classical - np.asarray(fuse_classical("exp", ms, pan, sensor, 4))).max() > 50  # real detail
+    np.testing.assert_allclose(out, classical, rtol=0, atol=1e-8)
+
+
+def test_start_additive_refuses_wrong_gains():
+    net = create("detail-net", bands=4, mtf_gains=list(GAINS))
+    with pytest.raises(ModelError):
+        net.start_additive(torch.ones(3))
+    with pytest.raises(ModelError):
+        net.start_additive(torch.tensor([1.0, float("nan"), 1.0, 1.0]))
+
+
+@pytest.mark.parametrize("seed", [3, 5])
+def test_start_haze_is_the_classical_mtf_glp_hpm_h_method(seed):
+    """With its haze estimated on the whole image, the network's start is ``pansharpen`` MTF-GLP-HPM-H
+    (the same dark objects, intensity regression, cap and low-pass as the classical method)."""
+    from pansharpen.classical.registry import fuse_classical
+    from pansharpen.protocol.sensors import generic_sensor
+
+    sensor = generic_sensor(GAINS, 0.15, 11, name="test")
+    rng = np.random.default_rng(seed)
+    pan = 300 + 800 * rng.random((1, 128, 128))
+    low = pan[0].reshape(32, 4, 32, 4).mean(axis=(1, 3))
+    ms = np.stack([0.5 * low + 100 + 50 * rng.random((32, 32)) for _ in range(3)] + [900 - 0.4 * low])
+    classical = np.asarray(fuse_classical("mtf-glp-hpm-h", ms, pan, sensor, 4))
+    net = create("detail-net", bands=4, mtf_gains=list(GAINS)).double()
+    t = lambda a: torch.from_numpy(a[None] / 2047.0)  # noqa: E731
+    lms = interp23tap(t(ms), 4)
+    haze, pan_haze = net.haze_estimate(t(ms), t(pan))
+    np.testing.assert_allclose(haze.numpy() * 2047.0, ms.reshape(4, -1).min(axis=1), rtol=1e-12)
+    net.start_haze(haze, pan_haze)
+    with torch.no_grad():
+        out = net(t(ms), t(pan), lms).numpy()[0] * 2047.0
+    hpm = np.asarray(fuse_classical("mtf-glp-hpm", ms, pan, sensor, 4))
+    assert np.abs(classical - hpm).max() > 1.0  # the haze matters on this image
+    np.testing.assert_allclose(out, classical, rtol=0, atol=1e-7)
+
+
+def test_weights_without_haze_terms_load_as_the_haze_free_network(tmp_path):
+    net = create("detail-net", bands=4, mtf_gains=list(GAINS))
+    state = {k: v for k, v in net.state_dict().items() if k not in ("haze", "pan_haze")}
+    other = create("detail-net", bands=4, mtf_gains=list(GAINS))
+    with torch.no_grad():
+        other.haze.fill_(0.1)
+    other.load_state_dict(state)
+    assert torch.equal(other.haze, torch.zeros(4)) and torch.equal(other.pan_haze, torch.zeros(1))
+    with pytest.raises(ModelError):
+        net.start_haze(torch.zeros(4), float("inf"))

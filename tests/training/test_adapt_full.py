@@ -330,3 +330,49 @@ def test_the_cross_scale_term_trains_and_is_recorded(scene, tmp_path, one_thread
     with pytest.raises(ShapeError, match="use an even --eval-size"):  # the held-out S-Q2n needs it, whatever the loss
         adapt_full_resolution(pan, ms, tmp_path / "r.safetensors", iterations=1, **{**FAST, "eval_size": 17})
     assert not (tmp_path / "r.safetensors").exists()
+
+
+def _anticorrelated_product(size=64, seed=4):
+    """Like :func:`_product`, but the last band falls where the PAN rises (red under vegetation
+    with a NIR-heavy PAN): MTF-GLP-HPM injects the PAN's detail with the wrong sign there."""
+    ms, pan = _product(size, seed)
+    low = pan.reshape(size, 4, size, 4).mean(axis=(1, 3))
+    ms[3] = np.clip(2400 - 0.8 * low, 1, 2047)
+    return ms, pan
+
+
+@pytest.mark.parametrize("injection", ["auto", "fs", "hpm", "hpm-h"])
+def test_a_fresh_detail_net_starts_at_the_injection_asked_for(tmp_path, one_thread, injection):
+    pan, ms = _write(tmp_path, *_anticorrelated_product())
+    opts = {**FAST, "model": "detail-net", "eval_size": 16, "patch": 16}
+    res = adapt_full_resolution(pan, ms, tmp_path / "i.safetensors", iterations=1, injection=injection, **opts)
+    rec = res.record["start_injection"]
+    alpha, beta = res.start_state["alpha"], res.start_state["beta"]
+    haze = res.start_state["haze"]
+    if rec["injection"] == "fs":
+        assert torch.equal(alpha, torch.zeros(4)) and np.allclose(beta.numpy(), rec["gains"], atol=1e-6)
+        assert rec["gains"][3] < 0 < min(rec["gains"][:3])  # the regression sees the sign of each band
+        assert torch.equal(haze, torch.zeros(4))
+    else:
+        assert torch.equal(alpha, torch.ones(4)) and torch.equal(beta, torch.zeros(4))
+        if rec["injection"] == "hpm-h":  # the dark objects of the training patches, on the network scale
+            assert np.allclose(haze.numpy(), rec["haze"], atol=1e-6) and float(haze.min()) > 0
+            assert float(res.start_state["pan_haze"]) == pytest.approx(rec["pan_haze"], abs=1e-6)
+        else:
+            assert torch.equal(haze, torch.zeros(4))
+    if injection == "auto":  # scored on training windows, the best HQNR wins: here MTF-GLP-FS
+        scores = rec["HQNR_training_windows"]
+        assert set(scores) == set(adapt_full.AUTO_CHOICES) and rec["injection"] == max(scores, key=scores.get) == "fs"
+        assert all(r + rec["size"] <= res.record["held_out"]["rows"][0] for r, _ in rec["windows"])
+    else:
+        assert rec["injection"] == injection
+    assert read_card(tmp_path / "i.safetensors").training["start_injection"]["injection"] == rec["injection"]
+
+
+def test_injection_is_checked_first_and_other_starts_ignore_it(scene, tmp_path, one_thread):
+    pan, ms = scene
+    with pytest.raises(adapt_full.ValueRangeError, match="injection"):
+        adapt_full_resolution(pan, ms, tmp_path / "x.safetensors", iterations=1, injection="gs", **FAST)
+    assert not (tmp_path / "x.safetensors").exists()
+    res = adapt_full_resolution(pan, ms, tmp_path / "t.safetensors", iterations=1, injection="fs", **FAST)
+    assert "start_injection" not in res.record  # the tiny test network is not a detail-net

@@ -7,7 +7,7 @@ from typing import Optional
 import torch
 import typer
 
-from ..training.adapt_full import adapt_full_resolution
+from ..training.adapt_full import INJECTION, adapt_full_resolution
 from ..training.full_resolution import QNR_WEIGHT, SCALE_WEIGHT, SPATIAL_WEIGHT
 from .app import app
 from .fuse_cmd import BITS_OPTION, MTF_MS_OPTION, MTF_PAN_OPTION, parse_gains
@@ -38,6 +38,10 @@ def adapt_command(
         None, "--scale-weight", help=f"Weight of the cross-scale term (the Wald-degraded product must fuse back into its "
         f"MS; default {SCALE_WEIGHT}, docs/adaptation.md)."),
     target: str = typer.Option("ms", "--target", help="Spatial target: 'ms' (reach the MS/PAN correlation at MS scale), 'match' (equal it, from both sides) or 'one'."),
+    injection: str = typer.Option(
+        INJECTION, "--injection", help="A fresh detail-net's start: 'hpm' (MTF-GLP-HPM), 'hpm-h' (MTF-GLP-HPM-H, haze "
+        "of the product), 'fs' (MTF-GLP-FS, gains regressed on the product) or 'auto' (HPM or FS, the better HQNR on "
+        "training windows; docs/adaptation.md)."),
     patch: int = typer.Option(32, "--patch", help="Training patch side in MS pixels."),
     patches: int = typer.Option(48, "--patches", help="Training patches cut from the product."),
     batch_size: int = typer.Option(8, "--batch-size", help="Patches per optimiser step."),
@@ -61,9 +65,11 @@ def adapt_command(
         spectral_weight=spectral_weight, spatial_weight=SPATIAL_WEIGHT if spatial_weight is None else spatial_weight,
         qnr_weight=QNR_WEIGHT if qnr_weight is None else qnr_weight,
         scale_weight=SCALE_WEIGHT if scale_weight is None else scale_weight,
-        target=target, seed=seed, overwrite=overwrite,
+        target=target, injection=injection, seed=seed, overwrite=overwrite,
     )
-    typer.echo(f"start: {res.origin}; {res.iterations} iterations in {res.seconds:.0f} s on "
+    chosen = res.record.get("start_injection")
+    start = f"{res.origin} ({chosen['injection']} injection)" if chosen else res.origin
+    typer.echo(f"start: {start}; {res.iterations} iterations in {res.seconds:.0f} s on "
                f"{res.record['optimiser']['patches']} patches; held-out windows {res.record['held_out']['windows']}")
     typer.echo(res.table())
     if res.kept == "start":

@@ -8,13 +8,20 @@ pixel, by a small CNN whose last layer starts at zero (``C`` bands, ratio ``R``)
     P_L,k = interp23tap(decimate(MTF_k(P), R), R)       PAN low-pass at band k's MTF (MTF-GLP)
     D_k   = P - P_L,k                                    PAN detail for band k
     a, b, e = split(CNN(cat[lms, P, s D]))               3C maps, all zero at initialisation
-    F_k   = lms_k + (alpha_k + a_k) lms_k / P_L,k D_k    HPM injection (alpha_k = 1 at start)
+    F_k   = lms_k + (alpha_k + a_k) (lms_k - H_k) / (P_L,k - H_P) D_k    HPM injection (alpha_k = 1 at start)
                   + (beta_k + b_k) D_k                   additive injection (beta_k = 0 at start)
                   + e_k                                  spectral correction
 
 With ``alpha = 1``, ``beta = 0`` and a zero last layer, ``F_k = lms_k P / P_L,k``: MTF-GLP-HPM
 without the PAN equalisation (HPM's ratio is invariant to the PAN's gain, not to its offset; the
-learned ``beta`` and ``b`` absorb that). The CNN (``layers`` 3x3 convolutions of ``width``
+learned ``beta`` and ``b`` absorb that). ``H_k`` and ``H_P`` are the MS bands' and the PAN's haze
+(path radiance), learnable and zero at initialisation; :meth:`DetailNet.start_haze` sets them to
+the product's dark-object estimate (:meth:`DetailNet.haze_estimate`), which makes the start
+MTF-GLP-HPM-H (Lolli et al., IEEE GRSL 14(12), 2017, Eq. 6:
+``F_k = H_k + (lms_k - H_k)(P - H_P)/(P_L,k - H_P)``). :meth:`DetailNet.start_additive` sets ``alpha = 0`` and
+``beta = g`` with MTF-GLP-FS's gains regressed on the product (:meth:`DetailNet.regression_gains`):
+the start is then MTF-GLP-FS, the better start where the PAN is a poor proxy of some bands
+(Landsat's blue and red under its green-to-NIR PAN; docs/adaptation.md). The CNN (``layers`` 3x3 convolutions of ``width``
 channels, ReLU) sees the expanded MS, the PAN and the detail scaled by ``s`` = ``DETAIL_SCALE``.
 
 It exists for ``pansharpen adapt`` (docs/adaptation.md): trained from scratch on one product in
@@ -26,15 +33,19 @@ passes the product's sensor; the card records them). Inputs on the scale DN / ca
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..errors import ModelError
 from ..protocol.interp import interp23tap
 from ..metrics.reprojection import reproject
+from ..classical._lowpass import haze_cap
 from ..protocol.mtf import KERNEL_SIZE
+from ..protocol.resize import imresize
 from .base import FusionModel
 from .complexity import ComplexityMixin
 from .registry import register
@@ -71,6 +82,8 @@ class DetailNet(ComplexityMixin, FusionModel):
         self.bands, self.ratio, self.mtf_gains = bands, int(ratio), tuple(gains)
         self.alpha = nn.Parameter(torch.ones(bands))
         self.beta = nn.Parameter(torch.zeros(bands))
+        self.haze = nn.Parameter(torch.zeros(bands))
+        self.pan_haze = nn.Parameter(torch.zeros(1))
         convs: list[nn.Module] = []
         cin = 2 * bands + 1
         for _ in range(layers - 1):
@@ -92,10 +105,75 @@ class DetailNet(ComplexityMixin, FusionModel):
         # the PAN seen at the MS scale through each band's MTF, as the MS was made, then expanded as the MS is
         return interp23tap(reproject(pan.expand(-1, self.bands, -1, -1), self.mtf_gains, self.ratio), self.ratio)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # weights written before the haze terms existed are the haze-free network
+        for name in ("haze", "pan_haze"):
+            state_dict.setdefault(prefix + name, torch.zeros_like(getattr(self, name)))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @torch.no_grad()
+    def haze_estimate(self, ms: torch.Tensor, pan: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """MTF-GLP-HPM-H's haze over a batch (Lolli et al. 2017), as ``classical`` estimates it for a scene.
+
+        ``H_k`` is band k's darkest value (dark object); ``H_P = b + sum_k w_k H_k`` with ``(w, b)``
+        the least-squares fit of the PAN reduced to the MS grid (bicubic ``imresize``) on the MS
+        bands, capped by :func:`~pansharpen.classical._lowpass.haze_cap` of the darkest low-pass
+        PAN. ``ms (N, C, h, w)``, ``pan (N, 1, R h, R w)`` on the network scale; returns ``(H (C,), H_P)``.
+        """
+        ms64 = ms.detach().double().cpu().numpy()
+        pan_lr = np.stack([np.asarray(imresize(p, 1.0 / self.ratio), dtype=np.float64)[0]
+                           for p in pan.detach().double().cpu().numpy()])
+        design = np.concatenate([ms64.transpose(1, 0, 2, 3).reshape(self.bands, -1).T,
+                                 np.ones((pan_lr.size, 1))], axis=1)
+        coef = np.linalg.lstsq(design, pan_lr.ravel(), rcond=None)[0]
+        haze = ms64.transpose(1, 0, 2, 3).reshape(self.bands, -1).min(axis=1)
+        low = self.pan_lowpass(pan.double()).transpose(0, 1).reshape(self.bands, -1)
+        cap = min(haze_cap(float(low[k].min()), float(low[k].mean())) for k in range(self.bands))
+        return torch.from_numpy(haze), min(float(coef[-1] + coef[:-1] @ haze), cap)
+
+    @torch.no_grad()
+    def start_haze(self, haze: torch.Tensor, pan_haze: float) -> None:
+        """Start as MTF-GLP-HPM-H: HPM injection (``alpha = 1``, ``beta = 0``) with hazes ``H (C,)``, ``H_P``."""
+        if haze.shape != self.haze.shape or not (torch.isfinite(haze).all() and math.isfinite(pan_haze)):
+            raise ModelError(f"detail-net needs {self.bands} finite band hazes and a finite PAN haze")
+        self.alpha.fill_(1.0)
+        self.beta.zero_()
+        self.haze.copy_(haze)
+        self.pan_haze.fill_(pan_haze)
+
+    @torch.no_grad()
+    def regression_gains(self, pan: torch.Tensor, lms: torch.Tensor) -> torch.Tensor:
+        """MTF-GLP-FS's full-scale injection gains over a batch, ``g_k = cov(lms_k, P) / cov(P_L,k, P)``
+        (Vivone, Restaino, Chanussot, IEEE TIP 27(7), 2018), ``(C,)``.
+
+        ``pan (N, 1, H, W)`` and ``lms (N, C, H, W)`` on the network scale; the covariances pool every
+        pixel of the batch (a scene-wide statistic when the batch samples the scene). A band whose
+        low-pass PAN does not vary with the PAN gets gain 0."""
+        low = self.pan_lowpass(pan)
+        p = pan - pan.mean()
+
+        def cov(a: torch.Tensor) -> torch.Tensor:
+            return ((a - a.mean(dim=(0, 2, 3), keepdim=True)) * p).mean(dim=(0, 2, 3))
+
+        num, den = cov(lms.to(pan.dtype)), cov(low)
+        return torch.where(den.abs() > 0, num / torch.where(den.abs() > 0, den, torch.ones_like(den)),
+                           torch.zeros_like(den))
+
+    @torch.no_grad()
+    def start_additive(self, gains: torch.Tensor) -> None:
+        """Start as MTF-GLP-FS: HPM injection off (``alpha = 0``, no haze), additive gains ``beta = gains`` ``(C,)``."""
+        if gains.shape != self.beta.shape or not torch.isfinite(gains).all():
+            raise ModelError(f"detail-net needs {self.bands} finite gains; got {tuple(gains.shape)}")
+        self.alpha.zero_()
+        self.haze.zero_()
+        self.pan_haze.zero_()
+        self.beta.copy_(gains)
+
     def fuse(self, ms: torch.Tensor, pan: torch.Tensor, lms: torch.Tensor) -> torch.Tensor:
         low = self.pan_lowpass(pan)
         detail = pan - low
-        hpm = lms / low.clamp_min(LOWPASS_FLOOR) * detail
+        haze, pan_haze = self.haze.view(1, -1, 1, 1), self.pan_haze.view(1, 1, 1, 1)
+        hpm = (lms - haze) / (low - pan_haze).clamp_min(LOWPASS_FLOOR) * detail
         a, b, e = self.tail(self.body(torch.cat([lms, pan, DETAIL_SCALE * detail], dim=1))).chunk(3, dim=1)
         alpha, beta = self.alpha.view(1, -1, 1, 1), self.beta.view(1, -1, 1, 1)
         return lms + (alpha + a) * hpm + (beta + b) * detail + e
