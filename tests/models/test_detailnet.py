@@ -142,32 +142,6 @@ def test_start_additive_refuses_wrong_gains():
         net.start_additive(torch.tensor([1.0, float("nan"), 1.0, 1.0]))
 
 
-@pytest.mark.parametrize("seed", [3, 5])
-def test_start_haze_is_the_classical_mtf_glp_hpm_h_method(seed):
-    """With its haze estimated on the whole image, the network's start is ``pansharpen`` MTF-GLP-HPM-H
-    (the same dark objects, intensity regression, cap and low-pass as the classical method)."""
-    from pansharpen.classical.registry import fuse_classical
-    from pansharpen.protocol.sensors import generic_sensor
-
-    sensor = generic_sensor(GAINS, 0.15, 11, name="test")
-    rng = np.random.default_rng(seed)
-    pan = 300 + 800 * rng.random((1, 128, 128))
-    low = pan[0].reshape(32, 4, 32, 4).mean(axis=(1, 3))
-    ms = np.stack([0.5 * low + 100 + 50 * rng.random((32, 32)) for _ in range(3)] + [900 - 0.4 * low])
-    classical = np.asarray(fuse_classical("mtf-glp-hpm-h", ms, pan, sensor, 4))
-    net = create("detail-net", bands=4, mtf_gains=list(GAINS)).double()
-    t = lambda a: torch.from_numpy(a[None] / 2047.0)  # noqa: E731
-    lms = interp23tap(t(ms), 4)
-    haze, pan_haze = net.haze_estimate(t(ms), t(pan))
-    np.testing.assert_allclose(haze.numpy() * 2047.0, ms.reshape(4, -1).min(axis=1), rtol=1e-12)
-    net.start_haze(haze, pan_haze)
-    with torch.no_grad():
-        out = net(t(ms), t(pan), lms).numpy()[0] * 2047.0
-    hpm = np.asarray(fuse_classical("mtf-glp-hpm", ms, pan, sensor, 4))
-    assert np.abs(classical - hpm).max() > 1.0  # the haze matters on this image
-    np.testing.assert_allclose(out, classical, rtol=0, atol=1e-7)
-
-
 def test_weights_without_haze_terms_load_as_the_haze_free_network(tmp_path):
     net = create("detail-net", bands=4, mtf_gains=list(GAINS))
     state = {k: v for k, v in net.state_dict().items() if k not in ("haze", "pan_haze")}

@@ -56,11 +56,16 @@ def intensity_regression(x: Inputs, what: str = "intensity regression") -> tuple
     degraded to the MS scale and the original MS bands.
     """
     if "intensity_regression" not in x.cache:
-        pan_lr = reduced_pan(x)
-        design = np.concatenate([x.ms.reshape(x.nbands, -1).T, np.ones((pan_lr.size, 1))], axis=1)
-        coef = lstsq(design, pan_lr.ravel(), what)
-        x.cache["intensity_regression"] = (coef[:-1].copy(), float(coef[-1]))
+        x.cache["intensity_regression"] = fit_intensity(x.ms.reshape(x.nbands, -1), reduced_pan(x).ravel(), what)
     return x.cache["intensity_regression"]
+
+
+def fit_intensity(ms_pixels: np.ndarray, pan_lr_pixels: np.ndarray, what: str) -> tuple[np.ndarray, float]:
+    """``(w (C,), b)`` of the least-squares fit ``pan_lr ~ sum_k w_k ms_k + b`` over pixels
+    (``ms_pixels (C, n)``, ``pan_lr_pixels (n,)``): :func:`intensity_regression` on any set of pixels."""
+    design = np.concatenate([ms_pixels.T, np.ones((pan_lr_pixels.size, 1))], axis=1)
+    coef = lstsq(design, pan_lr_pixels, what)
+    return coef[:-1].copy(), float(coef[-1])
 
 
 def _intensity(lms: np.ndarray, weights: np.ndarray, bias: float) -> np.ndarray:

@@ -267,11 +267,17 @@ def haze_and_intensity_weights(x: Inputs) -> dict:
     collinear bands the regression can put ``H_P`` above dark PAN values).
     """
     weights, bias = intensity_regression(x, "haze estimate")
-    haze = x.ms.reshape(x.nbands, -1).min(axis=1)
     sm = scene_moments(x, lms=False)
     cap = min(haze_cap(sm.low_min[sm.gain_index[k]], sm.mean(sm.low(k))) for k in range(x.nbands))
-    pan_haze = min(float(bias + weights @ haze), cap)
+    haze, pan_haze = dark_object_haze(x.ms.reshape(x.nbands, -1), weights, bias, cap)
     return {"haze": haze, "pan_haze": pan_haze, "weights": weights, "bias": bias}
+
+
+def dark_object_haze(ms_pixels: np.ndarray, weights: np.ndarray, bias: float, cap: float) -> tuple[np.ndarray, float]:
+    """Band hazes ``H_k = min ms_k`` over ``ms_pixels (C, n)`` and the PAN haze
+    ``H_P = min(b + sum_k w_k H_k, cap)`` (Lolli et al. 2017; :func:`haze_and_intensity_weights`)."""
+    haze = ms_pixels.min(axis=1)
+    return haze, min(float(bias + weights @ haze), cap)
 
 
 def _hpm_haze_estimate(x: Inputs) -> dict:

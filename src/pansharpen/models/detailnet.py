@@ -16,7 +16,7 @@ With ``alpha = 1``, ``beta = 0`` and a zero last layer, ``F_k = lms_k P / P_L,k`
 without the PAN equalisation (HPM's ratio is invariant to the PAN's gain, not to its offset; the
 learned ``beta`` and ``b`` absorb that). ``H_k`` and ``H_P`` are the MS bands' and the PAN's haze
 (path radiance), learnable and zero at initialisation; :meth:`DetailNet.start_haze` sets them to
-the product's dark-object estimate (:meth:`DetailNet.haze_estimate`), which makes the start
+the product's dark-object estimate (``training.adapt_full.haze_estimate``), which makes the start
 MTF-GLP-HPM-H (Lolli et al., IEEE GRSL 14(12), 2017, Eq. 6:
 ``F_k = H_k + (lms_k - H_k)(P - H_P)/(P_L,k - H_P)``). :meth:`DetailNet.start_additive` sets ``alpha = 0`` and
 ``beta = g`` with MTF-GLP-FS's gains regressed on the product (:meth:`DetailNet.regression_gains`):
@@ -36,16 +36,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..errors import ModelError
 from ..protocol.interp import interp23tap
 from ..metrics.reprojection import reproject
-from ..classical._lowpass import haze_cap
 from ..protocol.mtf import KERNEL_SIZE
-from ..protocol.resize import imresize
 from .base import FusionModel
 from .complexity import ComplexityMixin
 from .registry import register
@@ -110,26 +107,6 @@ class DetailNet(ComplexityMixin, FusionModel):
         for name in ("haze", "pan_haze"):
             state_dict.setdefault(prefix + name, torch.zeros_like(getattr(self, name)))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-    @torch.no_grad()
-    def haze_estimate(self, ms: torch.Tensor, pan: torch.Tensor) -> tuple[torch.Tensor, float]:
-        """MTF-GLP-HPM-H's haze over a batch (Lolli et al. 2017), as ``classical`` estimates it for a scene.
-
-        ``H_k`` is band k's darkest value (dark object); ``H_P = b + sum_k w_k H_k`` with ``(w, b)``
-        the least-squares fit of the PAN reduced to the MS grid (bicubic ``imresize``) on the MS
-        bands, capped by :func:`~pansharpen.classical._lowpass.haze_cap` of the darkest low-pass
-        PAN. ``ms (N, C, h, w)``, ``pan (N, 1, R h, R w)`` on the network scale; returns ``(H (C,), H_P)``.
-        """
-        ms64 = ms.detach().double().cpu().numpy()
-        pan_lr = np.stack([np.asarray(imresize(p, 1.0 / self.ratio), dtype=np.float64)[0]
-                           for p in pan.detach().double().cpu().numpy()])
-        design = np.concatenate([ms64.transpose(1, 0, 2, 3).reshape(self.bands, -1).T,
-                                 np.ones((pan_lr.size, 1))], axis=1)
-        coef = np.linalg.lstsq(design, pan_lr.ravel(), rcond=None)[0]
-        haze = ms64.transpose(1, 0, 2, 3).reshape(self.bands, -1).min(axis=1)
-        low = self.pan_lowpass(pan.double()).transpose(0, 1).reshape(self.bands, -1)
-        cap = min(haze_cap(float(low[k].min()), float(low[k].mean())) for k in range(self.bands))
-        return torch.from_numpy(haze), min(float(coef[-1] + coef[:-1] @ haze), cap)
 
     @torch.no_grad()
     def start_haze(self, haze: torch.Tensor, pan_haze: float) -> None:

@@ -54,6 +54,9 @@ import torch
 from torch import nn
 
 from .. import models
+from ..classical._lowpass import haze_cap
+from ..classical.component_substitution import fit_intensity
+from ..classical.multiresolution import dark_object_haze
 from ..errors import ModelError, ShapeError, ValueRangeError
 from ..fusion.fuse import default_choice, fuse
 from ..fusion.fusers import interp23_margin_lr
@@ -68,6 +71,7 @@ from ..models.detailnet import DetailNet
 from ..models.inference import inference_module
 from ..protocol.interp import interp23tap
 from ..protocol.policy import resolve_sensor
+from ..protocol.resize import imresize
 from ..protocol.wald import wald_degrade
 from .full_resolution import (
     QNR_BLOCK,
@@ -439,6 +443,23 @@ AUTO_CHOICES = ("hpm", "fs")
 INJECTION = "auto"
 
 
+@torch.no_grad()
+def haze_estimate(net: DetailNet, ms: torch.Tensor, pan: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """MTF-GLP-HPM-H's haze over a batch of patches (Lolli et al. 2017), as ``classical`` estimates
+    it for a scene: band k's darkest value, and the PAN haze from the intensity regression of the
+    PAN reduced to the MS grid (bicubic ``imresize``) on the MS bands, capped by
+    :func:`~pansharpen.classical._lowpass.haze_cap` of the darkest low-pass PAN of ``net``.
+    ``ms (N, C, h, w)``, ``pan (N, 1, R h, R w)`` on the network scale; returns ``(H (C,), H_P)``."""
+    pixels = ms.detach().double().cpu().numpy().transpose(1, 0, 2, 3).reshape(net.bands, -1)
+    pan_lr = np.stack([np.asarray(imresize(p, 1.0 / net.ratio), dtype=np.float64)[0]
+                       for p in pan.detach().double().cpu().numpy()])
+    weights, bias = fit_intensity(pixels, pan_lr.ravel(), "detail-net haze estimate")
+    low = net.pan_lowpass(pan.double()).transpose(0, 1).reshape(net.bands, -1)
+    cap = min(haze_cap(float(low[k].min()), float(low[k].mean())) for k in range(net.bands))
+    haze, pan_haze = dark_object_haze(pixels, weights, bias, cap)
+    return torch.from_numpy(haze), pan_haze
+
+
 def _set_injection(net: DetailNet, kind: str, data: Patches) -> dict[str, Any]:
     """Make a fresh detail-net start as MTF-GLP-HPM, -HPM-H or -FS, its statistics taken on the
     training patches (a statistic of the product, no ground truth); returns them for the card."""
@@ -448,7 +469,7 @@ def _set_injection(net: DetailNet, kind: str, data: Patches) -> dict[str, Any]:
         gains = net.regression_gains(data.pan, data.lms)
         net.start_additive(gains)
         return {"gains": [round(float(g), 6) for g in gains]}
-    haze, pan_haze = net.haze_estimate(data.ms, data.pan)
+    haze, pan_haze = haze_estimate(net, data.ms, data.pan)
     net.start_haze(haze, pan_haze)
     return {"haze": [round(float(h), 6) for h in haze], "pan_haze": round(pan_haze, 6)}
 
@@ -458,7 +479,7 @@ def choose_injection(net: DetailNet, data: Patches, product: ProductWindows, row
     """Set a fresh detail-net's starting injection; returns what was chosen, for the card.
 
     ``"hpm"`` is the network as created (MTF-GLP-HPM). ``"hpm-h"`` starts at MTF-GLP-HPM-H with the
-    haze of the training patches (:meth:`DetailNet.haze_estimate`), ``"fs"`` at MTF-GLP-FS with
+    haze of the training patches (:func:`haze_estimate`), ``"fs"`` at MTF-GLP-FS with
     their full-scale regression gains (:meth:`DetailNet.regression_gains`). ``"auto"`` scores the
     starts of :data:`AUTO_CHOICES` (HPM, FS) on ``count`` windows of ``size`` MS pixels in the
     training ``rows`` (never the held-out strip) and keeps the one with the highest HQNR: the
