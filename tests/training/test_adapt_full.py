@@ -404,3 +404,14 @@ def test_the_hpm_h_start_is_the_classical_mtf_glp_hpm_h_method(seed):
     hpm = np.asarray(fuse_classical("mtf-glp-hpm", ms, pan, sensor, 4))
     assert np.abs(classical - hpm).max() > 1.0  # the haze matters on this image
     np.testing.assert_allclose(out, classical, rtol=0, atol=1e-7)
+
+
+def test_auto_injection_scores_training_windows_of_any_size(scene, tmp_path, one_thread):
+    """A training area of odd height (31 MS rows here, below --eval-size) gives odd scoring windows at
+    ratio 4: the start choice needs HQNR only, not the Wald-degraded S-indices (a PAirMax product hit this)."""
+    pan, ms = scene
+    opts = {**FAST, "model": "detail-net", "eval_size": 32, "patch": 16, "held_out": 0.515}
+    res = adapt_full_resolution(pan, ms, tmp_path / "o.safetensors", iterations=1, injection="auto", **opts)
+    rec = res.record["start_injection"]
+    assert rec["size"] == 31 and res.record["held_out"]["rows"][0] == 31
+    assert set(rec["HQNR_training_windows"]) == set(adapt_full.AUTO_CHOICES)

@@ -293,8 +293,9 @@ def _fuse_window(model: nn.Module, product: ProductWindows, r0: int, c0: int, si
 
 
 def score(model: nn.Module, product: ProductWindows, windows, size: int, sensor, normaliser: float,
-          device: str = "cpu") -> dict[str, float]:
-    """Mean full-resolution indices of ``model`` over the held-out ``windows`` (``INDEX_NAMES``)."""
+          device: str = "cpu", scale: bool = True) -> dict[str, float]:
+    """Mean full-resolution indices of ``model`` over the held-out ``windows`` (``INDEX_NAMES``;
+    ``scale=False``: without S-Q2n, S-SAM, S-ERGAS, so any window size works)."""
     engine, _ = inference_module(model, device=device)
     engine.card = model.card
     rows = []
@@ -305,9 +306,10 @@ def score(model: nn.Module, product: ProductWindows, windows, size: int, sensor,
         row.update(reprojection_indices(fused, ms, sensor, product.ratio, block_size=min(32, size),
                                         max_value=sensor.max_value))
         row["D_rho"] = d_rho(fused, pan, product.ratio)
-        row.update(_scale_indices(engine, product, r0, c0, size, sensor, normaliser, device))
+        if scale:
+            row.update(_scale_indices(engine, product, r0, c0, size, sensor, normaliser, device))
         rows.append(row)
-    return {k: float(np.mean([row[k] for row in rows])) for k in INDEX_NAMES}
+    return {k: float(np.mean([row[k] for row in rows])) for k in INDEX_NAMES if k in rows[0]}
 
 
 def _scale_indices(model: nn.Module, product: ProductWindows, r0: int, c0: int, size: int, sensor,
@@ -496,7 +498,7 @@ def choose_injection(net: DetailNet, data: Patches, product: ProductWindows, row
     for kind in AUTO_CHOICES:
         net.load_state_dict(fresh)
         stats[kind] = _set_injection(net, kind, data)
-        hqnr[kind] = score(net, product, windows, size, sensor, normaliser)["HQNR"]
+        hqnr[kind] = score(net, product, windows, size, sensor, normaliser, scale=False)["HQNR"]
     chosen = max(hqnr, key=hqnr.get)
     net.load_state_dict(fresh)
     _set_injection(net, chosen, data)
