@@ -7,7 +7,7 @@ import rasterio
 from affine import Affine
 
 from pansharpen.cli import main
-from pansharpen.errors import ModelError
+from pansharpen.errors import ModelError, ValueRangeError
 from pansharpen.models import create, save
 from pansharpen.fusion.fuse import check_card_for_product, fuse
 from pansharpen.protocol.policy import resolve_sensor
@@ -236,6 +236,25 @@ def test_unknown_sensor_is_refused_for_classical_methods(tmp_path, capsys):
 def test_values_are_clipped_to_the_sensor_bits(tmp_path):
     p, m, _, _ = _pair(tmp_path, 4, 4, tags={"SENSOR": "IKONOS"})
     unclipped = fuse(p, m, tmp_path / "u.tif", method="mtf-glp-hpm")
-    out = fuse(p, m, tmp_path / "o.tif", method="mtf-glp-hpm", bits=10)
+    # the MS (100..1500) is beyond 10 bits: refused unless the range check is off
+    with pytest.raises(ValueRangeError, match=r"beyond the sensor's range \[0, 1023\].*--bits 11"):
+        fuse(p, m, tmp_path / "o.tif", method="mtf-glp-hpm", bits=10)
+    assert not (tmp_path / "o.tif").exists()
+    out = fuse(p, m, tmp_path / "o.tif", method="mtf-glp-hpm", bits=10, check_range=False)
     with rasterio.open(out) as src, rasterio.open(unclipped) as ref:
         assert ref.read().max() > 1023 and src.read().max() == 1023
+
+
+def test_an_ms_beyond_the_default_bits_is_refused_not_clipped(tmp_path, capsys):
+    """16-bit data under the toolbox defaults (11 bits) used to come out as 2047 everywhere, exit 0."""
+    p, m, _, _ = _pair(tmp_path, 3, 2)
+    with rasterio.open(m, "r+") as dst:  # 16-bit-like DN: 20x the values
+        dst.write((dst.read().astype(np.float64) * 20).astype(dst.dtypes[0]))
+    with rasterio.open(p, "r+") as dst:
+        dst.write((dst.read().astype(np.float64) * 20).astype(dst.dtypes[0]))
+    assert main(["fuse", str(p), str(m), str(tmp_path / "o.tif"), "--sensor", "none", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--bits 15" in err and not (tmp_path / "o.tif").exists()
+    assert main(["fuse", str(p), str(m), str(tmp_path / "o.tif"), "--sensor", "none", "--bits", "16", "-q"]) == 0
+    with rasterio.open(tmp_path / "o.tif") as src:
+        assert src.read().max() > 2047

@@ -415,3 +415,15 @@ def test_auto_injection_scores_training_windows_of_any_size(scene, tmp_path, one
     rec = res.record["start_injection"]
     assert rec["size"] == 31 and res.record["held_out"]["rows"][0] == 31
     assert set(rec["HQNR_training_windows"]) == set(adapt_full.AUTO_CHOICES)
+
+
+def test_a_product_beyond_the_sensors_bits_is_refused_as_fuse_refuses_it(tmp_path):
+    """16-bit-like DN under the toolbox defaults (11 bits): every fused value would be clipped to 2047
+    (the adaptation once scored HQNR 0 and wrote its weights, exit 0)."""
+    ms, pan = _product()
+    pan_p, ms_p = _write(tmp_path, 20 * ms, 20 * pan)
+    with pytest.raises(adapt_full.ValueRangeError, match=r"\[0, 2047\].*--bits 15"):
+        adapt_full_resolution(pan_p, ms_p, tmp_path / "w.safetensors", iterations=1, **FAST)
+    assert not (tmp_path / "w.safetensors").exists()
+    res = adapt_full_resolution(pan_p, ms_p, tmp_path / "w.safetensors", iterations=1, bits=16, **FAST)
+    assert res.before["HQNR"] > 0.2  # clipped to 2047 it was 0 (D_lambda_K 1)

@@ -12,6 +12,9 @@ Input values (:func:`check_input_values`, on the decimated reads the fusion make
   (:class:`~pansharpen.errors.ValueRangeError`): the networks and the sensor range clip work in
   digital numbers, and a PAN/MS scale mismatch gives garbage with every method. Convert to DN,
   or pass ``check_range=False`` (``--no-range-check``) to fuse the values as they are.
+* **An MS beyond the sensor's range** -- its 99th percentile above ``2**bits - 1`` of the sensor
+  (e.g. 16-bit Landsat-8 DN under ``--sensor none``, the toolbox's 11 bits) -- is **refused**: every
+  fused value would be clipped to the sensor maximum. Pass the data's bit depth (``--bits``).
 * **NaN / inf pixels** are nodata (see :func:`pansharpen.fusion.scene.fuse_scene`): when the
   inputs carry no nodata value, the output records NaN (float output) or 0 (integer output).
 
@@ -91,11 +94,14 @@ def _valid_values(block: np.ndarray, nodata) -> np.ndarray:
     return block[~bad]
 
 
-def check_input_values(pan_small: np.ndarray, ms_small: np.ndarray, pan_info, ms_info, *, check_range: bool = True) -> float:
-    """Refuse reflectance/[0, 1] inputs and PAN/MS scale mismatches; returns the largest valid value of both.
+def check_input_values(pan_small: np.ndarray, ms_small: np.ndarray, pan_info, ms_info, *, check_range: bool = True,
+                       max_value: float | None = None) -> float:
+    """Refuse reflectance/[0, 1] inputs, PAN/MS scale mismatches and an MS beyond the sensor's range;
+    returns the largest valid value of both.
 
     ``pan_small``/``ms_small``: decimated reads ``(1, h, w)``/``(C, h, w)``; ``*_info``:
-    :class:`~pansharpen.io.sources.RasterInfo` (dtype, nodata, path).
+    :class:`~pansharpen.io.sources.RasterInfo` (dtype, nodata, path). ``max_value``: the sensor's
+    ``2**bits - 1``, to which the fused values are clipped (None: no clipping).
     """
     pan_valid, ms_valid = _valid_values(_thin(pan_small), pan_info.nodata), _valid_values(_thin(ms_small), ms_info.nodata)
     data_max = max(float(v.max()) if v.size else 0.0 for v in (pan_valid, ms_valid))
@@ -118,6 +124,14 @@ def check_input_values(pan_small: np.ndarray, ms_small: np.ndarray, pan_info, ms
     problem = scale_mismatch({f"PAN {pan_info.path}": high_value(pan_valid), f"MS {ms_info.path}": high_value(ms_valid)})
     if problem:
         raise ValueRangeError(f"{problem}; {todo}")
+    ms_high = high_value(ms_valid)
+    if max_value is not None and ms_high > max_value:
+        bits = int(np.ceil(np.log2(ms_high + 1)))
+        raise ValueRangeError(
+            f"MS {ms_info.path} reaches {ms_high:.6g} (99th percentile), beyond the sensor's range [0, {max_value:.6g}]: "
+            f"the fused values would be clipped to {max_value:.6g}; pass the data's bit depth (--bits {bits} or more) "
+            "or the right --sensor"
+        )
     return data_max
 
 

@@ -58,6 +58,7 @@ from ..classical._lowpass import haze_cap
 from ..classical.component_substitution import fit_intensity
 from ..classical.multiresolution import dark_object_haze
 from ..errors import ModelError, ShapeError, ValueRangeError
+from ..fusion.checks import check_input_values
 from ..fusion.fuse import default_choice, fuse
 from ..fusion.fusers import interp23_margin_lr
 from ..io.atomic import check_output
@@ -593,6 +594,9 @@ def adapt_full_resolution(
         warnings.warn("sensor of the product unknown (no metadata, no --sensor): using the toolbox's generic MTF "
                       "(MS gain 0.3, PAN 0.15, 11 bits); pass --sensor or --mtf-ms/--mtf-pan for better results",
                       stacklevel=2)
+    # reflectance, PAN/MS scale mismatch, an MS beyond the sensor's bits: refused as `fuse` refuses them
+    check_input_values(product.pan_src.read_decimated(1_000_000), product.ms_src.read_decimated(1_000_000),
+                       product.pan_src.info, product.ms_src.info, max_value=sens.max_value)
     net, origin = starting_model(model, weights, bands, sens, ratio, seed, model_options)
     norm = float(net.card.normaliser)
     border = math.ceil(20 / ratio)
