@@ -47,12 +47,29 @@ def plain_steps(x: np.ndarray, ratio: int) -> np.ndarray:
 
 @pytest.mark.parametrize("ratio", [2, 4, 8])
 @pytest.mark.parametrize("shape", [(3, 9, 14), (1, 1, 3), (2, 23, 24), (8, 37, 30)])
-def test_numpy_form_is_bitwise_the_plain_steps(ratio, shape):
-    """The numpy form (one band at a time, new samples summed in a contiguous buffer) performs the
-    same operations on every sample as the plain whole-stack steps: bitwise equal."""
+def test_numpy_polyphase_form_equals_the_plain_steps(ratio, shape):
+    """The numpy form (block matrix products of the polyphase filters) is the plain step-wise
+    form's linear map: equal to float rounding, the LR samples copied exactly."""
     x = np.random.default_rng(ratio * 7 + sum(shape)).uniform(0, 2047, size=shape)
-    np.testing.assert_array_equal(interp23tap(x, ratio), plain_steps(x, ratio))
-    np.testing.assert_array_equal(interp23tap(x[None], ratio)[0], plain_steps(x, ratio))
+    want = plain_steps(x, ratio)
+    got = interp23tap(x, ratio)
+    np.testing.assert_allclose(got, want, rtol=1e-14, atol=2047 * 1e-14)
+    np.testing.assert_array_equal(got[:, ratio // 2::ratio, ratio // 2::ratio], x)
+    np.testing.assert_array_equal(interp23tap(x[None], ratio)[0], got)
+
+
+@pytest.mark.parametrize("ratio", [2, 4, 8, 16])
+def test_a_window_with_margin_gives_the_whole_images_values_bitwise(ratio):
+    """What tiles and strips rely on: every output sample is the same ordered sum over its taps
+    wherever its block starts, so the interior of a window with a 10-pixel LR margin is bitwise
+    the whole image's interpolation (odd offsets and sizes, a one-row window)."""
+    x = np.random.default_rng(ratio).uniform(0, 2047, size=(3, 97, 83))
+    whole = interp23tap(x, ratio)
+    m = 10
+    for r0, c0, h, w in [(10, 10, 40, 33), (11, 13, 37, 41), (20, 12, 55, 60), (13, 11, 1, 7)]:
+        window = interp23tap(x[:, r0 - m:r0 + h + m, c0 - m:c0 + w + m], ratio)
+        inner = window[:, m * ratio:(m + h) * ratio, m * ratio:(m + w) * ratio]
+        np.testing.assert_array_equal(inner, whole[:, r0 * ratio:(r0 + h) * ratio, c0 * ratio:(c0 + w) * ratio])
 
 
 def test_kernel_facts():
@@ -195,14 +212,31 @@ def _plain_general(x: np.ndarray, r: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("ratio", [3, 5, 6])
-def test_general_interpolator_equals_the_plain_computation(ratio):
+@pytest.mark.parametrize("shape", [(2, 7, 9), (1, 1, 3), (1, 2, 1)])
+def test_general_interpolator_equals_the_plain_computation(ratio, shape):
+    """The polyphase block products against the zero-insert filtering written as loops (wrap-around
+    included: images narrower than the filter's reach)."""
     from pansharpen.protocol.interp import interp_general
 
-    x = np.random.default_rng(ratio).uniform(0, 2047, (2, 7, 9))
+    x = np.random.default_rng(ratio).uniform(0, 2047, shape)
     out = interp_general(x, ratio)
-    assert out.shape == (2, 7 * ratio, 9 * ratio)
-    for c in range(2):
+    assert out.shape == (shape[0], shape[1] * ratio, shape[2] * ratio)
+    for c in range(shape[0]):
         np.testing.assert_allclose(out[c], _plain_general(x[c], ratio), rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("ratio", [3, 6])
+def test_general_interpolator_windows_give_the_whole_images_values_bitwise(ratio):
+    from pansharpen.protocol.interp import _zero_insert_general, interp_general
+
+    x = np.random.default_rng(ratio).uniform(0, 2047, size=(2, 61, 47))
+    whole = interp_general(x, ratio)
+    np.testing.assert_allclose(whole, _zero_insert_general(x, ratio), rtol=1e-14, atol=2047 * 1e-14)
+    m = 10
+    for r0, c0, h, w in [(10, 10, 30, 23), (11, 13, 27, 21), (13, 11, 1, 7)]:
+        window = interp_general(x[:, r0 - m:r0 + h + m, c0 - m:c0 + w + m], ratio)
+        inner = window[:, m * ratio:(m + h) * ratio, m * ratio:(m + w) * ratio]
+        np.testing.assert_array_equal(inner, whole[:, r0 * ratio:(r0 + h) * ratio, c0 * ratio:(c0 + w) * ratio])
 
 
 def test_general_kernel_is_fir1_scaled():
