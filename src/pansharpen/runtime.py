@@ -8,7 +8,12 @@ freed once per layer per sub-tile, so on the 2-core EPYC this costs a third of a
 LGPConv-Net forward (bench/bench_inference.py measures it). PyTorch's CPU tuning guide recommends
 jemalloc/tcmalloc for the same reason; :func:`retain_freed_memory` gets most of the effect
 with glibc itself by raising the mmap and trim thresholds (``mallopt``), so freed blocks are
-reused. The resident memory then stays at its high-water mark until the process ends.
+reused. The resident memory then stays at its high-water mark until the process ends. It also
+caps glibc's arenas at one (``M_ARENA_MAX``): otherwise every thread that allocates (tile threads,
+oneDNN's workers) gets its own heap, each retained at its own high-water mark. Measured on the
+full WV3 scene (docs/performance.md): two tile threads of MTF-GLP peaked at 1,171 MB with an
+arena per thread and 820 MB with one, as fast (4.4-4.6 s); the LGPConv-Net fusion 0.99 -> 0.78 GB,
+15.1-15.7 s either way.
 
 Opt-in: the ``pansharpen`` command calls :func:`retain_freed_memory` when it starts; the
 library never calls it (not on import, not inside ``fuse`` or ``train``), because it changes the
@@ -43,12 +48,14 @@ R = TypeVar("R")
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
 _done: bool | None = None
 
 
 def retain_freed_memory() -> bool:
     """Raise glibc's mmap threshold to 1 GiB (32 MiB where refused) and its trim threshold to
-    2 GiB, once per process. Returns True when the allocator was tuned."""
+    2 GiB, and use one arena for all threads, once per process. Returns True when the allocator
+    was tuned (the arena cap is best effort: threads that already allocated keep their arena)."""
     global _done
     if _done is not None:
         return _done
@@ -63,6 +70,7 @@ def retain_freed_memory() -> bool:
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     mmap_ok = mallopt(_M_MMAP_THRESHOLD, 1 << 30) == 1 or mallopt(_M_MMAP_THRESHOLD, 32 << 20) == 1
     trim_ok = mallopt(_M_TRIM_THRESHOLD, (1 << 31) - 1) == 1
+    mallopt(_M_ARENA_MAX, 1)
     _done = bool(mmap_ok and trim_ok)
     return _done
 

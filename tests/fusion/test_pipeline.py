@@ -14,7 +14,7 @@ from affine import Affine
 
 from pansharpen.fusion.fusers import ClassicalFuser, NetworkFuser
 from pansharpen.fusion.pipeline import WriteBehind, pipeline_enabled, prefetch
-from pansharpen.fusion.scene import blas_threads, fuse_scene, resolve_tile_threads
+from pansharpen.fusion.scene import DEFAULT_TILE_THREADS_MAX, blas_threads, fuse_scene, resolve_tile_threads
 from pansharpen.io.geotiff import GeoTiffWriter
 from pansharpen.io.sources import RasterSource
 from pansharpen.models import create
@@ -242,7 +242,15 @@ def test_classical_tiles_in_threads_equal_one_at_a_time(tmp_path, method):
 def test_tile_threads_default_environment_and_refusals(network, monkeypatch):
     classical = ClassicalFuser("gsa", get_sensor("QB"), 4)
     monkeypatch.delenv("PANSHARPEN_TILE_THREADS", raising=False)
-    assert resolve_tile_threads(network) == 1 and resolve_tile_threads(classical) == 1
+    before = torch.get_num_threads()
+    try:  # default: torch's thread budget, at most DEFAULT_TILE_THREADS_MAX, for classical methods only
+        for budget, want in ((1, 1), (2, 2), (DEFAULT_TILE_THREADS_MAX + 3, DEFAULT_TILE_THREADS_MAX)):
+            torch.set_num_threads(budget)
+            assert resolve_tile_threads(classical) == want and resolve_tile_threads(network) == 1
+    finally:
+        torch.set_num_threads(before)
+    monkeypatch.setenv("PANSHARPEN_TILE_THREADS", "1")
+    assert resolve_tile_threads(classical) == 1
     monkeypatch.setenv("PANSHARPEN_TILE_THREADS", "3")
     assert resolve_tile_threads(classical) == 3
     assert resolve_tile_threads(network) == 1  # a network uses torch's threads inside each tile

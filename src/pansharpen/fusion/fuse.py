@@ -246,8 +246,9 @@ def fuse(
     ``threads_per_worker``: torch threads of each Dask worker (:func:`~pansharpen.fusion.distributed.threads_for`).
     Option values are checked before any work and the input values before fusing
     (:mod:`pansharpen.fusion.checks`; ``check_range=False`` fuses reflectance/[0, 1] inputs as they are).
-    ``tile_threads``: tiles of a classical method computed at once in threads (default 1, or
-    ``$PANSHARPEN_TILE_THREADS``; :func:`~pansharpen.fusion.scene.resolve_tile_threads`).
+    ``tile_threads``: tiles of a classical method computed at once in threads (default
+    ``$PANSHARPEN_TILE_THREADS``, else torch's thread count up to 4;
+    :func:`~pansharpen.fusion.scene.resolve_tile_threads`).
     """
     device = resolve_device(device)  # refused before any work when CUDA is asked for and absent
     pan_src, ms_src = RasterSource(pan), RasterSource(ms)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
+import torch
 import rasterio
 from rasterio._err import CPLE_BaseError
 from threadpoolctl import threadpool_limits
@@ -146,24 +147,33 @@ def _run_serial(jobs: list[TileJob], fuser) -> Iterator[tuple[Window, np.ndarray
         yield fuse_tile(job, fuser)
 
 
-def resolve_tile_threads(fuser, threads: int | None = None) -> int:
-    """Threads that compute tiles at once: ``threads`` when given, else ``$PANSHARPEN_TILE_THREADS``
-    for a fuser that declares ``parallel_tiles`` (a pure numpy/scipy function of the block, which
-    release the GIL: the classical methods), else 1 (networks use torch's own threads inside each tile).
+#: the most tile threads chosen by default: each holds one tile's working set (about 100-150 MB
+#: of float64 at the default 512-pixel tile with an 8-band MS), so many-core machines stay bounded
+DEFAULT_TILE_THREADS_MAX = 4
 
-    Opt-in, because each tile thread holds a tile's working set: with the CLI's allocator setting
-    (:func:`pansharpen.runtime.retain_freed_memory`, one retained heap per thread) two threads
-    raised MTF-GLP's full-scene peak from 857 MB to 1,144 MB, over issue 18's 1 GB, and on the
-    shared 2-core machine under load they were not faster (docs/performance.md).
+
+def resolve_tile_threads(fuser, threads: int | None = None) -> int:
+    """Threads that compute tiles at once: ``threads`` when given, else ``$PANSHARPEN_TILE_THREADS``,
+    else torch's thread count (the ``--threads`` budget) up to :data:`DEFAULT_TILE_THREADS_MAX`,
+    for a fuser that declares ``parallel_tiles`` (a pure numpy/scipy function of the block, which
+    release the GIL: the classical methods); 1 for the others (networks use torch's own threads
+    inside each tile).
+
+    Two threads on the idle 2-core machine made the full-scene classical fusions 1.1-1.6x faster
+    with the same bytes (docs/performance.md, "Polyphase interpolation and tile threads"); with the
+    CLI's allocator setting (one arena, :func:`pansharpen.runtime.retain_freed_memory`) the peaks
+    stay those of one thread. ``PANSHARPEN_TILE_THREADS=1`` computes one tile at a time.
     """
     if threads is None:
         if not getattr(fuser, "parallel_tiles", False):
             return 1
-        threads = os.environ.get("PANSHARPEN_TILE_THREADS", "1").strip() or "1"
+        env = os.environ.get("PANSHARPEN_TILE_THREADS", "").strip()
+        if not env:
+            return max(1, min(torch.get_num_threads(), DEFAULT_TILE_THREADS_MAX))
         try:
-            threads = int(threads)
+            threads = int(env)
         except ValueError:
-            raise PanSharpenError(f"PANSHARPEN_TILE_THREADS must be a whole number of threads; got {threads!r}") from None
+            raise PanSharpenError(f"PANSHARPEN_TILE_THREADS must be a whole number of threads; got {env!r}") from None
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise PanSharpenError(f"tile_threads must be a positive number of threads; got {threads!r}")
     return threads
@@ -259,7 +269,7 @@ def fuse_scene(
     does not. ``pipeline`` (default ``$PANSHARPEN_PIPELINE``, off): without ``workers``, read the
     next tiles in a thread and write finished ones in another while this thread computes
     (:mod:`pansharpen.fusion.pipeline`; the same bytes as ``pipeline=False``, which runs the three
-    steps one after another). ``tile_threads`` (default 1, or ``$PANSHARPEN_TILE_THREADS`` for classical
+    steps one after another). ``tile_threads`` (default: :func:`resolve_tile_threads`, for classical
     methods: :func:`resolve_tile_threads`): without ``workers`` or ``pipeline``, tiles are read and
     written in order in this thread and computed that many at once in threads, and the statistics'
     band loops use as many (the same bytes as one at a time). Returns the output path.
