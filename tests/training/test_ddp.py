@@ -44,7 +44,7 @@ RUN = textwrap.dedent(
 
     torch.set_num_threads(1)
     r = train("tiny-ddp-test", sys.argv[1], out=sys.argv[2], **OPTIONS)
-    print("rank-done", r.steps, r.out is not None)
+    print(f"rank-done {r.steps} {r.out is not None}", flush=True)  # one write: the ranks finish together
     """
 )
 OPTIONS = dict(preset="lightnet", epochs=3, batch_size=4, seed=5, quiet=True)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 
 import numpy as np
 import scipy.ndimage as ndi
@@ -138,10 +139,16 @@ def _polyphase(ratio: int) -> tuple[np.ndarray, int]:
 
     Read off the impulse response of :func:`_steps_1d` on a signal long enough not to wrap
     (the reach is under 11 LR samples for every ratio)."""
+    return _phases_of(lambda impulse: _steps_1d(impulse, ratio), ratio)
+
+
+def _phases_of(respond: Callable[[np.ndarray], np.ndarray], ratio: int) -> tuple[np.ndarray, int]:
+    """``(H, j0)`` of a 1-D upsampler ``respond`` (64 LR samples -> 64 R, circular) from its response
+    to an impulse at sample 32: its reach must stay under 32 LR samples."""
     n, centre = 64, 32
     impulse = np.zeros(n)
     impulse[centre] = 1.0
-    out = _steps_1d(impulse, ratio)
+    out = respond(impulse)
     # x = delta_c gives out[R*i + p] = H[p, c - i], i.e. H[p, j] = out[R*(c - j) + p]
     js = np.arange(-centre + 1, centre)
     full = np.stack([out[ratio * (centre - js) + p] for p in range(ratio)])
@@ -237,6 +244,13 @@ def _polyphase_first_axis(x: np.ndarray, ratio: int, out: np.ndarray | None = No
     return out
 
 
+def _polyphase_2d(band: np.ndarray, ratio: int, out: np.ndarray, kind: str) -> None:
+    """Upsample one band ``(h, w)`` into ``out`` ``(R h, R w)``: the columns on the small image, then
+    the rows straight into ``out`` (:func:`_polyphase_first_axis`)."""
+    columns = _polyphase_first_axis(band.T, ratio, kind=kind)  # (R w, h)
+    _polyphase_first_axis(columns.T, ratio, out=out, kind=kind)
+
+
 def _upsample_last_axis(x: torch.Tensor, ratio: int, shift: float = 0) -> torch.Tensor:
     """Polyphase upsampling of the last axis of a tensor, circular borders; ``shift`` in 1/PHASE_STEPS PAN px."""
     table, j0 = _polyphase(ratio) if shift == 0 else _fractional_table(ratio, shift)
@@ -324,9 +338,8 @@ def interp23tap(image, ratio: int, phase: tuple[float, float] = (0.0, 0.0)):
     def band(ik):
         if ratio == 1:
             out[ik] = x[ik]
-            return
-        columns = _polyphase_first_axis(x[ik].T, ratio)  # (R w, h)
-        _polyphase_first_axis(columns.T, ratio, out=out[ik])  # the rows, straight into the output
+        else:
+            _polyphase_2d(x[ik], ratio, out[ik], "23tap")
 
     bands = [(i, k) for i in range(n) for k in range(c)]
     threads = min(current_threads(), len(bands))
@@ -394,8 +407,7 @@ def interp_general(image, ratio: int):
     out = np.empty((n, c, h * r, w * r), dtype=np.float64)
     for i in range(n):
         for k in range(c):  # the polyphase block products of interp23tap, with this filter's phases
-            columns = _polyphase_first_axis(x[i, k].T, r, kind="general")
-            _polyphase_first_axis(columns.T, r, out=out[i, k], kind="general")
+            _polyphase_2d(x[i, k], r, out[i, k], "general")
     return finish(out)
 
 
@@ -421,14 +433,7 @@ def _general_polyphase(ratio: int) -> tuple[np.ndarray, int]:
     """``(H, j0)`` of :func:`interp_general` like :func:`_polyphase`: read off the zero-insert form's
     response to an impulse (long enough not to wrap: the 45-tap filter reaches ``22 / ratio + 1``
     LR samples)."""
-    n, centre = 64, 32
-    impulse = np.zeros(n)
-    impulse[centre] = 1.0
-    out = _zero_insert_axis(impulse, ratio, 0)
-    js = np.arange(-centre + 1, centre)
-    full = np.stack([out[ratio * (centre - js) + p] for p in range(ratio)])
-    used = np.flatnonzero(np.abs(full).max(axis=0) > 0)
-    return full[:, used[0]:used[-1] + 1], int(js[used[0]])
+    return _phases_of(lambda impulse: _zero_insert_axis(impulse, ratio, 0), ratio)
 
 
 def upsample(image, ratio: int):

@@ -43,8 +43,15 @@ def init_from_env(device: str = "cpu") -> Dist:
     return Dist(dist.get_rank(), dist.get_world_size(), owns_group=True)
 
 
-def shutdown(d: Dist) -> None:
+def shutdown(d: Dist, *, finished: bool = False) -> None:
+    """Leave the group we joined. ``finished``: every rank got here without an error, so wait at a
+    barrier first: no rank closes its gloo connections while another is still at work (rank 0
+    writing the weights). A rank that leaves first can otherwise abort the other ("terminate called
+    without an active exception", seen once in CI on the 2-core machine). After an error there is
+    no barrier: the other ranks may never reach it."""
     if d.owns_group and dist.is_initialized():
+        if finished and d.active:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -185,10 +185,13 @@ def train(
     else:
         config = TrainConfig(config, train_path, valid_path, **options)
     dist_info = ddp.init_from_env(config.device)
+    finished = False
     try:
-        return _Run(dist_info, config, list(callbacks)).run()
+        result = _Run(dist_info, config, list(callbacks)).run()
+        finished = True
+        return result
     finally:
-        ddp.shutdown(dist_info)
+        ddp.shutdown(dist_info, finished=finished)
 
 
 class _Run:
