@@ -258,9 +258,10 @@ def test_tile_threads_default_environment_and_refusals(network, monkeypatch):
     for bad in (0, -1, 1.5, True):
         with pytest.raises(Exception, match="tile_threads"):
             resolve_tile_threads(classical, bad)
-    monkeypatch.setenv("PANSHARPEN_TILE_THREADS", "two")
-    with pytest.raises(Exception, match="PANSHARPEN_TILE_THREADS"):
-        resolve_tile_threads(classical)
+    for bad in ("two", "0", "-3"):
+        monkeypatch.setenv("PANSHARPEN_TILE_THREADS", bad)
+        with pytest.raises(Exception, match="PANSHARPEN_TILE_THREADS"):
+            resolve_tile_threads(classical)
 
 
 def test_blas_threads_is_one_for_classical_fusers_and_restored_after(network):

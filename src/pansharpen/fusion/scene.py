@@ -173,7 +173,10 @@ def resolve_tile_threads(fuser, threads: int | None = None) -> int:
         try:
             threads = int(env)
         except ValueError:
-            raise PanSharpenError(f"PANSHARPEN_TILE_THREADS must be a whole number of threads; got {env!r}") from None
+            threads = 0
+        if threads < 1:
+            raise PanSharpenError(f"PANSHARPEN_TILE_THREADS must be a positive whole number of threads (1: one tile at "
+                                  f"a time); got {env!r}")
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise PanSharpenError(f"tile_threads must be a positive number of threads; got {threads!r}")
     return threads
