@@ -31,7 +31,7 @@ def _smooth(rng, shape, scale):
     return gaussian_filter(rng.normal(size=shape), scale)
 
 
-def _write(root, ms, pan, nodata=None, ratio=4):
+def _write(root, ms, pan, nodata=None, ratio=4, dtype="uint16"):
     import rasterio
     from rasterio.transform import from_origin
 
@@ -39,9 +39,9 @@ def _write(root, ms, pan, nodata=None, ratio=4):
     for name, arr, px in (("pan", pan[None], 1.0), ("ms", ms, float(ratio))):
         paths[name] = root / f"{name}.tif"
         with rasterio.open(paths[name], "w", driver="GTiff", width=arr.shape[2], height=arr.shape[1],
-                           count=arr.shape[0], dtype="uint16", crs="EPSG:32613", nodata=nodata,
+                           count=arr.shape[0], dtype=dtype, crs="EPSG:32613", nodata=nodata,
                            transform=from_origin(500000, 4400000, px, px)) as ds:
-            ds.write(np.round(arr).astype(np.uint16))
+            ds.write((np.round(arr) if np.dtype(dtype).kind in "ui" else arr).astype(dtype))
     return paths["pan"], paths["ms"]
 
 
@@ -427,3 +427,25 @@ def test_a_product_beyond_the_sensors_bits_is_refused_as_fuse_refuses_it(tmp_pat
     assert not (tmp_path / "w.safetensors").exists()
     res = adapt_full_resolution(pan_p, ms_p, tmp_path / "w.safetensors", iterations=1, bits=16, **FAST)
     assert res.before["HQNR"] > 0.2  # clipped to 2047 it was 0 (D_lambda_K 1)
+
+
+def test_reflectance_is_refused_without_a_way_past(tmp_path, capsys, one_thread):
+    """[0, 1] values are refused as `fuse` refuses them, but the message names no override: the
+    networks normalise by the sensor's maximum (a fresh tiny network's start scored HQNR 6e-17 on
+    such a product with the check off). `fuse --adapt --no-range-check` once reached this check and
+    was told to pass the flag it had passed; it is refused up front now. One line, exit 2, nothing
+    written."""
+    ms, pan = _product()
+    pan_p, ms_p = _write(tmp_path, ms / 2047, pan / 2047, dtype="float32")
+    out = tmp_path / "w.safetensors"
+    with pytest.raises(adapt_full.ValueRangeError, match="reflectance") as err:
+        adapt_full_resolution(pan_p, ms_p, out, iterations=1, **FAST)
+    assert "--no-range-check" not in str(err.value) and not out.exists()
+    fused = tmp_path / "fused.tif"
+    for extra in ([], ["--no-range-check"]):
+        assert main(["fuse", str(pan_p), str(ms_p), str(fused), "--adapt", "0.1", "--model", TINY, "--sensor", "none",
+                     "-q", *extra]) == 2
+        err_text = capsys.readouterr().err
+        assert err_text.count("\n") == 1 and "digital numbers" in err_text
+        assert "pass --no-range-check" not in err_text
+        assert not fused.exists() and not weights_path_for(fused).exists()

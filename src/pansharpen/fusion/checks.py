@@ -94,14 +94,20 @@ def _valid_values(block: np.ndarray, nodata) -> np.ndarray:
     return block[~bad]
 
 
+#: how `fuse` lets a user past the range checks (:func:`check_input_values`' default ``override``)
+FUSE_OVERRIDE = "pass --no-range-check (check_range=False) to fuse the values as they are"
+
+
 def check_input_values(pan_small: np.ndarray, ms_small: np.ndarray, pan_info, ms_info, *, check_range: bool = True,
-                       max_value: float | None = None) -> float:
+                       max_value: float | None = None, override: str | None = FUSE_OVERRIDE) -> float:
     """Refuse reflectance/[0, 1] inputs, PAN/MS scale mismatches and an MS beyond the sensor's range;
     returns the largest valid value of both.
 
     ``pan_small``/``ms_small``: decimated reads ``(1, h, w)``/``(C, h, w)``; ``*_info``:
     :class:`~pansharpen.io.sources.RasterInfo` (dtype, nodata, path). ``max_value``: the sensor's
-    ``2**bits - 1``, to which the fused values are clipped (None: no clipping).
+    ``2**bits - 1``, to which the fused values are clipped (None: no clipping). ``override``: how
+    the caller's user may skip the checks, appended to the message (None: no way; the adaptation,
+    whose networks normalise by the sensor's maximum, needs digital numbers).
     """
     pan_valid, ms_valid = _valid_values(_thin(pan_small), pan_info.nodata), _valid_values(_thin(ms_small), ms_info.nodata)
     data_max = max(float(v.max()) if v.size else 0.0 for v in (pan_valid, ms_valid))
@@ -112,10 +118,8 @@ def check_input_values(pan_small: np.ndarray, ms_small: np.ndarray, pan_info, ms
         for role, info, vals in (("PAN", pan_info, pan_valid), ("MS", ms_info, ms_valid))
         if vals.size and looks_normalised(np.dtype(info.dtype).kind == "f", vals.max())
     ]
-    todo = (
-        "convert to digital numbers (e.g. multiply [0, 1] values by the sensor maximum, 2047 for 11-bit WV3), or "
-        "pass --no-range-check (check_range=False) to fuse the values as they are"
-    )
+    todo = "convert to digital numbers (e.g. multiply [0, 1] values by the sensor maximum, 2047 for 11-bit WV3)"
+    todo += f", or {override}" if override else ""
     if normalised:
         raise ValueRangeError(
             f"{' and '.join(normalised)} look like reflectance or [0, 1] values, but fusion works on digital numbers; "
