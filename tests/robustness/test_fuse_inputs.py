@@ -211,6 +211,20 @@ def test_no_range_check_fuses_unit_range_inputs_in_their_scale(cli, tmp_path):
         np.testing.assert_allclose(b.read().astype(np.float64) * 2047, a.read(), rtol=1e-4, atol=0.05)
 
 
+def test_no_range_check_does_not_feed_unit_range_inputs_to_a_network(cli, tmp_path):
+    """A network divides by its card's normaliser and adds learned offsets: on [0, 1] inputs a bundled
+    4-band LGPConv-Net gave an image correlated -0.42 with its DN result, exit 0. With or without
+    --no-range-check it is refused in one line naming the way out; a classical method still fuses."""
+    pan, ms = _ms_pan_dn()
+    unit = make_product(tmp_path / "unit", pan=pan / 2047, ms=ms / 2047, dtype="float32")
+    for extra in ((), ("--no-range-check",)):
+        run = cli("fuse", unit.pan, unit.ms, unit.out, "--model", "lgpconv-net.vhr-4band", "--sensor", "QB", "-q",
+                  *extra)
+        _assert_refused(run, unit, "reflectance", "classical --method")
+        assert "pass --no-range-check" not in run.err
+    assert _fuse(cli, unit, "--no-range-check").code == 0
+
+
 @pytest.mark.parametrize("where", ["ms_nan", "ms_inf", "pan_nan", "pan_-inf"])
 @pytest.mark.parametrize("dtype", [None, "uint16"])
 def test_nonfinite_pixels_become_recorded_nodata(cli, tmp_path, where, dtype):

@@ -99,7 +99,8 @@ FUSE_OVERRIDE = "pass --no-range-check (check_range=False) to fuse the values as
 
 
 def check_input_values(pan_small: np.ndarray, ms_small: np.ndarray, pan_info, ms_info, *, check_range: bool = True,
-                       max_value: float | None = None, override: str | None = FUSE_OVERRIDE) -> float:
+                       max_value: float | None = None, override: str | None = FUSE_OVERRIDE,
+                       scale_free: bool = True) -> float:
     """Refuse reflectance/[0, 1] inputs, PAN/MS scale mismatches and an MS beyond the sensor's range;
     returns the largest valid value of both.
 
@@ -107,27 +108,37 @@ def check_input_values(pan_small: np.ndarray, ms_small: np.ndarray, pan_info, ms
     :class:`~pansharpen.io.sources.RasterInfo` (dtype, nodata, path). ``max_value``: the sensor's
     ``2**bits - 1``, to which the fused values are clipped (None: no clipping). ``override``: how
     the caller's user may skip the checks, appended to the message (None: no way; the adaptation,
-    whose networks normalise by the sensor's maximum, needs digital numbers).
+    whose networks normalise by the sensor's maximum, needs digital numbers). ``scale_free``: the
+    fusion gives its result in the inputs' scale (the classical methods); ``False`` (a network,
+    which divides by its card's normaliser and adds learned biases) refuses [0, 1] inputs even
+    with ``check_range=False``: a bundled 4-band LGPConv-Net fused IKONOS DN/2047 into an image
+    correlated -0.42 with its DN result, exit 0.
     """
     pan_valid, ms_valid = _valid_values(_thin(pan_small), pan_info.nodata), _valid_values(_thin(ms_small), ms_info.nodata)
     data_max = max(float(v.max()) if v.size else 0.0 for v in (pan_valid, ms_valid))
-    if not check_range:
-        return data_max
     normalised = [
         f"{role} {info.path} ({info.dtype}, max {vals.max():.4g})"
         for role, info, vals in (("PAN", pan_info, pan_valid), ("MS", ms_info, ms_valid))
         if vals.size and looks_normalised(np.dtype(info.dtype).kind == "f", vals.max())
     ]
     todo = "convert to digital numbers (e.g. multiply [0, 1] values by the sensor maximum, 2047 for 11-bit WV3)"
-    todo += f", or {override}" if override else ""
-    if normalised:
+    if not check_range:
+        if normalised and not scale_free:
+            raise ValueRangeError(
+                f"{' and '.join(normalised)} look like reflectance or [0, 1] values, and networks take digital numbers "
+                "even with --no-range-check (they divide by the sensor maximum and add learned offsets); "
+                f"{todo}, or fuse with a classical --method"
+            )
+        return data_max
+    hint = f", or {override}" if override else ""
+    if normalised:  # a network cannot take them even with the check off: no override offered
         raise ValueRangeError(
             f"{' and '.join(normalised)} look like reflectance or [0, 1] values, but fusion works on digital numbers; "
-            + todo
+            + todo + (hint if scale_free else ", or fuse with a classical --method")
         )
     problem = scale_mismatch({f"PAN {pan_info.path}": high_value(pan_valid), f"MS {ms_info.path}": high_value(ms_valid)})
     if problem:
-        raise ValueRangeError(f"{problem}; {todo}")
+        raise ValueRangeError(f"{problem}; {todo}{hint}")
     ms_high = high_value(ms_valid)
     if max_value is not None and ms_high > max_value:
         bits = int(np.ceil(np.log2(ms_high + 1)))
