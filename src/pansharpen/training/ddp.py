@@ -48,7 +48,7 @@ def shutdown(d: Dist, *, finished: bool = False) -> None:
     barrier first: no rank closes its gloo connections while another is still at work (rank 0
     writing the weights). A rank that leaves first can otherwise abort the other ("terminate called
     without an active exception", seen once in CI on the 2-core machine). After an error there is
-    no barrier: the other ranks may never reach it."""
+    no barrier: the other ranks may never reach it (torchrun stops them when one rank fails)."""
     if d.owns_group and dist.is_initialized():
         if finished and d.active:
             dist.barrier()
