@@ -32,8 +32,9 @@ second, the ratio of its time to GDAL's Brovey (below 1: faster than GDAL) and t
 random weights (speed only).
 
 ``--baseline-src DIR`` (another checkout's ``src``, e.g. ``git archive main src | tar -x -C /tmp/main``):
-each classical method also runs with that code, interleaved, and a before/after table gives both
-times and peaks and the largest difference between the two output files (DN).
+each classical method and each network of ``--models`` (seeded random weights, the first
+``--tile``/``--subtile``) also runs with that code, interleaved, and a before/after table gives
+both times and peaks and the largest difference between the two output files (DN).
 """
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ if kind == "method":
 elif weights != "-":
     kwargs["weights"] = weights
 else:
+    torch.manual_seed(0)  # the same random weights in both checkouts of --baseline-src
     model = create(name, bands=8); model.card.sensors = ["WV3"]
     kwargs["model"] = model
 t = time.perf_counter()
@@ -214,7 +216,7 @@ def main() -> None:
             print(f"{'gdal_pansharpen.py, ' + args.compress + ' GeoTIFF':34s} {cli_s:8.2f} s {mp / cli_s:8.2f} MP/s  ratio 1.00")
         cases = [] if args.baseline_src else [("method", m, "-", 512, 0) for m in args.methods]  # else: compared below
         forms = [(t, s) for t in args.tile for s in args.subtile]
-        cases += [("model", m, "-", t, s) for m in args.models for t, s in forms]
+        cases += [] if args.baseline_src else [("model", m, "-", t, s) for m in args.models for t, s in forms]
         cases += [("weights", Path(w).stem, w, t, s) for w in args.weights for t, s in forms]
         best: dict = {}
         for _ in range(args.rounds):
@@ -236,22 +238,23 @@ def main() -> None:
 
 
 def compare_methods(args, pan, ms, folder: Path, base: float) -> None:
-    """Each method with ``--baseline-src`` (before) and this checkout (after), interleaved; both outputs
-    compared; times also as ratios to ``base`` (GDAL's time in the same run)."""
+    """Each method and network with ``--baseline-src`` (before) and this checkout (after), interleaved;
+    both outputs compared; times also as ratios to ``base`` (GDAL's time in the same run)."""
     import numpy as np
     import rasterio
 
     rows = []
-    for name in args.methods:
+    for kind, name in [("method", m) for m in args.methods] + [("model", m) for m in args.models]:
         runs = {}
         for _ in range(args.rounds):
             for tag, src in (("before", args.baseline_src), ("after", None)):
-                r = run_child("method", name, pan, ms, args.threads, folder / f"{tag}.tif", compress=args.compress, src=src)
+                r = run_child(kind, name, pan, ms, args.threads, folder / f"{tag}.tif", tile=args.tile[0],
+                              subtile=args.subtile[0], compress=args.compress, src=src)
                 prev = runs.get(tag, {"seconds": float("inf"), "peak_mb": 0.0})
                 runs[tag] = {"seconds": min(prev["seconds"], r["seconds"]), "peak_mb": max(prev["peak_mb"], r["peak_mb"])}
         with rasterio.open(folder / "before.tif") as a, rasterio.open(folder / "after.tif") as b:
             diff = max(float(np.abs(a.read(k).astype(np.float64) - b.read(k)).max()) for k in range(1, a.count + 1))
-        rows.append((name, runs["before"], runs["after"], diff))
+        rows.append((name if kind == "method" else f"{name} (net)", runs["before"], runs["after"], diff))
     print(f"\n{'method':16s} {'peak before':>12s} {'peak after':>11s} {'s before':>9s} {'s after':>8s} "
           f"{'/GDAL before':>13s} {'/GDAL after':>12s}  max |after - before|")
     for name, before, after, diff in rows:
