@@ -227,11 +227,10 @@ def test_general_interpolator_equals_the_plain_computation(ratio, shape):
 
 @pytest.mark.parametrize("ratio", [3, 6])
 def test_general_interpolator_windows_give_the_whole_images_values_bitwise(ratio):
-    from pansharpen.protocol.interp import _zero_insert_general, interp_general
+    from pansharpen.protocol.interp import interp_general
 
     x = np.random.default_rng(ratio).uniform(0, 2047, size=(2, 61, 47))
     whole = interp_general(x, ratio)
-    np.testing.assert_allclose(whole, _zero_insert_general(x, ratio), rtol=1e-14, atol=2047 * 1e-14)
     m = 10
     for r0, c0, h, w in [(10, 10, 30, 23), (11, 13, 27, 21), (13, 11, 1, 7)]:
         window = interp_general(x[:, r0 - m:r0 + h + m, c0 - m:c0 + w + m], ratio)

@@ -99,10 +99,6 @@ def fuse_command(
     if adapt is not None:
         if method is not None:
             raise PanSharpenError("--adapt trains a network; it does not apply to --method")
-        if no_range_check:
-            raise PanSharpenError("--no-range-check does not apply with --adapt: the adaptation needs digital numbers "
-                                  "(its networks normalise by the sensor's maximum); convert the product to digital "
-                                  "numbers, or fuse without --adapt")
 
         fuse_options = {k: v for k, v in common.items() if k not in ("model", "method", "weights", "sensor", "overwrite")}
         path, res = adapt_and_fuse(pan, ms, out, adapt, model=model, weights=weights, sensor=sensor, overwrite=overwrite,

@@ -22,6 +22,11 @@ A fuser that sets ``accepts_phase = True`` also takes ``phase=(dy, dx)``: the su
 (:attr:`pansharpen.io.grid.PairGrid.phase`); both fusers here upsample the MS at that phase
 (:func:`pansharpen.protocol.interp.interp23tap`). The scene pipeline passes it only when it is
 nonzero, so aligned grids run exactly as before.
+
+A fuser that sets ``scale_free = True`` gives its result in the inputs' scale whatever it is (the
+classical methods), so ``check_range=False`` may feed it [0, 1] values; a network divides by its
+card's normaliser and adds learned offsets, so the scene refuses such values for it
+(:func:`pansharpen.fusion.checks.check_input_values`).
 """
 from __future__ import annotations
 
@@ -288,6 +293,7 @@ class ClassicalFuser:
     # a call is a pure numpy/scipy function of the block and ``params`` (no shared state but read-only
     # caches), so the scene may compute several tiles at once in threads (numpy releases the GIL)
     parallel_tiles = True
+    scale_free = True  # linear in the inputs' common scale: [0, 1] inputs give a [0, 1] result
 
     def prepare(self, ms_scene: np.ndarray, pan_scene: np.ndarray) -> None:
         self.params = self.method.estimate(ms_scene, pan_scene, self.sensor, self.ratio, **self.options)

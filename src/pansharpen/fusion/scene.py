@@ -300,7 +300,7 @@ def fuse_scene(
     threads = resolve_tile_threads(fuser, tile_threads)
     pan_small, ms_small = pan_src.read_decimated(1_000_000), ms_src.read_decimated(1_000_000)
     data_max = check_input_values(pan_small, ms_small, pan_src.info, ms_src.info, check_range=check_range,
-                                  max_value=max_value, scale_free=getattr(fuser, "model", None) is None)
+                                  max_value=max_value, scale_free=getattr(fuser, "scale_free", False))
     scale = output_scale(dtype, data_max, max_value)  # > 1 when an integer dtype is too narrow
     fill = _scene_fill(ms_src, pan_src, ms_small, pan_small)
     del pan_small, ms_small

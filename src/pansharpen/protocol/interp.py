@@ -423,11 +423,6 @@ def _zero_insert_axis(x: np.ndarray, ratio: int, axis: int) -> np.ndarray:
     return ndi.correlate1d(up, general_kernel(ratio), axis=axis, mode="wrap")
 
 
-def _zero_insert_general(x: np.ndarray, ratio: int) -> np.ndarray:
-    """The general interpolator as written, rows then columns (the reference of the polyphase form)."""
-    return _zero_insert_axis(_zero_insert_axis(x, ratio, -2), ratio, -1)
-
-
 @functools.lru_cache(maxsize=8)
 def _general_polyphase(ratio: int) -> tuple[np.ndarray, int]:
     """``(H, j0)`` of :func:`interp_general` like :func:`_polyphase`: read off the zero-insert form's

@@ -749,6 +749,10 @@ def adapt_and_fuse(pan_path, ms_path, out, minutes: float, *, model: str | None 
     check_output(out, overwrite)
     wpath = weights_path_for(out)
     options = dict(fuse_options or {})
+    if not options.get("check_range", True):
+        raise ValueRangeError("--no-range-check (check_range=False) does not apply with --adapt: the adaptation needs "
+                              "digital numbers (its networks normalise by the sensor's maximum); convert the product to "
+                              "digital numbers, or fuse without --adapt")
     sensor_facts = {k: options.get(k) for k in ("mtf_ms", "mtf_pan", "bits")}
     res = adapt_full_resolution(pan_path, ms_path, wpath, model=model, weights=weights, minutes=minutes,
                                 sensor=sensor, device=device, overwrite=overwrite, quiet=quiet, **sensor_facts)
