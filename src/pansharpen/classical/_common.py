@@ -28,7 +28,14 @@ from ..errors import ShapeError, ValueRangeError
 from ..protocol.interp import upsample
 from ..protocol.policy import resolve_sensor as _sensor_policy
 from ..protocol.sensors import Sensor
-from ._lowpass import interp_halo, upsample_strips
+from ..runtime import current_threads, ordered_map
+from ._lowpass import (
+    group_strips,
+    interp_halo,
+    strip_groups,
+    upsample_interp23tap,
+    upsample_strips,
+)
 
 Params = dict[str, Any]
 
@@ -192,12 +199,74 @@ def lms_strips(x: Inputs, rows: int = 32):
     ratio is not a power of two (the general interpolator works on the whole image), the rows of
     ``x.lms`` are yielded instead.
     """
-    if x.given_lms is not None or "lms" in x.__dict__ or x.ratio & (x.ratio - 1):
+    if _lms_whole(x):
         lms = x.lms
         for r0 in range(0, lms.shape[1], rows * x.ratio):
             yield r0, min(lms.shape[1], r0 + rows * x.ratio), lms[:, r0 : r0 + rows * x.ratio]
         return
     yield from upsample_strips(x.ms, x.ratio, rows)
+
+
+def _lms_whole(x: Inputs) -> bool:
+    """Strips of ``MS~`` are rows of the whole ``x.lms`` (given, already computed, or a ratio that is not a power of two)."""
+    return x.given_lms is not None or "lms" in x.__dict__ or bool(x.ratio & (x.ratio - 1))
+
+
+def map_strips(x: Inputs, fn: Callable[..., Any], rows: int = 32, others: tuple[np.ndarray, ...] = (), lms: bool = True,
+               threaded: bool = False):
+    """Yield ``fn(R0, R1, *strips)`` for consecutive strips of ``rows`` MS rows, in order: ``strips``
+    are the rows ``R0:R1`` of ``MS~`` (the strips of :func:`lms_strips`; left out with
+    ``lms=False``) and of each of ``others``, MS-grid images ``(C', h, w)`` upsampled like the MS.
+
+    Groups of strips (:func:`~pansharpen.classical._lowpass.strip_groups`) are upsampled and passed
+    to ``fn`` one group at a time, or, ``threaded``, by several threads at once
+    (:func:`map_in_order`): ``fn`` must then not touch shared state: it summarises its strips
+    (e.g. :meth:`Moments.summarize`) and the caller merges the results in order, which gives
+    bitwise the results of one thread (every strip is bitwise the whole upsampled image's rows,
+    whatever the grouping). Memory: one group (64 MB of upsampled rows) and ``fn``'s work per
+    thread. Threads pay only where ``fn`` does more than sum the strips (PRACS's passes: 1.2x on
+    the full WV3 scene); for plain moments (GSA, MTF-GLP) a second thread gained nothing there and
+    held 100-150 MB more (docs/performance.md).
+    """
+    h, w, ratio = x.ms.shape[1], x.ms.shape[2], x.ratio
+    if ratio & (ratio - 1):  # the general interpolator: whole images, sliced
+        ups = ([x.lms] if lms else []) + [upsample_interp23tap(o, ratio) for o in others]
+        for r0 in range(0, h * ratio, rows * ratio):
+            r1 = min(h * ratio, r0 + rows * ratio)
+            yield fn(r0, r1, *(u[:, r0:r1] for u in ups))
+        return
+    channels = (x.nbands if lms else 0) + sum(o.shape[0] for o in others)
+    groups = strip_groups((max(channels, 1), h, w), ratio, rows)
+    whole = x.lms if lms and _lms_whole(x) else None
+
+    def run(group):
+        g0, g1 = group
+        stacks = [group_strips(o, ratio, group, rows) for o in others]
+        if whole is not None:
+            stacks.insert(0, [(i * ratio, min(g1, i + rows) * ratio, whole[:, i * ratio : min(g1, i + rows) * ratio])
+                              for i in range(g0, g1, rows)])
+        elif lms:
+            stacks.insert(0, group_strips(x.ms, ratio, group, rows))
+        spans = [(i * ratio, min(g1, i + rows) * ratio) for i in range(g0, g1, rows)]
+        return [fn(r0, r1, *(st[j][2] for st in stacks)) for j, (r0, r1) in enumerate(spans)]
+
+    for results in map_in_order(groups, run) if threaded else map(run, groups):
+        yield from results
+
+
+#: The most threads a streamed statistics pass uses (:func:`map_in_order`): each holds a group of
+#: upsampled strips and its blocks' derived images (up to 190 MB for PRACS on a full WV3 scene), so
+#: PRACS's peak stays under issue 18's 1 GB on machines with more cores too.
+STATISTICS_THREADS_MAX = 2
+
+
+def map_in_order(items, fn: Callable[[Any], Any]):
+    """``fn(item)`` for each item, yielded in order, computed by
+    :func:`~pansharpen.runtime.current_threads` threads (at most :data:`STATISTICS_THREADS_MAX`)
+    at once; in this thread when that is one."""
+    items = list(items)
+    threads = min(current_threads(), STATISTICS_THREADS_MAX, len(items))
+    return ordered_map(items, fn, threads) if threads > 1 else map(fn, items)
 
 
 class Moments:
@@ -216,15 +285,27 @@ class Moments:
         self.cm = np.zeros(len(self.pairs))
 
     def add(self, block: np.ndarray) -> None:
-        """``block`` ``(V, n_b)`` float64 samples of the V variables."""
+        """``block`` ``(V, n_b)`` float64 samples of the V variables: :meth:`merge` of :meth:`summarize`."""
+        self.merge(self.summarize(block))
+
+    def summarize(self, block: np.ndarray, overwrite: bool = False):
+        """The block's own count, means, second moments and co-moments (None for an empty block).
+        Reads no running state, so threads may summarize blocks that are merged in order later.
+        ``overwrite``: centre ``block`` in place (a block built for this call: one copy less, the
+        same values)."""
         nb = block.shape[1]
         if nb == 0:
-            return
+            return None
         mb = block.mean(axis=1)
-        centred = block - mb[:, None]
+        centred = np.subtract(block, mb[:, None], out=block) if overwrite else block - mb[:, None]
         gram = centred @ centred.T  # one pass over the block for every (co-)moment
-        m2b = np.diag(gram).copy()
-        cmb = np.array([gram[i, j] for i, j in self.pairs])
+        return nb, mb, np.diag(gram).copy(), np.array([gram[i, j] for i, j in self.pairs])
+
+    def merge(self, summary) -> None:
+        """Combine a :meth:`summarize` result into the running moments (the pairwise update)."""
+        if summary is None:
+            return
+        nb, mb, m2b, cmb = summary
         na, n = self.n, self.n + nb
         delta = mb - self.mean
         dpairs = np.array([delta[i] * delta[j] for i, j in self.pairs])

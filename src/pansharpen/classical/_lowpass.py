@@ -73,32 +73,50 @@ def upsample_rows(image: np.ndarray, ratio: int, r0: int, r1: int) -> np.ndarray
     return up[:, start : start + r1 - r0]
 
 
-def upsample_strips(image: np.ndarray, ratio: int, rows: int = 32, chunk_bytes: int = STRIP_CHUNK_BYTES):
+def strip_groups(shape: tuple[int, int, int], ratio: int, rows: int = 32,
+                 chunk_bytes: int | None = None) -> list[tuple[int, int]]:
+    """LR row ranges ``(g0, g1)`` that :func:`upsample_strips` upsamples together for an image of
+    ``shape (C, h, w)``: whole ``rows``-row strips up to ``chunk_bytes`` (default
+    :data:`STRIP_CHUNK_BYTES`) of upsampled float64 each."""
+    chunk_bytes = STRIP_CHUNK_BYTES if chunk_bytes is None else chunk_bytes
+    channels, h, w = shape
+    row_bytes = channels * ratio * ratio * w * 8  # one LR row, upsampled, float64
+    group = rows * max(1, int(chunk_bytes) // max(1, row_bytes * rows))
+    return [(g0, min(h, g0 + group)) for g0 in range(0, h, group)]
+
+
+def group_strips(image: np.ndarray, ratio: int, group: tuple[int, int], rows: int = 32) -> list:
+    """The strips ``[(R0, R1, upsample_interp23tap(image)[:, R0:R1]), ...]`` of one group of
+    :func:`strip_groups` (a power-of-two ``ratio``): one :func:`upsample_rows` call, so each strip is
+    bitwise the whole upsampled image's rows whatever the grouping."""
+    g0, g1 = group
+    up = upsample_rows(image, ratio, g0 * ratio, g1 * ratio)
+    out = []
+    for i0 in range(g0, g1, rows):
+        r0, r1 = i0 * ratio, min(g1, i0 + rows) * ratio
+        out.append((r0, r1, up[:, r0 - g0 * ratio : r1 - g0 * ratio]))
+    return out
+
+
+def upsample_strips(image: np.ndarray, ratio: int, rows: int = 32, chunk_bytes: int | None = None):
     """Yield ``(R0, R1, upsample_interp23tap(image)[:, R0:R1])`` for consecutive strips of ``rows`` LR rows.
 
     ``image`` is ``(C, h, w)``; the strips are bitwise the rows of the whole upsampled image
     (:func:`upsample_rows`). Several strips, up to ``chunk_bytes`` of upsampled rows, are
-    upsampled together and yielded one by one: each upsampling recomputes
-    :func:`strip_margin` LR rows on both sides (20 at ratio 4, 1.6x the work of 32-row strips), so
-    fewer, taller ones waste less while the caller still sees ``rows``-row strips (its moments are
-    combined in the same order, so its statistics are bitwise the same). Memory: one chunk,
-    ``chunk_bytes`` plus the margins. At ratios that are not powers of two (the general
-    interpolator) the whole image is upsampled and sliced.
+    upsampled together (:func:`strip_groups`, :func:`group_strips`) and yielded one by one: each
+    upsampling recomputes :func:`strip_margin` LR rows on both sides (20 at ratio 4, 1.6x the work
+    of 32-row strips), so fewer, taller ones waste less while the caller still sees ``rows``-row
+    strips (its moments are combined in the same order, so its statistics are bitwise the same).
+    Memory: one chunk, ``chunk_bytes`` plus the margins. At ratios that are not powers of two (the
+    general interpolator) the whole image is upsampled and sliced.
     """
-    h = image.shape[1]
     if ratio & (ratio - 1):
         up = upsample_interp23tap(image, ratio)
         for r0 in range(0, up.shape[1], rows * ratio):
             yield r0, min(up.shape[1], r0 + rows * ratio), up[:, r0 : r0 + rows * ratio]
         return
-    row_bytes = image.shape[0] * ratio * ratio * image.shape[2] * 8  # one LR row, upsampled, float64
-    group = rows * max(1, int(chunk_bytes) // max(1, row_bytes * rows))  # LR rows upsampled together
-    for g0 in range(0, h, group):
-        g1 = min(h, g0 + group)
-        up = upsample_rows(image, ratio, g0 * ratio, g1 * ratio)
-        for i0 in range(g0, g1, rows):
-            r0, r1 = i0 * ratio, min(g1, i0 + rows) * ratio
-            yield r0, r1, up[:, r0 - g0 * ratio : r1 - g0 * ratio]
+    for group in strip_groups(image.shape, ratio, rows, chunk_bytes):
+        yield from group_strips(image, ratio, group, rows)
 
 
 def mtf_decimate(pan: np.ndarray, gains: tuple[float, ...], ratio: int) -> np.ndarray:

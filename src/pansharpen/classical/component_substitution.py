@@ -25,6 +25,8 @@ from ._common import (
     equalize,
     lms_strips,
     lstsq,
+    map_in_order,
+    map_strips,
     require_ms_variation,
 )
 from ._lowpass import (
@@ -82,11 +84,15 @@ def _cs_params(x: Inputs, weights: np.ndarray, bias: float) -> dict:
     n = x.nbands
     moments = Moments(n + 1, pairs=[(k, n) for k in range(n)])  # bands 0..n-1, intensity n
     intensity_min = np.inf
-    for _, _, strip in lms_strips(x):
+
+    def summarize(r0, r1, strip):  # a strip's summary (map_strips)
         flat = strip.reshape(n, -1)
         intensity = np.tensordot(weights, flat, axes=1) + bias
-        intensity_min = min(intensity_min, float(intensity.min()))
-        moments.add(np.concatenate([flat, intensity[None]], axis=0))
+        return float(intensity.min()), moments.summarize(np.concatenate([flat, intensity[None]], axis=0), overwrite=True)
+
+    for low, summary in map_strips(x, summarize):
+        intensity_min = min(intensity_min, low)
+        moments.merge(summary)
     band_var = moments.var(ddof=1)
     require_ms_variation(None, "component substitution", std=np.sqrt(band_var[:n]), mean=moments.mean[:n])
     var_i = float(band_var[n])
@@ -491,17 +497,26 @@ def _pracs_regression_rows(x: Inputs, params: dict):
     """Yield the rows ``([1, M~], [LP(P), LP(M~)])`` of PRACS's regression, a block at a time; LP = bicubic down-up.
 
     Each strip computes ``MS~`` on its rows plus the down-up's reach, so ``LP`` is bitwise the
-    whole-image one (:func:`down_up_rows`)."""
+    whole-image one (:func:`down_up_rows`). Strips are formed by
+    :func:`~pansharpen.classical._common.map_in_order` threads at once and yielded in order (the caller's
+    least squares takes them in the same order: the same bits as one thread)."""
     n, height, ratio = x.nbands, x.pan.shape[0], x.ratio
-    for r0, r1 in _blocks(0, height, 32 * ratio):
+
+    def rows_of(span):  # in a pool thread: the rows of one 32-MS-row strip
+        r0, r1 = span
         lo, hi = down_up_reach(height, ratio, r0, r1)
         lo, hi = min(lo, r0), max(hi, r1)
         matched = _pracs_matched_ms(_lms_rows(x, lo, hi), params)
+        out = []
         for b0, b1 in _blocks(r0, r1, PRACS_BLOCK * ratio):
             pan_lp = down_up_rows(lambda a, b: x.pan[None, a:b], height, ratio, b0, b1)
             matched_lp = down_up_rows(lambda a, b, m=matched, lo=lo: m[:, a - lo : b - lo], height, ratio, b0, b1)
-            yield (_with_ones(matched[:, b0 - lo : b1 - lo]).reshape(n + 1, -1).T,
-                   np.concatenate([pan_lp.reshape(1, -1), matched_lp.reshape(n, -1)], axis=0).T)
+            out.append((_with_ones(matched[:, b0 - lo : b1 - lo]).reshape(n + 1, -1).T,
+                        np.concatenate([pan_lp.reshape(1, -1), matched_lp.reshape(n, -1)], axis=0).T))
+        return out
+
+    for rows in map_in_order(_blocks(0, height, 32 * ratio), rows_of):
+        yield from rows
 
 
 def _pracs_estimate(x: Inputs, beta: float = 0.95) -> dict:
@@ -517,8 +532,8 @@ def _pracs_estimate(x: Inputs, beta: float = 0.95) -> dict:
     """
     n = x.nbands
     ms_moments = Moments(n)
-    for _, _, strip in lms_strips(x):
-        ms_moments.add(strip.reshape(n, -1))
+    for summary in map_strips(x, lambda r0, r1, strip: ms_moments.summarize(strip.reshape(n, -1)), threaded=True):
+        ms_moments.merge(summary)
     std_k, mean_k = np.sqrt(ms_moments.var(ddof=1)), ms_moments.mean
     require_ms_variation(None, "PRACS", std=std_k, mean=mean_k)
     params = {
@@ -535,18 +550,23 @@ def _pracs_estimate(x: Inputs, beta: float = 0.95) -> dict:
     coefs = fit.solve("PRACS intensity regressions")
     alpha = coefs[:, 0]
 
-    def strips():  # (P, MS~, M~, basis [1, M~] (N, n + 1), intensity) per strip
-        for r0, r1, strip in lms_strips(x):
-            for b0, b1 in _blocks(r0, r1, PRACS_BLOCK * x.ratio):
-                lms = strip[:, b0 - r0 : b1 - r0]
-                matched = _pracs_matched_ms(lms, params)
-                basis = _with_ones(matched).reshape(n + 1, -1).T
-                yield x.pan[b0:b1].ravel(), lms.reshape(n, -1), matched.reshape(n, -1), basis, basis @ alpha
+    def blocks_of(r0, r1, strip):  # (P, MS~, M~, basis [1, M~] (N, n + 1)) per block of a strip
+        for b0, b1 in _blocks(r0, r1, PRACS_BLOCK * x.ratio):
+            lms = strip[:, b0 - r0 : b1 - r0]
+            matched = _pracs_matched_ms(lms, params)
+            yield x.pan[b0:b1].ravel(), lms.reshape(n, -1), matched.reshape(n, -1), _with_ones(matched).reshape(n + 1, -1).T
 
-    # intensity (variable 0) against M~_k (1..n) and MS~_k (n+1..2n)
+    # intensity (variable 0) against M~_k (1..n) and MS~_k (n+1..2n); each strip summarised in a
+    # pool thread (map_strips), the summaries merged in order
     corr = Moments(2 * n + 1, pairs=[(0, 1 + k) for k in range(2 * n)])
-    for _, lms, matched, _, intensity in strips():
-        corr.add(np.concatenate([intensity[None], matched, lms], axis=0))
+
+    def corr_summaries(r0, r1, strip):
+        return [corr.summarize(np.concatenate([(basis @ alpha)[None], matched, lms], axis=0), overwrite=True)
+                for _, lms, matched, basis in blocks_of(r0, r1, strip)]
+
+    for summaries in map_strips(x, corr_summaries, threaded=True):
+        for summary in summaries:
+            corr.merge(summary)
     corrs = _correlations(corr)
     cc, rho = corrs[:n], corrs[n:]
     # band-wise high-resolution component P_k^h = cc_k P + (1 - cc_k) M~_k and its intensity
@@ -554,9 +574,17 @@ def _pracs_estimate(x: Inputs, beta: float = 0.95) -> dict:
     gamma = cc[None] * alpha[:, None] + (1 - cc[None]) * coefs[:, 1:]
     # P_k^h (0..n-1), I_k (n..2n-1), MS~_k (2n..3n-1)
     bands = Moments(3 * n, pairs=[(n + k, 2 * n + k) for k in range(n)])
-    for pan, lms, matched, basis, _ in strips():
-        p_h = cc[:, None] * pan[None] + (1 - cc[:, None]) * matched
-        bands.add(np.concatenate([p_h, (basis @ gamma).T, lms], axis=0))
+
+    def band_summaries(r0, r1, strip):
+        out = []
+        for pan, lms, matched, basis in blocks_of(r0, r1, strip):
+            p_h = cc[:, None] * pan[None] + (1 - cc[:, None]) * matched
+            out.append(bands.summarize(np.concatenate([p_h, (basis @ gamma).T, lms], axis=0), overwrite=True))
+        return out
+
+    for summaries in map_strips(x, band_summaries, threaded=True):
+        for summary in summaries:
+            bands.merge(summary)
     offset = bands.mean[:n] - bands.mean[n : 2 * n]
     inj = _correlations(bands)
     mean_std = std_k.mean()

@@ -26,7 +26,7 @@ from ._common import (
     ClassicalMethod,
     Inputs,
     Moments,
-    lms_strips,
+    map_strips,
     safe_ratio,
 )
 from ._lowpass import (
@@ -40,7 +40,6 @@ from ._lowpass import (
     starlet_halo,
     starlet_lowpass,
     upsample_interp23tap,
-    upsample_strips,
 )
 from .component_substitution import intensity_regression
 
@@ -132,17 +131,19 @@ def scene_moments(x: Inputs, *, lms=True, lows=True, pan=False, pairs=lambda sm:
     """
     sm = SceneMoments(x.nbands, _gains(x), lms, lows, pan)
     sm.moments = Moments(sm.nvars, pairs=pairs(sm))
-    streams = [lms_strips(x, rows)] if lms else []
-    if lows:
-        streams.append(upsample_strips(_glp_decimated(x)[1], x.ratio, rows))
-    for strips in zip(*streams):  # the same row ranges
-        r0, r1 = strips[0][:2]
-        parts = [s[2].reshape(s[2].shape[0], -1) for s in strips]
-        if lows:
-            sm.low_min = np.minimum(sm.low_min, parts[-1].min(axis=1))
+    low_lr = _glp_decimated(x)[1] if lows else None
+
+    def summarize(r0, r1, *strips):  # no shared state touched (map_strips)
+        parts = [strip.reshape(strip.shape[0], -1) for strip in strips]  # MS~ (if lms), low-pass PANs (if lows)
+        low_min = parts[-1].min(axis=1) if lows else None
         if pan:
             parts.append(x.pan[r0:r1].reshape(1, -1))
-        sm.moments.add(np.concatenate(parts, axis=0))
+        return low_min, sm.moments.summarize(np.concatenate(parts, axis=0), overwrite=True)
+
+    for low_min, summary in map_strips(x, summarize, rows, others=(low_lr,) if lows else (), lms=lms):
+        if lows:
+            sm.low_min = np.minimum(sm.low_min, low_min)
+        sm.moments.merge(summary)
     return sm
 
 

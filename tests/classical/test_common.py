@@ -1,0 +1,61 @@
+"""The streamed-statistics helpers of ``pansharpen.classical._common``: strips mapped in threads."""
+import numpy as np
+import pytest
+
+from pansharpen.classical import _lowpass
+from pansharpen.classical._common import Moments, lms_strips, make_inputs, map_strips
+from pansharpen.classical.registry import get_method
+from pansharpen.runtime import compute_threads
+
+
+def _scene(h=75, w=37, seed=8):
+    rng = np.random.default_rng(seed)  # 75 MS rows: several groups of strips with a small chunk
+    ms = rng.uniform(50, 2047, (8, h, w))
+    return ms, np.tensordot(rng.uniform(0.05, 0.2, 8), np.repeat(np.repeat(ms, 4, 1), 4, 2), axes=1) + rng.normal(0, 40, (4 * h, 4 * w))
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_map_strips_gives_the_strips_of_lms_strips_in_order(monkeypatch, threads):
+    monkeypatch.setattr(_lowpass, "STRIP_CHUNK_BYTES", 40_000)  # many groups
+    ms, pan = _scene()
+    x = make_inputs(ms, pan, "WV3", 4)
+    other = np.random.default_rng(1).uniform(0, 9, (2, 75, 37))
+    with compute_threads(threads):
+        got = list(map_strips(x, lambda r0, r1, s, o: (r0, r1, s.copy(), o.copy()), rows=7, others=(other,),
+                              threaded=True))
+    want = list(lms_strips(make_inputs(ms, pan, "WV3", 4), rows=7))
+    assert [g[:2] for g in got] == [w[:2] for w in want]
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g[2], w[2])
+    np.testing.assert_array_equal(np.concatenate([g[3] for g in got], axis=1), _lowpass.upsample_interp23tap(other, 4))
+    with compute_threads(threads):  # lms=False: the other images only
+        only = list(map_strips(x, lambda r0, r1, o: o.shape, rows=7, others=(other,), lms=False, threaded=True))
+    assert len(only) == len(want) and "lms" not in x.__dict__
+
+
+def test_moments_add_is_summarize_then_merge():
+    """add = merge(summarize(...)), bitwise, with the block centred in place (overwrite) or not."""
+    blocks = [np.random.default_rng(i).normal(i, 1 + i, (3, 50 + i)) for i in range(4)]
+    a, b = Moments(3, pairs=[(0, 1), (1, 2)]), Moments(3, pairs=[(0, 1), (1, 2)])
+    for i, blk in enumerate(blocks):
+        a.add(blk)
+        b.merge(b.summarize(blk.copy(), overwrite=True) if i % 2 else b.summarize(blk))
+    b.merge(b.summarize(np.zeros((3, 0))))  # an empty block changes nothing
+    for attr in ("n", "mean", "m2", "cm"):
+        np.testing.assert_array_equal(getattr(a, attr), getattr(b, attr))
+    np.testing.assert_allclose(a.var(), np.concatenate(blocks, axis=1).var(axis=1, ddof=1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["mtf-glp", "mtf-glp-fs", "mtf-glp-cbd", "mtf-glp-hpm-h", "awlp", "gsa", "bt-h", "pracs"])
+def test_threaded_scene_statistics_are_bitwise_those_of_one_thread(monkeypatch, method):
+    """The streamed passes summarise strips in threads and merge them in order: the same bits."""
+    monkeypatch.setattr(_lowpass, "STRIP_CHUNK_BYTES", 40_000)  # several groups, so the threads share them
+    ms, pan = _scene()
+    estimates = []
+    for threads in (1, 3):
+        with compute_threads(threads):
+            estimates.append(get_method(method).estimate(ms, pan, "WV3", 4))
+    one, many = estimates
+    assert one.keys() == many.keys()
+    for key in one:
+        np.testing.assert_array_equal(np.asarray(one[key]), np.asarray(many[key]), err_msg=key)
