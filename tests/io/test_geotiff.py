@@ -73,6 +73,27 @@ def test_codecs_and_creation_options(tmp_path, codec):
         assert (ds.compression.name.lower() if ds.compression else "none") == codec
 
 
+def test_zstd_writes_at_the_fast_level_unless_told(tmp_path):
+    """--compress zstd writes at ZSTD_LEVEL (1, not GDAL's 9); --co ZSTD_LEVEL=N wins; overviews and COG too."""
+    from pansharpen.io.geotiff import ZSTD_LEVEL
+
+    rng = np.random.default_rng(2)
+    arr = (np.cumsum(rng.integers(-3, 4, (2, 512, 512)), axis=2) + 1000).astype("uint16")  # compressible
+    sizes = {}
+    for label, co in (("default", []), ("9", ["ZSTD_LEVEL=9"]), ("1", ["ZSTD_LEVEL=1"])):
+        path = tmp_path / f"z{label}.tif"
+        _write(path, arr, WriteOptions(compress="zstd", overviews=False, creation_options=parse_creation_options(co)))
+        with rasterio.open(path) as ds:
+            np.testing.assert_array_equal(ds.read(), arr)
+        sizes[label] = os.path.getsize(path)
+    assert ZSTD_LEVEL == 1 and sizes["default"] == sizes["1"] > sizes["9"]
+    _write(tmp_path / "zc.tif", arr, WriteOptions(compress="zstd", cog=True))
+    with rasterio.open(tmp_path / "zc.tif") as ds:
+        assert ds.compression.name.lower() == "zstd" and ds.overviews(1)
+        assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        np.testing.assert_array_equal(ds.read(), arr)
+
+
 def test_bad_options_are_refused():
     with pytest.raises(DataFormatError, match="unknown compression"):
         WriteOptions(compress="jpeg2000")
