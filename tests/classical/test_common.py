@@ -46,7 +46,7 @@ def test_moments_add_is_summarize_then_merge():
     np.testing.assert_allclose(a.var(), np.concatenate(blocks, axis=1).var(axis=1, ddof=1), rtol=1e-12)
 
 
-@pytest.mark.parametrize("method", ["mtf-glp", "mtf-glp-fs", "mtf-glp-cbd", "mtf-glp-hpm-h", "awlp", "gsa", "bt-h", "pracs"])
+@pytest.mark.parametrize("method", ["mtf-glp", "mtf-glp-fs", "mtf-glp-cbd", "mtf-glp-hpm-h", "awlp", "gsa", "bt-h", "pracs", "c-gsa"])
 def test_threaded_scene_statistics_are_bitwise_those_of_one_thread(monkeypatch, method):
     """The streamed passes summarise strips in threads and merge them in order: the same bits."""
     monkeypatch.setattr(_lowpass, "STRIP_CHUNK_BYTES", 40_000)  # several groups, so the threads share them

@@ -192,21 +192,28 @@ def _cgsa_estimate(x: Inputs, clusters: int = 5, seed: int = 0) -> dict:
     )
     centres = kmeans(np.ascontiguousarray(sample.T), clusters, seed=seed)
     k = len(centres)
-    count = np.zeros(k)
-    sums = {name: np.zeros(k) for name in ("i", "p", "ii", "pp")}
-    band_sum, band_i = np.zeros((n, k)), np.zeros((n, k))
-    for r0, r1, strip in lms_strips(x):
+
+    def segment_sums(r0, r1, strip):  # one strip's per-segment sums (in a pool thread: map_strips)
         flat = strip.reshape(n, -1)
         labels = assign_clusters(flat, centres, channels_first=True)
         intensity = np.tensordot(weights, flat, axes=1) + bias
         pan = x.pan[r0:r1].ravel()
+        sums = {name: np.bincount(labels, weights=values, minlength=k)
+                for name, values in (("i", intensity), ("p", pan), ("ii", intensity * intensity), ("pp", pan * pan))}
+        sums["count"] = np.bincount(labels, minlength=k)
+        sums["band"] = np.stack([np.bincount(labels, weights=flat[b], minlength=k) for b in range(n)])
+        sums["band_i"] = np.stack([np.bincount(labels, weights=flat[b] * intensity, minlength=k) for b in range(n)])
+        return sums
 
-        count += np.bincount(labels, minlength=k)
-        for name, values in (("i", intensity), ("p", pan), ("ii", intensity * intensity), ("pp", pan * pan)):
-            sums[name] += np.bincount(labels, weights=values, minlength=k)
-        for b in range(n):
-            band_sum[b] += np.bincount(labels, weights=flat[b], minlength=k)
-            band_i[b] += np.bincount(labels, weights=flat[b] * intensity, minlength=k)
+    count = np.zeros(k)
+    sums = {name: np.zeros(k) for name in ("i", "p", "ii", "pp")}
+    band_sum, band_i = np.zeros((n, k)), np.zeros((n, k))
+    for part in map_strips(x, segment_sums, threaded=True):  # added in strip order: the bits of one thread
+        count += part["count"]
+        for name in sums:
+            sums[name] += part[name]
+        band_sum += part["band"]
+        band_i += part["band_i"]
     n_seg, dof = count, np.maximum(count - 1, 1)
     mean_i, mean_p = sums["i"] / np.maximum(n_seg, 1), sums["p"] / np.maximum(n_seg, 1)
     var_i = (sums["ii"] - n_seg * mean_i**2) / dof
