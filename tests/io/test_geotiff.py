@@ -99,6 +99,10 @@ def test_bad_options_are_refused():
         WriteOptions(compress="jpeg2000")
     with pytest.raises(DataFormatError, match="KEY=VALUE"):
         parse_creation_options(["BLOCKXSIZE"])
+    for bad in ("ZSTD_LEVEL=abc", "ZSTD_LEVEL=0", "ZSTD_LEVEL=23", "ZLEVEL=10"):
+        with pytest.raises(DataFormatError, match="whole number from"):
+            WriteOptions(compress="zstd", creation_options=parse_creation_options([bad]))
+    assert WriteOptions(creation_options={"zstd_level": "22", "ZLEVEL": "9"}).creation_options["ZSTD_LEVEL"] == "22"
 
 
 def test_cog_keeps_predictor_and_overviews(tmp_path):

@@ -60,6 +60,10 @@ TAG_PREFIX = "PANSHARPEN_"
 BLOCK = 256
 
 
+#: codec levels checked by :class:`WriteOptions` (GDAL ignores a bad value with a warning at most)
+_LEVEL_OPTIONS = {"ZSTD_LEVEL": (1, 22), "ZLEVEL": (1, 9)}
+
+
 @dataclass
 class WriteOptions:
     """How a GeoTIFF is written (the ``fuse`` options ``--compress``, ``--co``, ``--no-overviews``, ``--cog``)."""
@@ -76,6 +80,10 @@ class WriteOptions:
             raise DataFormatError(f"unknown compression {self.compress!r}; use one of {', '.join(COMPRESSIONS)}")
         self.compress = key
         self.creation_options = {str(k).upper(): str(v) for k, v in dict(self.creation_options).items()}
+        for name, (lo, hi) in _LEVEL_OPTIONS.items():  # GDAL takes a bad level silently
+            value = self.creation_options.get(name)
+            if value is not None and not (value.strip().isdigit() and lo <= int(value) <= hi):
+                raise DataFormatError(f"--co {name} must be a whole number from {lo} to {hi}; got {value!r}")
 
 
 def parse_creation_options(items: Iterable[str]) -> dict[str, str]:
