@@ -102,6 +102,12 @@ def test_bad_options_are_refused():
     for bad in ("ZSTD_LEVEL=abc", "ZSTD_LEVEL=0", "ZSTD_LEVEL=23", "ZLEVEL=10"):
         with pytest.raises(DataFormatError, match="whole number from"):
             WriteOptions(compress="zstd", creation_options=parse_creation_options([bad]))
+    # options GDAL took silently (threads) or that failed halfway through the write (JPEG of 6 bands)
+    for bad, match in (("COMPRESS=JPEG", "use --compress"), ("NUM_THREADS=abc", "NUM_THREADS"), ("PREDICTOR=5", "PREDICTOR")):
+        with pytest.raises(DataFormatError, match=match):
+            WriteOptions(creation_options=parse_creation_options([bad]))
+    ok = WriteOptions(creation_options=parse_creation_options(["COMPRESS=zstd", "NUM_THREADS=2", "PREDICTOR=2"]))
+    assert ok.compress == "zstd" and "COMPRESS" not in ok.creation_options  # --co COMPRESS=X is --compress X
     assert WriteOptions(creation_options={"zstd_level": "22", "ZLEVEL": "9"}).creation_options["ZSTD_LEVEL"] == "22"
 
 

@@ -60,7 +60,7 @@ TAG_PREFIX = "PANSHARPEN_"
 BLOCK = 256
 
 
-#: codec levels checked by :class:`WriteOptions` (GDAL ignores a bad value with a warning at most)
+#: codec levels checked by :class:`WriteOptions` (GDAL takes a bad value silently)
 _LEVEL_OPTIONS = {"ZSTD_LEVEL": (1, 22), "ZLEVEL": (1, 9)}
 
 
@@ -80,10 +80,28 @@ class WriteOptions:
             raise DataFormatError(f"unknown compression {self.compress!r}; use one of {', '.join(COMPRESSIONS)}")
         self.compress = key
         self.creation_options = {str(k).upper(): str(v) for k, v in dict(self.creation_options).items()}
-        for name, (lo, hi) in _LEVEL_OPTIONS.items():  # GDAL takes a bad level silently
-            value = self.creation_options.get(name)
-            if value is not None and not (value.strip().isdigit() and lo <= int(value) <= hi):
-                raise DataFormatError(f"--co {name} must be a whole number from {lo} to {hi}; got {value!r}")
+        _check_creation_options(self.creation_options)
+        if "COMPRESS" in self.creation_options:  # --co COMPRESS=X is --compress X (its level, overviews, COG)
+            self.compress = self.creation_options.pop("COMPRESS").strip().lower()
+
+
+def _check_creation_options(options: Mapping[str, str]) -> None:
+    """Refuse creation options that GDAL would take silently (a bad level, thread count) or that
+    would fail halfway through the write (a lossy or unknown codec given as ``--co COMPRESS``)."""
+    for name, (lo, hi) in _LEVEL_OPTIONS.items():
+        value = options.get(name)
+        if value is not None and not (value.strip().isdigit() and lo <= int(value) <= hi):
+            raise DataFormatError(f"--co {name} must be a whole number from {lo} to {hi}; got {value!r}")
+    codec = options.get("COMPRESS")
+    if codec is not None and codec.strip().lower() not in COMPRESSIONS:
+        raise DataFormatError(f"--co COMPRESS={codec} is not one of the lossless codecs fuse writes; use --compress "
+                              f"{'|'.join(COMPRESSIONS)}")
+    threads = options.get("NUM_THREADS")
+    if threads is not None and not (threads.strip().upper() == "ALL_CPUS" or (threads.strip().isdigit() and int(threads) > 0)):
+        raise DataFormatError(f"--co NUM_THREADS must be ALL_CPUS or a positive whole number; got {threads!r}")
+    predictor = options.get("PREDICTOR")
+    if predictor is not None and predictor.strip() not in ("1", "2", "3"):
+        raise DataFormatError(f"--co PREDICTOR must be 1 (none), 2 (integers) or 3 (floating point); got {predictor!r}")
 
 
 def parse_creation_options(items: Iterable[str]) -> dict[str, str]:
