@@ -29,6 +29,7 @@ from ..protocol.interp import upsample
 from ..protocol.policy import resolve_sensor as _sensor_policy
 from ..protocol.sensors import Sensor
 from ..runtime import current_threads, ordered_map
+from . import _lowpass
 from ._lowpass import (
     group_strips,
     interp_halo,
@@ -236,7 +237,10 @@ def map_strips(x: Inputs, fn: Callable[..., Any], rows: int = 32, others: tuple[
             yield fn(r0, r1, *(u[:, r0:r1] for u in ups))
         return
     channels = (x.nbands if lms else 0) + sum(o.shape[0] for o in others)
-    groups = strip_groups((max(channels, 1), h, w), ratio, rows)
+    # threaded: groups of half the size, so the threads together hold what one thread held (the
+    # strips, and so the results, are the same whatever the grouping)
+    chunk = _lowpass.STRIP_CHUNK_BYTES // (statistics_threads() if threaded else 1)
+    groups = strip_groups((max(channels, 1), h, w), ratio, rows, chunk)
     whole = x.lms if lms and _lms_whole(x) else None
 
     def run(group):
@@ -260,12 +264,18 @@ def map_strips(x: Inputs, fn: Callable[..., Any], rows: int = 32, others: tuple[
 STATISTICS_THREADS_MAX = 2
 
 
+def statistics_threads() -> int:
+    """Threads of a streamed statistics pass here: :func:`~pansharpen.runtime.current_threads`, at most
+    :data:`STATISTICS_THREADS_MAX`."""
+    return max(1, min(current_threads(), STATISTICS_THREADS_MAX))
+
+
 def map_in_order(items, fn: Callable[[Any], Any]):
     """``fn(item)`` for each item, yielded in order, computed by
     :func:`~pansharpen.runtime.current_threads` threads (at most :data:`STATISTICS_THREADS_MAX`)
     at once; in this thread when that is one."""
     items = list(items)
-    threads = min(current_threads(), STATISTICS_THREADS_MAX, len(items))
+    threads = min(statistics_threads(), len(items))
     return ordered_map(items, fn, threads) if threads > 1 else map(fn, items)
 
 
@@ -433,9 +443,11 @@ class StreamedLeastSquares:
     def add(self, design: np.ndarray, target: np.ndarray) -> None:
         """``design`` ``(n_b, D)``, ``target`` ``(n_b, T)`` rows of the system."""
         self.nd = design.shape[1]
-        block = np.concatenate([design, target], axis=1)
-        if self.r is not None:
-            block = np.concatenate([self.r, block], axis=0)
+        top = 0 if self.r is None else self.r.shape[0]
+        block = np.empty((top + design.shape[0], design.shape[1] + target.shape[1]))  # [R; design | target], one copy
+        if top:
+            block[:top] = self.r
+        block[top:, : self.nd], block[top:, self.nd :] = design, target
         self.r = r_factor(block)
         self.rows += design.shape[0]
 
