@@ -61,7 +61,7 @@ BLOCK = 256
 
 
 #: codec levels checked by :class:`WriteOptions` (GDAL takes a bad value silently)
-_LEVEL_OPTIONS = {"ZSTD_LEVEL": (1, 22), "ZLEVEL": (1, 9)}
+_LEVEL_OPTIONS = {"ZSTD_LEVEL": (1, 22), "ZLEVEL": (1, 12)}  # ZLEVEL 10-12 with libdeflate
 
 
 @dataclass
