@@ -23,7 +23,6 @@ from ._common import (
     Moments,
     StreamedLeastSquares,
     equalize,
-    lms_strips,
     lstsq,
     map_in_order,
     map_strips,
@@ -74,25 +73,32 @@ def _intensity(lms: np.ndarray, weights: np.ndarray, bias: float) -> np.ndarray:
     return np.tensordot(weights, lms, axes=1) + bias
 
 
-def _cs_params(x: Inputs, weights: np.ndarray, bias: float) -> dict:
+def _cs_params(x: Inputs, weights: np.ndarray, bias: float, sample_step: int | None = None) -> dict:
     """Intensity, PAN equalisation moments and GS gains ``g_k = cov(MS~_k, I) / var(I)``.
 
     One streamed pass over strips of ``MS~`` (:func:`~pansharpen.classical._common.lms_strips`), so the
     full-resolution ``MS~`` and intensity are never held (the full WV3 scene needed 2.2 GB); the moments
-    equal the whole-array ones to float64 rounding (tested). Also the intensity's minimum (BT-H's haze cap).
+    equal the whole-array ones to float64 rounding (tested). Also the intensity's minimum (BT-H's haze cap)
+    and, with ``sample_step``, ``params["sample"]``: every ``sample_step``-th pixel of ``MS~`` in raster
+    order, ``(C, N)`` (the same pixels as ``MS~.reshape(C, -1)[:, ::sample_step]``; C-GSA's k-means sample).
     """
-    n = x.nbands
+    n, width = x.nbands, x.pan.shape[1]
     moments = Moments(n + 1, pairs=[(k, n) for k in range(n)])  # bands 0..n-1, intensity n
     intensity_min = np.inf
+    samples = []
 
     def summarize(r0, r1, strip):  # a strip's summary (map_strips)
         flat = strip.reshape(n, -1)
+        # (a copy of the strip's samples: a view would keep the whole strip alive)
+        sample = flat[:, (-r0 * width) % sample_step :: sample_step].copy() if sample_step else None
         intensity = np.tensordot(weights, flat, axes=1) + bias
-        return float(intensity.min()), moments.summarize(np.concatenate([flat, intensity[None]], axis=0), overwrite=True)
+        summary = moments.summarize(np.concatenate([flat, intensity[None]], axis=0), overwrite=True)
+        return float(intensity.min()), summary, sample
 
-    for low, summary in map_strips(x, summarize):
+    for low, summary, sample in map_strips(x, summarize):
         intensity_min = min(intensity_min, low)
         moments.merge(summary)
+        samples.append(sample)
     band_var = moments.var(ddof=1)
     require_ms_variation(None, "component substitution", std=np.sqrt(band_var[:n]), mean=moments.mean[:n])
     var_i = float(band_var[n])
@@ -102,7 +108,7 @@ def _cs_params(x: Inputs, weights: np.ndarray, bias: float) -> dict:
             "check the inputs or use an MRA method such as 'mtf-glp'"
         )
     gains = moments.cov(ddof=1) / var_i
-    return {
+    params = {
         "weights": np.asarray(weights, dtype=np.float64),
         "bias": float(bias),
         "gain": gains,
@@ -112,6 +118,9 @@ def _cs_params(x: Inputs, weights: np.ndarray, bias: float) -> dict:
         "intensity_std": float(np.sqrt(var_i)),
         "intensity_min": intensity_min,
     }
+    if sample_step:
+        params["sample"] = np.concatenate(samples, axis=1)
+    return params
 
 
 def _equalized_pan(pan: np.ndarray, params: dict) -> np.ndarray:
@@ -183,13 +192,9 @@ def _cgsa_estimate(x: Inputs, clusters: int = 5, seed: int = 0) -> dict:
     strips add up to the whole-image sums to float64 rounding, tested).
     """
     weights, bias = intensity_regression(x, "C-GSA intensity regression")
-    params = _cs_params(x, weights, bias)
-    n, width = x.nbands, x.pan.shape[1]
-    step = max(1, x.pan.size // 20_000)
-    # (a copy of each strip's samples: a view would keep the whole strip alive)
-    sample = np.concatenate(
-        [strip.reshape(n, -1)[:, (-r0 * width) % step :: step].copy() for r0, _, strip in lms_strips(x)], axis=1
-    )
+    n = x.nbands
+    params = _cs_params(x, weights, bias, sample_step=max(1, x.pan.size // 20_000))  # passes 1 and 2 in one
+    sample = params.pop("sample")
     centres = kmeans(np.ascontiguousarray(sample.T), clusters, seed=seed)
     k = len(centres)
 
