@@ -198,3 +198,28 @@ def test_threads_share_the_retained_heap():
         growth[case] = json.loads(out.stdout.strip().splitlines()[-1])["growth_mb"]
     assert growth["capped"] < 130, growth
     assert growth["uncapped"] > 170, growth  # the check can fail: without the cap the heaps add up
+
+
+HUGEPAGE_CHILD = r"""
+import sys
+from pansharpen.runtime import retain_freed_memory
+try:
+    from numpy._core.multiarray import _set_madvise_hugepage
+except ImportError:
+    from numpy.core.multiarray import _set_madvise_hugepage
+retain_freed_memory()
+print(int(_set_madvise_hugepage(True)))  # returns the setting it replaces
+"""
+
+
+@pytest.mark.parametrize("env,want", [({}, 0), ({"PANSHARPEN_HUGEPAGES": "1"}, 1), ({"NUMPY_MADVISE_HUGEPAGE": "1"}, 1),
+                                      ({"PANSHARPEN_MALLOPT": "0"}, 1)])
+@pytest.mark.skipif(sys.platform != "linux", reason="numpy asks for huge pages on Linux only")
+def test_the_cli_tuning_stops_numpys_huge_page_requests_unless_told(env, want):
+    """retain_freed_memory() (the CLI's tuning) turns numpy's madvise(MADV_HUGEPAGE) off; either
+    variable keeps numpy's choice (on, on Linux), and PANSHARPEN_MALLOPT=0 leaves everything alone."""
+    base = {k: v for k, v in os.environ.items() if k not in ("PANSHARPEN_HUGEPAGES", "NUMPY_MADVISE_HUGEPAGE",
+                                                           "PANSHARPEN_MALLOPT")}
+    out = subprocess.run([sys.executable, "-c", HUGEPAGE_CHILD], capture_output=True, text=True, check=True,
+                         env={**base, **env})
+    assert int(out.stdout.strip().splitlines()[-1]) == want

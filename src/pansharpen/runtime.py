@@ -22,7 +22,9 @@ allocator of the whole process. A library user who wants the same speed calls it
     import pansharpen.runtime
     pansharpen.runtime.retain_freed_memory()
 
-Set ``PANSHARPEN_MALLOPT=0`` to leave the allocator alone even in the CLI. No-op outside glibc.
+It also stops numpy's transparent-huge-page requests (:func:`numpy_small_pages`: their first
+touch was 2.5-5x slower on the development VM). Set ``PANSHARPEN_MALLOPT=0`` to leave the
+allocator alone even in the CLI. No-op outside glibc.
 
 Threads: :func:`ordered_map` computes independent items in a thread pool and yields them in
 order (scene tiles, the bands of an upsampling); :func:`compute_threads` sets, for the calling
@@ -41,7 +43,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Iterator, TypeVar
 
-__all__ = ["retain_freed_memory", "allocator_tuned", "ordered_map", "compute_threads", "current_threads"]
+__all__ = ["retain_freed_memory", "numpy_small_pages", "allocator_tuned", "ordered_map", "compute_threads",
+           "current_threads"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -71,8 +74,34 @@ def retain_freed_memory() -> bool:
     mmap_ok = mallopt(_M_MMAP_THRESHOLD, 1 << 30) == 1 or mallopt(_M_MMAP_THRESHOLD, 32 << 20) == 1
     trim_ok = mallopt(_M_TRIM_THRESHOLD, (1 << 31) - 1) == 1
     mallopt(_M_ARENA_MAX, 1)
+    numpy_small_pages()
     _done = bool(mmap_ok and trim_ok)
     return _done
+
+
+def numpy_small_pages() -> bool:
+    """Stop numpy from asking for transparent huge pages (``madvise(MADV_HUGEPAGE)`` on every array
+    of 4 MB or more, its default on Linux); True when it was turned off here.
+
+    On the 2-core development VM (and the CI machines like it) huge pages are granted but their
+    first touch is slow: filling 500 MB of new arrays took 0.9-1.9 s with them and 0.2-0.35 s
+    without, and the full-scene ``pansharpen fuse --method mtf-glp`` went from 9.7-10.0 s to
+    6.8-7.1 s, GSA from 6.1-6.6 s to 5.0-5.4 s (docs/performance.md, "Huge pages"). Where huge
+    pages are cheap (bare metal) they save a few per cent on large arrays: set
+    ``PANSHARPEN_HUGEPAGES=1``, or numpy's own ``NUMPY_MADVISE_HUGEPAGE``, to keep numpy's choice.
+    Part of :func:`retain_freed_memory` (the CLI's opt-in); the library never calls it.
+    """
+    if os.environ.get("PANSHARPEN_HUGEPAGES", "0") == "1" or "NUMPY_MADVISE_HUGEPAGE" in os.environ:
+        return False
+    try:
+        from numpy._core.multiarray import _set_madvise_hugepage
+    except ImportError:  # numpy 1.x
+        try:
+            from numpy.core.multiarray import _set_madvise_hugepage
+        except ImportError:
+            return False
+    _set_madvise_hugepage(False)
+    return True
 
 
 def allocator_tuned() -> bool:
