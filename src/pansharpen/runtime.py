@@ -43,6 +43,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Iterator, TypeVar
 
+import numpy as np
+
 __all__ = ["retain_freed_memory", "numpy_small_pages", "allocator_tuned", "ordered_map", "compute_threads",
            "current_threads"]
 
@@ -93,14 +95,11 @@ def numpy_small_pages() -> bool:
     """
     if os.environ.get("PANSHARPEN_HUGEPAGES", "0") == "1" or "NUMPY_MADVISE_HUGEPAGE" in os.environ:
         return False
-    try:
-        from numpy._core.multiarray import _set_madvise_hugepage
-    except ImportError:  # numpy 1.x
-        try:
-            from numpy.core.multiarray import _set_madvise_hugepage
-        except ImportError:
-            return False
-    _set_madvise_hugepage(False)
+    core = getattr(np, "_core", None) or getattr(np, "core", None)  # numpy 2.x / 1.x
+    setter = getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)  # private, so guarded
+    if setter is None:
+        return False
+    setter(False)
     return True
 
 
