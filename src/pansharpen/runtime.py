@@ -89,7 +89,7 @@ def numpy_small_pages() -> bool:
     first touch is slow: filling 500 MB of new arrays took 0.9-1.9 s with them and 0.2-0.35 s
     without, and the full-scene ``pansharpen fuse --method mtf-glp`` went from 9.7-10.0 s to
     6.8-7.1 s, GSA from 6.1-6.6 s to 5.0-5.4 s (docs/performance.md, "Huge pages"). Where huge
-    pages are cheap (bare metal) they save a few per cent on large arrays: set
+    pages are cheap (bare metal, not measured here) they may save a little on large arrays: set
     ``PANSHARPEN_HUGEPAGES=1``, or numpy's own ``NUMPY_MADVISE_HUGEPAGE``, to keep numpy's choice.
     Part of :func:`retain_freed_memory` (the CLI's opt-in); the library never calls it.
     """
