@@ -260,14 +260,18 @@ def test_brovey_fitted_weights_are_the_nonnegative_regression(pair):
         get_method("brovey").estimate(ms, pan, None, 4, weights="mean")
 
 
-def test_lms_strips_are_bitwise_the_whole_upsampled_ms():
-    from pansharpen.classical._common import lms_strips, make_inputs
+def test_lms_strips_and_rows_are_bitwise_the_whole_upsampled_ms():
+    from pansharpen.classical._common import make_inputs, map_strips
 
     rng = np.random.default_rng(3)
     ms, pan = rng.uniform(0, 2047, (4, 37, 29)), rng.uniform(0, 2047, (148, 116))
     x = make_inputs(ms, pan, "QB", 4)
-    got = np.concatenate([s for _, _, s in lms_strips(x, rows=8)], axis=1)  # 5 strips, last shorter
-    np.testing.assert_array_equal(got, make_inputs(ms, pan, "QB", 4).lms)
+    got = np.concatenate(list(map_strips(x, lambda r0, r1, s: s.copy(), rows=8)), axis=1)  # 5 strips, last shorter
+    rows = x.lms_rows(37, 101)
+    assert "lms" not in x.__dict__  # neither built the whole MS~
+    whole = make_inputs(ms, pan, "QB", 4).lms
+    np.testing.assert_array_equal(got, whole)
+    np.testing.assert_array_equal(rows, whole[:, 37:101])
 
 
 def test_streamed_cs_statistics_equal_whole_array_ones():

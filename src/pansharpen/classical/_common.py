@@ -35,7 +35,7 @@ from ._lowpass import (
     interp_halo,
     strip_groups,
     upsample_interp23tap,
-    upsample_strips,
+    upsample_rows,
 )
 
 Params = dict[str, Any]
@@ -191,33 +191,23 @@ class Inputs:
     def nbands(self) -> int:
         return self.ms.shape[0]
 
+    @property
+    def lms_is_whole(self) -> bool:
+        """Rows of ``MS~`` come from the whole ``lms`` (given, already computed, or a ratio that is not
+        a power of two: the general interpolator works on whole images), not from strips."""
+        return self.given_lms is not None or "lms" in self.__dict__ or bool(self.ratio & (self.ratio - 1))
 
-def lms_strips(x: Inputs, rows: int = 32):
-    """Yield ``(R0, R1, lms[:, R0:R1, :])`` for consecutive PAN-grid row ranges without building ``x.lms``.
-
-    The strips of :func:`~pansharpen.classical._lowpass.upsample_strips` (``rows`` MS rows each, bitwise
-    equal to the same rows of ``x.lms``). When ``x.lms`` exists already (given or computed), or the
-    ratio is not a power of two (the general interpolator works on the whole image), the rows of
-    ``x.lms`` are yielded instead.
-    """
-    if _lms_whole(x):
-        lms = x.lms
-        for r0 in range(0, lms.shape[1], rows * x.ratio):
-            yield r0, min(lms.shape[1], r0 + rows * x.ratio), lms[:, r0 : r0 + rows * x.ratio]
-        return
-    yield from upsample_strips(x.ms, x.ratio, rows)
-
-
-def _lms_whole(x: Inputs) -> bool:
-    """Strips of ``MS~`` are rows of the whole ``x.lms`` (given, already computed, or a ratio that is not a power of two)."""
-    return x.given_lms is not None or "lms" in x.__dict__ or bool(x.ratio & (x.ratio - 1))
+    def lms_rows(self, r0: int, r1: int) -> np.ndarray:
+        """Rows ``r0:r1`` of ``MS~`` (bitwise those of ``lms``) without building it at powers of two."""
+        return self.lms[:, r0:r1] if self.lms_is_whole else upsample_rows(self.ms, self.ratio, r0, r1)
 
 
 def map_strips(x: Inputs, fn: Callable[..., Any], rows: int = 32, others: tuple[np.ndarray, ...] = (), lms: bool = True,
                threaded: bool = False):
     """Yield ``fn(R0, R1, *strips)`` for consecutive strips of ``rows`` MS rows, in order: ``strips``
-    are the rows ``R0:R1`` of ``MS~`` (the strips of :func:`lms_strips`; left out with
-    ``lms=False``) and of each of ``others``, MS-grid images ``(C', h, w)`` upsampled like the MS.
+    are the rows ``R0:R1`` of ``MS~`` (bitwise those of ``x.lms``, which is not built unless it
+    exists: :attr:`Inputs.lms_is_whole`; left out with ``lms=False``) and of each of ``others``,
+    MS-grid images ``(C', h, w)`` upsampled like the MS.
 
     Groups of strips (:func:`~pansharpen.classical._lowpass.strip_groups`) are upsampled and passed
     to ``fn`` one group at a time, or, ``threaded``, by several threads at once
@@ -241,7 +231,7 @@ def map_strips(x: Inputs, fn: Callable[..., Any], rows: int = 32, others: tuple[
     # strips, and so the results, are the same whatever the grouping)
     chunk = _lowpass.STRIP_CHUNK_BYTES // (statistics_threads() if threaded else 1)
     groups = strip_groups((max(channels, 1), h, w), ratio, rows, chunk)
-    whole = x.lms if lms and _lms_whole(x) else None
+    whole = x.lms if lms and x.lms_is_whole else None
 
     def run(group):
         g0, g1 = group

@@ -33,7 +33,6 @@ from ._lowpass import (
     haze_cap,
     mtf_decimate,
     upsample_interp23tap,
-    upsample_rows,
 )
 from .segmentation import assign_clusters, kmeans
 
@@ -76,7 +75,7 @@ def _intensity(lms: np.ndarray, weights: np.ndarray, bias: float) -> np.ndarray:
 def _cs_params(x: Inputs, weights: np.ndarray, bias: float, sample_step: int | None = None) -> dict:
     """Intensity, PAN equalisation moments and GS gains ``g_k = cov(MS~_k, I) / var(I)``.
 
-    One streamed pass over strips of ``MS~`` (:func:`~pansharpen.classical._common.lms_strips`), so the
+    One streamed pass over strips of ``MS~`` (:func:`~pansharpen.classical._common.map_strips`), so the
     full-resolution ``MS~`` and intensity are never held (the full WV3 scene needed 2.2 GB); the moments
     equal the whole-array ones to float64 rounding (tested). Also the intensity's minimum (BT-H's haze cap)
     and, with ``sample_step``, ``params["sample"]``: every ``sample_step``-th pixel of ``MS~`` in raster
@@ -471,17 +470,10 @@ def _with_ones(stack: np.ndarray) -> np.ndarray:
 
 
 #: MS rows per block of PRACS's streamed estimate: ``MS~`` is upsampled in strips of 32 MS rows
-#: (:func:`~pansharpen.classical._common.lms_strips`; the interpolator's 20-row margin makes short
+#: (:func:`~pansharpen.classical._common.map_strips`; the interpolator's 20-row margin makes short
 #: strips slow) and its derived images (``M~``, the regression rows, the band intensities) are formed
 #: in blocks of this many MS rows (a 3340-column WV3 block of [1, M~] and its targets is 31 MB).
 PRACS_BLOCK = 16
-
-
-def _lms_rows(x: Inputs, r0: int, r1: int) -> np.ndarray:
-    """Rows ``r0:r1`` of ``MS~`` (bitwise those of ``x.lms``) without building it at powers of two."""
-    if x.given_lms is not None or "lms" in x.__dict__ or x.ratio & (x.ratio - 1):
-        return x.lms[:, r0:r1]
-    return upsample_rows(x.ms, x.ratio, r0, r1)
 
 
 def down_up_rows(rows_of, height: int, ratio: int, r0: int, r1: int) -> np.ndarray:
@@ -518,7 +510,7 @@ def _pracs_regression_rows(x: Inputs, params: dict):
         r0, r1 = span
         lo, hi = down_up_reach(height, ratio, r0, r1)
         lo, hi = min(lo, r0), max(hi, r1)
-        matched = _pracs_matched_ms(_lms_rows(x, lo, hi), params)
+        matched = _pracs_matched_ms(x.lms_rows(lo, hi), params)
         out = []
         for b0, b1 in _blocks(r0, r1, PRACS_BLOCK * ratio):
             pan_lp = down_up_rows(lambda a, b: x.pan[None, a:b], height, ratio, b0, b1)
