@@ -31,6 +31,11 @@ dgsamples WV3 product (``--full-scene``: the whole 3340 x 3340 scene). Prints se
 second, the ratio of its time to GDAL's Brovey (below 1: faster than GDAL) and the peak resident memory. Networks without ``--weights`` run with
 random weights (speed only).
 
+``--whole-command``: each classical method is timed as the user runs it, the whole ``python -m
+pansharpen fuse PAN MS OUT --method M --sensor WV3 --compress C --no-overviews -q`` command
+(interpreter start, imports, planning, fusion, write), as ``gdal_pansharpen.py`` is; without it the
+``fuse()`` call alone is timed in a child that has imported everything first.
+
 ``--baseline-src DIR`` (another checkout's ``src``, e.g. ``git archive main src | tar -x -C /tmp/main``):
 each classical method and each network of ``--models`` (seeded random weights, the first
 ``--tile``/``--subtile``) also runs with that code, interleaved, and a before/after table gives
@@ -90,6 +95,37 @@ def run_child(kind, name, pan, ms, threads, out, weights="-", tile=512, subtile=
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def timed_command(cmd, env=None) -> dict:
+    """Wall and CPU (user + sys) seconds and peak RSS (MB) of the command ``cmd``. The peak comes from
+    GNU time when installed (``ru_maxrss`` of a child forked from this process also counts this
+    process's RSS at the fork, hundreds of MB once outputs were compared)."""
+    import shutil
+
+    gnu_time = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+    with tempfile.NamedTemporaryFile("r", suffix=".txt") as peak_file:
+        full = [gnu_time, "-f", "%M", "-o", peak_file.name, *cmd] if gnu_time else list(cmd)
+        t = time.perf_counter()
+        child = subprocess.Popen(full, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - t
+        err = child.stderr.read().decode()
+        child.stderr.close()
+        if os.waitstatus_to_exitcode(status):
+            raise SystemExit(f"{' '.join(map(str, cmd))} failed: {err[-2000:]}")
+        text = peak_file.read().strip().splitlines() if gnu_time else []
+    peak = int(text[-1]) / 1024 if text and text[-1].isdigit() else usage.ru_maxrss / 1024
+    return {"seconds": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_mb": peak}
+
+
+def run_command(name, pan, ms, out, compress="deflate", src=None) -> dict:
+    """Wall seconds and peak RSS (MB) of the whole ``python -m pansharpen fuse ... --method name`` command
+    (``src``: the ``pansharpen`` sources to run instead of this one's)."""
+    env = dict(os.environ, PYTHONPATH=str(src)) if src else dict(os.environ)
+    cmd = [sys.executable, "-m", "pansharpen", "fuse", str(pan), str(ms), str(out), "--method", name, "--sensor", "WV3",
+           "--compress", compress, "--no-overviews", "-q", "--overwrite"]
+    return timed_command(cmd, env)
+
+
 def time_gdal_cli(pan, ms, out, threads: int, compress: str = "deflate") -> float:
     """Seconds of ``gdal_pansharpen.py`` writing ``out`` with fuse's creation options (system Python)."""
     import shutil
@@ -124,15 +160,7 @@ def time_cli(model: str, pan, ms, out, env: dict, extra=()) -> dict:
 
     cmd = [str(Path(sys.executable).with_name("pansharpen")), "fuse", str(pan), str(ms), str(out), "--model", model,
            "-q", "--overwrite", *extra]
-    t = time.perf_counter()
-    child = subprocess.Popen(cmd, env=dict(os.environ, **env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - t
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode:
-        raise SystemExit(f"{' '.join(cmd)} failed: {child.stderr.read().decode()[-2000:]}")
-    child.stderr.close()
-    return {"seconds": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_mb": usage.ru_maxrss / 1024}
+    return timed_command(cmd, dict(os.environ, **env))
 
 
 def pipeline_compare(args, pan, ms, folder: Path, mp: float) -> None:
@@ -185,6 +213,8 @@ def main() -> None:
     ap.add_argument("--gdal-cli", action="store_true", help="baseline: gdal_pansharpen.py writing a DEFLATE GeoTIFF")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--compress", default="deflate", help="codec of both fuse and gdal_pansharpen.py (no overviews)")
+    ap.add_argument("--whole-command", action="store_true",
+                    help="time classical methods as the whole `python -m pansharpen fuse` command, imports included")
     ap.add_argument("--baseline-src", help="another checkout's src: methods' before/after table and output difference")
     ap.add_argument("--pipeline-compare", action="store_true",
                     help="the fuse command with PANSHARPEN_PIPELINE=0 and 1 for each of --models, against the FLOP floor")
@@ -222,8 +252,11 @@ def main() -> None:
         for _ in range(args.rounds):
             for case in cases:
                 kind, name, weights, tile, subtile = case
-                r = run_child("method" if kind == "method" else "model", name, pan, ms, args.threads, folder / "o.tif",
-                              weights, tile, subtile, args.compress)
+                if kind == "method" and args.whole_command:
+                    r = run_command(name, pan, ms, folder / "o.tif", args.compress)
+                else:
+                    r = run_child("method" if kind == "method" else "model", name, pan, ms, args.threads,
+                                  folder / "o.tif", weights, tile, subtile, args.compress)
                 prev = best.get(case, {"seconds": float("inf"), "peak_mb": 0.0})
                 best[case] = {"seconds": min(prev["seconds"], r["seconds"]), "peak_mb": max(prev["peak_mb"], r["peak_mb"])}
         for case, r in best.items():
@@ -248,8 +281,11 @@ def compare_methods(args, pan, ms, folder: Path, base: float) -> None:
         runs = {}
         for _ in range(args.rounds):
             for tag, src in (("before", args.baseline_src), ("after", None)):
-                r = run_child(kind, name, pan, ms, args.threads, folder / f"{tag}.tif", tile=args.tile[0],
-                              subtile=args.subtile[0], compress=args.compress, src=src)
+                if kind == "method" and args.whole_command:
+                    r = run_command(name, pan, ms, folder / f"{tag}.tif", args.compress, src=src)
+                else:
+                    r = run_child(kind, name, pan, ms, args.threads, folder / f"{tag}.tif", tile=args.tile[0],
+                                  subtile=args.subtile[0], compress=args.compress, src=src)
                 prev = runs.get(tag, {"seconds": float("inf"), "peak_mb": 0.0})
                 runs[tag] = {"seconds": min(prev["seconds"], r["seconds"]), "peak_mb": max(prev["peak_mb"], r["peak_mb"])}
         with rasterio.open(folder / "before.tif") as a, rasterio.open(folder / "after.tif") as b:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from pansharpen import models
-from pansharpen.fusion.fusers import NetworkFuser
+from pansharpen.fusion.network_fuser import NetworkFuser
 
 
 def mosaic(path: str, side: int = 2048) -> tuple[np.ndarray, np.ndarray]:

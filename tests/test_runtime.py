@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from pansharpen.runtime import ordered_map
+from pansharpen.runtime import ordered_map, thread_budget
 
 CHILD = r"""
 import json, resource, torch
@@ -67,7 +67,7 @@ LIBRARY_CHILD = r"""
 import json, numpy as np, torch
 import pansharpen, pansharpen.runtime as runtime
 from pansharpen import models
-from pansharpen.fusion.fusers import NetworkFuser
+from pansharpen.fusion.network_fuser import NetworkFuser
 from pansharpen.fusion.scene import fuse_arrays
 net = models.create("lightnet", bands=4)
 fuser = NetworkFuser(net)
@@ -223,3 +223,20 @@ def test_the_cli_tuning_stops_numpys_huge_page_requests_unless_told(env, want):
     out = subprocess.run([sys.executable, "-c", HUGEPAGE_CHILD], capture_output=True, text=True, check=True,
                          env={**base, **env})
     assert int(out.stdout.strip().splitlines()[-1]) == want
+
+
+def test_thread_budget_is_torchs_setting_when_loaded_else_the_environment_or_the_cpus(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        assert thread_budget() == 3  # the CLI's --threads, a library caller's set_num_threads
+    finally:
+        torch.set_num_threads(before)
+    monkeypatch.delitem(sys.modules, "torch")  # as in a classical command, which never imports torch
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")
+    assert thread_budget() == 5
+    for value in ("", "zero", "0"):
+        monkeypatch.setenv("OMP_NUM_THREADS", value)
+        assert thread_budget() == len(os.sched_getaffinity(0))

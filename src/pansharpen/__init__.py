@@ -12,11 +12,26 @@ Public API:
 """
 from __future__ import annotations
 
+import importlib
+
 from ._version import __version__
 from .errors import PanSharpenError
 from .fusion.fuse import fuse
 from .fusion.xarray_api import fuse_dataarray
-from .models import list_models
-from .models import load as load_model
 
 __all__ = ["__version__", "PanSharpenError", "fuse", "fuse_dataarray", "list_models", "load_model"]
+
+#: subpackages loaded on first attribute access (``pansharpen.models``, ``pansharpen.layers``, ...):
+#: ``import pansharpen`` and the classical commands do not import torch (see pansharpen._arrays)
+_SUBPACKAGES = ("benchmark", "classical", "cli", "datasets", "evaluation", "fusion", "io", "layers", "metrics",
+                "models", "protocol", "training", "viz")
+
+
+def __getattr__(name: str):
+    """``list_models``, ``load_model`` and the subpackages, imported on first use (PEP 562)."""
+    if name in ("list_models", "load_model"):
+        models = importlib.import_module(".models", __name__)
+        return models.list_models if name == "list_models" else models.load
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,26 +3,45 @@
 Library convention: images are channels-first, ``(C, H, W)`` for one image or
 ``(N, C, H, W)`` for a batch, numpy or torch. Functions accept both kinds and
 return the kind they were given (see :func:`to_torch` / :func:`restore`).
+
+torch is not imported here, nor by the numpy-or-torch functions of ``protocol``, ``metrics`` and
+``classical``: a tensor exists only once its caller has imported torch, so :func:`is_torch` asks
+``sys.modules`` and code that computes with torch gets it from :func:`torch_module`. That keeps
+the 1.2-1.4 s import of torch out of the classical commands (``pansharpen fuse --method``,
+``evaluate``, ``methods``; docs/performance.md "Start-up"), checked by
+``tests/test_startup.py``.
 """
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from .errors import ShapeError, ValueRangeError
+
+if TYPE_CHECKING:
+    import torch
 
 ArrayLike = Any  # numpy.ndarray | torch.Tensor
 
 
 def is_torch(x: ArrayLike) -> bool:
-    return isinstance(x, torch.Tensor)
+    """Whether ``x`` is a torch tensor (False, without importing torch, when torch is not loaded)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def torch_module():
+    """The torch module, imported on first use (for code that computes with torch on numpy input)."""
+    import torch  # start-up: the classical commands never reach this (see the module docstring)
+
+    return torch
 
 
 def to_numpy(x: ArrayLike, dtype=np.float64) -> np.ndarray:
     """Return ``x`` as a numpy array of ``dtype`` (detached, on CPU)."""
-    if isinstance(x, torch.Tensor):
+    if is_torch(x):
         x = x.detach().cpu().numpy()
     arr = np.asarray(x)
     if dtype is not None:
@@ -30,8 +49,10 @@ def to_numpy(x: ArrayLike, dtype=np.float64) -> np.ndarray:
     return arr
 
 
-def to_torch(x: ArrayLike, dtype=torch.float64) -> torch.Tensor:
-    """Return ``x`` as a torch tensor of ``dtype`` (numpy inputs are copied only if needed)."""
+def to_torch(x: ArrayLike, dtype=None) -> torch.Tensor:
+    """Return ``x`` as a torch tensor of ``dtype`` (default float64; numpy inputs are copied only if needed)."""
+    torch = torch_module()
+    dtype = torch.float64 if dtype is None else dtype
     if isinstance(x, torch.Tensor):
         return x.to(dtype)
     return torch.from_numpy(np.ascontiguousarray(np.asarray(x))).to(dtype)
@@ -39,12 +60,12 @@ def to_torch(x: ArrayLike, dtype=torch.float64) -> torch.Tensor:
 
 def restore(result: torch.Tensor | np.ndarray, like: ArrayLike):
     """Return ``result`` as the same kind (numpy/torch) as ``like``, with ``like``'s dtype if floating."""
-    if isinstance(like, torch.Tensor):
-        out = result if isinstance(result, torch.Tensor) else torch.from_numpy(np.asarray(result))
+    if is_torch(like):
+        out = result if is_torch(result) else torch_module().from_numpy(np.asarray(result))
         if like.is_floating_point():
             out = out.to(like.dtype)
         return out.to(like.device)
-    out = result.detach().cpu().numpy() if isinstance(result, torch.Tensor) else np.asarray(result)
+    out = result.detach().cpu().numpy() if is_torch(result) else np.asarray(result)
     like_arr = np.asarray(like)
     if np.issubdtype(like_arr.dtype, np.floating):
         out = out.astype(like_arr.dtype, copy=False)
@@ -78,7 +99,7 @@ def as_batch(x: ArrayLike, name: str = "image", channels: int | None = None):
 
 def check_finite(x: ArrayLike, name: str = "image") -> None:
     """Raise :class:`ValueRangeError` if ``x`` holds NaN or inf."""
-    finite = torch.isfinite(x).all().item() if isinstance(x, torch.Tensor) else bool(np.isfinite(np.asarray(x)).all())
+    finite = x.isfinite().all().item() if is_torch(x) else bool(np.isfinite(np.asarray(x)).all())
     if not finite:
         raise ValueRangeError(
             f"{name} contains NaN or inf values; mask or fill nodata before computing (e.g. np.nan_to_num)"

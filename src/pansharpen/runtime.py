@@ -30,7 +30,7 @@ Threads: :func:`ordered_map` computes independent items in a thread pool and yie
 order (scene tiles, the bands of an upsampling); :func:`compute_threads` sets, for the calling
 thread's context only, how many threads such band loops may use (default 1; the scene fusion
 raises it while it estimates a classical method's statistics, and pool threads start at 1, so
-pools never nest).
+pools never nest); :func:`thread_budget` is how many threads the process computes with.
 """
 from __future__ import annotations
 
@@ -40,13 +40,14 @@ import contextvars
 import ctypes
 import ctypes.util
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 
 __all__ = ["retain_freed_memory", "numpy_small_pages", "allocator_tuned", "ordered_map", "compute_threads",
-           "current_threads"]
+           "current_threads", "thread_budget"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -129,6 +130,26 @@ def ordered_map(items: Iterable[T], fn: Callable[[T], R], threads: int, name: st
             yield pending.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def thread_budget() -> int:
+    """Threads this process computes with: torch's setting when torch is loaded
+    (``torch.set_num_threads``: the CLI's ``--threads``, a library caller's choice), else
+    ``$OMP_NUM_THREADS`` (what torch would start with), else the CPUs this process may run on.
+    Asked without importing torch, so the classical path does not load it (:mod:`pansharpen._arrays`)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "get_num_threads"):
+        return max(1, torch.get_num_threads())
+    try:
+        value = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        value = 0
+    if value >= 1:
+        return value
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 _THREADS: contextvars.ContextVar[int] = contextvars.ContextVar("pansharpen_compute_threads", default=1)

@@ -60,7 +60,7 @@ def _cube(bands=10, size=104, seed=2):
 
 
 def test_hs_sets_layout_and_disjoint_regions(tmp_path):
-    from pansharpen.io.pancollection import PanCollectionDataset
+    from pansharpen.datasets.training_sets import PanCollectionDataset
 
     wl = np.linspace(420, 900, 10)
     paths = write_hs_sets(_cube(), wl, tmp_path, task="hs", patch=8, stride=8, test_size=32, valid_patches=3)

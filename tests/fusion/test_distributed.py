@@ -31,7 +31,7 @@ def test_traced_network_on_a_two_worker_cluster_matches_serial(pair, tmp_path): 
     import torch
 
     from pansharpen.models import create
-    from pansharpen.fusion.fusers import NetworkFuser
+    from pansharpen.fusion.network_fuser import NetworkFuser
 
     p, m, _, _ = pair
     torch.manual_seed(0)

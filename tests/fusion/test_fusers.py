@@ -5,7 +5,8 @@ import numpy as np
 import torch
 
 from pansharpen.classical.registry import get_method
-from pansharpen.fusion.fusers import ClassicalFuser, NetworkFuser
+from pansharpen.fusion.fusers import ClassicalFuser
+from pansharpen.fusion.network_fuser import NetworkFuser
 from pansharpen.models import create
 from pansharpen.protocol import get_sensor
 from pansharpen.protocol.interp import interp23tap
@@ -46,7 +47,7 @@ def test_classical_fuse_image_is_the_method_with_its_options():
 def test_fp32_math_turns_tf32_off_on_cuda_only_and_restores_the_settings():
     import torch
 
-    from pansharpen.fusion.fusers import fp32_math
+    from pansharpen.fusion.network_fuser import fp32_math
 
     before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     with fp32_math("cpu"):

@@ -6,7 +6,8 @@ import pytest
 import torch
 from affine import Affine
 
-from pansharpen.fusion.fusers import ClassicalFuser, NetworkFuser
+from pansharpen.fusion.fusers import ClassicalFuser
+from pansharpen.fusion.network_fuser import NetworkFuser
 from pansharpen.fusion.scene import fuse_sources
 from pansharpen.io.grid import PairGrid
 from pansharpen.io.sources import ArraySource

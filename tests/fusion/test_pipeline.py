@@ -12,7 +12,8 @@ import rasterio
 import torch
 from affine import Affine
 
-from pansharpen.fusion.fusers import ClassicalFuser, NetworkFuser
+from pansharpen.fusion.fusers import ClassicalFuser
+from pansharpen.fusion.network_fuser import NetworkFuser
 from pansharpen.fusion.pipeline import WriteBehind, pipeline_enabled, prefetch
 from pansharpen.fusion.scene import DEFAULT_TILE_THREADS_MAX, blas_threads, fuse_scene, resolve_tile_threads
 from pansharpen.io.geotiff import GeoTiffWriter

@@ -11,7 +11,8 @@ import torch
 
 from pansharpen.classical.registry import get_method, list_methods
 from pansharpen.models import create, list_models
-from pansharpen.fusion.fusers import ClassicalFuser, NetworkFuser
+from pansharpen.fusion.fusers import ClassicalFuser
+from pansharpen.fusion.network_fuser import NetworkFuser
 from pansharpen.fusion.scene import fuse_arrays
 from pansharpen.protocol import get_sensor
 from pansharpen.protocol.interp import interp23tap

@@ -6,11 +6,10 @@ import h5py
 import numpy as np
 import pytest
 import scipy.io
-import torch
 
+from pansharpen.datasets.training_sets import PanCollectionDataset  # the laziness test reads through it
 from pansharpen.errors import DataFormatError, ShapeError, ValueRangeError
 from pansharpen.io.pancollection import (
-    PanCollectionDataset,
     PanCollectionWriter,
     open_pancollection,
     write_pancollection,
@@ -188,45 +187,6 @@ def test_writer_rejects_bad_batches(tmp_path):
     with pytest.raises(ValueRangeError, match="dtype"):
         write_pancollection(tmp_path / "s.h5", {"gt": np.array([["a"]])}, {})
     assert list(tmp_path.iterdir()) == []
-
-
-def test_dataset_returns_normalised_float32(tmp_path):
-    a = _arrays()
-    path = tmp_path / "set.h5"
-    write_pancollection(path, a, {})
-    ds = PanCollectionDataset(path, normaliser=2047.0)
-    assert len(ds) == 3
-    item = ds[1]
-    assert set(item) == {"gt", "ms", "lms", "pan"}
-    assert item["gt"].dtype == torch.float32 and item["gt"].shape == (4, 16, 16)
-    torch.testing.assert_close(item["pan"], torch.from_numpy(a["pan"][1] / 2047.0).float())
-    loader = torch.utils.data.DataLoader(ds, batch_size=2)
-    batch = next(iter(loader))
-    assert batch["ms"].shape == (2, 4, 4, 4)
-    with pytest.raises(IndexError):
-        ds[3]
-
-
-def test_dataset_missing_key_names_present_keys(tmp_path):
-    a = _arrays()
-    del a["gt"]
-    path = tmp_path / "full.h5"
-    write_pancollection(path, a, {})
-    with pytest.raises(DataFormatError, match="gt.*missing.*ms, lms, pan"):
-        PanCollectionDataset(path)
-    ds = PanCollectionDataset(path, keys=("ms", "pan"))
-    assert set(ds[0]) == {"ms", "pan"}
-
-
-def test_dataset_works_in_worker_processes(tmp_path):
-    a = _arrays(n=4)
-    path = tmp_path / "set.h5"
-    write_pancollection(path, a, {})
-    ds = PanCollectionDataset(path, keys=("gt",))
-    ds[0]  # open a handle in the parent first: workers must not reuse it
-    loader = torch.utils.data.DataLoader(ds, batch_size=1, num_workers=2)
-    got = torch.cat([b["gt"] for b in loader])
-    torch.testing.assert_close(got, torch.from_numpy(a["gt"] / 2047.0).float())
 
 
 # -- bad files -------------------------------------------------------------------------------

@@ -98,7 +98,7 @@ def test_bad_forms_are_refused():
 def test_inference_helpers_never_change_the_callers_model(form):
     """inference_module and NetworkFuser leave the caller's model in training mode, on its device,
     with the same weights (they work on an eval-mode copy)."""
-    from pansharpen.fusion.fusers import NetworkFuser
+    from pansharpen.fusion.network_fuser import NetworkFuser
 
     model = models.create("lgpconv-net", bands=4)
     model.train()

@@ -31,7 +31,7 @@ from .. import models
 from ..classical.registry import get_method, list_methods
 from ..datasets.corpus import FAMILIES, scene_of_rows
 from ..errors import DataFormatError
-from ..fusion.fusers import NetworkFuser
+from ..fusion.network_fuser import NetworkFuser
 from ..io.pancollection import open_pancollection
 from ..metrics.reduced import reduced_resolution_indices
 from ..protocol.sensors import get_sensor

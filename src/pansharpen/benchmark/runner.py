@@ -8,7 +8,7 @@
    names, seeded random initialisations, or trained under the stated budget once per seed
    (weights cached in ``DIR/weights``, reused when the config is unchanged);
 3. fuses every test image with every method (each seed) through the fusers of ``pansharpen
-   fuse`` (:class:`~pansharpen.fusion.fusers.NetworkFuser` / ``ClassicalFuser``, whole images:
+   fuse`` (:class:`~pansharpen.fusion.network_fuser.NetworkFuser` / ``ClassicalFuser``, whole images:
    ``fuse_image``), timing each fusion, and scores it:
    reduced resolution (with ``gt``) Q2n, Q, SAM, ERGAS, SCC; full resolution D_lambda, D_s,
    QNR, D_lambda_K, HQNR (metrics-reference.md section 3.13);
@@ -46,7 +46,8 @@ from torch import nn
 from .. import models
 from .._version import __version__
 from ..errors import ValueRangeError
-from ..fusion.fusers import ClassicalFuser, NetworkFuser
+from ..fusion.fusers import ClassicalFuser
+from ..fusion.network_fuser import NetworkFuser
 from ..io.atomic import atomic_write_bytes
 from ..io.pancollection import open_pancollection
 from ..metrics.full import full_resolution_indices
@@ -319,7 +320,7 @@ def measure_timing(forms: list[tuple[str, Callable[..., np.ndarray], int | None,
     round, so background load affects all alike), after ``warmup`` calls each.
 
     ``forms`` are ``(label, fuse, params, macs_per_pixel)``; ``fuse(ms, pan, lms)`` is a fuser's
-    :meth:`~pansharpen.fusion.fusers.NetworkFuser.fuse_image`.
+    :meth:`~pansharpen.fusion.network_fuser.NetworkFuser.fuse_image`.
     """
     ms, pan, lms = sample["ms"], sample["pan"], sample.get("lms")
     for _, fn, _, _ in forms:

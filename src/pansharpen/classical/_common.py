@@ -21,9 +21,8 @@ from typing import Any, Callable
 
 import numpy as np
 import scipy.linalg
-import torch
 
-from .._arrays import check_finite, restore, to_numpy
+from .._arrays import check_finite, is_torch, restore, to_numpy, torch_module
 from ..errors import ShapeError, ValueRangeError
 from ..protocol.interp import upsample
 from ..protocol.policy import resolve_sensor as _sensor_policy
@@ -67,10 +66,10 @@ def check_ratio(ratio, power_of_two: bool = False) -> int:
 
 
 def _as_real_array(x, name: str) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
+    if is_torch(x):
         if x.is_complex():
             raise ValueRangeError(f"{name} must hold real numbers; got complex dtype {x.dtype}")
-        if x.dtype == torch.bool:
+        if x.dtype == torch_module().bool:
             raise ValueRangeError(f"{name} must hold digital numbers; got a boolean mask")
         return to_numpy(x, dtype=None)
     arr = np.asarray(x)

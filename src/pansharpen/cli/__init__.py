@@ -12,12 +12,31 @@ from ..errors import PanSharpenError
 from ..runtime import retain_freed_memory
 from .app import app
 
-#: command modules; each registers its commands on ``app`` when imported
-COMMAND_MODULES = ("models_cmd", "evaluate_cmd", "train_cmd", "simulate_cmd", "fuse_cmd", "methods_cmd", "benchmark_cmd", "hyperspectral_cmd", "crossscene_cmd", "adapt_cmd")
+#: command -> the module that registers it on ``app`` when imported (in the order of ``--help``)
+COMMANDS = {
+    "models": "models_cmd", "import-weights": "models_cmd", "evaluate": "evaluate_cmd", "train": "train_cmd",
+    "simulate": "simulate_cmd", "fuse": "fuse_cmd", "demo": "fuse_cmd", "methods": "methods_cmd",
+    "sensors": "methods_cmd", "benchmark": "benchmark_cmd", "simulate-hs": "hyperspectral_cmd",
+    "cross-scene": "crossscene_cmd", "adapt": "adapt_cmd",
+}
+COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 
-def _load_commands() -> None:
-    for name in COMMAND_MODULES:
+def _load_commands(argv: list[str] | None = None) -> None:
+    """Import the module of the command in ``argv`` only (``pansharpen fuse --method gsa`` then never
+    imports torch, which the training and network modules do: 1.2-1.4 s of start-up), or every
+    command module for ``--help`` and anything that is not a command (so typer lists all commands
+    and suggests the nearest); none for ``--version``."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    first = next((a for a in args if not a.startswith("-")), None)
+    before = args[:args.index(first)] if first is not None else args
+    if "--version" in before and "--help" not in before:
+        names = ()  # the root's eager option: no command runs
+    elif first in COMMANDS and "--help" not in before:
+        names = (COMMANDS[first],)
+    else:
+        names = COMMAND_MODULES
+    for name in names:
         importlib.import_module(f"{__name__}.{name}")
 
 
@@ -69,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     argument, bad value, unknown option or command; from click or typer's bundled click) are one
     line on stderr and exit code 2; warnings are one line each.
     """
-    _load_commands()
+    _load_commands(argv)
     retain_freed_memory()  # the CLI opts in: CPU inference and training reuse freed activations
     show = warnings.showwarning
     warnings.showwarning = _show_warning

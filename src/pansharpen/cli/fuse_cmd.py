@@ -12,7 +12,6 @@ from ..fusion.demo import run_demo
 from ..fusion.fuse import fuse
 from ..fusion.fusers import resolve_device
 from ..io.geotiff import DEFAULT_COMPRESS, WriteOptions, parse_creation_options
-from ..training.adapt_full import adapt_and_fuse
 from .app import app
 
 
@@ -99,6 +98,7 @@ def fuse_command(
     if adapt is not None:
         if method is not None:
             raise PanSharpenError("--adapt trains a network; it does not apply to --method")
+        from ..training.adapt_full import adapt_and_fuse  # network side: imports torch (a --method fusion never does)
 
         fuse_options = {k: v for k, v in common.items() if k not in ("model", "method", "weights", "sensor", "overwrite")}
         path, res = adapt_and_fuse(pan, ms, out, adapt, model=model, weights=weights, sensor=sensor, overwrite=overwrite,

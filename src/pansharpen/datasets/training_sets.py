@@ -3,7 +3,7 @@
 A training set is any torch ``Dataset`` whose items are ``{"gt", "ms", "lms", "pan"}``
 float32 tensors ``(C, H, W)`` / ``(C, h, w)`` / ``(C, H, W)`` / ``(G, H, W)`` on the network
 scale (digital numbers / normaliser): a PanCollection file opened with
-:class:`~pansharpen.io.pancollection.PanCollectionDataset`, or an :class:`InMemorySet`
+:class:`PanCollectionDataset`, or an :class:`InMemorySet`
 (scene-adaptive training builds one from the user's product).
 """
 from __future__ import annotations
@@ -12,15 +12,76 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import DataFormatError, ModelError, ShapeError
-from ..io.pancollection import PanCollectionDataset, open_pancollection
+from ..errors import DataFormatError, ModelError, ShapeError, ValueRangeError
+from ..io.pancollection import PanCollectionFile, open_pancollection
 
 TRAIN_KEYS = ("gt", "ms", "lms", "pan")
+
+
+class PanCollectionDataset(Dataset):
+    """A PanCollection file as a torch ``Dataset`` of ``{key: float32 tensor (C, H, W)}``.
+
+    Values are digital numbers divided by ``normaliser`` (2047 for 11-bit WorldView/QuickBird,
+    1023 for GF2). The file is opened lazily in each process on its first ``__getitem__``
+    (h5py handles do not survive ``fork``), so it works with ``DataLoader(num_workers>0)``;
+    only the requested sample is read from disk.
+
+    Raises :class:`DataFormatError` at construction if a requested key is missing.
+    """
+
+    def __init__(
+        self,
+        path: "str | os.PathLike",
+        normaliser: float = 2047.0,
+        keys: Sequence[str] = ("gt", "ms", "lms", "pan"),
+    ):
+        self.path = Path(path)
+        self.normaliser = float(normaliser)
+        if not self.normaliser > 0:
+            raise ValueRangeError(f"normaliser must be positive; got {normaliser}")
+        self.keys = tuple(k.lower() for k in keys)
+        with open_pancollection(self.path) as f:
+            missing = [k for k in self.keys if k not in f]
+            if missing:
+                raise DataFormatError(
+                    f"{self.path}: key(s) {', '.join(missing)} missing; the file holds {', '.join(f.keys)} "
+                    f"(pass keys=... to read a subset, e.g. a full-resolution set has no gt)"
+                )
+            self._len = len(f)
+            self.shapes = {k: f.shape(k)[1:] for k in self.keys}
+        self._file: PanCollectionFile | None = None
+        self._pid: int | None = None
+
+    def __len__(self) -> int:
+        return self._len
+
+    def _handle(self) -> PanCollectionFile:
+        if self._file is None or self._pid != os.getpid():
+            self._file = open_pancollection(self.path)
+            self._pid = os.getpid()
+        return self._file
+
+    def __getitem__(self, i: int):
+        if not -self._len <= i < self._len:
+            raise IndexError(f"sample {i} out of range for {self._len} samples in {self.path}")
+        f = self._handle()
+        return {k: torch.from_numpy(f.read(k, int(i)) / self.normaliser).float() for k in self.keys}
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_file"] = None
+        state["_pid"] = None
+        return state
+
+    def close(self) -> None:
+        if self._file is not None and self._pid == os.getpid():
+            self._file.close()
+        self._file = None
 
 
 class InMemorySet(Dataset):

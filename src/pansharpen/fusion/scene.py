@@ -24,7 +24,6 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import rasterio
-import torch
 from rasterio._err import CPLE_BaseError
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
@@ -42,7 +41,7 @@ from ..io.grid import PairGrid
 from ..io.raster import check_written
 from ..io.sources import ArraySource, RasterSource, _Source
 from ..io.windows import Window
-from ..runtime import compute_threads, ordered_map
+from ..runtime import compute_threads, ordered_map, thread_budget
 from .checks import check_fuse_options, check_input_values, output_scale
 from .distributed import map_on_dask, threads_for
 from .pipeline import WriteBehind, pipeline_enabled, prefetch
@@ -154,7 +153,7 @@ DEFAULT_TILE_THREADS_MAX = 4
 
 def resolve_tile_threads(fuser, threads: int | None = None) -> int:
     """Threads that compute tiles at once: ``threads`` when given, else ``$PANSHARPEN_TILE_THREADS``,
-    else torch's thread count (the ``--threads`` budget) up to :data:`DEFAULT_TILE_THREADS_MAX`,
+    else the process's thread budget (:func:`~pansharpen.runtime.thread_budget`) up to :data:`DEFAULT_TILE_THREADS_MAX`,
     for a fuser that declares ``parallel_tiles`` (a pure numpy/scipy function of the block, which
     release the GIL: the classical methods); 1 for the others (networks use torch's own threads
     inside each tile).
@@ -169,7 +168,7 @@ def resolve_tile_threads(fuser, threads: int | None = None) -> int:
             return 1
         env = os.environ.get("PANSHARPEN_TILE_THREADS", "").strip()
         if not env:
-            return max(1, min(torch.get_num_threads(), DEFAULT_TILE_THREADS_MAX))
+            return max(1, min(thread_budget(), DEFAULT_TILE_THREADS_MAX))
         try:
             threads = int(env)
         except ValueError:
@@ -260,7 +259,7 @@ def fuse_scene(
     pipeline: bool | None = None,
     tile_threads: int | None = None,
 ) -> Path:
-    """Fuse a PAN/MS pair with ``fuser`` (a :class:`~pansharpen.fusion.fusers.NetworkFuser` or
+    """Fuse a PAN/MS pair with ``fuser`` (a :class:`~pansharpen.fusion.network_fuser.NetworkFuser` or
     :class:`~pansharpen.fusion.fusers.ClassicalFuser`) tile by tile into ``out``.
 
     ``max_value`` clips the output to ``[0, max_value]`` (the sensor range); ``workers``/``scheduler``

@@ -1,4 +1,5 @@
-"""PanCollection files: lazy readers for h5 / .mat (v5 and v7.3), writers, a torch Dataset.
+"""PanCollection files: lazy readers for h5 / .mat (v5 and v7.3), writers (the torch ``Dataset`` over
+them is :class:`pansharpen.datasets.training_sets.PanCollectionDataset`).
 
 Layouts understood (``../docs/data.md`` section 4):
 
@@ -27,8 +28,6 @@ from typing import Any, Iterable, Mapping, Sequence
 import h5py
 import numpy as np
 import scipy.io
-import torch
-from torch.utils.data import Dataset
 
 from .._version import __version__
 from ..errors import DataFormatError, ShapeError, ValueRangeError
@@ -486,69 +485,3 @@ class PanCollectionWriter:
             self._file.close()
             self._file = None
         self._ctx.__exit__(exc_type, exc, tb)
-
-
-# -- torch Dataset -----------------------------------------------------------------------------
-def _dataset_base():
-    return Dataset
-
-
-class PanCollectionDataset(_dataset_base()):
-    """A PanCollection file as a torch ``Dataset`` of ``{key: float32 tensor (C, H, W)}``.
-
-    Values are digital numbers divided by ``normaliser`` (2047 for 11-bit WorldView/QuickBird,
-    1023 for GF2). The file is opened lazily in each process on its first ``__getitem__``
-    (h5py handles do not survive ``fork``), so it works with ``DataLoader(num_workers>0)``;
-    only the requested sample is read from disk.
-
-    Raises :class:`DataFormatError` at construction if a requested key is missing.
-    """
-
-    def __init__(
-        self,
-        path: "str | os.PathLike",
-        normaliser: float = 2047.0,
-        keys: Sequence[str] = ("gt", "ms", "lms", "pan"),
-    ):
-        self.path = Path(path)
-        self.normaliser = float(normaliser)
-        if not self.normaliser > 0:
-            raise ValueRangeError(f"normaliser must be positive; got {normaliser}")
-        self.keys = tuple(k.lower() for k in keys)
-        with open_pancollection(self.path) as f:
-            missing = [k for k in self.keys if k not in f]
-            if missing:
-                raise DataFormatError(
-                    f"{self.path}: key(s) {', '.join(missing)} missing; the file holds {', '.join(f.keys)} "
-                    f"(pass keys=... to read a subset, e.g. a full-resolution set has no gt)"
-                )
-            self._len = len(f)
-            self.shapes = {k: f.shape(k)[1:] for k in self.keys}
-        self._file: PanCollectionFile | None = None
-        self._pid: int | None = None
-
-    def __len__(self) -> int:
-        return self._len
-
-    def _handle(self) -> PanCollectionFile:
-        if self._file is None or self._pid != os.getpid():
-            self._file = open_pancollection(self.path)
-            self._pid = os.getpid()
-        return self._file
-
-    def __getitem__(self, i: int):
-        if not -self._len <= i < self._len:
-            raise IndexError(f"sample {i} out of range for {self._len} samples in {self.path}")
-        f = self._handle()
-        return {k: torch.from_numpy(f.read(k, int(i)) / self.normaliser).float() for k in self.keys}
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_file"] = None
-        state["_pid"] = None
-        return state
-
-    def close(self) -> None:
-        if self._file is not None and self._pid == os.getpid():
-            self._file.close()
-        self._file = None

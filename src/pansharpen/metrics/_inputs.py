@@ -9,22 +9,22 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import torch
 
-from .._arrays import ArrayLike, as_batch
+from .._arrays import ArrayLike, as_batch, is_torch, torch_module
 from ..errors import ShapeError, ValueRangeError
 from ..protocol.sensors import Sensor, get_sensor
 
 
 def is_float_input(x: ArrayLike) -> bool:
-    if isinstance(x, torch.Tensor):
+    if is_torch(x):
         return x.is_floating_point()
     return np.issubdtype(np.asarray(x).dtype, np.floating)
 
 
 def as_images(x: ArrayLike, name: str) -> tuple[np.ndarray, bool]:
     """``x`` as a float64 ``(N, C, H, W)`` numpy array; ``single`` tells whether it was one image."""
-    if isinstance(x, torch.Tensor):
+    if is_torch(x):
+        torch = torch_module()
         if x.is_complex() or x.dtype == torch.bool:
             raise ValueRangeError(f"{name} has dtype {x.dtype}; pass real-valued digital numbers (int or float)")
         arr = x.detach().cpu().to(torch.float64).numpy()

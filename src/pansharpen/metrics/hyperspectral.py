@@ -15,10 +15,9 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import torch
 from scipy import ndimage
 
-from .._arrays import ArrayLike
+from .._arrays import ArrayLike, torch_module
 from ..errors import ShapeError, ValueRangeError
 from ._inputs import as_pair, ensure_digital_numbers, resolve_max_value
 from ._windows import matlab_uint16, pad_to_blocks
@@ -101,6 +100,7 @@ def _q2n_blocks_fast(ref: np.ndarray, fus: np.ndarray, n: int) -> np.ndarray:
     z2c[:, 1:] *= -1  # conj(z2); z2 itself is not used below
     # float64 batched product through torch: numpy's stacked matmul (and, once torch is loaded, its
     # gemm on some builds) is several times slower for these (191 x 1024) @ (1024 x 191) blocks
+    torch = torch_module()
     z1_t = torch.from_numpy(np.ascontiguousarray(z1))
     z2c_t = torch.from_numpy(np.ascontiguousarray(z2c))
     moments[:, :bands, :bands] = torch.bmm(z1_t, z2c_t.transpose(1, 2)).numpy() / m

@@ -38,18 +38,20 @@ Shapes: ``fused (C, H, W)`` or ``(N, C, H, W)``; ``ms (C, H/R, W/R)`` or ``(N, C
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from .._arrays import ArrayLike
+from .._arrays import ArrayLike, torch_module
 from ..errors import ShapeError
 from ..protocol.mtf import mtf_filter
 from ..protocol.wald import decimate
 from ._inputs import as_images, ensure_digital_numbers, per_image
 from .full import SensorLike, _as_pan, _check_ms, _check_ratio, _sensor_for, _sensor_max
 from .reduced import _check_block, _ergas_images, _q2n_image, _sam_images
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["reproject", "reprojection_indices", "local_correlation", "d_rho", "correlation_window"]
 
@@ -135,13 +137,14 @@ def local_correlation(x: torch.Tensor, y: torch.Tensor, window: int, eps: float 
     """
     if x.shape[-2] < window or x.shape[-1] < window:
         raise ShapeError(f"local correlation needs images of at least {window}x{window}; got {tuple(x.shape[-2:])}")
+    torch = torch_module()
     # centring each image first keeps E[x^2] - E[x]^2 free of cancellation for DN-scale data
     x = x - x.mean(dim=(-2, -1), keepdim=True)
     y = y - y.mean(dim=(-2, -1), keepdim=True)
     y = y.expand_as(x)
 
     def mean(t):
-        return F.avg_pool2d(t, window, stride=1)
+        return torch.nn.functional.avg_pool2d(t, window, stride=1)
 
     mx, my = mean(x), mean(y)
     var_x = (mean(x * x) - mx * mx).clamp_min(0)
@@ -178,6 +181,7 @@ def d_rho(fused: ArrayLike, pan: ArrayLike, ratio: int = 4, window: int | None =
     if side < 2:
         raise ShapeError(f"the D_rho window must be at least 2 pixels; got {window}")
     values = []
+    torch = torch_module()  # the windowed means run as torch's avg_pool2d
     for f, p in zip(fus, pan_arr):  # one image at a time: bounded working set
         rho = local_correlation(torch.from_numpy(f[None]), torch.from_numpy(p[None]), side)
         values.append(float((1.0 - rho).mean()))

@@ -34,15 +34,18 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.ndimage as ndi
-import torch
-import torch.nn.functional as F
 
+from .._arrays import is_torch, torch_module
 from ..errors import ShapeError
 from ..runtime import current_threads, ordered_map
 from .mtf import _work_array
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["interp23tap", "interp_general", "upsample", "INTERP23TAP_HALF", "PHASE_STEPS"]
 
@@ -82,8 +85,8 @@ def _upsample_axis(x, axis: int, samples_at_odd: bool, out=None):
     n = x.shape[axis]
     # circular extension by _REACH on both sides, valid for any n >= 1
     wrap = np.arange(-_REACH, n + _REACH) % n
-    if isinstance(x, torch.Tensor):
-        ext = x.index_select(axis, torch.from_numpy(wrap).to(x.device))
+    if is_torch(x):
+        ext = x.index_select(axis, torch_module().from_numpy(wrap).to(x.device))
     else:
         ext = np.take(x, wrap, axis=axis)
 
@@ -96,14 +99,14 @@ def _upsample_axis(x, axis: int, samples_at_odd: bool, out=None):
     shape = list(x.shape)
     shape[axis] = 2 * n
 
-    if isinstance(x, torch.Tensor):
+    if is_torch(x):
         new = None
         for j_half, tap in enumerate(_ODD_TAPS):
             # offsets d = +-(2 j_half + 1) share one tap (symmetric kernel)
             term = (shifted(j_half + shift) + shifted(shift - j_half - 1)) * float(tap)
             new = term if new is None else new + term
         pair = (new, x) if samples_at_odd else (x, new)  # (even position, odd position)
-        return torch.stack(pair, axis + 1).reshape(shape)
+        return torch_module().stack(pair, axis + 1).reshape(shape)
 
     # numpy: the new samples are summed in a contiguous buffer, then interleaved with the known
     # ones in one strided copy (accumulating in the strided view of ``out`` was 20 % slower)
@@ -188,9 +191,12 @@ POLYPHASE_BLOCK = 2
 _COLUMN_MULTIPLE = 8
 
 
-def _phase_table(kind: str, ratio: int) -> tuple[np.ndarray, int]:
-    """``(H, j0)`` of the interpolator ``kind``: ``"23tap"`` (:func:`_polyphase`) or ``"general"``
-    (:func:`_general_polyphase`)."""
+def _phase_table(kind, ratio: int) -> tuple[np.ndarray, int]:
+    """``(H, j0)`` of the interpolator ``kind``: ``"23tap"`` (:func:`_polyphase`), ``"general"``
+    (:func:`_general_polyphase`) or ``("23tap", shift)``: interp23tap at a grid phase of ``shift``
+    steps of 1/PHASE_STEPS PAN pixel (:func:`_fractional_table`)."""
+    if isinstance(kind, tuple):
+        return _fractional_table(ratio, kind[1])
     return _polyphase(ratio) if kind == "23tap" else _general_polyphase(ratio)
 
 
@@ -244,21 +250,23 @@ def _polyphase_first_axis(x: np.ndarray, ratio: int, out: np.ndarray | None = No
     return out
 
 
-def _polyphase_2d(band: np.ndarray, ratio: int, out: np.ndarray, kind: str) -> None:
+def _polyphase_2d(band: np.ndarray, ratio: int, out: np.ndarray, kind, kind_rows=None) -> None:
     """Upsample one band ``(h, w)`` into ``out`` ``(R h, R w)``: the columns on the small image, then
-    the rows straight into ``out`` (:func:`_polyphase_first_axis`)."""
+    the rows straight into ``out`` (:func:`_polyphase_first_axis`); ``kind`` for the W axis,
+    ``kind_rows`` (default ``kind``) for the H axis."""
     columns = _polyphase_first_axis(band.T, ratio, kind=kind)  # (R w, h)
-    _polyphase_first_axis(columns.T, ratio, out=out, kind=kind)
+    _polyphase_first_axis(columns.T, ratio, out=out, kind=kind if kind_rows is None else kind_rows)
 
 
 def _upsample_last_axis(x: torch.Tensor, ratio: int, shift: float = 0) -> torch.Tensor:
     """Polyphase upsampling of the last axis of a tensor, circular borders; ``shift`` in 1/PHASE_STEPS PAN px."""
+    torch = torch_module()
     table, j0 = _polyphase(ratio) if shift == 0 else _fractional_table(ratio, shift)
     n, taps = x.shape[-1], table.shape[1]
     wrap = torch.arange(j0, j0 + n + taps - 1, device=x.device) % n
     ext = x.index_select(-1, wrap)
     weight = torch.as_tensor(table, dtype=x.dtype, device=x.device).unsqueeze(1)  # (R, 1, K)
-    phases = F.conv1d(ext.reshape(-1, 1, ext.shape[-1]), weight)  # (M, R, n)
+    phases = torch.nn.functional.conv1d(ext.reshape(-1, 1, ext.shape[-1]), weight)  # (M, R, n)
     return phases.transpose(1, 2).reshape(*x.shape[:-1], ratio * n)
 
 
@@ -320,12 +328,10 @@ def interp23tap(image, ratio: int, phase: tuple[float, float] = (0.0, 0.0)):
     ratio = int(ratio)
     sy, sx = _phase_steps(phase, ratio)
     x, finish = _work_array(image, "image", keep_tensor=True)
-    if sy or sx:
-        t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
-        rows = _upsample_last_axis(t.transpose(-1, -2), ratio, sy)
-        out = _upsample_last_axis(rows.transpose(-1, -2), ratio, sx)
-        return finish(out if isinstance(x, torch.Tensor) else out.numpy())
-    if isinstance(x, torch.Tensor):
+    if (sy or sx) and is_torch(x):
+        rows = _upsample_last_axis(x.transpose(-1, -2), ratio, sy)
+        return finish(_upsample_last_axis(rows.transpose(-1, -2), ratio, sx))
+    if is_torch(x):
         if ratio == 1:
             return finish(x.clone())
         rows = _upsample_last_axis(x.transpose(-1, -2), ratio)  # H axis, moved last
@@ -335,11 +341,13 @@ def interp23tap(image, ratio: int, phase: tuple[float, float] = (0.0, 0.0)):
     n, c, h, w = x.shape
     out = np.empty((n, c, h * ratio, w * ratio), dtype=x.dtype)
 
+    kind_cols, kind_rows = (("23tap", s) if s else "23tap" for s in (sx, sy))
+
     def band(ik):
-        if ratio == 1:
+        if ratio == 1 and not (sy or sx):
             out[ik] = x[ik]
         else:
-            _polyphase_2d(x[ik], ratio, out[ik], "23tap")
+            _polyphase_2d(x[ik], ratio, out[ik], kind_cols, kind_rows)
 
     bands = [(i, k) for i in range(n) for k in range(c)]
     threads = min(current_threads(), len(bands))
@@ -398,8 +406,8 @@ def interp_general(image, ratio: int):
         raise ShapeError(f"ratio must be a positive integer; got {ratio!r}")
     r = int(ratio)
     x, finish = _work_array(image, "image")
-    if isinstance(x, torch.Tensor):  # a tensor that needs grad or lives on a device: numpy round trip
-        return finish(torch.as_tensor(interp_general(x.detach().cpu().double().numpy(), r), dtype=x.dtype,
+    if is_torch(x):  # a tensor that needs grad or lives on a device: numpy round trip
+        return finish(torch_module().as_tensor(interp_general(x.detach().cpu().double().numpy(), r), dtype=x.dtype,
                                       device=x.device))
     if r == 1:
         return finish(np.array(x, dtype=np.float64))

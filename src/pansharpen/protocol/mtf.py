@@ -20,9 +20,8 @@ from typing import Sequence
 
 import numpy as np
 import scipy.fft
-import torch
-import torch.nn.functional as F
 
+from .._arrays import is_torch, torch_module
 from ..errors import ShapeError, ValueRangeError
 from .sensors import Sensor, get_sensor
 
@@ -143,8 +142,9 @@ def _work_array(image, name: str = "image", keep_tensor: bool = False):
     dtype and number of axes (integer inputs give float64). Raises :class:`ShapeError` for
     other ranks and :class:`ValueRangeError` for non-numeric data or NaN/inf.
     """
-    is_tensor = isinstance(image, torch.Tensor)
+    is_tensor = is_torch(image)
     if is_tensor:
+        torch = torch_module()
         if image.is_complex():
             raise ValueRangeError(f"{name} must be real; got complex dtype {image.dtype}")
         in_dtype = image.dtype
@@ -171,7 +171,7 @@ def _work_array(image, name: str = "image", keep_tensor: bool = False):
     if 0 in shape:
         raise ShapeError(f"{name} is empty (shape {shape})")
     work = work.reshape((1,) * (4 - len(shape)) + shape)
-    finite = bool(torch.isfinite(work).all()) if isinstance(work, torch.Tensor) else bool(np.isfinite(work).all())
+    finite = bool(work.isfinite().all()) if is_torch(work) else bool(np.isfinite(work).all())
     if not finite:
         raise ValueRangeError(
             f"{name} contains NaN or inf values; mask or fill nodata first (e.g. np.nan_to_num)"
@@ -180,8 +180,8 @@ def _work_array(image, name: str = "image", keep_tensor: bool = False):
     def finish(result):
         out = result.reshape(*shape[:-2], *result.shape[-2:])
         if is_tensor:
-            if not isinstance(out, torch.Tensor):
-                out = torch.from_numpy(np.ascontiguousarray(out)).to(device)
+            if not is_torch(out):
+                out = torch_module().from_numpy(np.ascontiguousarray(out)).to(device)
             return out.to(in_dtype) if (in_dtype.is_floating_point and out.dtype != in_dtype) else out
         if np.issubdtype(in_dtype, np.floating) and out.dtype != in_dtype:
             out = out.astype(in_dtype)
@@ -221,10 +221,11 @@ def correlate_replicate(image, kernels: np.ndarray, _cache_key=None):
     k = kernels.shape[-1]
     pad = k // 2
     _, _, h, w = image.shape
-    if isinstance(image, torch.Tensor):
+    if is_torch(image):
+        torch = torch_module()
         fft_shape = (_fft_length(h + 2 * pad), _fft_length(w + 2 * pad))
         spec = _spectrum(kernels, fft_shape, _cache_key)
-        padded = F.pad(image, (pad, pad, pad, pad), mode="replicate")
+        padded = torch.nn.functional.pad(image, (pad, pad, pad, pad), mode="replicate")
         complex_dtype = torch.complex128 if image.dtype == torch.float64 else torch.complex64
         spec_t = torch.from_numpy(spec.copy()).to(device=image.device, dtype=complex_dtype)
         full = torch.fft.irfft2(torch.fft.rfft2(padded, s=fft_shape) * spec_t, s=fft_shape)

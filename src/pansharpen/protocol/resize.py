@@ -17,8 +17,8 @@ from typing import Callable
 
 import numpy as np
 import scipy.sparse
-import torch
 
+from .._arrays import is_torch, torch_module
 from ..errors import ShapeError, ValueRangeError
 from .mtf import _work_array
 
@@ -112,7 +112,8 @@ def _sparse_weights(in_length: int, scale: float, method: str, antialias: bool) 
 
 def _resize_axis(x, axis: int, scale: float, method: str, antialias: bool):
     """Apply the contributions of one axis: ``out[o] = sum_p w[o, p] * x[idx[o, p]]``."""
-    if isinstance(x, torch.Tensor):  # autograd / device path: gather one tap at a time
+    if is_torch(x):  # autograd / device path: gather one tap at a time
+        torch = torch_module()
         weights, indices = contributions(x.shape[axis], scale, method, antialias)
         shape = [1] * x.ndim
         shape[axis] = weights.shape[0]
@@ -154,7 +155,7 @@ def imresize(image, scale: float, method: str = "bicubic", antialias: bool = Tru
     h, w = x.shape[-2:]
     if math.ceil(h * s) < 1 or math.ceil(w * s) < 1:
         raise ShapeError(f"scale {scale} leaves no pixels of a {h} x {w} image")
-    if isinstance(x, torch.Tensor):
+    if is_torch(x):
         x = _resize_axis(x, 2, s, key, bool(antialias))
         return finish(_resize_axis(x, 3, s, key, bool(antialias)))
     # numpy: one image at a time keeps the working set in cache (faster than the whole batch)

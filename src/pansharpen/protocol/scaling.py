@@ -14,18 +14,21 @@ One rule picks it (:func:`network_normaliser`), in this order:
 4. the sensor's ``2**bits - 1``;
 5. 2047.
 
-Fusion (:class:`pansharpen.fusion.fusers.NetworkFuser`), the benchmark, training and its
+Fusion (:class:`pansharpen.fusion.network_fuser.NetworkFuser`), the benchmark, training and its
 validation all convert through :func:`to_network` / :func:`from_network`.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
-import torch
 
+from .._arrays import is_torch, torch_module
 from ..errors import SensorError
 from .sensors import get_sensor
+
+if TYPE_CHECKING:
+    import torch
 
 #: the PanCollection protocol's normaliser (11-bit data)
 DEFAULT_NORMALISER = 2047.0
@@ -38,9 +41,9 @@ def to_network(dn: "np.ndarray | torch.Tensor", normaliser: float) -> torch.Tens
 
     The division is done in float64 and then rounded to float32 (numpy inputs), so the result
     does not depend on the input's integer or float type."""
-    if isinstance(dn, torch.Tensor):
+    if is_torch(dn):
         return (dn.double() / normaliser).float()
-    return torch.from_numpy(np.asarray(dn, dtype=np.float64) / normaliser).float()
+    return torch_module().from_numpy(np.asarray(dn, dtype=np.float64) / normaliser).float()
 
 
 def from_network(x: torch.Tensor, normaliser: float) -> np.ndarray:

@@ -8,9 +8,8 @@ ratio 4), the phase at which :func:`~pansharpen.protocol.interp.interp23tap` put
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from .._arrays import check_finite
+from .._arrays import check_finite, is_torch
 from ..errors import ShapeError, ValueRangeError
 from .mtf import _check_ratio, _work_array, mtf_filter, mtf_filter_pan
 from .resize import imresize
@@ -49,7 +48,7 @@ def decimate(image, ratio: int):
         return imresize(image, 1.0 / r, "nearest")
     off = decimation_offset(r)
     out = x[..., off::r, off::r]
-    return finish(out.contiguous() if isinstance(out, torch.Tensor) else np.ascontiguousarray(out))
+    return finish(out.contiguous() if is_torch(out) else np.ascontiguousarray(out))
 
 
 def _sizes_ok(ms_shape, pan_shape, nbands: int, ratio: int) -> None:

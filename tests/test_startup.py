@@ -1,0 +1,77 @@
+"""Start-up: the classical path (``import pansharpen``, ``pansharpen fuse --method``, ``methods``,
+``sensors``) never imports torch, whose import alone takes 1.2-1.4 s (docs/performance.md,
+"Start-up"); a network command still gets it. Each case runs in a fresh interpreter, since this
+test process has torch loaded already."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pansharpen.io.grid import PairGrid
+from pansharpen.io.sources import RasterSource
+
+from .robustness.helpers import REPO, make_product
+
+#: run in a child: the CLI's main on ARGV, then which heavy modules were loaded and the exit code
+_CHILD = """
+import json, sys
+from pansharpen.cli import main
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "torch": "torch" in sys.modules,
+                  "models": "pansharpen.models" in sys.modules}))
+"""
+
+
+def _child(*args: str, code: str = _CHILD) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_package_does_not_import_torch():
+    got = _child(code="import json, sys, pansharpen\nprint(json.dumps({'torch': 'torch' in sys.modules}))")
+    assert got == {"torch": False}
+
+
+def test_the_package_still_offers_its_network_api_on_first_use():
+    got = _child(code="import json, sys, pansharpen\nnames = pansharpen.list_models()\n"
+                      "print(json.dumps({'torch': 'torch' in sys.modules, 'lightnet': 'lightnet' in names,"
+                      " 'models': pansharpen.models.__name__}))")
+    assert got == {"torch": True, "lightnet": True, "models": "pansharpen.models"}
+
+
+@pytest.mark.parametrize("method", ["brovey", "gsa", "mtf-glp-hpm"])
+def test_a_classical_fusion_runs_without_importing_torch(tmp_path, method):
+    product = make_product(tmp_path)
+    got = _child("fuse", product.pan, product.ms, product.out, "--method", method, "--sensor", "QB", "-q")
+    assert got == {"code": 0, "torch": False, "models": False}
+    assert product.out.is_file()
+
+
+def test_a_grid_with_a_sub_pixel_phase_fuses_without_torch(tmp_path):
+    """interp23tap at a nonzero phase on numpy input: the polyphase form runs in numpy."""
+    from affine import Affine
+
+    ms_kw = {"transform": Affine(2.0, 0, 1000.0 - 0.25, 0, -2.0, 5000.0 + 0.25)}  # half a PAN pixel up-left
+    product = make_product(tmp_path, ms_kw=ms_kw)
+    assert PairGrid.from_infos(RasterSource(product.pan).info, RasterSource(product.ms).info).phase == (-0.5, -0.5)
+    got = _child("fuse", product.pan, product.ms, product.out, "--method", "gsa", "--sensor", "QB", "-q")
+    assert got["code"] == 0 and got["torch"] is False
+
+
+@pytest.mark.parametrize("args", [["methods"], ["sensors"], ["fuse", "--help"]])
+def test_listing_commands_do_not_import_torch(args):
+    assert _child(*args)["torch"] is False
+
+
+def test_a_network_fusion_still_imports_what_it_needs(tmp_path):
+    product = make_product(tmp_path)
+    got = _child("fuse", product.pan, product.ms, product.out, "--model", "lightnet.vhr-4band", "--sensor", "QB",
+                 "-q")
+    assert got == {"code": 0, "torch": True, "models": True}
