@@ -1,5 +1,5 @@
-"""Start-up: the classical path (``import pansharpen``, ``pansharpen fuse --method``, ``methods``,
-``sensors``) never imports torch, whose import alone takes 1.2-1.4 s (docs/performance.md,
+"""Start-up: the classical path (``import pansharpen``, ``pansharpen fuse --method`` or with the
+default choice, ``methods``, ``sensors``) never imports torch, whose import alone takes 1.2-1.4 s (docs/performance.md,
 "Start-up"); a network command still gets it. Each case runs in a fresh interpreter, since this
 test process has torch loaded already."""
 from __future__ import annotations
@@ -22,7 +22,7 @@ import json, sys
 from pansharpen.cli import main
 code = main(sys.argv[1:])
 print(json.dumps({"code": code, "torch": "torch" in sys.modules,
-                  "models": "pansharpen.models" in sys.modules}))
+                  "registry": "pansharpen.models.registry" in sys.modules}))
 """
 
 
@@ -50,8 +50,16 @@ def test_the_package_still_offers_its_network_api_on_first_use():
 def test_a_classical_fusion_runs_without_importing_torch(tmp_path, method):
     product = make_product(tmp_path)
     got = _child("fuse", product.pan, product.ms, product.out, "--method", method, "--sensor", "QB", "-q")
-    assert got == {"code": 0, "torch": False, "models": False}
+    assert got == {"code": 0, "torch": False, "registry": False}
     assert product.out.is_file()
+
+
+def test_the_default_choice_reads_its_table_without_torch(tmp_path):
+    """No --method: the plan reads models/weights/defaults.json and the cards through the catalogue;
+    a classical default (every entry today) then runs without torch."""
+    product = make_product(tmp_path)
+    got = _child("fuse", product.pan, product.ms, product.out, "--sensor", "QB")
+    assert got == {"code": 0, "torch": False, "registry": False}
 
 
 def test_a_grid_with_a_sub_pixel_phase_fuses_without_torch(tmp_path):
@@ -74,4 +82,4 @@ def test_a_network_fusion_still_imports_what_it_needs(tmp_path):
     product = make_product(tmp_path)
     got = _child("fuse", product.pan, product.ms, product.out, "--model", "lightnet.vhr-4band", "--sensor", "QB",
                  "-q")
-    assert got == {"code": 0, "torch": True, "models": True}
+    assert got == {"code": 0, "torch": True, "registry": True}

@@ -141,11 +141,11 @@ def defaults_file(tmp_path, monkeypatch):
     """A stand-in for models/weights/defaults.json (the mechanism, not today's measured choices)."""
     import json
 
-    from pansharpen.models import registry
+    from pansharpen.models import catalogue
 
     path = tmp_path / "defaults.json"
     path.write_text(json.dumps(DEFAULTS))
-    monkeypatch.setattr(registry, "DEFAULTS_FILE", path)
+    monkeypatch.setattr(catalogue, "DEFAULTS_FILE", path)
     return path
 
 

@@ -3,14 +3,15 @@
 :func:`plan_fusion` decides what runs: the sensor by the one sensor policy
 (:func:`pansharpen.protocol.policy.resolve_sensor`: option > product metadata > model card),
 and the fuser: the model, weights or method given, or else the default for the product's band
-count read from ``models/weights/defaults.json`` (:func:`pansharpen.models.registry.default_choices`:
+count read from ``models/weights/defaults.json`` (:func:`pansharpen.models.catalogue.default_choices`:
 a bundled network for the sensor and band count when one exists, else the classical method that
 measured best for that band count). :func:`fuse` builds the fuser, says in one line what it
 used, and runs :func:`~pansharpen.fusion.scene.fuse_scene`.
 
-The network side (:mod:`pansharpen.models`, :mod:`pansharpen.fusion.network_fuser`, and with
-them torch) is imported only when a network, weights or the default choice is involved
-(:func:`_registry`, :func:`_network_fuser`): ``--method`` fusions start 1.2-1.4 s sooner.
+The network side (:mod:`pansharpen.models.registry`, :mod:`pansharpen.fusion.network_fuser`, and
+with them torch) is imported only when a network is built (:func:`_registry`, :func:`_network_fuser`);
+the plan reads cards and the defaults table through :mod:`pansharpen.models.catalogue`, which needs
+no torch: a classical fusion, chosen or by default, starts 1.2-1.4 s sooner.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from ..errors import ModelError, SensorError
 from ..io.geotiff import WriteOptions
 from ..io.grid import PairGrid
 from ..io.sources import RasterSource
+from ..models.catalogue import bundled_weights, default_choices, read_card
 from ..protocol.policy import resolve_sensor
 from ..protocol.sensors import Sensor, find_sensor, generic_sensor
 from .checks import check_fuse_options
@@ -31,7 +33,7 @@ from .scene import fuse_scene
 
 
 def _registry():
-    """:mod:`pansharpen.models.registry` (bundled weights, cards, defaults), imported on first use."""
+    """:mod:`pansharpen.models.registry` (building and loading networks), imported on first use."""
     from ..models import registry  # network side: imports torch, which the classical path never needs
 
     return registry
@@ -83,20 +85,19 @@ class FusionPlan:
 def default_choice(sensor: Sensor | None, nbands: int, ratio: int) -> tuple[str, str, str]:
     """``(kind, name, why)`` of the default fuser for ``nbands``-band data of ``sensor`` at ``ratio``.
 
-    The candidates come from :func:`pansharpen.models.registry.default_choices` (one data file);
+    The candidates come from :func:`pansharpen.models.catalogue.default_choices` (one data file);
     a network applies when its weights are bundled, it fuses ``nbands`` bands at ``ratio`` and
     ``sensor`` is one of its card's sensors or has the same bands (None: any sensor); a
     classical method always applies.
     """
-    registry = _registry()
-    bundled = registry.bundled_weights()
-    for entry in registry.default_choices(nbands):
+    bundled = bundled_weights()
+    for entry in default_choices(nbands):
         if "method" in entry:
             return "method", entry["method"], f"default for {nbands}-band data: {entry.get('why', '')}".rstrip(": ")
         name = entry.get("model")
         if name not in bundled:
             continue
-        card = registry.read_card(bundled[name])
+        card = read_card(bundled[name])
         if card.bands == nbands and card.ratio == ratio and _card_fits(card, sensor):
             return "model", name, f"default for {nbands}-band {'/'.join(card.sensors) or 'any'} data: {entry.get('why', '')}"
     raise ModelError(
@@ -118,11 +119,10 @@ def plan_fusion(
     if sum(x is not None for x in (model, method, weights)) > 1:
         raise ModelError("give only one of model, weights or method")
     card = None
-    registry = _registry() if (weights is not None or isinstance(model, str)) else None
     if weights is not None:
-        card = registry.read_card(weights)
-    elif isinstance(model, str) and model in registry.bundled_weights():
-        card = registry.read_card(registry.bundled_weights()[model])
+        card = read_card(weights)
+    elif isinstance(model, str) and model in bundled_weights():
+        card = read_card(bundled_weights()[model])
     elif model is not None and not isinstance(model, str):
         card = getattr(model, "card", None)
     policy = dict(pan_path=pan, ms_path=ms, nbands=nbands, mtf_ms=mtf_ms, mtf_pan=mtf_pan, bits=bits)
@@ -151,13 +151,12 @@ def plan_fusion(
 
 def _default_network_card(nbands: int, ratio: int):
     """The card of the first default network for ``nbands`` bands at ``ratio`` (before any method), or None."""
-    registry = _registry()
-    bundled = registry.bundled_weights()
-    for entry in registry.default_choices(nbands):
+    bundled = bundled_weights()
+    for entry in default_choices(nbands):
         if "method" in entry:
             return None
         if entry.get("model") in bundled:
-            card = registry.read_card(bundled[entry["model"]])
+            card = read_card(bundled[entry["model"]])
             if card.bands == nbands and card.ratio == ratio:
                 return card
     return None

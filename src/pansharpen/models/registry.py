@@ -1,29 +1,31 @@
 """Registry of fusion networks (timm-style): ``register``, ``create``, ``list_models``, ``save``, ``load``.
 
 Architectures register a factory ``factory(bands=8, **options) -> FusionModel``
-together with a base :class:`~pansharpen.models.cards.ModelCard` template. Bundled
-weights live in ``models/weights/<name>.safetensors`` with the card in the metadata.
+together with a base :class:`~pansharpen.models.cards.ModelCard` template; the architecture
+modules (:data:`ARCHITECTURE_MODULES`) are imported, and so registered, on the registry's first
+use (:func:`list_models`, :func:`create`, :func:`load`, ...), not by ``import pansharpen.models``,
+which stays free of torch. Bundled weights live in ``models/weights/<name>.safetensors`` with the
+card in the metadata (:mod:`pansharpen.models.catalogue`, re-exported here).
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..errors import DataFormatError, ModelError
+from ..errors import ModelError
 from ..io.atomic import atomic_path
 from .cards import CARD_METADATA_KEY, FORMAT_VERSION, ModelCard
+from .catalogue import DEFAULTS_FILE, WEIGHTS_DIR, bundled_weights, default_choices, read_card  # noqa: F401
 
-WEIGHTS_DIR = Path(__file__).with_name("weights")
-#: What ``pansharpen fuse`` uses when given no model, weights or method (see :func:`default_choices`).
-DEFAULTS_FILE = WEIGHTS_DIR / "defaults.json"
-
+#: the modules that register architectures, imported on the registry's first use (:func:`_ensure_registered`)
+ARCHITECTURE_MODULES = ("ada3dnet", "comparison", "detailnet", "lgpnet", "lightnet")
 
 @dataclass
 class _Entry:
@@ -38,6 +40,16 @@ class _Entry:
 PRODUCT_OPTIONS = ("ratio", "mtf_gains")
 
 _REGISTRY: dict[str, _Entry] = {}
+_registered = False
+
+
+def _ensure_registered() -> None:
+    """Import every architecture module once (each registers itself with :func:`register`)."""
+    global _registered
+    if not _registered:
+        _registered = True
+        for name in ARCHITECTURE_MODULES:  # importlib: the modules import this one (register)
+            importlib.import_module(f"{__package__}.{name}")
 
 
 def register(name: str, *, paper: str, description: str = "", product_options: tuple[str, ...] = (),
@@ -64,6 +76,7 @@ def register(name: str, *, paper: str, description: str = "", product_options: t
 
 def list_models() -> list[str]:
     """Registered architecture names, sorted."""
+    _ensure_registered()
     return sorted(_REGISTRY)
 
 
@@ -76,28 +89,8 @@ def product_options(name: str) -> tuple[str, ...]:
     return _entry(name).product_options
 
 
-def bundled_weights() -> dict[str, Path]:
-    """Names of bundled weight files (``lgpconv-net-wv3`` ...) -> path."""
-    return {p.stem: p for p in sorted(WEIGHTS_DIR.glob("*.safetensors"))}
-
-
-def default_choices(bands: int) -> list[dict[str, Any]]:
-    """The default candidates for ``bands``-band data, best first, from ``models/weights/defaults.json``.
-
-    Each entry has ``"model"`` (a bundled network name) or ``"method"`` (a classical method) and
-    ``"why"`` (the measurement that decided it). Entries for ``bands`` come first, then those for
-    ``"any"``. The caller takes the first that applies to the product (a network only for its
-    card's sensors and ratio), so the file is the one place that decides the default.
-    """
-    try:
-        entries = json.loads(DEFAULTS_FILE.read_text())["defaults"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelError(f"{DEFAULTS_FILE} is missing or unreadable ({exc}); reinstall pansharpen") from None
-    exact = [e for e in entries if e.get("bands") == bands]
-    return exact + [e for e in entries if e.get("bands") == "any"]
-
-
 def _entry(name: str) -> _Entry:
+    _ensure_registered()
     if name not in _REGISTRY:
         raise ModelError(f"unknown model {name!r}; registered: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
@@ -171,23 +164,6 @@ def save(model: nn.Module, path: "str | os.PathLike", card: ModelCard | None = N
     with atomic_path(path, overwrite=True) as tmp:
         save_file(tensors, str(tmp), metadata={CARD_METADATA_KEY: card.to_json(), "pansharpen.format": FORMAT_VERSION})
     return path
-
-
-def read_card(path: "str | os.PathLike") -> ModelCard:
-    """The card stored in a safetensors file written by :func:`save`."""
-    path = Path(path)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-    except FileNotFoundError:
-        raise DataFormatError(f"weights file {path} does not exist") from None
-    except Exception as exc:  # safetensors raises its own error types
-        raise DataFormatError(f"{path} is not a readable safetensors file ({exc}); was it truncated?") from None
-    if CARD_METADATA_KEY not in meta:
-        raise DataFormatError(
-            f"{path} has no pansharpen model card; convert authors' checkpoints with `pansharpen import-weights`"
-        )
-    return ModelCard.from_json(meta[CARD_METADATA_KEY])
 
 
 def load(path_or_name: "str | os.PathLike", map_location: str = "cpu") -> nn.Module:
