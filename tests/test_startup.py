@@ -83,3 +83,23 @@ def test_a_network_fusion_still_imports_what_it_needs(tmp_path):
     got = _child("fuse", product.pan, product.ms, product.out, "--model", "lightnet.vhr-4band", "--sensor", "QB",
                  "-q")
     assert got == {"code": 0, "torch": True, "registry": True}
+
+
+def test_a_fresh_process_sees_every_architecture_and_importer():
+    """The architectures register on the registry's first use, not on ``import pansharpen.models``:
+    every way in (the registry, the checkpoint importers) must see all of them."""
+    got = _child(code="import json\nfrom pansharpen.models.checkpoints import list_importers\n"
+                      "from pansharpen.models.registry import list_models\n"
+                      "print(json.dumps({'importers': 'lightnet' in list_importers(), 'models': len(list_models())}))")
+    assert got["importers"] is True and got["models"] >= 10
+    got = _child(code="import json, pansharpen.models as m\n"
+                      "print(json.dumps({'net': type(m.create('lgpconv-net', bands=4)).__name__}))")
+    assert got == {"net": "LGPConvNet"}
+
+
+def test_import_weights_in_a_fresh_process(tmp_path, checkpoints_dir):
+    checkpoint = checkpoints_dir / "spanconv_wv3_weight-760.pth"
+    if not checkpoint.is_file():
+        pytest.skip(f"{checkpoint} is absent")
+    got = _child("import-weights", "lightnet", checkpoint, tmp_path / "w.safetensors")
+    assert got["code"] == 0 and (tmp_path / "w.safetensors").is_file()

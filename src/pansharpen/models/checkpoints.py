@@ -1,6 +1,7 @@
 """Importers that convert the authors' released checkpoints into our models.
 
-Each architecture module registers an importer with :func:`register_importer`;
+Each architecture module registers an importer with :func:`register_importer` when it is imported
+(the registry imports them all on first use: :func:`list_importers` asks it to);
 ``pansharpen import-weights NAME CHECKPOINT OUT.safetensors`` dispatches on ``NAME``.
 An importer receives the checkpoint's flat state dict (``module.`` prefixes already
 stripped) and returns a model from :func:`pansharpen.models.create` with the weights
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import DataFormatError, ModelError
+from .registry import _ensure_registered
 
 Importer = Callable[[dict[str, torch.Tensor]], nn.Module]
 _IMPORTERS: dict[str, tuple[Importer, str]] = {}
@@ -32,6 +34,8 @@ def register_importer(name: str, description: str):
 
 
 def list_importers() -> dict[str, str]:
+    """Importer name -> description, for every architecture module (imported here if not yet)."""
+    _ensure_registered()
     return {k: v[1] for k, v in sorted(_IMPORTERS.items())}
 
 
