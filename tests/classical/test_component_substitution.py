@@ -274,8 +274,10 @@ def test_lms_strips_and_rows_are_bitwise_the_whole_upsampled_ms():
     np.testing.assert_array_equal(rows, whole[:, 37:101])
 
 
-def test_streamed_cs_statistics_equal_whole_array_ones():
-    """GS/GSA statistics from strips equal today's whole-array formulas (float64 rounding)."""
+@pytest.mark.parametrize("minimum", [False, True])
+def test_streamed_cs_statistics_equal_whole_array_ones(minimum):
+    """GS/GSA/BT-H statistics from the low-resolution spectra (and BT-H's intensity minimum from the
+    upsampled intensity) equal the whole-array formulas (float64 rounding)."""
     from pansharpen.classical import component_substitution as cs
     from pansharpen.classical._common import covariance, make_inputs
 
@@ -284,14 +286,17 @@ def test_streamed_cs_statistics_equal_whole_array_ones():
     pan = rng.uniform(0, 2047, (600, 280))
     x = make_inputs(ms, pan, "QB", 4)  # 150 MS rows: five strips of 32
     weights, bias = np.array([0.3, 0.1, 0.4, 0.2]), 12.5
-    got = cs._cs_params(x, weights, bias)
+    got = cs._cs_params(x, weights, bias, minimum=minimum)
     lms = make_inputs(ms, pan, "QB", 4).lms
     intensity = np.tensordot(weights, lms, axes=1) + bias
     var_i = intensity.var(ddof=1)
     np.testing.assert_allclose(got["gain"], [covariance(lms[k], intensity) / var_i for k in range(4)], rtol=1e-12)
     np.testing.assert_allclose(got["intensity_mean"], intensity.mean(), rtol=1e-13)
     np.testing.assert_allclose(got["intensity_std"], np.sqrt(var_i), rtol=1e-12)
-    assert got["intensity_min"] == intensity.min()
+    if minimum:  # the minimum of up(w . MS) + b: the same image to float64 rounding
+        assert got["intensity_min"] == pytest.approx(intensity.min(), rel=1e-13)
+    else:
+        assert "intensity_min" not in got
     assert "lms" not in x.__dict__  # the full-resolution MS~ was never built
 
 

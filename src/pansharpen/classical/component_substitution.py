@@ -33,7 +33,9 @@ from ._lowpass import (
     haze_cap,
     mtf_decimate,
     upsample_interp23tap,
+    upsample_strips,
 )
+from ._upsampled_moments import UpsampledMoments
 from .segmentation import assign_clusters, kmeans
 
 # ----------------------------------------------------------------------------------------------
@@ -72,32 +74,45 @@ def _intensity(lms: np.ndarray, weights: np.ndarray, bias: float) -> np.ndarray:
     return np.tensordot(weights, lms, axes=1) + bias
 
 
-def _cs_params(x: Inputs, weights: np.ndarray, bias: float, sample_step: int | None = None) -> dict:
+def _cs_params(x: Inputs, weights: np.ndarray, bias: float, sample_step: int | None = None,
+               minimum: bool = False) -> dict:
     """Intensity, PAN equalisation moments and GS gains ``g_k = cov(MS~_k, I) / var(I)``.
 
-    One streamed pass over strips of ``MS~`` (:func:`~pansharpen.classical._common.map_strips`), so the
-    full-resolution ``MS~`` and intensity are never held (the full WV3 scene needed 2.2 GB); the moments
-    equal the whole-array ones to float64 rounding (tested). Also the intensity's minimum (BT-H's haze cap)
-    and, with ``sample_step``, ``params["sample"]``: every ``sample_step``-th pixel of ``MS~`` in raster
-    order, ``(C, N)`` (the same pixels as ``MS~.reshape(C, -1)[:, ::sample_step]``; C-GSA's k-means sample).
+    The moments of ``MS~`` and of ``I = w . MS~ + b`` are those of upsampled MS-grid images
+    (``w . MS~ = up(w . MS)``), computed from their low-resolution spectra
+    (:class:`~pansharpen.classical._upsampled_moments.UpsampledMoments`: no upsampling, equal to the
+    streamed moments to about 1e-13 relative); ``minimum`` adds ``params["intensity_min"]`` (BT-H's
+    haze cap), the minimum of ``up(w . MS) + b`` upsampled in strips. With ``sample_step`` or a
+    caller's own ``MS~``, one streamed pass over strips of ``MS~`` instead (:func:`~pansharpen.classical._common.map_strips`), so the full-resolution ``MS~`` and
+    intensity are never held (the full WV3 scene needed 2.2 GB); its moments equal the whole-array
+    ones to float64 rounding (tested). With ``sample_step``, ``params["sample"]``: every
+    ``sample_step``-th pixel of ``MS~`` in raster order, ``(C, N)`` (the same pixels as
+    ``MS~.reshape(C, -1)[:, ::sample_step]``; C-GSA's k-means sample).
     """
     n, width = x.nbands, x.pan.shape[1]
-    moments = Moments(n + 1, pairs=[(k, n) for k in range(n)])  # bands 0..n-1, intensity n
     intensity_min = np.inf
     samples = []
+    if not sample_step and x.given_lms is None:
+        intensity_lr = np.tensordot(np.asarray(weights, dtype=np.float64), x.ms, axes=1)
+        moments = UpsampledMoments(np.concatenate([x.ms, intensity_lr[None]]), x.ratio, pairs=[(k, n) for k in range(n)])
+        moments.mean[n] += bias  # the bias is added to the upsampled intensity as it is (up(1) is not exactly 1)
+        if minimum:  # one band upsampled in strips, not the C bands of MS~
+            intensity_min = bias + min(float(strip.min()) for _, _, strip in upsample_strips(intensity_lr[None], x.ratio))
+    else:
+        moments = Moments(n + 1, pairs=[(k, n) for k in range(n)])  # bands 0..n-1, intensity n
 
-    def summarize(r0, r1, strip):  # a strip's summary (map_strips)
-        flat = strip.reshape(n, -1)
-        # (a copy of the strip's samples: a view would keep the whole strip alive)
-        sample = flat[:, (-r0 * width) % sample_step :: sample_step].copy() if sample_step else None
-        intensity = np.tensordot(weights, flat, axes=1) + bias
-        summary = moments.summarize(np.concatenate([flat, intensity[None]], axis=0), overwrite=True)
-        return float(intensity.min()), summary, sample
+        def summarize(r0, r1, strip):  # a strip's summary (map_strips)
+            flat = strip.reshape(n, -1)
+            # (a copy of the strip's samples: a view would keep the whole strip alive)
+            sample = flat[:, (-r0 * width) % sample_step :: sample_step].copy() if sample_step else None
+            intensity = np.tensordot(weights, flat, axes=1) + bias
+            summary = moments.summarize(np.concatenate([flat, intensity[None]], axis=0), overwrite=True)
+            return float(intensity.min()), summary, sample
 
-    for low, summary, sample in map_strips(x, summarize):
-        intensity_min = min(intensity_min, low)
-        moments.merge(summary)
-        samples.append(sample)
+        for low, summary, sample in map_strips(x, summarize):
+            intensity_min = min(intensity_min, low)
+            moments.merge(summary)
+            samples.append(sample)
     band_var = moments.var(ddof=1)
     require_ms_variation(None, "component substitution", std=np.sqrt(band_var[:n]), mean=moments.mean[:n])
     var_i = float(band_var[n])
@@ -115,8 +130,9 @@ def _cs_params(x: Inputs, weights: np.ndarray, bias: float, sample_step: int | N
         "pan_std": float(x.pan.std(ddof=1)),
         "intensity_mean": float(moments.mean[n]),
         "intensity_std": float(np.sqrt(var_i)),
-        "intensity_min": intensity_min,
     }
+    if minimum or sample_step:
+        params["intensity_min"] = intensity_min
     if sample_step:
         params["sample"] = np.concatenate(samples, axis=1)
     return params
@@ -273,7 +289,7 @@ C_GSA = ClassicalMethod(
 
 def _bth_estimate(x: Inputs) -> dict:
     weights, bias = intensity_regression(x, "BT-H intensity regression")
-    params = _cs_params(x, weights, bias)
+    params = _cs_params(x, weights, bias, minimum=True)
     haze = x.ms.reshape(x.nbands, -1).min(axis=1)
     params["haze"] = haze
     # the intensity of the band hazes, capped below the darkest intensity value so that the

@@ -40,7 +40,9 @@ from ._lowpass import (
     starlet_halo,
     starlet_lowpass,
     upsample_interp23tap,
+    upsample_strips,
 )
+from ._upsampled_moments import UpsampledMoments
 from .component_substitution import intensity_regression
 
 # ----------------------------------------------------------------------------------------------
@@ -120,18 +122,30 @@ class SceneMoments:
         return float(self.moments.cov(ddof=1)[self.moments.pairs.index((i, j))])
 
 
-def scene_moments(x: Inputs, *, lms=True, lows=True, pan=False, pairs=lambda sm: (), rows: int = 32) -> SceneMoments:
-    """Means, variances, the co-moments ``pairs(sm)`` lists and the low-pass minima, in one pass over
-    strips of ``rows`` MS rows.
+def scene_moments(x: Inputs, *, lms=True, lows=True, pan=False, pairs=lambda sm: (), rows: int = 32,
+                  minima: bool = True) -> SceneMoments:
+    """Means, variances, the co-moments ``pairs(sm)`` lists and (``minima``) the low-pass minima.
 
-    The strips of ``MS~`` and of the low-pass PANs are bitwise the rows of the whole images
+    The moments of the upsampled MS-grid images (``MS~``, the low-pass PANs) come from their
+    low-resolution spectra and those with the PAN from one adjoint pass over it
+    (:class:`~pansharpen.classical._upsampled_moments.UpsampledMoments`: no upsampling, equal to the
+    streamed moments to about 1e-13 relative); the minima from the low-pass PANs upsampled in strips.
+    With a caller's own ``MS~`` (``x.given_lms``), one pass over strips of ``rows`` MS rows instead:
+    the strips of ``MS~`` and of the low-pass PANs are bitwise the rows of the whole images
     (:func:`~pansharpen.classical._lowpass.upsample_strips`), and the moments are combined with the
     pairwise update, so the results equal the whole-array formulas to float64 rounding (tested)
     while only one strip is held (the whole-image low-pass PANs of an 8-band scene took 3 GB).
     """
     sm = SceneMoments(x.nbands, _gains(x), lms, lows, pan)
-    sm.moments = Moments(sm.nvars, pairs=pairs(sm))
     low_lr = _glp_decimated(x)[1] if lows else None
+    if x.given_lms is None:
+        images = np.concatenate(([x.ms] if lms else []) + ([low_lr] if lows else []), axis=0)
+        sm.moments = UpsampledMoments(images, x.ratio, pairs=pairs(sm), full=x.pan if pan else None)
+        if lows and minima:  # the low-pass PANs upsampled in strips (bitwise the whole images' rows)
+            for _, _, strip in upsample_strips(low_lr, x.ratio):
+                sm.low_min = np.minimum(sm.low_min, strip.reshape(strip.shape[0], -1).min(axis=1))
+        return sm
+    sm.moments = Moments(sm.nvars, pairs=pairs(sm))
 
     def summarize(r0, r1, *strips):  # no shared state touched (map_strips)
         parts = [strip.reshape(strip.shape[0], -1) for strip in strips]  # MS~ (if lms), low-pass PANs (if lows)
@@ -149,7 +163,7 @@ def scene_moments(x: Inputs, *, lms=True, lows=True, pan=False, pairs=lambda sm:
 
 def _equalization_params(x: Inputs) -> dict:
     """``P_k = (P - mu_P) s_k + mu_k`` with ``s_k = std(MS~_k) / std(P_L,k)`` (low-pass PAN moments)."""
-    sm = scene_moments(x)
+    sm = scene_moments(x, minima=False)
     mu_k = np.array([sm.mean(sm.lms(k)) for k in range(x.nbands)])
     std_k = np.sqrt([sm.var(sm.lms(k)) for k in range(x.nbands)])
     std_low = np.sqrt([sm.var(sm.low(k)) for k in range(x.nbands)])
@@ -315,7 +329,8 @@ MTF_GLP_HPM_H = ClassicalMethod(
 def _fs_estimate(x: Inputs) -> dict:
     """Full-scale regression gains ``g_k = cov(MS~_k, P) / cov(P_L,k, P)`` (Vivone et al. 2018)."""
     n = x.nbands
-    sm = scene_moments(x, pan=True, pairs=lambda sm: sorted({(i, sm.pan()) for k in range(n) for i in (sm.lms(k), sm.low(k))}))
+    sm = scene_moments(x, pan=True, pairs=lambda sm: sorted({(i, sm.pan()) for k in range(n) for i in (sm.lms(k), sm.low(k))}),
+                       minima=False)
     gains = [safe_ratio(sm.cov(sm.lms(k), sm.pan()), sm.cov(sm.low(k), sm.pan())) for k in range(n)]
     return {"gain": np.array(gains)}
 
@@ -343,7 +358,7 @@ MTF_GLP_FS = ClassicalMethod(
 def _cbd_estimate(x: Inputs) -> dict:
     """Global context-based-decision gains ``g_k = cov(MS~_k, P_L,k) / var(P_L,k)``."""
     n = x.nbands
-    sm = scene_moments(x, pairs=lambda sm: [(sm.lms(k), sm.low(k)) for k in range(n)])
+    sm = scene_moments(x, pairs=lambda sm: [(sm.lms(k), sm.low(k)) for k in range(n)], minima=False)
     gains = [safe_ratio(sm.cov(sm.lms(k), sm.low(k)), sm.var(sm.low(k))) for k in range(n)]
     return {"gain": np.array(gains)}
 
@@ -368,7 +383,7 @@ MTF_GLP_CBD = ClassicalMethod(
 def _plain_equalization(x: Inputs) -> dict:
     """``P_k = (P - mu_P) std(MS~_k) / std(P) + mu_k`` (moments of the full-resolution PAN)."""
     std_p = float(x.pan.std(ddof=1))
-    sm = scene_moments(x, lows=False)
+    sm = scene_moments(x, lows=False, minima=False)
     return {
         "pan_mean": float(x.pan.mean()),
         "scale": np.sqrt(sm.moments.var(ddof=1)) / std_p,

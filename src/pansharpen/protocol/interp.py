@@ -37,6 +37,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
+import scipy.fft
 import scipy.ndimage as ndi
 
 from .._arrays import is_torch, torch_module
@@ -47,7 +48,7 @@ from .mtf import _work_array
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["interp23tap", "interp_general", "upsample", "INTERP23TAP_HALF", "PHASE_STEPS"]
+__all__ = ["interp23tap", "interp_general", "upsample", "upsample_adjoint", "upsampling_response", "INTERP23TAP_HALF", "PHASE_STEPS"]
 
 #: sub-pixel phases are applied in steps of 1 / PHASE_STEPS PAN pixel (error at most half a step)
 PHASE_STEPS = 32
@@ -437,6 +438,57 @@ def _general_polyphase(ratio: int) -> tuple[np.ndarray, int]:
     response to an impulse (long enough not to wrap: the 45-tap filter reaches ``22 / ratio + 1``
     LR samples)."""
     return _phases_of(lambda impulse: _zero_insert_axis(impulse, ratio, 0), ratio)
+
+
+def upsampling_response(n: int, ratio: int) -> np.ndarray:
+    """The response of :func:`upsample`'s 1-D operator on ``n`` circular samples to a unit impulse at
+    sample 0, ``(ratio * n,)`` float64.
+
+    :func:`upsample` (phase 0) applies one linear operator per axis that is circular and shifts by
+    ``ratio`` output samples when its input shifts by one (the polyphase form), so this response
+    describes it completely: ``up(x) = (x zero-inserted) * g``, circular convolution with ``g`` (up
+    to a fixed shift), and the 2-D upsampling is the product of the two axes' operators. Moments of
+    upsampled images follow from it in the Fourier domain
+    (:mod:`pansharpen.classical._upsampled_moments`).
+    """
+    r = int(ratio)
+    impulse = np.zeros((n, 1))
+    impulse[0, 0] = 1.0
+    if r == 1:
+        return impulse[:, 0].copy()
+    kind = "23tap" if not r & (r - 1) else "general"
+    return _polyphase_first_axis(impulse, r, kind=kind)[:, 0].copy()
+
+
+def upsample_adjoint(image: np.ndarray, ratio: int) -> np.ndarray:
+    """The adjoint (transpose) of :func:`upsample` at phase 0: ``(R h, R w) -> (h, w)`` float64, so that
+    ``sum(upsample(x) * y) == sum(x * upsample_adjoint(y))`` to float64 rounding.
+
+    Per axis, :func:`upsample` is the circular convolution of the zero-inserted signal with ``g``
+    (:func:`upsampling_response`), so its adjoint correlates with ``g`` and keeps every R-th sample;
+    in the Fourier domain of the ``M = R n`` samples, ``Z(a) = (1/R) sum_j conj(G(a + j n)) Y(a + j n)``.
+    Computed axis by axis on blocks of rows (bounded memory: about 40 MB of spectra at a time).
+    Co-moments of upsampled images with a full-resolution image then need this one pass over that
+    image (:mod:`pansharpen.classical._upsampled_moments`).
+    """
+    r = int(ratio)
+    y = np.asarray(image, dtype=np.float64)
+    if y.ndim != 2 or y.shape[0] % r or y.shape[1] % r:
+        raise ShapeError(f"upsample_adjoint needs a 2-D image whose sides are multiples of {r}; got {y.shape}")
+    if r == 1:
+        return y.copy()
+
+    def last_axis(a: np.ndarray) -> np.ndarray:  # (rows, R n) -> (rows, n)
+        n = a.shape[1] // r
+        g_conj = np.conj(np.fft.fft(upsampling_response(n, r))).reshape(r, n) / r
+        out = np.empty((a.shape[0], n))
+        step = max(1, (40 << 20) // (16 * a.shape[1]))
+        for i in range(0, a.shape[0], step):
+            spectrum = scipy.fft.fft(a[i:i + step], axis=1).reshape(-1, r, n)
+            out[i:i + step] = scipy.fft.ifft((spectrum * g_conj).sum(axis=1), axis=1).real
+        return out
+
+    return last_axis(np.ascontiguousarray(last_axis(y).T)).T
 
 
 def upsample(image, ratio: int):
