@@ -543,7 +543,9 @@ def _pracs_estimate(x: Inputs, beta: float = 0.95) -> dict:
     """PRACS's scene statistics (Choi et al. 2011, Eq. 5-12) in streamed passes over strips of rows.
 
     The full-resolution ``[1, M~]`` design (9 x 11 M float64 for a WV3 scene) and the down-up
-    resized images are never held: pass 1 takes the ``MS~`` band moments, pass 2 the one
+    resized images are never held: the ``MS~`` band moments come from the LR spectra
+    (:class:`~pansharpen.classical._upsampled_moments.UpsampledMoments`; a pass over strips for a
+    caller's own ``MS~``), pass 2 the one
     multi-target least squares (:class:`~pansharpen.classical._common.StreamedLeastSquares`),
     pass 3 the correlations of the intensity with ``M~_k`` and ``MS~_k``, pass 4 the band-wise
     detail offsets and injection correlations. Equal to the whole-image formulas to 1e-11 relative
@@ -551,9 +553,12 @@ def _pracs_estimate(x: Inputs, beta: float = 0.95) -> dict:
     are not powers of two ``MS~`` is upsampled whole (the general interpolator).
     """
     n = x.nbands
-    ms_moments = Moments(n)
-    for summary in map_strips(x, lambda r0, r1, strip: ms_moments.summarize(strip.reshape(n, -1)), threaded=True):
-        ms_moments.merge(summary)
+    if x.given_lms is None:  # the MS~ band moments from the LR spectra (UpsampledMoments)
+        ms_moments = UpsampledMoments(x.ms, x.ratio)
+    else:
+        ms_moments = Moments(n)
+        for summary in map_strips(x, lambda r0, r1, strip: ms_moments.summarize(strip.reshape(n, -1)), threaded=True):
+            ms_moments.merge(summary)
     std_k, mean_k = np.sqrt(ms_moments.var(ddof=1)), ms_moments.mean
     require_ms_variation(None, "PRACS", std=std_k, mean=mean_k)
     params = {
