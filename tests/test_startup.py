@@ -97,6 +97,13 @@ def test_a_fresh_process_sees_every_architecture_and_importer():
     assert got == {"net": "LGPConvNet"}
 
 
+def test_threads_using_the_registry_first_all_see_every_architecture():
+    got = _child(code="import json, threading\nfrom pansharpen.models import registry\nout = []\n"
+                      "threads = [threading.Thread(target=lambda: out.append(len(registry.list_models()))) for _ in range(8)]\n"
+                      "[t.start() for t in threads]\n[t.join() for t in threads]\nprint(json.dumps({'counts': out}))")
+    assert len(set(got["counts"])) == 1 and got["counts"][0] >= 10
+
+
 def test_import_weights_in_a_fresh_process(tmp_path, checkpoints_dir):
     checkpoint = checkpoints_dir / "spanconv_wv3_weight-760.pth"
     if not checkpoint.is_file():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -41,15 +42,20 @@ PRODUCT_OPTIONS = ("ratio", "mtf_gains")
 
 _REGISTRY: dict[str, _Entry] = {}
 _registered = False
+_REGISTERING = threading.RLock()
 
 
 def _ensure_registered() -> None:
-    """Import every architecture module once (each registers itself with :func:`register`)."""
+    """Import every architecture module once (each registers itself with :func:`register`). Marked
+    done only after the imports, under a lock, so a second thread never sees a partial registry."""
     global _registered
-    if not _registered:
-        _registered = True
-        for name in ARCHITECTURE_MODULES:  # importlib: the modules import this one (register)
-            importlib.import_module(f"{__package__}.{name}")
+    if _registered:
+        return
+    with _REGISTERING:
+        if not _registered:
+            for name in ARCHITECTURE_MODULES:  # importlib: the modules import this one (register)
+                importlib.import_module(f"{__package__}.{name}")
+            _registered = True
 
 
 def register(name: str, *, paper: str, description: str = "", product_options: tuple[str, ...] = (),
