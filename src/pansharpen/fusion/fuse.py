@@ -267,8 +267,8 @@ def fuse(
     Option values are checked before any work and the input values before fusing
     (:mod:`pansharpen.fusion.checks`; ``check_range=False`` fuses reflectance/[0, 1] inputs as they are).
     ``tile_threads``: tiles of a classical method computed at once in threads (default
-    ``$PANSHARPEN_TILE_THREADS``, else torch's thread count up to 4;
-    :func:`~pansharpen.fusion.scene.resolve_tile_threads`).
+    ``$PANSHARPEN_TILE_THREADS``, else the process's thread budget, :func:`~pansharpen.runtime.thread_budget`,
+    up to 4; :func:`~pansharpen.fusion.scene.resolve_tile_threads`).
     """
     device = resolve_device(device)  # refused before any work when CUDA is asked for and absent
     pan_src, ms_src = RasterSource(pan), RasterSource(ms)

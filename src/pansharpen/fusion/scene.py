@@ -271,7 +271,7 @@ def fuse_scene(
     does not. ``pipeline`` (default ``$PANSHARPEN_PIPELINE``, off): without ``workers``, read the
     next tiles in a thread and write finished ones in another while this thread computes
     (:mod:`pansharpen.fusion.pipeline`; the same bytes as ``pipeline=False``, which runs the three
-    steps one after another). ``tile_threads`` (classical methods; default torch's thread budget up to
+    steps one after another). ``tile_threads`` (classical methods; default the process's thread budget up to
     4, or ``$PANSHARPEN_TILE_THREADS``: :func:`resolve_tile_threads`): without ``workers`` or ``pipeline``, tiles are read and
     written in order in this thread and computed that many at once in threads, and the statistics'
     band loops use as many (the same bytes as one at a time). Returns the output path.
