@@ -163,7 +163,7 @@ OPTIONAL = {"matplotlib", "distributed", "dask", "xarray", "rioxarray", "tomllib
 #: ... and the network side, so that the classical path starts without torch (tests/test_startup.py):
 #: torch itself and the packages/modules that import it at their top
 NETWORK_SIDE = {"torch", "pansharpen.models", "pansharpen.training", "pansharpen.layers",
-                "pansharpen.fusion.network_fuser"}
+                "pansharpen.fusion.network_fuser", "pansharpen.benchmark", "pansharpen.datasets.training_sets"}
 
 
 def _lazy_target(node, path: Path) -> str:

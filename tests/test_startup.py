@@ -73,7 +73,8 @@ def test_a_grid_with_a_sub_pixel_phase_fuses_without_torch(tmp_path):
     assert got["code"] == 0 and got["torch"] is False
 
 
-@pytest.mark.parametrize("args", [["methods"], ["sensors"], ["fuse", "--help"]])
+@pytest.mark.parametrize("args", [["methods"], ["sensors"], ["fuse", "--help"], ["--help"], [], ["train", "--help"],
+                                  ["adapt", "--help"], ["benchmark", "--help"]])
 def test_listing_commands_do_not_import_torch(args):
     assert _child(*args)["torch"] is False
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import torch
 import typer
 
-from ..training.adapt_full import INJECTION, adapt_full_resolution
-from ..training.full_resolution import QNR_WEIGHT, SCALE_WEIGHT, SPATIAL_WEIGHT
+from ..training.adapt_defaults import INJECTION, QNR_WEIGHT, SCALE_WEIGHT, SPATIAL_WEIGHT
 from .app import app
 from .fuse_cmd import BITS_OPTION, MTF_MS_OPTION, MTF_PAN_OPTION, parse_gains
 
@@ -56,6 +54,9 @@ def adapt_command(
     The weights are kept only if they beat the start on a held-out part of the product
     (docs/adaptation.md); otherwise the starting weights are written and you are told.
     """
+    import torch  # network side: imported by the command, not by `pansharpen --help`
+
+    from ..training.adapt_full import adapt_full_resolution  # network side, as above
 
     if threads:
         torch.set_num_threads(threads)

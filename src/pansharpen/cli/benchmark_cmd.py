@@ -8,8 +8,6 @@ from typing import Optional
 
 import typer
 
-from ..benchmark.config import load_config
-from ..benchmark.runner import run_benchmark
 from .app import app
 
 _HELP = """Run a benchmark: methods x test sets -> tables (Markdown, CSV, LaTeX), timing table, figures.
@@ -38,6 +36,8 @@ def benchmark_command(
         False, "--train-only", help="Train (or reuse cached) weights into OUT/weights and stop; a later run evaluates them."
     ),
 ) -> None:
+    from ..benchmark.config import load_config  # network side: imported by the command, not by `--help`
+    from ..benchmark.runner import run_benchmark  # network side
 
     cfg = load_config(config, data_dir=data_dir)
     if check:

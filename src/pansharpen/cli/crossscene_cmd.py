@@ -7,10 +7,8 @@ from typing import List, Optional
 
 import typer
 
-from ..benchmark.crossscene import cross_scene
 from ..errors import ValueRangeError
 from ..io.atomic import atomic_path
-from ..models.checkpoints import import_checkpoint
 from .app import app
 
 
@@ -29,6 +27,9 @@ def cross_scene_command(
 
     Scenes count once each in the mean; 'best classical (per scene)' is an oracle, the best single
     classical method is what a fixed default gives (docs/generalization.md)."""
+    from ..benchmark.crossscene import cross_scene  # network side: imported by the command, not by `--help`
+    from ..models.checkpoints import import_checkpoint  # network side
+
 
     networks: dict = {w: w for w in weights or []}
     for item in import_ or []:

@@ -6,8 +6,6 @@ from pathlib import Path
 import typer
 
 from ..errors import OutputExistsError
-from ..models import registry
-from ..models.checkpoints import import_checkpoint
 from .app import app
 
 
@@ -16,6 +14,8 @@ def models_command(
     card: str = typer.Option("", "--card", help="Print the model card of this registered or bundled model."),
 ) -> None:
     """List the registered networks; '*' marks names with bundled weights."""
+    from ..models import registry  # network side: imported by the command, not by `pansharpen --help`
+
     bundled = registry.bundled_weights()
     if card:
         if card in bundled:
@@ -39,6 +39,8 @@ def import_weights_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
 ) -> None:
     """Convert an authors' released checkpoint into a pansharpen safetensors file."""
+    from ..models import registry  # network side: imported by the command, not by `pansharpen --help`
+    from ..models.checkpoints import import_checkpoint  # network side
 
     if out.exists() and not overwrite:
         raise OutputExistsError(f"{out} exists; pass --overwrite to replace it")

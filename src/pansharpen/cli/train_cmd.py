@@ -5,17 +5,11 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-import torch
 import typer
 import yaml
 
-from ..datasets.training_sets import file_attrs
 from ..errors import ValueRangeError
 from ..protocol.scaling import network_normaliser
-from ..training.adapt import adapt_to_scene
-from ..training.augment import AugmentedSet, parse_augment
-from ..training.config import TrainConfig
-from ..training.train import train
 from .app import app
 
 
@@ -75,6 +69,14 @@ def train_command(
 
     Multi-process data parallel: torchrun --nproc-per-node 2 -m pansharpen train ...
     """
+    import torch  # network side: imported by the command, not by `pansharpen --help`
+
+    from ..datasets.training_sets import file_attrs  # network side (torch)
+    from ..training.adapt import adapt_to_scene  # network side
+    from ..training.augment import AugmentedSet, parse_augment  # network side
+    from ..training.config import TrainConfig  # network side
+    from ..training.train import train  # network side
+
     if threads:
         torch.set_num_threads(threads)
     command = " ".join(["pansharpen", *sys.argv[1:]]) if sys.argv and sys.argv[0] else None

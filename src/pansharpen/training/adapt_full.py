@@ -74,6 +74,7 @@ from ..protocol.interp import interp23tap
 from ..protocol.policy import resolve_sensor
 from ..protocol.resize import imresize
 from ..protocol.wald import wald_degrade
+from .adapt_defaults import AUTO_CHOICES, INJECTION, INJECTIONS
 from .full_resolution import (
     QNR_BLOCK,
     QNR_WEIGHT,
@@ -438,12 +439,6 @@ class FullResolutionAdaptResult:
         return "\n".join(lines)
 
 
-#: starting injections of a fresh detail-net (:func:`choose_injection`), those ``auto`` chooses
-#: from (not HPM-H: its haze, estimated on the salient training patches, cost up to 0.04 of
-#: ground-truth Q2n on two VHR products' Wald-degraded copies; docs/adaptation.md) and the default
-INJECTIONS = ("hpm", "hpm-h", "fs", "auto")
-AUTO_CHOICES = ("hpm", "fs")
-INJECTION = "auto"
 
 
 @torch.no_grad()

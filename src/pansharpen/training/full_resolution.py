@@ -71,6 +71,7 @@ from torch import nn
 from ..errors import ShapeError, ValueRangeError
 from ..metrics.full import band_guide_blocks, pan_degraded
 from ..metrics.reprojection import correlation_window, local_correlation, reproject
+from .adapt_defaults import QNR_WEIGHT, SCALE_WEIGHT, SPATIAL_WEIGHT, SPECTRAL_WEIGHT
 
 __all__ = [
     "QNR_BLOCK",
@@ -85,14 +86,6 @@ __all__ = [
     "qnr_target",
 ]
 
-#: default weight of the spectral term
-SPECTRAL_WEIGHT = 1.0
-#: default weight of the spatial term (chosen on the tuning products of docs/adaptation.md)
-SPATIAL_WEIGHT = 1.0
-#: default weight of the QNR spatial term (0: it raises HQNR and lowers the ground-truth accuracy)
-QNR_WEIGHT = 0.0
-#: default weight of the cross-scale (Wald-degraded product) term (0: see docs/adaptation.md)
-SCALE_WEIGHT = 0.0
 #: side of the QNR blocks in PAN pixels (D_s's default block)
 QNR_BLOCK = 32
 #: spatial targets: per-window MS/PAN correlation at the MS scale (reach it: "ms"; match it from both
