@@ -1,7 +1,6 @@
 """Training sets: a model against the samples it is to be trained on; PanCollection files as a Dataset."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
