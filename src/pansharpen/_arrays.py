@@ -6,19 +6,19 @@ return the kind they were given (see :func:`to_torch` / :func:`restore`).
 
 torch is not imported here, nor by the numpy-or-torch functions of ``protocol``, ``metrics`` and
 ``classical``: a tensor exists only once its caller has imported torch, so :func:`is_torch` asks
-``sys.modules`` and code that computes with torch gets it from :func:`torch_module`. That keeps
+:func:`pansharpen.runtime.loaded_torch` and code that computes with torch gets it from :func:`torch_module`. That keeps
 the 1.2-1.4 s import of torch out of the classical commands (``pansharpen fuse --method``,
 ``evaluate``, ``methods``; docs/performance.md "Start-up"), checked by
 ``tests/test_startup.py``.
 """
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import ShapeError, ValueRangeError
+from .runtime import loaded_torch
 
 if TYPE_CHECKING:
     import torch
@@ -28,7 +28,7 @@ ArrayLike = Any  # numpy.ndarray | torch.Tensor
 
 def is_torch(x: ArrayLike) -> bool:
     """Whether ``x`` is a torch tensor (False, without importing torch, when torch is not loaded)."""
-    torch = sys.modules.get("torch")
+    torch = loaded_torch()
     return torch is not None and isinstance(x, torch.Tensor)
 
 

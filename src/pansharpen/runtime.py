@@ -47,7 +47,7 @@ from typing import Callable, Iterable, Iterator, TypeVar
 import numpy as np
 
 __all__ = ["retain_freed_memory", "numpy_small_pages", "allocator_tuned", "ordered_map", "compute_threads",
-           "current_threads", "thread_budget"]
+           "current_threads", "loaded_torch", "thread_budget"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -132,12 +132,19 @@ def ordered_map(items: Iterable[T], fn: Callable[[T], R], threads: int, name: st
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def loaded_torch():
+    """The torch module if this process has imported it, else None, without importing it: the one
+    test of the classical path, which never loads torch (a tensor, a torch thread setting or a
+    network fuser exists only once something imported it; :mod:`pansharpen._arrays`)."""
+    return sys.modules.get("torch")
+
+
 def thread_budget() -> int:
     """Threads this process computes with: torch's setting when torch is loaded
     (``torch.set_num_threads``: the CLI's ``--threads``, a library caller's choice), else
     ``$OMP_NUM_THREADS`` (what torch would start with), else the CPUs this process may run on.
     Asked without importing torch, so the classical path does not load it (:mod:`pansharpen._arrays`)."""
-    torch = sys.modules.get("torch")
+    torch = loaded_torch()
     if torch is not None and hasattr(torch, "get_num_threads"):
         return max(1, torch.get_num_threads())
     try:

@@ -9,7 +9,6 @@ activation in again, which made ``--workers 2`` 1.4x slower than serial on 2 cor
 from __future__ import annotations
 
 import os
-import sys
 from typing import Callable, Iterator
 
 from .. import runtime
@@ -46,7 +45,7 @@ def _client(workers: int | None, scheduler: str | None):
 def _run_one(func: Callable, job, shared, threads: int = 1, tuned_allocator: bool = False):
     if tuned_allocator:
         runtime.retain_freed_memory()  # once per worker process, as in the parent
-    torch = sys.modules.get("torch")  # loaded by unpickling a network fuser; a classical task needs none
+    torch = runtime.loaded_torch()  # loaded by unpickling a network fuser; a classical task needs none
     if torch is not None and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return func(job, shared)
