@@ -34,6 +34,22 @@ def test_upsample_adjoint_is_the_transpose(ratio, h, w):
     a = float((np.asarray(upsample(x[None], ratio))[0] * y).sum())
     b = float((x * upsample_adjoint(y, ratio)).sum())
     assert b == pytest.approx(a, rel=1e-12, abs=1e-12 * np.abs(y).sum())
+    np.testing.assert_allclose(upsample_adjoint(y + 500.0, ratio, offset=500.0), upsample_adjoint(y, ratio),
+                               rtol=0, atol=1e-12 * ratio * ratio)
+
+
+def test_a_covariance_with_the_pan_keeps_its_precision_under_a_large_level():
+    """Co-moments with a full-resolution image at a level 50x its variation: the adjoint runs on the
+    centred image and the residual of the rounded mean is removed, so a weak covariance keeps its
+    digits (against numpy's two-pass formula on the upsampled image in long double)."""
+    rng = np.random.default_rng(3)
+    ms = rng.uniform(900, 1100, (1, 40, 40))
+    up = np.asarray(upsample(ms, 4))[0]
+    pan = 5000.0 + 0.02 * (up - up.mean()) + rng.normal(0, 100, up.shape)  # correlation ~ 1e-2
+    got = UpsampledMoments(ms, 4, pairs=[(0, 1)], full=pan).cov(ddof=1)[0]
+    a, b = up.ravel().astype(np.longdouble), pan.ravel().astype(np.longdouble)
+    want = float(((a - a.mean()) * (b - b.mean())).sum() / (a.size - 1))
+    assert got == pytest.approx(want, rel=1e-12)
 
 
 @pytest.mark.parametrize("ratio, h, w", [(2, 20, 31), (3, 25, 22), (4, 37, 29), (4, 64, 64), (8, 9, 12)])

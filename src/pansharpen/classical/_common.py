@@ -191,6 +191,12 @@ class Inputs:
         return self.ms.shape[0]
 
     @property
+    def lms_is_upsampled_ms(self) -> bool:
+        """``MS~`` is ``upsample(ms)`` (phase 0), not a caller's own: its moments then follow from the
+        MS's spectra (:class:`~pansharpen.classical._upsampled_moments.UpsampledMoments`)."""
+        return self.given_lms is None
+
+    @property
     def lms_is_whole(self) -> bool:
         """Rows of ``MS~`` come from the whole ``lms`` (given, already computed, or a ratio that is not
         a power of two: the general interpolator works on whole images), not from strips."""

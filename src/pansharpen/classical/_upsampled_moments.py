@@ -31,6 +31,7 @@ import scipy.fft
 
 from ..protocol.interp import upsample_adjoint, upsampling_response
 from ..runtime import current_threads
+from ._common import Moments
 
 __all__ = ["UpsampledMoments"]
 
@@ -52,9 +53,9 @@ class UpsampledMoments:
 
     ``full`` (optional, ``(R h, R w)``): a full-resolution image (the PAN), variable ``V``, taken as
     it is. Its co-moments with the upsampled images come from one adjoint pass,
-    ``sum up(x) (P - mean P) = sum x D`` with ``D = upsample_adjoint(P) - mean(P) sum up_1d(1)``
-    per axis (:func:`~pansharpen.protocol.interp.upsample_adjoint`); its own moments from two
-    passes over row blocks.
+    ``sum up(x) (P - mean P) = sum x D`` with ``D = upsample_adjoint(P - mean P)``
+    (:func:`~pansharpen.protocol.interp.upsample_adjoint`, centred block by block); its own moments streamed
+    over row blocks (:class:`~pansharpen.classical._common.Moments`).
     """
 
     def __init__(self, images: np.ndarray, ratio: int, pairs=(), full: np.ndarray | None = None):
@@ -85,19 +86,24 @@ class UpsampledMoments:
         self.m2 = centred + lr_mean**2 * self.n * ones_var
         adjoint = None
         if full is not None:
-            full_mean, full_m2 = _moments_of(full)
-            self.mean, self.m2 = np.append(self.mean, full_mean), np.append(self.m2, full_m2)
+            whole = Moments(1)
+            for r0 in range(0, full.shape[0], 256):  # row blocks: no full-size temporary
+                whole.add(full[r0:r0 + 256].reshape(1, -1))
+            full_mean = float(whole.mean[0])
+            self.mean, self.m2 = np.append(self.mean, full_mean), np.append(self.m2, float(whole.m2[0]))
             if any(nvars in pair for pair in self.pairs):
-                # sum up(1) per axis: the columns of the operator are shifts of g, so U^T 1 = sum(g)
-                column_sums = float(upsampling_response(h, ratio).sum() * upsampling_response(w, ratio).sum())
-                adjoint = upsample_adjoint(full, ratio) - full_mean * column_sums
+                adjoint = upsample_adjoint(full, ratio, offset=full_mean)  # of P - mean, centred first
+                # sum(P - mean), not exactly 0 with a rounded mean: subtracted below (the corrected
+                # two-pass formula), else mean(up(x)) times that error swamps a small covariance
+                residual = sum(float((full[r0:r0 + 256] - full_mean).sum()) for r0 in range(0, full.shape[0], 256))
 
         def co_moment(i: int, j: int) -> float:
             if i == j:
                 return float(self.m2[i])
-            if max(i, j) == nvars:  # an upsampled image with the full-resolution one
+            if max(i, j) == nvars:  # sum (up(x) - m)(P - mu) = sum up(x) (P - mu^) - m sum(P - mu^)
                 k = min(i, j)
-                return float(np.vdot(images[k] - lr_mean[k], adjoint) + lr_mean[k] * adjoint.sum())
+                centred_sum = np.vdot(images[k] - lr_mean[k], adjoint) + lr_mean[k] * adjoint.sum()
+                return float(centred_sum - self.mean[k] * residual)
             return float(np.einsum("ab,ab->", (spectra[i] * spectra[j].conj()).real, weight)
                          + lr_mean[i] * lr_mean[j] * self.n * ones_var)
 
@@ -108,13 +114,3 @@ class UpsampledMoments:
 
     def cov(self, ddof: int = 1) -> np.ndarray:
         return self.cm / (self.n - ddof) if self.n > ddof else np.zeros_like(self.cm)
-
-
-def _moments_of(image: np.ndarray, rows: int = 256) -> tuple[float, float]:
-    """Mean and sum of squared deviations of ``image``, two passes over blocks of ``rows`` rows."""
-    mean = float(image.mean())
-    m2 = 0.0
-    for r0 in range(0, image.shape[0], rows):
-        block = image[r0:r0 + rows] - mean
-        m2 += float(np.vdot(block, block))
-    return mean, m2

@@ -92,7 +92,7 @@ def _cs_params(x: Inputs, weights: np.ndarray, bias: float, sample_step: int | N
     n, width = x.nbands, x.pan.shape[1]
     intensity_min = np.inf
     samples = []
-    if not sample_step and x.given_lms is None:
+    if not sample_step and x.lms_is_upsampled_ms:
         intensity_lr = np.tensordot(np.asarray(weights, dtype=np.float64), x.ms, axes=1)
         moments = UpsampledMoments(np.concatenate([x.ms, intensity_lr[None]]), x.ratio, pairs=[(k, n) for k in range(n)])
         moments.mean[n] += bias  # the bias is added to the upsampled intensity as it is (up(1) is not exactly 1)
@@ -553,7 +553,7 @@ def _pracs_estimate(x: Inputs, beta: float = 0.95) -> dict:
     are not powers of two ``MS~`` is upsampled whole (the general interpolator).
     """
     n = x.nbands
-    if x.given_lms is None:  # the MS~ band moments from the LR spectra (UpsampledMoments)
+    if x.lms_is_upsampled_ms:  # the MS~ band moments from the LR spectra
         ms_moments = UpsampledMoments(x.ms, x.ratio)
     else:
         ms_moments = Moments(n)

@@ -138,7 +138,7 @@ def scene_moments(x: Inputs, *, lms=True, lows=True, pan=False, pairs=lambda sm:
     """
     sm = SceneMoments(x.nbands, _gains(x), lms, lows, pan)
     low_lr = _glp_decimated(x)[1] if lows else None
-    if x.given_lms is None:
+    if x.lms_is_upsampled_ms:
         images = np.concatenate(([x.ms] if lms else []) + ([low_lr] if lows else []), axis=0)
         sm.moments = UpsampledMoments(images, x.ratio, pairs=pairs(sm), full=x.pan if pan else None)
         if lows and minima:  # the low-pass PANs upsampled in strips (bitwise the whole images' rows)

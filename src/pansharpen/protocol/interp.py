@@ -460,7 +460,7 @@ def upsampling_response(n: int, ratio: int) -> np.ndarray:
     return _polyphase_first_axis(impulse, r, kind=kind)[:, 0].copy()
 
 
-def upsample_adjoint(image: np.ndarray, ratio: int) -> np.ndarray:
+def upsample_adjoint(image: np.ndarray, ratio: int, offset: float = 0.0) -> np.ndarray:
     """The adjoint (transpose) of :func:`upsample` at phase 0: ``(R h, R w) -> (h, w)`` float64, so that
     ``sum(upsample(x) * y) == sum(x * upsample_adjoint(y))`` to float64 rounding.
 
@@ -468,6 +468,9 @@ def upsample_adjoint(image: np.ndarray, ratio: int) -> np.ndarray:
     (:func:`upsampling_response`), so its adjoint correlates with ``g`` and keeps every R-th sample;
     in the Fourier domain of the ``M = R n`` samples, ``Z(a) = (1/R) sum_j conj(G(a + j n)) Y(a + j n)``.
     Computed axis by axis on blocks of rows (bounded memory: about 40 MB of spectra at a time).
+    ``offset`` is subtracted from ``image`` first, block by block (the adjoint of ``image - offset``):
+    with the image's mean, the FFTs' rounding scales with its variation, not with its level (a
+    co-moment with a small covariance kept 1e-15 instead of 1e-12 relative).
     Co-moments of upsampled images with a full-resolution image then need this one pass over that
     image (:mod:`pansharpen.classical._upsampled_moments`).
     """
@@ -476,19 +479,19 @@ def upsample_adjoint(image: np.ndarray, ratio: int) -> np.ndarray:
     if y.ndim != 2 or y.shape[0] % r or y.shape[1] % r:
         raise ShapeError(f"upsample_adjoint needs a 2-D image whose sides are multiples of {r}; got {y.shape}")
     if r == 1:
-        return y.copy()
+        return y - offset
 
-    def last_axis(a: np.ndarray) -> np.ndarray:  # (rows, R n) -> (rows, n)
+    def last_axis(a: np.ndarray, shift: float = 0.0) -> np.ndarray:  # (rows, R n) -> (rows, n), of a - shift
         n = a.shape[1] // r
         g_conj = np.conj(np.fft.fft(upsampling_response(n, r))).reshape(r, n) / r
         out = np.empty((a.shape[0], n))
         step = max(1, (40 << 20) // (16 * a.shape[1]))
         for i in range(0, a.shape[0], step):
-            spectrum = scipy.fft.fft(a[i:i + step], axis=1).reshape(-1, r, n)
+            spectrum = scipy.fft.fft(a[i:i + step] - shift if shift else a[i:i + step], axis=1).reshape(-1, r, n)
             out[i:i + step] = scipy.fft.ifft((spectrum * g_conj).sum(axis=1), axis=1).real
         return out
 
-    return last_axis(np.ascontiguousarray(last_axis(y).T)).T
+    return last_axis(np.ascontiguousarray(last_axis(y, float(offset)).T)).T
 
 
 def upsample(image, ratio: int):
