@@ -21,7 +21,9 @@ Products: ``wv3`` / ``wv2`` (dgsamples, 8 bands), ``wv3-bgrn`` / ``wv2-bgrn`` (t
 bands), and the full-resolution pairs of ../shared/data: ``ikonos`` (vhr4/grip_ikonos),
 ``osman`` (vhr4/osman_4band), ``koshizuka`` (vhr4/koshizuka_4band), ``geoeye1`` (vhr4/grip_geoeye1)
 ``grip`` / ``grip-bgrn`` (worldview8/grip_wv2) and ``l7-NN`` (landsat/fusebox_l7_NN, its Blue, Green,
-Red and NIR bands: Landsat-7 ETM+, ratio 2, 8-bit, the catalogue's L7 sensor). Every product starts from ``--model``
+Red and NIR bands: Landsat-7 ETM+, ratio 2, 8-bit, the catalogue's L7 sensor) and ``pm_<NAME>``
+(worldview8/pairmax_<NAME>_RR, e.g. ``pm_W3_Muni_Mix-bgrn``: PAirMax WV2/WV3 pairs of 128 x 128 MS
+pixels, read as arrays: their half-pixel grid phase is not used, by any method). Every product starts from ``--model``
 (default: a fresh ``detail-net``, the adaptation's default when no bundled network fits; bundled
 weights by name). The last lines check issue 17's target per product (beats the best classical
 method on FR HQNR and on RR Q2n). Prints a markdown table and the load average; writes every
@@ -64,6 +66,10 @@ def load_product(name: str, size: int):
         folder = SHARED / "data" / "landsat" / f"fusebox_l7_{int(name.split('-')[1]):02d}"
         pan_p, ms_p, off, ratio = folder / "pan.tif", folder / "ms.tif", 0, 2
         sensor = get_sensor("L7").with_bands([0, 1, 2, 3])
+    elif base.startswith("pm_"):  # pm_W3_Muni_Mix: worldview8/pairmax_W3_Muni_Mix_RR (8 bands, 128 x 128 MS)
+        folder = SHARED / "data" / "worldview8" / f"pairmax_{base[3:]}_RR"
+        pan_p, ms_p, off = folder / "pan.tif", folder / "ms.tif", 0
+        sensor = get_sensor({"W2": "WV2", "W3": "WV3"}[base[3:5]])
     elif base in ("wv3", "wv2"):
         pan_p, ms_p = sample_product(base.upper())
         sensor = get_sensor(base.upper())
@@ -96,13 +102,19 @@ def sources(ms: np.ndarray, pan: np.ndarray):
     return ArraySource(pan, path="pan"), ArraySource(ms, path="ms")
 
 
-def classical_window(method: str, product, r0: int, c0: int, size: int, sensor):
+def classical_window(method: str, product, r0: int, c0: int, size: int, sensor, consistent: bool = False):
+    """A classical method's fusion of one window (with context), clipped; ``consistent``: followed by
+    the consistency projection (context beyond its reach)."""
     from pansharpen.classical.registry import fuse_classical
+    from pansharpen.protocol.consistency import consistency_reach, project_consistent
 
-    r, m = product.ratio, 8
+    r = product.ratio
+    m = -(-consistency_reach(sensor.ms_gnyq, r) // r) + 8 if consistent else 8
     ms, _, _ = product.read(r0, c0, size, margin=m)
     pan = product.pan_src.read(product.pan_window(r0, c0, size, m))
     out = np.asarray(fuse_classical(method, ms, pan, sensor, r))
+    if consistent:
+        out = project_consistent(out, ms, sensor.ms_gnyq, r)
     return np.clip(out[:, m * r: (m + size) * r, m * r: (m + size) * r], 0, sensor.max_value)
 
 
@@ -153,6 +165,8 @@ def run_one(name: str, args, tmp: Path) -> dict:
     if args.scale_weight is not None:
         loss_options["scale_weight"] = args.scale_weight
     start = args.model
+    if args.consistent is not None:
+        loss_options["consistent"] = args.consistent
     result = {"product": name, "bands": ms.shape[0], "ms_size": list(ms.shape[1:]), "sensor": sensor.name,
               "ratio": ratio, "start": start}
     for mode in args.modes.split(","):
@@ -177,20 +191,28 @@ def run_one(name: str, args, tmp: Path) -> dict:
         # ended with, whether the keep rule kept them or not
         nets = {"adapted": res.model}
         for key, state in (("start", res.start_state), ("trained", res.trained_state)):
-            nets[key] = starting_model(start, None, ms.shape[0], sensor, ratio, seed=0)[0]
+            nets[key] = starting_model(start, None, ms.shape[0], sensor, ratio, seed=0,
+                                       consistent=res.model.card.options.get("consistent", False))[0]
             nets[key].load_state_dict(state)
             nets[key].card = res.model.card
         fused = {k: [_fuse_window(net.eval(), product, r0, c0, size, norm, sensor.max_value, "cpu")[0]
                      for r0, c0 in held] for k, net in nets.items()}
         for method in (*CLASSICAL, "exp"):
             fused[method] = [classical_window(method, product, r0, c0, size, sensor) for r0, c0 in held]
+        if res.model.card.options.get("consistent"):  # the fair comparison: every classical method followed by the same projection
+            for method in CLASSICAL:
+                fused[method + "+P"] = [classical_window(method, product, r0, c0, size, sensor, True) for r0, c0 in held]
+        projected = [k + "+P" for k in CLASSICAL if k + "+P" in fused]
         if mode == "full":
             scores = {k: fr_scores(v, product, held, size, sensor) for k, v in fused.items()}
             best = max(CLASSICAL, key=lambda k: scores[k]["HQNR"])
+            best_p = max(projected, key=lambda k: scores[k]["HQNR"]) if projected else None
         else:
             scores = {k: rr_scores(v, ms, held, size, ratio, sensor.max_value) for k, v in fused.items()}
             best = max(CLASSICAL, key=lambda k: scores[k]["Q2n"])
-        result[mode] = {"geometry": geometry, "scores": scores, "best_classical": best, "kept": res.kept, "iterations": res.iterations,
+            best_p = max(projected, key=lambda k: scores[k]["Q2n"]) if projected else None
+        result[mode] = {"geometry": geometry, "scores": scores, "best_classical": best,
+                        "best_classical_projected": best_p, "kept": res.kept, "iterations": res.iterations,
                         "start_injection": res.record.get("start_injection"),
                         "train_seconds": res.seconds, "total_seconds": seconds,
                         "cpu_seconds": res.record["cpu_seconds"],
@@ -244,6 +266,18 @@ def verdicts(results: list[dict]) -> str:
                      f"({'+' if ok_fr else '-'}), RR Q2n {rr['adapted']['Q2n']:.4f} vs {b_rr} {rr[b_rr]['Q2n']:.4f} "
                      f"({'+' if ok_rr else '-'})")
     lines.append(f"beats the best classical method on both: {wins} of {len(lines)} products")
+    wins_p, n_p = 0, 0
+    for r in results:
+        if "full" not in r or "reduced" not in r or not r["full"].get("best_classical_projected"):
+            continue
+        fr, rr = r["full"]["scores"], r["reduced"]["scores"]
+        b_fr, b_rr = r["full"]["best_classical_projected"], r["reduced"]["best_classical_projected"]
+        ok = fr["adapted"]["HQNR"] > fr[b_fr]["HQNR"] and rr["adapted"]["Q2n"] > rr[b_rr]["Q2n"]
+        wins_p, n_p = wins_p + ok, n_p + 1
+        lines.append(f"{r['product']} against the projected classical methods: HQNR {b_fr} {fr[b_fr]['HQNR']:.4f}, "
+                     f"RR Q2n {b_rr} {rr[b_rr]['Q2n']:.4f} ({'+' if ok else '-'})")
+    if n_p:
+        lines.append(f"beats every classical method followed by the same projection on both: {wins_p} of {n_p} products")
     return "\n".join(lines)
 
 
@@ -262,6 +296,8 @@ def main(argv=None) -> int:
     p.add_argument("--spectral-weight", type=float, default=None)
     p.add_argument("--target", default="ms", help="spatial target of the loss: ms, match or one")
     p.add_argument("--injection", default=None, help="a fresh detail-net's start: hpm, hpm-h, fs or auto (default: adapt's)")
+    p.add_argument("--consistent", nargs="?", const="on", default=None, choices=("on", "off", "auto"),
+                   help="a fresh detail-net ends with the consistency projection: on, off or auto (default: adapt's)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="bench-adapt.json")
     args = p.parse_args(argv)

@@ -152,3 +152,66 @@ def test_weights_without_haze_terms_load_as_the_haze_free_network(tmp_path):
     assert torch.equal(other.haze, torch.zeros(4)) and torch.equal(other.pan_haze, torch.zeros(1))
     with pytest.raises(ModelError):
         net.start_haze(torch.zeros(4), float("inf"))
+
+
+def test_a_blend_start_is_the_average_of_the_mra_start_and_the_cs_formula():
+    """start_blend(w, c, b): F = (1 - w) F_MRA + w (lms_k + c_k . [P, lms] + b_k), F_MRA the start before it."""
+    net = create("detail-net", bands=4, mtf_gains=list(GAINS)).double()
+    ms, pan, lms = _inputs()
+    net.start_additive(torch.tensor([0.9, 1.1, 0.8, 1.2], dtype=torch.float64))
+    with torch.no_grad():
+        mra = net(ms, pan, lms)
+    g = torch.Generator().manual_seed(1)
+    coefficients = torch.randn(4, 5, generator=g, dtype=torch.float64) * 0.3
+    bias = torch.randn(4, generator=g, dtype=torch.float64) * 0.01
+    net.start_blend(0.3, coefficients, bias)
+    with torch.no_grad():
+        out = net(ms, pan, lms)
+    cs = lms + torch.einsum("kj,njhw->nkhw", coefficients, torch.cat([pan, lms], dim=1)) + bias.view(1, 4, 1, 1)
+    assert (cs - mra).abs().max() > 0.05  # the two differ: the blend is not one of them
+    torch.testing.assert_close(out, 0.7 * mra + 0.3 * cs, rtol=0, atol=1e-12)
+    with pytest.raises(ModelError):
+        net.start_blend(1.5, coefficients, bias)
+    with pytest.raises(ModelError):
+        net.start_blend(0.5, coefficients[:, :4], bias)
+
+
+def test_weights_without_the_cs_term_load_with_it_off(tmp_path):
+    net = create("detail-net", bands=4, mtf_gains=list(GAINS)).double()
+    state = {k: v for k, v in net.state_dict().items() if not k.startswith("cs.")}
+    other = create("detail-net", bands=4, mtf_gains=list(GAINS)).double()
+    with torch.no_grad():
+        other.cs.weight.fill_(1.0)
+    other.load_state_dict(state)
+    ms, pan, lms = _inputs(16)
+    with torch.no_grad():
+        torch.testing.assert_close(other(ms, pan, lms), net(ms, pan, lms), rtol=0, atol=0)
+
+
+def test_a_consistent_network_gives_the_ms_back_and_tiles_beyond_its_larger_reach(tmp_path):
+    from pansharpen.metrics.reprojection import reproject
+    from pansharpen.protocol.consistency import consistency_reach
+
+    torch.manual_seed(0)
+    net = create("detail-net", bands=4, mtf_gains=list(GAINS), consistent=True).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(0.05 * torch.randn_like(p))
+    rf = complete_card(net).receptive_field
+    assert rf == 64 + consistency_reach(GAINS, 4)
+    ms, pan, lms = _inputs(size=112)
+    with torch.no_grad():
+        whole = net(ms, pan, lms)
+        plain = create("detail-net", bands=4, mtf_gains=list(GAINS)).double()
+        plain.load_state_dict(net.state_dict())
+        off = (reproject(plain(ms, pan, lms), GAINS, 4) - ms)[..., 32:-32, 32:-32].abs().max()
+    on = (reproject(whole, GAINS, 4) - ms)[..., 32:-32, 32:-32].abs().max()
+    assert off > 1e-2 and on < 0.02 * off  # consistent up to the Tikhonov floor
+    with torch.no_grad():
+        k = 8
+        crop = net(ms[..., k:-k, k:-k], pan[..., 4 * k:-4 * k, 4 * k:-4 * k], lms[..., 4 * k:-4 * k, 4 * k:-4 * k])
+    inner = whole[..., 4 * k + rf: -4 * k - rf, 4 * k + rf: -4 * k - rf]
+    assert inner.numel() > 0
+    torch.testing.assert_close(crop[..., rf:-rf, rf:-rf], inner, rtol=0, atol=1e-10)
+    save(net.float(), tmp_path / "c.safetensors")
+    assert load(tmp_path / "c.safetensors").consistent

@@ -449,3 +449,61 @@ def test_reflectance_is_refused_without_a_way_past(tmp_path, capsys, one_thread)
         assert err_text.count("\n") == 1 and "digital numbers" in err_text
         assert "pass --no-range-check" not in err_text
         assert not fused.exists() and not weights_path_for(fused).exists()
+
+
+def test_the_cs_regression_recovers_the_coefficients_that_made_the_detail():
+    """gt = lms + c . [P, lms] + b exactly on the inner pixels: least squares returns c and b."""
+    g = torch.Generator().manual_seed(2)
+    n, c, s, m = 3, 4, 24, 4
+    lms = 0.2 + 0.5 * torch.rand(n, c, s, s, generator=g)
+    pan = 0.2 + 0.5 * torch.rand(n, 1, s, s, generator=g)
+    coefficients = 0.4 * torch.randn(c, c + 1, generator=g)
+    bias = 0.02 * torch.randn(c, generator=g)
+    full = lms + torch.einsum("kj,njhw->nkhw", coefficients, torch.cat([pan, lms], dim=1)) + bias.view(1, c, 1, 1)
+    coarse = adapt_full.CoarsePatches(ms=torch.zeros(n, c, s // 4, s // 4), pan=pan, lms=lms,
+                                      gt=full[..., m:-m, m:-m].contiguous(), margin=m)
+    got_c, got_b = adapt_full.cs_regression(coarse)
+    torch.testing.assert_close(got_c, coefficients, rtol=0, atol=2e-5)
+    torch.testing.assert_close(got_b, bias, rtol=0, atol=2e-5)
+
+
+def test_a_blend_start_mixes_the_chosen_mra_start_with_the_cs_regression(tmp_path, one_thread):
+    pan, ms = _write(tmp_path, *_anticorrelated_product())
+    opts = {**FAST, "model": "detail-net", "eval_size": 16, "patch": 16}
+    res = adapt_full_resolution(pan, ms, tmp_path / "b.safetensors", iterations=1, injection="blend", **opts)
+    rec = res.record["start_injection"]
+    assert rec["asked"] == "blend" and rec["injection"] == "blend-fs"  # the MRA part as "auto" chooses it here
+    w = rec["blend_weight"]
+    assert 0 < w < 1
+    np.testing.assert_allclose(res.start_state["beta"].numpy(), (1 - w) * np.asarray(rec["gains"]), atol=1e-6)
+    from pansharpen.models.detailnet import CS_SCALE
+
+    cs = res.start_state["cs.weight"].numpy()[:, :, 0, 0] * CS_SCALE
+    np.testing.assert_allclose(cs, w * np.asarray(rec["cs_coefficients"]), atol=1e-6)
+    assert np.abs(cs).max() > 1e-3  # the regression found a detail to inject
+
+
+def test_a_consistent_fresh_detail_net_is_recorded_and_rebuilt(tmp_path, one_thread):
+    pan, ms = _write(tmp_path, *_anticorrelated_product())
+    opts = {**FAST, "model": "detail-net", "eval_size": 16, "patch": 16}
+    res = adapt_full_resolution(pan, ms, tmp_path / "c.safetensors", iterations=1, consistent="on", **opts)
+    assert res.model.consistent and read_card(tmp_path / "c.safetensors").options["consistent"] is True
+    assert models.load(tmp_path / "c.safetensors").consistent
+    plain = adapt_full_resolution(pan, ms, tmp_path / "p.safetensors", iterations=1, consistent="off", **opts)
+    assert not plain.model.consistent and read_card(tmp_path / "p.safetensors").options["consistent"] is False
+    # the projection changes the start's held-out indices (it is applied), and the spectral consistency rises
+    assert res.before["R-ERGAS"] < plain.before["R-ERGAS"]
+
+
+def test_auto_consistency_keeps_the_projection_only_where_it_raises_the_starts_hqnr(tmp_path, one_thread):
+    pan, ms = _write(tmp_path, *_anticorrelated_product())
+    opts = {**FAST, "model": "detail-net", "eval_size": 16, "patch": 16}
+    res = adapt_full_resolution(pan, ms, tmp_path / "a.safetensors", iterations=1, consistent="auto", **opts)
+    rec = res.record["start_injection"]["consistency"]
+    scores = rec["HQNR_training_windows"]
+    assert set(scores) == {"true", "false"} and rec["consistent"] == (scores["true"] > scores["false"])
+    card = read_card(tmp_path / "a.safetensors")
+    assert card.options["consistent"] is rec["consistent"] is res.model.consistent
+    assert models.load(tmp_path / "a.safetensors").receptive_field() == card.receptive_field
+    with pytest.raises(adapt_full.ValueRangeError, match="consistent"):
+        adapt_full_resolution(pan, ms, tmp_path / "x.safetensors", iterations=1, consistent="maybe", **opts)

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from ..training.adapt_defaults import INJECTION, QNR_WEIGHT, SCALE_WEIGHT, SPATIAL_WEIGHT
+from ..training.adapt_defaults import CONSISTENT, INJECTION, QNR_WEIGHT, SCALE_WEIGHT, SPATIAL_WEIGHT
 from .app import app
 from .fuse_cmd import BITS_OPTION, MTF_MS_OPTION, MTF_PAN_OPTION, parse_gains
 
@@ -38,8 +38,13 @@ def adapt_command(
     target: str = typer.Option("ms", "--target", help="Spatial target: 'ms' (reach the MS/PAN correlation at MS scale), 'match' (equal it, from both sides) or 'one'."),
     injection: str = typer.Option(
         INJECTION, "--injection", help="A fresh detail-net's start: 'hpm' (MTF-GLP-HPM), 'hpm-h' (MTF-GLP-HPM-H, haze "
-        "of the product), 'fs' (MTF-GLP-FS, gains regressed on the product) or 'auto' (HPM or FS, the better HQNR on "
-        "training windows; docs/adaptation.md)."),
+        "of the product), 'fs' (MTF-GLP-FS, gains regressed on the product), 'auto' (HPM or FS, the better HQNR on "
+        "training windows), 'blend-hpm' / 'blend-hpm-h' / 'blend-fs' (that start averaged with a global BDSD "
+        "regressed on the Wald-degraded product) or 'blend' (the blend of auto's choice); docs/adaptation.md."),
+    consistent: str = typer.Option(
+        CONSISTENT, "--consistent", help="Whether a fresh detail-net ends with the spectral-consistency projection "
+        "(its output, degraded by the sensor's MTF, gives the MS back): 'on', 'off' or 'auto' (the better HQNR of the "
+        "start on training windows; the projection trusts the sensor's MTF model; docs/adaptation.md)."),
     patch: int = typer.Option(32, "--patch", help="Training patch side in MS pixels."),
     patches: int = typer.Option(48, "--patches", help="Training patches cut from the product."),
     batch_size: int = typer.Option(8, "--batch-size", help="Patches per optimiser step."),
@@ -66,7 +71,7 @@ def adapt_command(
         spectral_weight=spectral_weight, spatial_weight=SPATIAL_WEIGHT if spatial_weight is None else spatial_weight,
         qnr_weight=QNR_WEIGHT if qnr_weight is None else qnr_weight,
         scale_weight=SCALE_WEIGHT if scale_weight is None else scale_weight,
-        target=target, injection=injection, seed=seed, overwrite=overwrite,
+        target=target, injection=injection, consistent=consistent, seed=seed, overwrite=overwrite,
     )
     chosen = res.record.get("start_injection")
     start = f"{res.origin} ({chosen['injection']} injection)" if chosen else res.origin

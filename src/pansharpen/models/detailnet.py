@@ -10,6 +10,7 @@ pixel, by a small CNN whose last layer starts at zero (``C`` bands, ratio ``R``)
     a, b, e = split(CNN(cat[lms, P, s D]))               3C maps, all zero at initialisation
     F_k   = lms_k + (alpha_k + a_k) (lms_k - H_k) / (P_L,k - H_P) D_k    HPM injection (alpha_k = 1 at start)
                   + (beta_k + b_k) D_k                   additive injection (beta_k = 0 at start)
+                  + c_k,0 P + sum_j c_k,j lms_j + c_k    component-substitution injection (all 0 at start)
                   + e_k                                  spectral correction
 
 With ``alpha = 1``, ``beta = 0`` and a zero last layer, ``F_k = lms_k P / P_L,k``: MTF-GLP-HPM
@@ -21,7 +22,14 @@ MTF-GLP-HPM-H (Lolli et al., IEEE GRSL 14(12), 2017, Eq. 6:
 ``F_k = H_k + (lms_k - H_k)(P - H_P)/(P_L,k - H_P)``). :meth:`DetailNet.start_additive` sets ``alpha = 0`` and
 ``beta = g`` with MTF-GLP-FS's gains regressed on the product (:meth:`DetailNet.regression_gains`):
 the start is then MTF-GLP-FS, the better start where the PAN is a poor proxy of some bands
-(Landsat's blue and red under its green-to-NIR PAN; docs/adaptation.md). The CNN (``layers`` 3x3 convolutions of ``width``
+(Landsat's blue and red under its green-to-NIR PAN; docs/adaptation.md). :meth:`DetailNet.start_blend`
+mixes that start with a component-substitution fusion, the band-dependent spatial detail
+``F_k = lms_k + c_k,0 P + sum_j c_k,j lms_j + c_k`` of BDSD (Garzelli, Nencini, Capobianco, IEEE TGRS
+46(1), 2008; one global set of coefficients, as BDSD-PC, Vivone, IEEE TGRS 57(9), 2019), whose
+coefficients the adaptation regresses on the Wald-degraded training patches. With ``consistent=True``
+the output is last projected onto the images that give the MS back through the bands' MTF and
+decimation (:func:`pansharpen.protocol.consistency.project_consistent`, Wald's consistency
+property; its reach is added to the receptive field). The CNN (``layers`` 3x3 convolutions of ``width``
 channels, ReLU) sees the expanded MS, the PAN and the detail scaled by ``s`` = ``DETAIL_SCALE``.
 
 It exists for ``pansharpen adapt`` (docs/adaptation.md): trained from scratch on one product in
@@ -42,15 +50,20 @@ from torch import nn
 from ..errors import ModelError
 from ..protocol.interp import interp23tap
 from ..metrics.reprojection import reproject
+from ..protocol.consistency import consistency_reach, project_consistent
 from ..protocol.mtf import KERNEL_SIZE
 from .base import FusionModel
 from .complexity import ComplexityMixin
 from .registry import register
 
-__all__ = ["DETAIL_SCALE", "DetailNet", "detail_net"]
+__all__ = ["CS_SCALE", "DETAIL_SCALE", "DetailNet", "detail_net"]
 
 #: scale of the detail maps fed to the CNN (details are a few percent of the signal)
 DETAIL_SCALE = 8.0
+#: the CS term's inputs are scaled by this (its weights stored 1/CS_SCALE larger): the term acts on
+#: signal levels, not on details, and an optimiser step of the size that suits the gains (Adam's
+#: is about the learning rate, whatever the gradient) would move the output by tens of DN
+CS_SCALE = 0.01
 #: the low-pass PAN is clamped to at least this (DN / normaliser) in the HPM ratio
 LOWPASS_FLOOR = 1e-3
 
@@ -64,10 +77,13 @@ class DetailNet(ComplexityMixin, FusionModel):
         mtf_gains: the MS bands' MTF gains at Nyquist (``C`` values in (0, 1); default the
             toolbox's generic 0.3).
         width, layers: the CNN's channels and number of 3x3 convolutions (>= 2).
+        consistent: end with the spectral-consistency projection
+            (:func:`pansharpen.protocol.consistency.project_consistent`): the output, filtered with
+            the bands' MTF and decimated, gives the MS back.
     """
 
     def __init__(self, bands: int = 4, ratio: int = 4, mtf_gains: Sequence[float] | None = None,
-                 width: int = 32, layers: int = 3):
+                 width: int = 32, layers: int = 3, consistent: bool = False):
         super().__init__()
         if ratio < 2 or ratio & (ratio - 1):
             raise ModelError(f"detail-net works at power-of-two ratios (interp23tap); got {ratio}")
@@ -77,10 +93,14 @@ class DetailNet(ComplexityMixin, FusionModel):
         if layers < 2 or width < 1:
             raise ModelError(f"detail-net needs layers >= 2 and width >= 1; got layers={layers}, width={width}")
         self.bands, self.ratio, self.mtf_gains = bands, int(ratio), tuple(gains)
+        self.consistent = bool(consistent)
         self.alpha = nn.Parameter(torch.ones(bands))
         self.beta = nn.Parameter(torch.zeros(bands))
         self.haze = nn.Parameter(torch.zeros(bands))
         self.pan_haze = nn.Parameter(torch.zeros(1))
+        self.cs = nn.Conv2d(bands + 1, bands, 1)  # the CS injection on cat[P, lms]; zero: off
+        nn.init.zeros_(self.cs.weight)
+        nn.init.zeros_(self.cs.bias)
         convs: list[nn.Module] = []
         cin = 2 * bands + 1
         for _ in range(layers - 1):
@@ -95,7 +115,8 @@ class DetailNet(ComplexityMixin, FusionModel):
         """Reach in PAN pixels (analytic; the FFT filter's round-off defeats the gradient probe): the MTF
         kernel's radius, one decimation step, interp23tap's reach (11 taps per x2 stage) and the CNN."""
         r = self.ratio
-        return KERNEL_SIZE // 2 + r + 11 * (r - 1) + r + len(self.body) // 2 + 1
+        reach = KERNEL_SIZE // 2 + r + 11 * (r - 1) + r + len(self.body) // 2 + 1
+        return reach + (consistency_reach(self.mtf_gains, r) if self.consistent else 0)
 
     def pan_lowpass(self, pan: torch.Tensor) -> torch.Tensor:
         """``P_L,k`` for every band: ``(N, 1, H, W) -> (N, C, H, W)`` (H, W multiples of the ratio)."""
@@ -103,9 +124,10 @@ class DetailNet(ComplexityMixin, FusionModel):
         return interp23tap(reproject(pan.expand(-1, self.bands, -1, -1), self.mtf_gains, self.ratio), self.ratio)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # weights written before the haze terms existed are the haze-free network
-        for name in ("haze", "pan_haze"):
-            state_dict.setdefault(prefix + name, torch.zeros_like(getattr(self, name)))
+        # weights written before the haze and CS terms existed are the network without them
+        for name, value in (("haze", self.haze), ("pan_haze", self.pan_haze), ("cs.weight", self.cs.weight),
+                            ("cs.bias", self.cs.bias)):
+            state_dict.setdefault(prefix + name, torch.zeros_like(value))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @torch.no_grad()
@@ -146,6 +168,24 @@ class DetailNet(ComplexityMixin, FusionModel):
         self.pan_haze.zero_()
         self.beta.copy_(gains)
 
+    @torch.no_grad()
+    def start_blend(self, weight: float, coefficients: torch.Tensor, bias: torch.Tensor) -> None:
+        """Mix the current (MRA) start with a component-substitution fusion:
+        ``F = (1 - w) F_MRA + w F_CS`` with ``F_CS,k = lms_k + coefficients[k] . [P, lms] + bias[k]``.
+
+        ``coefficients (C, C + 1)`` (PAN first), ``bias (C,)``, e.g. from
+        :func:`pansharpen.training.adapt_full.cs_regression`; ``weight`` in [0, 1]."""
+        c = self.bands
+        if not 0.0 <= weight <= 1.0:
+            raise ModelError(f"the blend weight must be in [0, 1]; got {weight}")
+        if coefficients.shape != (c, c + 1) or bias.shape != (c,) or not (
+                torch.isfinite(coefficients).all() and torch.isfinite(bias).all()):
+            raise ModelError(f"detail-net needs finite CS coefficients ({c}, {c + 1}) and bias ({c},)")
+        self.alpha.mul_(1.0 - weight)
+        self.beta.mul_(1.0 - weight)
+        self.cs.weight.copy_(weight / CS_SCALE * coefficients.view(c, c + 1, 1, 1))
+        self.cs.bias.copy_(weight * bias)
+
     def fuse(self, ms: torch.Tensor, pan: torch.Tensor, lms: torch.Tensor) -> torch.Tensor:
         low = self.pan_lowpass(pan)
         detail = pan - low
@@ -153,7 +193,8 @@ class DetailNet(ComplexityMixin, FusionModel):
         hpm = (lms - haze) / (low - pan_haze).clamp_min(LOWPASS_FLOOR) * detail
         a, b, e = self.tail(self.body(torch.cat([lms, pan, DETAIL_SCALE * detail], dim=1))).chunk(3, dim=1)
         alpha, beta = self.alpha.view(1, -1, 1, 1), self.beta.view(1, -1, 1, 1)
-        return lms + (alpha + a) * hpm + (beta + b) * detail + e
+        out = lms + (alpha + a) * hpm + (beta + b) * detail + self.cs(CS_SCALE * torch.cat([pan, lms], dim=1)) + e
+        return project_consistent(out, ms, self.mtf_gains, self.ratio) if self.consistent else out
 
 
 @register(

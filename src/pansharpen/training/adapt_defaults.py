@@ -18,6 +18,13 @@ SCALE_WEIGHT = 0.0
 #: starting injections of a fresh detail-net (:func:`~pansharpen.training.adapt_full.choose_injection`), those ``auto`` chooses
 #: from (not HPM-H: its haze, estimated on the salient training patches, cost up to 0.04 of
 #: ground-truth Q2n on two VHR products' Wald-degraded copies; docs/adaptation.md) and the default
-INJECTIONS = ("hpm", "hpm-h", "fs", "auto")
+#: (``blend``: auto's choice averaged with a global BDSD, session 11)
+INJECTIONS = ("hpm", "hpm-h", "fs", "auto", "blend", "blend-hpm", "blend-hpm-h", "blend-fs")
 AUTO_CHOICES = ("hpm", "fs")
-INJECTION = "auto"
+INJECTION = "blend"
+#: the component-substitution share of a ``blend`` start (the average of an MRA and a CS fusion)
+BLEND_WEIGHT = 0.5
+#: whether a fresh detail-net ends with the consistency projection (:mod:`pansharpen.protocol.consistency`):
+#: on, off, or auto (the better HQNR of the start on training windows)
+CONSISTENCY_CHOICES = (True, False, "on", "off", "auto")
+CONSISTENT = "auto"

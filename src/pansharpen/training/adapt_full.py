@@ -74,7 +74,7 @@ from ..protocol.interp import interp23tap
 from ..protocol.policy import resolve_sensor
 from ..protocol.resize import imresize
 from ..protocol.wald import wald_degrade
-from .adapt_defaults import AUTO_CHOICES, INJECTION, INJECTIONS
+from .adapt_defaults import AUTO_CHOICES, BLEND_WEIGHT, CONSISTENCY_CHOICES, CONSISTENT, INJECTION, INJECTIONS
 from .full_resolution import (
     QNR_BLOCK,
     QNR_WEIGHT,
@@ -250,7 +250,7 @@ def scale_margin(ratio: int, patch: int, option: str = "--patch") -> int:
         if (patch + 2 * margin) % ratio == 0:
             return margin
     raise ShapeError(f"{patch}-pixel windows cannot be Wald-degraded by the even ratio {ratio} (cross-scale "
-                     f"term, held-out S-Q2n); use an even {option}")
+                     f"term, blend start, held-out S-Q2n); use an even {option}")
 
 
 def cut_coarse_patches(product: ProductWindows, origins, size: int, normaliser: float, sensor) -> CoarsePatches:
@@ -341,12 +341,15 @@ def is_improvement(before: dict[str, float], after: dict[str, float]) -> bool:
 
 # ------------------------------------------------------------------------------ the model
 def starting_model(model: str | None, weights, bands: int, sensor, ratio: int, seed: int = 0,
-                   options: dict[str, Any] | None = None) -> tuple[nn.Module, str]:
+                   options: dict[str, Any] | None = None, consistent: bool | str = CONSISTENT
+                   ) -> tuple[nn.Module, str]:
     """The network to adapt and where it came from (``"weights FILE"``, ``"bundled NAME"``, ``"fresh ARCH"``).
 
     ``weights`` (a file) wins; else ``model`` names bundled weights or an architecture (fresh
     weights for ``bands`` bands, seeded); else the bundled default for the sensor, or a fresh
-    :data:`FRESH_DEFAULT` network when no bundled weights fit.
+    :data:`FRESH_DEFAULT` network when no bundled weights fit. ``consistent``: a fresh detail-net
+    ends with the consistency projection (:class:`~pansharpen.models.detailnet.DetailNet`); other
+    starts are as they are.
     """
     if weights is not None and model is not None and model not in models.list_models():
         raise ModelError("give either --model or --weights, not both")
@@ -360,7 +363,10 @@ def starting_model(model: str | None, weights, bands: int, sensor, ratio: int, s
     elif model is not None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            opts = dict(FRESH_OPTIONS.get(model, {}), **_sensor_options(model, sensor, bands, ratio), **(options or {}))
+            opts = dict(FRESH_OPTIONS.get(model, {}), **_sensor_options(model, sensor, bands, ratio))
+            if model == "detail-net":  # "auto": built consistent, then chosen (:func:`choose_consistency`)
+                opts["consistent"] = consistent in (True, "on", "auto")
+            opts.update(options or {})
             net = models.create(model, bands=bands, **opts)
         _quiet_residual(net)
         origin = f"fresh {model}"
@@ -370,7 +376,7 @@ def starting_model(model: str | None, weights, bands: int, sensor, ratio: int, s
         except ModelError:
             kind = "method"
         if kind != "model":  # no bundled network for this data: a fresh one
-            return starting_model(FRESH_DEFAULT, None, bands, sensor, ratio, seed, options)
+            return starting_model(FRESH_DEFAULT, None, bands, sensor, ratio, seed, options, consistent)
         net, origin = models.load(name), f"bundled {name}"
     if net.card.bands != bands:
         raise ModelError(
@@ -458,9 +464,36 @@ def haze_estimate(net: DetailNet, ms: torch.Tensor, pan: torch.Tensor) -> tuple[
     return torch.from_numpy(haze), pan_haze
 
 
-def _set_injection(net: DetailNet, kind: str, data: Patches) -> dict[str, Any]:
+def cs_regression(coarse: CoarsePatches) -> tuple[torch.Tensor, torch.Tensor]:
+    """BDSD's coefficients (Garzelli et al., IEEE TGRS 2008), one global set regressed at the reduced
+    scale on the Wald-degraded training patches: per band k, least squares of the detail the
+    degraded MS lacks, ``gt_k - lms_lr,k``, on ``[P_lr, lms_lr,1..C, 1]`` over the patches' inner
+    pixels (BDSD's hypothesis: the same coefficients inject the full-resolution detail).
+
+    Returns ``coefficients (C, C + 1)`` (PAN first) and ``bias (C,)``, float32, for
+    :meth:`DetailNet.start_blend`."""
+    m = coarse.margin
+    inner = lambda t: t[..., m:-m, m:-m].double()  # noqa: E731
+    lms, pan, gt = inner(coarse.lms), inner(coarse.pan), coarse.gt.double()
+    c = lms.shape[1]
+    x = torch.cat([pan, lms, torch.ones_like(pan)], dim=1).transpose(0, 1).reshape(c + 2, -1).T
+    y = (gt - lms).transpose(0, 1).reshape(c, -1).T
+    scale = x.abs().amax(dim=0).clamp_min(1e-12)  # columns on one scale for the solver
+    sol = torch.linalg.lstsq(x / scale, y).solution / scale[:, None]  # (C + 2, C)
+    return sol[: c + 1].T.float().contiguous(), sol[c + 1].float().contiguous()
+
+
+def _set_injection(net: DetailNet, kind: str, data: Patches, coarse: CoarsePatches | None = None) -> dict[str, Any]:
     """Make a fresh detail-net start as MTF-GLP-HPM, -HPM-H or -FS, its statistics taken on the
-    training patches (a statistic of the product, no ground truth); returns them for the card."""
+    training patches (a statistic of the product, no ground truth), or (``blend-X``) as the
+    average of that start and a global BDSD regressed on the Wald-degraded patches (``coarse``,
+    :func:`cs_regression`); returns the statistics for the card."""
+    if kind.startswith("blend-"):
+        stats = _set_injection(net, kind.removeprefix("blend-"), data)
+        coefficients, bias = cs_regression(coarse)
+        net.start_blend(BLEND_WEIGHT, coefficients, bias)
+        return {**stats, "blend_weight": BLEND_WEIGHT, "cs_coefficients": coefficients.tolist(),
+                "cs_bias": bias.tolist()}
     if kind == "hpm":
         return {}
     if kind == "fs":
@@ -473,7 +506,8 @@ def _set_injection(net: DetailNet, kind: str, data: Patches) -> dict[str, Any]:
 
 
 def choose_injection(net: DetailNet, data: Patches, product: ProductWindows, rows: tuple[int, int], size: int,
-                     count: int, sensor, normaliser: float, injection: str, seed: int = 0) -> dict[str, Any]:
+                     count: int, sensor, normaliser: float, injection: str, seed: int = 0,
+                     coarse: CoarsePatches | None = None) -> dict[str, Any]:
     """Set a fresh detail-net's starting injection; returns what was chosen, for the card.
 
     ``"hpm"`` is the network as created (MTF-GLP-HPM). ``"hpm-h"`` starts at MTF-GLP-HPM-H with the
@@ -481,10 +515,18 @@ def choose_injection(net: DetailNet, data: Patches, product: ProductWindows, row
     their full-scale regression gains (:meth:`DetailNet.regression_gains`). ``"auto"`` scores the
     starts of :data:`AUTO_CHOICES` (HPM, FS) on ``count`` windows of ``size`` MS pixels in the
     training ``rows`` (never the held-out strip) and keeps the one with the highest HQNR: the
-    adaptation's own primary criterion, on pixels it trains on anyway.
+    adaptation's own primary criterion, on pixels it trains on anyway. ``"blend-X"`` starts at the
+    average of X's start and a global BDSD regressed on the Wald-degraded training patches
+    (``coarse``, :func:`cs_regression`); ``"blend"`` chooses X as ``"auto"`` does.
     """
+    fresh_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    if injection == "blend":  # the MRA part chosen as "auto" chooses, then blended
+        choice = choose_injection(net, data, product, rows, size, count, sensor, normaliser, "auto", seed)
+        blend = f"blend-{choice['injection']}"
+        net.load_state_dict(fresh_state)
+        return {**choice, "injection": blend, "asked": "blend", **_set_injection(net, blend, data, coarse)}
     if injection != "auto":
-        return {"injection": injection, **_set_injection(net, injection, data)}
+        return {"injection": injection, **_set_injection(net, injection, data, coarse)}
     windows = select_windows(product, rows, size, count, seed=seed)
     if not windows:  # a training area lower than the held-out windows: score the first patches
         size = data.ms.shape[-1]
@@ -501,6 +543,25 @@ def choose_injection(net: DetailNet, data: Patches, product: ProductWindows, row
     return {"injection": chosen, "asked": "auto", **stats[chosen],
             "HQNR_training_windows": {k: round(v, 6) for k, v in hqnr.items()},
             "windows": [list(w) for w in windows], "size": size}
+
+
+def choose_consistency(net: DetailNet, product: ProductWindows, windows, size: int, sensor,
+                       normaliser: float) -> dict[str, Any]:
+    """``--consistent auto``: keep the consistency projection at the end of a fresh detail-net only if
+    it raises the HQNR of the start on ``windows`` (``size`` MS pixels) of the training area.
+
+    The projection trusts the sensor's MTF model: on the VHR products of docs/adaptation.md it raised
+    the full-resolution HQNR of every classical method, on Landsat-7 it lowered it (D_s rose from
+    0.03-0.05 to 0.13-0.16), so the product decides. Sets ``net.consistent`` and the card's option."""
+    hqnr = {}
+    for flag in (False, True):
+        net.consistent = flag
+        hqnr[flag] = score(net, product, windows, size, sensor, normaliser, scale=False)["HQNR"]
+    chosen = hqnr[True] > hqnr[False]
+    net.consistent = chosen
+    net.card = replace(net.card, options={**net.card.options, "consistent": chosen},
+                       receptive_field=net.receptive_field())
+    return {"consistent": chosen, "HQNR_training_windows": {str(k).lower(): round(v, 6) for k, v in hqnr.items()}}
 
 
 def _augment(batch: list[torch.Tensor], k: int, flip: bool) -> list[torch.Tensor]:
@@ -535,6 +596,7 @@ def adapt_full_resolution(
     scale_weight: float = SCALE_WEIGHT,
     target: str = "ms",
     injection: str = INJECTION,
+    consistent: bool | str = CONSISTENT,
     seed: int = 0,
     overwrite: bool = False,
     model_options: dict[str, Any] | None = None,
@@ -561,7 +623,13 @@ def adapt_full_resolution(
         injection: a fresh detail-net's starting injection (:func:`choose_injection`): ``"hpm"``
             (MTF-GLP-HPM), ``"hpm-h"`` (MTF-GLP-HPM-H, haze of the training patches), ``"fs"``
             (MTF-GLP-FS, gains regressed on the training patches) or ``"auto"`` (HPM or FS, the
-            better HQNR on windows of the training area; the default). Other starts ignore it.
+            better HQNR on windows of the training area), ``"blend-X"`` (the average of X's start and a
+            global BDSD regressed on the Wald-degraded training patches) or ``"blend"`` (X as ``"auto"``
+            chooses it). Other starts ignore it.
+        consistent: whether a fresh detail-net ends with the consistency projection
+            (:func:`pansharpen.protocol.consistency.project_consistent`): ``"on"``/``True``,
+            ``"off"``/``False`` or ``"auto"`` (the better HQNR of the start on windows of the
+            training area, :func:`choose_consistency`); other starts ignore it.
         callback: called with ``{"iteration", "loss", "spectral", "spatial", "seconds"}`` after
             every step (progress, tests; an exception raised there stops the run and nothing
             is written).
@@ -577,6 +645,8 @@ def adapt_full_resolution(
         raise ValueRangeError(f"target must be one of {TARGETS}; got {target!r}")
     if injection not in INJECTIONS:
         raise ValueRangeError(f"injection must be one of {INJECTIONS}; got {injection!r}")
+    if consistent not in CONSISTENCY_CHOICES:
+        raise ValueRangeError(f"consistent must be one of {CONSISTENCY_CHOICES}; got {consistent!r}")
     if not 0.0 < held_out < 1.0:
         raise ValueRangeError(f"held_out must be a fraction in (0, 1); got {held_out}")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
@@ -594,7 +664,7 @@ def adapt_full_resolution(
     # lightnet, lgpconv-net) fuses [0, 1] values into noise (a fresh one scored HQNR 6e-17 on its start)
     check_input_values(product.pan_src.read_decimated(1_000_000), product.ms_src.read_decimated(1_000_000),
                        product.pan_src.info, product.ms_src.info, max_value=sens.max_value, override=None)
-    net, origin = starting_model(model, weights, bands, sens, ratio, seed, model_options)
+    net, origin = starting_model(model, weights, bands, sens, ratio, seed, model_options, consistent)
     norm = float(net.card.normaliser)
     border = math.ceil(20 / ratio)
     if patch < 2 * border + 4:
@@ -603,7 +673,7 @@ def adapt_full_resolution(
     loss_fn = FullResolutionLoss(sens, ratio, spectral_weight, spatial_weight, two_sided=target == "match",
                                  qnr_weight=qnr_weight, scale_weight=scale_weight)
     # geometries the Wald degradation cannot cut are refused before any pixel is read
-    if scale_weight:
+    if scale_weight or injection.startswith("blend"):
         scale_margin(ratio, patch)
     scale_margin(ratio, eval_size, "--eval-size")  # the held-out S-Q2n degrades the held-out windows
     if qnr_weight and (patch * ratio) % QNR_BLOCK:
@@ -628,12 +698,20 @@ def adapt_full_resolution(
         raise ShapeError(f"no {patch}-pixel training patch free of nodata above the held-out strip (MS rows "
                          f"{product.row0}-{split}); use a product with fewer nodata areas or a smaller --patch")
     data = cut_patches(product, origins, patch, norm, target, qnr=bool(qnr_weight))
-    coarse = cut_coarse_patches(product, origins, patch, norm, sens) if scale_weight else None
+    fresh_detail = isinstance(net, DetailNet) and origin.startswith("fresh")
+    blend = fresh_detail and injection.startswith("blend")
+    coarse = cut_coarse_patches(product, origins, patch, norm, sens) if scale_weight or blend else None
 
     start_choice = None
-    if isinstance(net, DetailNet) and origin.startswith("fresh"):
-        start_choice = choose_injection(net, data, product, (product.row0, split), min(eval_size, split - product.row0),
-                                        eval_windows, sens, norm, injection, seed)
+    if fresh_detail:
+        train_rows, size = (product.row0, split), min(eval_size, split - product.row0)
+        start_choice = choose_injection(net, data, product, train_rows, size, eval_windows, sens, norm, injection,
+                                        seed, coarse)
+        if consistent in ("auto",):
+            windows = select_windows(product, train_rows, size, eval_windows, seed=seed)
+            if not windows:  # as choose_injection does for a training area lower than the held-out windows
+                size, windows = data.ms.shape[-1], [tuple(o) for o in data.origins[:eval_windows]]
+            start_choice["consistency"] = choose_consistency(net, product, windows, size, sens, norm)
     start_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     before = score(net, product, held, eval_size, sens, norm, device)
 
@@ -668,7 +746,7 @@ def adapt_full_resolution(
         qnr_b = parts[-1] if data.qnr is not None else None
         fused = net(ms_b, pan_b, lms_b)
         pair = None
-        if coarse is not None:
+        if coarse is not None and scale_weight:
             c_ms, c_pan, c_lms, c_gt = (t.to(device) for t in _augment(
                 [coarse.ms[idx], coarse.pan[idx], coarse.lms[idx], coarse.gt[idx]], k, flip))
             mc = coarse.margin
