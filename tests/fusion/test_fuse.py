@@ -258,3 +258,37 @@ def test_an_ms_beyond_the_default_bits_is_refused_not_clipped(tmp_path, capsys):
     assert main(["fuse", str(p), str(m), str(tmp_path / "o.tif"), "--sensor", "none", "--bits", "16", "-q"]) == 0
     with rasterio.open(tmp_path / "o.tif") as src:
         assert src.read().max() > 2047
+
+
+def test_fuse_consistent_projects_a_method_and_is_refused_where_it_cannot_apply(tmp_path, capsys):
+    from pansharpen.io.geotiff import read_provenance
+    from pansharpen.metrics.reprojection import reproject
+
+    rng = np.random.default_rng(4)
+    low = rng.uniform(200, 1500, (4, 64, 64))
+    ms = (low + np.roll(low, 1, 1) + np.roll(low, 1, 2)) / 3
+    pan = np.repeat(np.repeat(ms.mean(0, keepdims=True), 4, 1), 4, 2) + rng.normal(0, 20, (1, 256, 256))
+    p = _write(tmp_path / "P.TIF", np.clip(pan, 0, 2047), Affine(0.6, 0, 0, 0, -0.6, 0))
+    m = _write(tmp_path / "M.TIF", ms, Affine(2.4, 0, 0, 0, -2.4, 0))
+    out = fuse(p, m, tmp_path / "c.tif", method="gsa", sensor="QB", consistent=True)
+    ref = fuse(p, m, tmp_path / "r.tif", method="gsa", sensor="QB")
+    with rasterio.open(m) as src:
+        ms_dn = src.read().astype(np.float64)
+
+    def err(path):
+        with rasterio.open(path) as src:
+            fused = src.read().astype(np.float64)
+        return np.abs(np.asarray(reproject(fused, "QB", 4)) - ms_dn)[:, 16:-16, 16:-16].mean()
+
+    assert err(out) < 0.3 * err(ref)  # consistent up to the uint16 rounding
+    assert read_provenance(out)["consistent"].startswith("projection")
+    assert "consistent" not in read_provenance(ref)
+    # a network: refused before any work, one line, exit 2
+    assert main(["fuse", str(p), str(m), str(tmp_path / "n.tif"), "--model", "pnn", "--sensor", "QB", "--consistent"]) == 2
+    assert "--consistent follows a classical method" in capsys.readouterr().err
+    assert not (tmp_path / "n.tif").exists()
+    # a grid whose MS pixels do not share the PAN's corners
+    shifted = _write(tmp_path / "S.TIF", ms, Affine(2.4, 0, 0.3, 0, -2.4, -0.3))  # half a PAN pixel
+    with pytest.raises(ValueRangeError, match="pixel corners"):
+        fuse(p, shifted, tmp_path / "s.tif", method="gsa", sensor="QB", consistent=True)
+    assert not (tmp_path / "s.tif").exists()

@@ -119,3 +119,29 @@ def test_classical_tiled_equals_whole(name):
     m = fuser.halo
     if 2 * m < pan.shape[1]:
         assert np.abs(whole[:, m:-m, m:-m] - direct[:, m:-m, m:-m]).max() < 1e-4 * RANGE
+
+
+@pytest.mark.parametrize("name", ["gsa", "mtf-glp-fs", "brovey"])
+def test_classical_with_the_consistency_projection_tiles_exactly(name):
+    """The projection after a classical method: tiles equal one tile, and the method followed by the
+    projection on the whole image away from the scene border (its reach is in the halo)."""
+    from pansharpen.metrics.reprojection import reproject
+    from pansharpen.protocol.consistency import project_consistent
+
+    sensor = get_sensor("QB")
+    ms, pan = _scene(4, 104, 100, seed=3)
+    fuser = ClassicalFuser(name, sensor, consistent=True)
+    plain = ClassicalFuser(name, sensor)
+    assert fuser.halo >= plain.halo + 100 and fuser.halo % 4 == 0
+    whole = fuse_arrays(pan, ms, fuser, tile=8192)
+    tiled = fuse_arrays(pan, ms, fuser, tile=96)
+    assert np.abs(tiled - whole).max() < 1e-6 * RANGE
+    direct = np.asarray(project_consistent(np.asarray(get_method(name)(ms, pan, sensor, 4)), ms, sensor, 4))
+    m = fuser.halo
+    assert 2 * m < pan.shape[1] - 40
+    assert np.abs(whole[:, m:-m, m:-m] - direct[:, m:-m, m:-m]).max() < 1e-4 * RANGE
+    # and it is the consistent image: its reprojection is the MS, the method's is not
+    inner = (slice(None), slice(m // 4, -m // 4), slice(m // 4, -m // 4))
+    before = np.abs(np.asarray(reproject(fuse_arrays(pan, ms, plain, tile=8192), sensor, 4)) - ms)[inner].max()
+    after = np.abs(np.asarray(reproject(whole, sensor, 4)) - ms)[inner].max()
+    assert after < 0.02 * before

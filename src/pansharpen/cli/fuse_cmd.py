@@ -68,6 +68,10 @@ def fuse_command(
     no_range_check: bool = typer.Option(
         False, "--no-range-check", help="Fuse reflectance / [0, 1] inputs as they are (refused by default)."
     ),
+    consistent: bool = typer.Option(
+        False, "--consistent", help="With --method: project the result onto the images that give the MS back through "
+        "the sensor's MTF and decimation (Wald's consistency; trusts the sensor's MTF model: measured in "
+        "docs/adaptation.md, better on VHR products, worse on Landsat-7)."),
 ) -> None:
     """Fuse a PAN + MS product into a georeferenced, full-resolution GeoTIFF (or many with --batch)."""
 
@@ -77,7 +81,7 @@ def fuse_command(
                            creation_options=parse_creation_options(co or []))
     common = dict(model=model, method=method, weights=weights, sensor=sensor, mtf_ms=parse_gains(mtf_ms),
                   mtf_pan=mtf_pan, bits=bits, tile=tile, dtype=dtype, overwrite=overwrite, device=device,
-                  options=options, check_range=not no_range_check)
+                  options=options, check_range=not no_range_check, consistent=consistent)
     if batch is not None:
         if pan is not None or ms is not None or out is not None:
             raise PanSharpenError("with --batch give no PAN MS OUT arguments; the products come from the list or folder")
@@ -96,11 +100,13 @@ def fuse_command(
     if out_dir is not None:
         raise PanSharpenError("--out-dir goes with --batch; for one product give OUT")
     if adapt is not None:
-        if method is not None:
-            raise PanSharpenError("--adapt trains a network; it does not apply to --method")
+        if method is not None or consistent:
+            raise PanSharpenError("--adapt trains a network; it does not apply to --method or --consistent "
+                                  "(`pansharpen adapt --consistent` sets the adapted network's own projection)")
         from ..training.adapt_full import adapt_and_fuse  # network side: imports torch (a --method fusion never does)
 
-        fuse_options = {k: v for k, v in common.items() if k not in ("model", "method", "weights", "sensor", "overwrite")}
+        fuse_options = {k: v for k, v in common.items()
+                        if k not in ("model", "method", "weights", "sensor", "overwrite", "consistent")}
         path, res = adapt_and_fuse(pan, ms, out, adapt, model=model, weights=weights, sensor=sensor, overwrite=overwrite,
                                    quiet=quiet, fuse_options=dict(fuse_options, cog=cog, workers=workers, scheduler=scheduler,
                                                                   threads_per_worker=threads_per_worker))

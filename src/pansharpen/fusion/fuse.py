@@ -20,7 +20,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ModelError, SensorError
+from ..errors import ModelError, SensorError, ValueRangeError
 from ..io.geotiff import WriteOptions
 from ..io.grid import PairGrid
 from ..io.sources import RasterSource
@@ -191,7 +191,7 @@ def check_card_for_product(card, sensor: Sensor | None, nbands: int) -> None:
 
 def make_fuser(
     *, model=None, method: str | None = None, weights=None, sensor: Sensor | None = None, nbands: int, ratio: int = 4,
-    subtile: int | None = 512, device: str = "cpu",
+    subtile: int | None = 512, device: str = "cpu", consistent: bool = False,
 ):
     """A fuser from exactly one of ``model`` (bundled name or nn.Module), ``weights`` (file) or ``method``.
 
@@ -203,7 +203,10 @@ def make_fuser(
         kind, name, _ = default_choice(sensor, nbands, ratio)
         method, model = (name, None) if kind == "method" else (None, name)
     if method is not None:
-        return ClassicalFuser(method, sensor or generic_sensor((0.3,) * nbands), ratio)
+        return ClassicalFuser(method, sensor or generic_sensor((0.3,) * nbands), ratio, consistent=consistent)
+    if consistent:
+        raise ModelError("--consistent follows a classical method (--method NAME); a network adapted with "
+                         "`pansharpen adapt` carries its own projection")
     registry = _registry()
     if weights is not None:
         net = registry.load(weights)
@@ -249,6 +252,7 @@ def fuse(
     threads_per_worker: int | None = None,
     check_range: bool = True,
     tile_threads: int | None = None,
+    consistent: bool = False,
 ) -> Path:
     """Fuse a PAN + MS product into a GeoTIFF on the PAN grid (see :mod:`pansharpen.fusion.scene`).
 
@@ -269,6 +273,9 @@ def fuse(
     ``tile_threads``: tiles of a classical method computed at once in threads (default
     ``$PANSHARPEN_TILE_THREADS``, else the process's thread budget, :func:`~pansharpen.runtime.thread_budget`,
     up to 4; :func:`~pansharpen.fusion.scene.resolve_tile_threads`).
+    ``consistent``: a classical method's result is projected onto the images that give the MS back
+    through the sensor's MTF and decimation (:mod:`pansharpen.protocol.consistency`; it trusts the
+    sensor's MTF model, docs/adaptation.md "The consistency projection"); needs a grid phase of zero.
     """
     device = resolve_device(device)  # refused before any work when CUDA is asked for and absent
     pan_src, ms_src = RasterSource(pan), RasterSource(ms)
@@ -279,13 +286,18 @@ def fuse(
                        sensor=sensor, mtf_ms=mtf_ms, mtf_pan=mtf_pan, bits=bits)
     chosen = {"method": plan.name} if plan.kind == "method" else (
         {"weights": weights} if plan.kind == "weights" else {"model": model if model is not None else plan.name})
-    fuser = make_fuser(**chosen, sensor=plan.sensor, nbands=nbands, ratio=grid.ratio, subtile=subtile, device=device)
+    if consistent and any(grid.phase):
+        raise ValueRangeError(f"--consistent needs an MS grid that shares the PAN's pixel corners; this product's is "
+                              f"offset by {tuple(grid.phase)} PAN pixels: fuse without --consistent")
+    fuser = make_fuser(**chosen, sensor=plan.sensor, nbands=nbands, ratio=grid.ratio, subtile=subtile, device=device,
+                       consistent=consistent)
     if not quiet:
         print(plan.line(), flush=True)
     return fuse_scene(
         pan_src, ms_src, out, fuser, tile=tile, dtype=dtype, max_value=plan.max_value, cog=cog,
         overwrite=overwrite, workers=workers, scheduler=scheduler, quiet=quiet, options=options, check_range=check_range,
         threads_per_worker=threads_per_worker, tile_threads=tile_threads,
-        provenance={"sensor": plan.sensor.name if plan.sensor is not None else None},
+        provenance={"sensor": plan.sensor.name if plan.sensor is not None else None,
+                    **({"consistent": "projection onto reproject(F) = MS"} if consistent else {})},
         band_names=tuple(plan.sensor.bands) if plan.sensor is not None else None,
     )

@@ -38,7 +38,8 @@ import numpy as np
 
 from .._arrays import torch_module
 from ..classical import registry as classical_registry
-from ..errors import ModelError
+from ..errors import ModelError, ValueRangeError
+from ..protocol.consistency import consistency_reach, project_consistent
 from ..protocol.interp import interp23tap
 
 
@@ -73,9 +74,13 @@ class ClassicalFuser:
     """Runs a classical method; scene-wide statistics are estimated once in :meth:`prepare`.
 
     ``options`` are the method's own (``block`` for BDSD, ...; see ``pansharpen methods``).
+    ``consistent``: follow the method with the spectral-consistency projection
+    (:func:`pansharpen.protocol.consistency.project_consistent`, with the sensor's MTF gains); the
+    halo grows by its reach. It needs an MS grid that shares the PAN's pixel corners.
     """
 
-    def __init__(self, name: str, sensor, ratio: int = 4, options: Mapping[str, Any] | None = None):
+    def __init__(self, name: str, sensor, ratio: int = 4, options: Mapping[str, Any] | None = None,
+                 consistent: bool = False):
         self.method = classical_registry.get_method(name)
         self.name = self.method.name
         self.sensor = sensor
@@ -83,6 +88,10 @@ class ClassicalFuser:
         self.options = dict(options or {})
         self.bands = sensor.nbands
         self.halo = self.method.halo_for(ratio)
+        self.consistent = bool(consistent)
+        if self.consistent:
+            reach = consistency_reach(sensor.ms_gnyq, ratio)
+            self.halo += -(-reach // ratio) * ratio
         self.params = None
 
     accepts_phase = True  # takes phase= (the MS grid's sub-pixel offset), see __call__
@@ -97,7 +106,13 @@ class ClassicalFuser:
     def fuse_image(self, ms: np.ndarray, pan: np.ndarray, lms: np.ndarray | None = None) -> np.ndarray:
         """One whole image: statistics of this image, then the method (``lms`` is not used: the
         method upsamples the MS with its own interpolator). ``(C, H, W)`` float64 DN."""
-        return np.asarray(self.method(ms, pan, self.sensor, self.ratio, **self.options), dtype=np.float64)
+        out = np.asarray(self.method(ms, pan, self.sensor, self.ratio, **self.options), dtype=np.float64)
+        return self._project(out, ms)
+
+    def _project(self, fused: np.ndarray, ms: np.ndarray) -> np.ndarray:
+        if not self.consistent:
+            return fused
+        return np.asarray(project_consistent(fused, np.asarray(ms, dtype=np.float64), self.sensor.ms_gnyq, self.ratio))
 
     def __call__(self, ms_block: np.ndarray, pan_block: np.ndarray, origin=(0, 0),
                  phase: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
@@ -107,6 +122,9 @@ class ClassicalFuser:
         use their own."""
         if self.params is None:
             raise RuntimeError("ClassicalFuser.prepare(ms, pan) must run on the scene before fusing blocks")
+        if self.consistent and any(phase):
+            raise ValueRangeError(f"the consistency projection needs an MS grid that shares the PAN's pixel corners; "
+                                  f"this one is offset by {tuple(phase)} PAN pixels: fuse without --consistent")
         lms = None
         if any(phase) and self.ratio & (self.ratio - 1) == 0:
             lms = np.asarray(interp23tap(ms_block, self.ratio, phase=phase), dtype=np.float64)
@@ -115,4 +133,5 @@ class ClassicalFuser:
             warnings.warn(f"the grid phase {tuple(phase)} is applied for power-of-two ratios only; at ratio "
                           f"{self.ratio} {self.name} upsamples the MS as if it shared the PAN pixel corners",
                           stacklevel=2)
-        return np.asarray(self.method.apply(ms_block, pan_block, self.params, lms=lms, offset=origin))
+        out = np.asarray(self.method.apply(ms_block, pan_block, self.params, lms=lms, offset=origin))
+        return self._project(out, ms_block)
