@@ -507,3 +507,25 @@ def test_auto_consistency_keeps_the_projection_only_where_it_raises_the_starts_h
     assert models.load(tmp_path / "a.safetensors").receptive_field() == card.receptive_field
     with pytest.raises(adapt_full.ValueRangeError, match="consistent"):
         adapt_full_resolution(pan, ms, tmp_path / "x.safetensors", iterations=1, consistent="maybe", **opts)
+
+
+def test_an_ms_grid_off_the_pan_corners_gets_no_projection(tmp_path, one_thread):
+    """The projection decimates at the toolbox's phase: off for such a grid under auto, refused when asked
+    for, and a consistent network is refused by `fuse` on such a grid (one line, exit 2, no output)."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    pan, ms = _write(tmp_path, *_anticorrelated_product())
+    with rasterio.open(ms, "r+") as ds:  # half a PAN pixel east and south
+        ds.transform = from_origin(500000.5, 4399999.5, 4.0, 4.0)
+    opts = {**FAST, "model": "detail-net", "eval_size": 16, "patch": 16}
+    res = adapt_full_resolution(pan, ms, tmp_path / "a.safetensors", iterations=1, consistent="auto", **opts)
+    rec = res.record["start_injection"]["consistency"]
+    assert rec["consistent"] is False and "phase" in rec["why"] and not res.model.consistent
+    with pytest.raises(adapt_full.ValueRangeError, match="pixel corners"):
+        adapt_full_resolution(pan, ms, tmp_path / "b.safetensors", iterations=1, consistent="on", **opts)
+    assert not (tmp_path / "b.safetensors").exists()
+    net = models.create("detail-net", bands=4, consistent=True)
+    weights = models.save(net, tmp_path / "c.safetensors")
+    assert main(["fuse", str(pan), str(ms), str(tmp_path / "f.tif"), "--weights", str(weights), "--sensor", "none"]) == 2
+    assert not (tmp_path / "f.tif").exists()

@@ -291,6 +291,10 @@ def fuse(
                               f"offset by {tuple(grid.phase)} PAN pixels: fuse without --consistent")
     fuser = make_fuser(**chosen, sensor=plan.sensor, nbands=nbands, ratio=grid.ratio, subtile=subtile, device=device,
                        consistent=consistent)
+    if getattr(getattr(fuser, "model", None), "consistent", False) and any(grid.phase):
+        raise ValueRangeError(f"{plan.name} ends with the consistency projection, which needs an MS grid that shares "
+                              f"the PAN's pixel corners; this product's is offset by {tuple(grid.phase)} PAN pixels: "
+                              "adapt a network on it with --consistent off (or auto)")
     if not quiet:
         print(plan.line(), flush=True)
     return fuse_scene(

@@ -34,7 +34,7 @@ from functools import lru_cache
 import numpy as np
 
 from .._arrays import is_torch, torch_module
-from ..errors import ShapeError
+from ..errors import ShapeError, ValueRangeError
 from .mtf import KERNEL_SIZE, _check_ratio, _gain_tuple, correlate_replicate, mtf_filter, mtf_kernels
 from .wald import decimate, decimation_offset
 
@@ -51,6 +51,8 @@ _GRID = 256
 
 @lru_cache(maxsize=64)
 def _filters(gains: tuple[float, ...], ratio: int, floor: float) -> np.ndarray:
+    """``g = F^-1[1 / (K + floor max K)]`` per band, ``K`` the spectrum of ``k[d] = (h * h)[R d]`` on a
+    256-pixel MS grid, cut to the smallest square outside which it is below :data:`TRUNCATION`."""
     kernels = mtf_kernels(gains, ratio)
     c = KERNEL_SIZE - 1  # centre of the (2 KERNEL_SIZE - 1)-tap autocorrelation
     taps = np.arange(-(c // ratio), c // ratio + 1)
@@ -69,8 +71,8 @@ def _filters(gains: tuple[float, ...], ratio: int, floor: float) -> np.ndarray:
     profile = np.abs(inv[:, m, m:]).max(axis=0) / np.abs(inv[:, m, m]).max()
     radius = int(np.nonzero(profile >= TRUNCATION)[0].max()) + 1
     if radius >= m - 1:
-        raise ShapeError(f"the consistency filter of MTF gains {gains} at ratio {ratio} does not decay; "
-                         "raise the floor")
+        raise ValueRangeError(f"the consistency filter of MTF gains {gains} at ratio {ratio} does not decay; "
+                              "raise the floor")
     return np.ascontiguousarray(inv[:, m - radius: m + radius + 1, m - radius: m + radius + 1])
 
 

@@ -664,6 +664,9 @@ def adapt_full_resolution(
     # lightnet, lgpconv-net) fuses [0, 1] values into noise (a fresh one scored HQNR 6e-17 on its start)
     check_input_values(product.pan_src.read_decimated(1_000_000), product.ms_src.read_decimated(1_000_000),
                        product.pan_src.info, product.ms_src.info, max_value=sens.max_value, override=None)
+    if consistent in (True, "on") and any(product.grid.phase):
+        raise ValueRangeError(f"--consistent on needs an MS grid that shares the PAN's pixel corners; this product's "
+                              f"is offset by {tuple(product.grid.phase)} PAN pixels: use --consistent off or auto")
     net, origin = starting_model(model, weights, bands, sens, ratio, seed, model_options, consistent)
     norm = float(net.card.normaliser)
     border = math.ceil(20 / ratio)
@@ -707,7 +710,13 @@ def adapt_full_resolution(
         train_rows, size = (product.row0, split), min(eval_size, split - product.row0)
         start_choice = choose_injection(net, data, product, train_rows, size, eval_windows, sens, norm, injection,
                                         seed, coarse)
-        if consistent in ("auto",):
+        if consistent == "auto" and any(product.grid.phase):
+            # the projection decimates at the toolbox's phase; an MS grid off the PAN's corners is not that
+            net.consistent = False
+            net.card = replace(net.card, options={**net.card.options, "consistent": False},
+                               receptive_field=net.receptive_field())
+            start_choice["consistency"] = {"consistent": False, "why": f"MS grid phase {tuple(product.grid.phase)}"}
+        elif consistent == "auto":
             windows = select_windows(product, train_rows, size, eval_windows, seed=seed)
             if not windows:  # as choose_injection does for a training area lower than the held-out windows
                 size, windows = data.ms.shape[-1], [tuple(o) for o in data.origins[:eval_windows]]
