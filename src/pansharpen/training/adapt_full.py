@@ -527,10 +527,7 @@ def choose_injection(net: DetailNet, data: Patches, product: ProductWindows, row
         return {**choice, "injection": blend, "asked": "blend", **_set_injection(net, blend, data, coarse)}
     if injection != "auto":
         return {"injection": injection, **_set_injection(net, injection, data, coarse)}
-    windows = select_windows(product, rows, size, count, seed=seed)
-    if not windows:  # a training area lower than the held-out windows: score the first patches
-        size = data.ms.shape[-1]
-        windows = [tuple(o) for o in data.origins[:count]]
+    windows, size = training_windows(product, data, rows, size, count, seed)
     fresh = {k: v.detach().clone() for k, v in net.state_dict().items()}
     hqnr, stats = {}, {}
     for kind in AUTO_CHOICES:
@@ -543,6 +540,23 @@ def choose_injection(net: DetailNet, data: Patches, product: ProductWindows, row
     return {"injection": chosen, "asked": "auto", **stats[chosen],
             "HQNR_training_windows": {k: round(v, 6) for k, v in hqnr.items()},
             "windows": [list(w) for w in windows], "size": size}
+
+
+def training_windows(product: ProductWindows, data: Patches, rows: tuple[int, int], size: int, count: int,
+                     seed: int = 0) -> tuple[list[tuple[int, int]], int]:
+    """``count`` windows of ``size`` MS pixels in the training ``rows`` that score a start (never the
+    held-out strip); a training area lower than ``size``: the first training patches, at their size."""
+    windows = select_windows(product, rows, size, count, seed=seed)
+    if not windows:
+        return [tuple(o) for o in data.origins[:count]], data.ms.shape[-1]
+    return windows, size
+
+
+def _set_consistency(net: DetailNet, flag: bool) -> None:
+    """Turn the projection on or off, and say so in the card (options, receptive field)."""
+    net.consistent = bool(flag)
+    net.card = replace(net.card, options={**net.card.options, "consistent": net.consistent},
+                       receptive_field=net.receptive_field())
 
 
 def choose_consistency(net: DetailNet, product: ProductWindows, windows, size: int, sensor,
@@ -558,9 +572,7 @@ def choose_consistency(net: DetailNet, product: ProductWindows, windows, size: i
         net.consistent = flag
         hqnr[flag] = score(net, product, windows, size, sensor, normaliser, scale=False)["HQNR"]
     chosen = hqnr[True] > hqnr[False]
-    net.consistent = chosen
-    net.card = replace(net.card, options={**net.card.options, "consistent": chosen},
-                       receptive_field=net.receptive_field())
+    _set_consistency(net, chosen)
     return {"consistent": chosen, "HQNR_training_windows": {str(k).lower(): round(v, 6) for k, v in hqnr.items()}}
 
 
@@ -664,10 +676,14 @@ def adapt_full_resolution(
     # lightnet, lgpconv-net) fuses [0, 1] values into noise (a fresh one scored HQNR 6e-17 on its start)
     check_input_values(product.pan_src.read_decimated(1_000_000), product.ms_src.read_decimated(1_000_000),
                        product.pan_src.info, product.ms_src.info, max_value=sens.max_value, override=None)
-    if consistent in (True, "on") and any(product.grid.phase):
+    # the projection decimates at the toolbox's phase: an MS grid off the PAN's corners gets none
+    phase = tuple(product.grid.phase)
+    if consistent in (True, "on") and any(phase):
         raise ValueRangeError(f"--consistent on needs an MS grid that shares the PAN's pixel corners; this product's "
-                              f"is offset by {tuple(product.grid.phase)} PAN pixels: use --consistent off or auto")
-    net, origin = starting_model(model, weights, bands, sens, ratio, seed, model_options, consistent)
+                              f"is offset by {phase} PAN pixels: use --consistent off or auto")
+    phase_off = consistent == "auto" and any(phase)
+    net, origin = starting_model(model, weights, bands, sens, ratio, seed, model_options,
+                                 "off" if phase_off else consistent)
     norm = float(net.card.normaliser)
     border = math.ceil(20 / ratio)
     if patch < 2 * border + 4:
@@ -710,17 +726,11 @@ def adapt_full_resolution(
         train_rows, size = (product.row0, split), min(eval_size, split - product.row0)
         start_choice = choose_injection(net, data, product, train_rows, size, eval_windows, sens, norm, injection,
                                         seed, coarse)
-        if consistent == "auto" and any(product.grid.phase):
-            # the projection decimates at the toolbox's phase; an MS grid off the PAN's corners is not that
-            net.consistent = False
-            net.card = replace(net.card, options={**net.card.options, "consistent": False},
-                               receptive_field=net.receptive_field())
-            start_choice["consistency"] = {"consistent": False, "why": f"MS grid phase {tuple(product.grid.phase)}"}
+        if phase_off:
+            start_choice["consistency"] = {"consistent": False, "why": f"MS grid phase {phase}"}
         elif consistent == "auto":
-            windows = select_windows(product, train_rows, size, eval_windows, seed=seed)
-            if not windows:  # as choose_injection does for a training area lower than the held-out windows
-                size, windows = data.ms.shape[-1], [tuple(o) for o in data.origins[:eval_windows]]
-            start_choice["consistency"] = choose_consistency(net, product, windows, size, sens, norm)
+            windows, w_size = training_windows(product, data, train_rows, size, eval_windows, seed)
+            start_choice["consistency"] = choose_consistency(net, product, windows, w_size, sens, norm)
     start_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     before = score(net, product, held, eval_size, sens, norm, device)
 
