@@ -89,7 +89,7 @@ def consistency_reach(gains, ratio: int = 4, floor: float = CONSISTENCY_FLOOR) -
     return 2 * (KERNEL_SIZE // 2) + r * (radius + 1)
 
 
-def _adjoint(z, kernels: np.ndarray, ratio: int, shape):
+def _adjoint(z, gains: tuple[float, ...], ratio: int, shape):
     """``A^T z`` with zero padding: zero insertion at the decimation phase, then the flipped MTF
     kernels. The exact adjoint of ``decimate(mtf_filter(.))`` away from the image border; within a
     kernel radius of it, where the forward operator replicates the border, the correction is smaller
@@ -102,7 +102,10 @@ def _adjoint(z, kernels: np.ndarray, ratio: int, shape):
     else:
         up = np.zeros(shape_up, dtype=z.dtype)
     up[..., pad + o: pad + h: ratio, pad + o: pad + w: ratio] = z
-    return correlate_replicate(up, kernels[:, ::-1, ::-1].copy())[..., pad: pad + h, pad: pad + w]
+    # the MTF kernels are point-symmetric (tested), so the flipped kernels are the kernels, and their
+    # spectra are mtf_filter's cached ones
+    kernels = mtf_kernels(gains, ratio)
+    return correlate_replicate(up, kernels, _cache_key=(gains, ratio, KERNEL_SIZE))[..., pad: pad + h, pad: pad + w]
 
 
 def project_consistent(fused, ms, gains, ratio: int = 4, floor: float = CONSISTENCY_FLOOR):
@@ -129,5 +132,5 @@ def project_consistent(fused, ms, gains, ratio: int = 4, floor: float = CONSISTE
         raise ShapeError(f"{len(gain_tuple)} MTF gain(s) for {c} band(s); give one per band")
     residual = m - decimate(mtf_filter(f, gain_tuple, r), r)
     z = correlate_replicate(residual, consistency_filters(gain_tuple, r, floor))
-    out = f + _adjoint(z, mtf_kernels(gain_tuple, r), r, f.shape)
+    out = f + _adjoint(z, gain_tuple, r, f.shape)
     return out[0] if single else out
