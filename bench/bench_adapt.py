@@ -268,8 +268,9 @@ def verdicts(results: list[dict]) -> str:
     lines.append(f"beats the best classical method on both: {wins} of {len(lines)} products")
     wins_p, n_p = 0, 0
     for r in results:
-        if "full" not in r or "reduced" not in r or not r["full"].get("best_classical_projected"):
-            continue
+        if "full" not in r or "reduced" not in r or not (r["full"].get("best_classical_projected")
+                                                          and r["reduced"].get("best_classical_projected")):
+            continue  # the comparison needs the projected methods in both modes (where auto took it in both)
         fr, rr = r["full"]["scores"], r["reduced"]["scores"]
         b_fr, b_rr = r["full"]["best_classical_projected"], r["reduced"]["best_classical_projected"]
         ok = fr["adapted"]["HQNR"] > fr[b_fr]["HQNR"] and rr["adapted"]["Q2n"] > rr[b_rr]["Q2n"]
