@@ -280,7 +280,7 @@ def test_fuse_consistent_projects_a_method_and_is_refused_where_it_cannot_apply(
             fused = src.read().astype(np.float64)
         return np.abs(np.asarray(reproject(fused, "QB", 4)) - ms_dn)[:, 16:-16, 16:-16].mean()
 
-    assert err(out) < 0.3 * err(ref)  # consistent up to the uint16 rounding
+    assert err(out) < 0.6 * err(ref)  # nearer consistency (up to the Tikhonov floor and the uint16 rounding)
     assert read_provenance(out)["consistent"].startswith("projection")
     assert "consistent" not in read_provenance(ref)
     # a network: refused before any work, one line, exit 2

@@ -11,7 +11,9 @@ the least-squares sense is the orthogonal projection::
 
 Band by band, ``A A^T`` is a convolution on the MS grid with the samples of the MTF kernel's
 autocorrelation at multiples of the ratio, ``k[d] = (h * h)[R d]``; its inverse is taken in the
-Fourier domain with a Tikhonov floor, ``g = F^-1[1 / (K + lambda max K)]``, and truncated to
+Fourier domain with a Tikhonov floor, ``g = F^-1[1 / (K + lambda max K)]`` (so, with the floor, the
+projection is the Tikhonov-regularised one: it moves ``F`` towards the set, most where the MTF is
+strong), and truncated to
 ``radius`` MS pixels (where it has decayed below ``TRUNCATION`` of its peak), so that ``P`` is a
 fixed linear operator of finite reach: tiles are exact beyond :func:`consistency_reach`. ``A^T`` is
 the zero-padded adjoint (zero insertion at the decimation phase, then the MTF kernel).
@@ -40,10 +42,12 @@ from .wald import decimate, decimation_offset
 
 __all__ = ["CONSISTENCY_FLOOR", "consistency_filters", "consistency_reach", "project_consistent"]
 
-#: Tikhonov floor lambda of the inverse (relative to the largest eigenvalue of A A^T): the
-#: condition number stays below about 1/lambda for sensors whose MTF gain is low (1e-3 left 10 % of the
-#: weakest frequency of a 0.22-gain band uncorrected; 1e-4 costs no reach for gains 0.1-0.34)
-CONSISTENCY_FLOOR = 1e-4
+#: Tikhonov floor lambda of the inverse (relative to the largest eigenvalue of A A^T). Small floors
+#: invert the MTF where it is weak and amplify the MS's noise there into coloured grain at the MS
+#: grid's scale (visible; D_rho 0.12 -> 0.33-0.50, and the FR HQNR of Landsat-7 fell); 0.1 keeps most
+#: of the gain and improved both the FR HQNR and the RR Q2n of GSA, MTF-GLP-FS and PRACS on GeoEye-1,
+#: WorldView-3 and Landsat-7 (docs/adaptation.md, "The floor")
+CONSISTENCY_FLOOR = 0.1
 #: the inverse filter is cut where it has fallen below this fraction of its central tap
 TRUNCATION = 1e-6
 _GRID = 256
