@@ -564,9 +564,9 @@ def choose_consistency(net: DetailNet, product: ProductWindows, windows, size: i
     """``--consistent auto``: keep the consistency projection at the end of a fresh detail-net only if
     it raises the HQNR of the start on ``windows`` (``size`` MS pixels) of the training area.
 
-    The projection trusts the sensor's MTF model: on the VHR products of docs/adaptation.md it raised
-    the full-resolution HQNR of every classical method, on Landsat-7 it lowered it (D_s rose from
-    0.03-0.05 to 0.13-0.16), so the product decides. Sets ``net.consistent`` and the card's option."""
+    The projection trusts the sensor's MTF model (with a bicubic-made MS it lowered the accuracy;
+    with a weak floor it lowered Landsat-7's full-resolution HQNR; docs/adaptation.md), so the
+    product decides. Sets ``net.consistent`` and the card's option."""
     hqnr = {}
     for flag in (False, True):
         net.consistent = flag
