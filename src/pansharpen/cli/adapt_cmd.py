@@ -74,7 +74,11 @@ def adapt_command(
         target=target, injection=injection, consistent=consistent, seed=seed, overwrite=overwrite,
     )
     chosen = res.record.get("start_injection")
-    start = f"{res.origin} ({chosen['injection']} injection)" if chosen else res.origin
+    projection = getattr(res.model, "consistent", None)
+    start = res.origin
+    if chosen:
+        start += f" ({chosen['injection']} injection" + (
+            "" if projection is None else f", consistency projection {'on' if projection else 'off'}") + ")"
     typer.echo(f"start: {start}; {res.iterations} iterations in {res.seconds:.0f} s on "
                f"{res.record['optimiser']['patches']} patches; held-out windows {res.record['held_out']['windows']}")
     typer.echo(res.table())

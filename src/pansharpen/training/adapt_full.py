@@ -658,7 +658,7 @@ def adapt_full_resolution(
     if injection not in INJECTIONS:
         raise ValueRangeError(f"injection must be one of {INJECTIONS}; got {injection!r}")
     if consistent not in CONSISTENCY_CHOICES:
-        raise ValueRangeError(f"consistent must be one of {CONSISTENCY_CHOICES}; got {consistent!r}")
+        raise ValueRangeError(f"--consistent must be on, off or auto; got {consistent!r}")
     if not 0.0 < held_out < 1.0:
         raise ValueRangeError(f"held_out must be a fraction in (0, 1); got {held_out}")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
