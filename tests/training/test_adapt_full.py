@@ -242,6 +242,9 @@ def test_cli_fuse_adapt(scene, tmp_path, monkeypatch, capsys, one_thread):
     assert code == 0 and out.exists() and weights_path_for(out).exists() and "HQNR" in text
     assert main(["fuse", str(pan), str(ms), str(tmp_path / "x.tif"), "--method", "gsa", "--adapt", "1"]) == 2
     assert "--adapt" in capsys.readouterr().err
+    assert main(["fuse", str(pan), str(ms), str(tmp_path / "y.tif"), "--adapt", "1", "--consistent"]) == 2
+    assert "--consistent" in capsys.readouterr().err
+    assert not (tmp_path / "x.tif").exists() and not (tmp_path / "y.tif").exists()
 
 
 def test_a_fresh_detail_net_takes_the_sensor_of_the_command_line(scene, tmp_path, capsys, one_thread):
