@@ -70,8 +70,8 @@ def fuse_command(
     ),
     consistent: bool = typer.Option(
         False, "--consistent", help="With --method: project the result onto the images that give the MS back through "
-        "the sensor's MTF and decimation (Wald's consistency; trusts the sensor's MTF model: measured in "
-        "docs/adaptation.md, better on VHR products, worse on Landsat-7)."),
+        "the sensor's MTF and decimation (Wald's consistency; trusts the sensor's MTF model; costs about 2.6x the time: "
+        "docs/fusion.md)."),
 ) -> None:
     """Fuse a PAN + MS product into a georeferenced, full-resolution GeoTIFF (or many with --batch)."""
 

@@ -20,11 +20,12 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ModelError, SensorError, ValueRangeError
+from ..errors import ModelError, SensorError
 from ..io.geotiff import WriteOptions
 from ..io.grid import PairGrid
 from ..io.sources import RasterSource
 from ..models.catalogue import bundled_weights, default_choices, read_card
+from ..protocol.consistency import require_aligned_grid
 from ..protocol.policy import resolve_sensor
 from ..protocol.sensors import Sensor, find_sensor, generic_sensor
 from .checks import check_fuse_options
@@ -286,15 +287,12 @@ def fuse(
                        sensor=sensor, mtf_ms=mtf_ms, mtf_pan=mtf_pan, bits=bits)
     chosen = {"method": plan.name} if plan.kind == "method" else (
         {"weights": weights} if plan.kind == "weights" else {"model": model if model is not None else plan.name})
-    if consistent and any(grid.phase):
-        raise ValueRangeError(f"--consistent needs an MS grid that shares the PAN's pixel corners; this product's is "
-                              f"offset by {tuple(grid.phase)} PAN pixels: fuse without --consistent")
     fuser = make_fuser(**chosen, sensor=plan.sensor, nbands=nbands, ratio=grid.ratio, subtile=subtile, device=device,
                        consistent=consistent)
-    if getattr(getattr(fuser, "model", None), "consistent", False) and any(grid.phase):
-        raise ValueRangeError(f"{plan.name} ends with the consistency projection, which needs an MS grid that shares "
-                              f"the PAN's pixel corners; this product's is offset by {tuple(grid.phase)} PAN pixels: "
-                              "adapt a network on it with --consistent off (or auto)")
+    if getattr(fuser, "consistent", False):  # before any work: a classical --consistent or a consistent network
+        require_aligned_grid(grid.phase, "--consistent" if consistent else f"{plan.name} (it ends with the consistency "
+                             "projection)", "fuse without --consistent" if consistent else
+                             "adapt a network on this product with --consistent off or auto")
     if not quiet:
         print(plan.line(), flush=True)
     return fuse_scene(

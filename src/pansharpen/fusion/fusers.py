@@ -38,8 +38,8 @@ import numpy as np
 
 from .._arrays import torch_module
 from ..classical import registry as classical_registry
-from ..errors import ModelError, ValueRangeError
-from ..protocol.consistency import consistency_reach, project_consistent
+from ..errors import ModelError
+from ..protocol.consistency import consistency_reach, project_consistent, require_aligned_grid
 from ..protocol.interp import interp23tap
 
 
@@ -122,9 +122,8 @@ class ClassicalFuser:
         use their own."""
         if self.params is None:
             raise RuntimeError("ClassicalFuser.prepare(ms, pan) must run on the scene before fusing blocks")
-        if self.consistent and any(phase):
-            raise ValueRangeError(f"the consistency projection needs an MS grid that shares the PAN's pixel corners; "
-                                  f"this one is offset by {tuple(phase)} PAN pixels: fuse without --consistent")
+        if self.consistent:
+            require_aligned_grid(phase)
         lms = None
         if any(phase) and self.ratio & (self.ratio - 1) == 0:
             lms = np.asarray(interp23tap(ms_block, self.ratio, phase=phase), dtype=np.float64)

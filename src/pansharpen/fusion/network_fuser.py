@@ -116,6 +116,11 @@ class NetworkFuser:
         return self.ratio * (interp23_margin_lr(self.ratio) + 1) + net, net
 
     @property
+    def consistent(self) -> bool:
+        """Whether the network ends with the consistency projection (it then needs an aligned grid)."""
+        return bool(getattr(self.model, "consistent", False))
+
+    @property
     def halo(self) -> int:
         """PAN pixels of context a tile needs on each side: interp23tap's reach plus the network's
         receptive field (rounded up to whole MS pixels), plus one MS pixel."""

@@ -40,7 +40,7 @@ from ..errors import ShapeError, ValueRangeError
 from .mtf import KERNEL_SIZE, _check_ratio, _gain_tuple, correlate_replicate, mtf_filter, mtf_kernels
 from .wald import decimate, decimation_offset
 
-__all__ = ["CONSISTENCY_FLOOR", "consistency_filters", "consistency_reach", "project_consistent"]
+__all__ = ["CONSISTENCY_FLOOR", "consistency_filters", "consistency_reach", "project_consistent", "require_aligned_grid"]
 
 #: Tikhonov floor lambda of the inverse (relative to the largest eigenvalue of A A^T). Small floors
 #: invert the MTF where it is weak and amplify the MS's noise there into coloured grain at the MS
@@ -110,6 +110,15 @@ def _adjoint(z, gains: tuple[float, ...], ratio: int, shape):
     # spectra are mtf_filter's cached ones
     kernels = mtf_kernels(gains, ratio)
     return correlate_replicate(up, kernels, _cache_key=(gains, ratio, KERNEL_SIZE))[..., pad: pad + h, pad: pad + w]
+
+
+def require_aligned_grid(phase, what: str = "the consistency projection", remedy: str = "fuse without --consistent") -> None:
+    """The projection decimates at the toolbox's phase (:func:`~pansharpen.protocol.wald.decimation_offset`):
+    refuse an MS grid whose pixels do not share the PAN's corners (``phase`` in PAN pixels,
+    :attr:`pansharpen.io.grid.PairGrid.phase`) with :class:`ValueRangeError` naming ``what`` and ``remedy``."""
+    if any(phase):
+        raise ValueRangeError(f"{what} needs an MS grid that shares the PAN's pixel corners; this one is offset by "
+                              f"{tuple(float(p) for p in phase)} PAN pixels: {remedy}")
 
 
 def project_consistent(fused, ms, gains, ratio: int = 4, floor: float = CONSISTENCY_FLOOR):

@@ -70,6 +70,7 @@ from ..metrics.reduced import reduced_resolution_indices
 from ..metrics.reprojection import d_rho, reprojection_indices
 from ..models.detailnet import DetailNet
 from ..models.inference import inference_module
+from ..protocol.consistency import require_aligned_grid
 from ..protocol.interp import interp23tap
 from ..protocol.policy import resolve_sensor
 from ..protocol.resize import imresize
@@ -678,9 +679,8 @@ def adapt_full_resolution(
                        product.pan_src.info, product.ms_src.info, max_value=sens.max_value, override=None)
     # the projection decimates at the toolbox's phase: an MS grid off the PAN's corners gets none
     phase = tuple(product.grid.phase)
-    if consistent in (True, "on") and any(phase):
-        raise ValueRangeError(f"--consistent on needs an MS grid that shares the PAN's pixel corners; this product's "
-                              f"is offset by {phase} PAN pixels: use --consistent off or auto")
+    if consistent in (True, "on"):
+        require_aligned_grid(phase, "--consistent on", "use --consistent off or auto")
     phase_off = consistent == "auto" and any(phase)
     net, origin = starting_model(model, weights, bands, sens, ratio, seed, model_options,
                                  "off" if phase_off else consistent)
