@@ -73,6 +73,34 @@ def test_a_grid_with_a_sub_pixel_phase_fuses_without_torch(tmp_path):
     assert got["code"] == 0 and got["torch"] is False
 
 
+#: a child that runs the CLI and reports which of scipy's submodules it loaded
+_SCIPY_CHILD = """
+import json, sys
+from pansharpen.cli import main
+code = main(sys.argv[1:])
+loaded = {m.split(".")[1] for m in sys.modules if m.startswith("scipy.")}
+print(json.dumps({"code": code, "scipy": sorted(n for n in loaded if not n.startswith("_") and n != "version")}))
+"""
+
+
+@pytest.mark.parametrize(("method", "allowed"), [("exp", set()), ("gsa", {"fft", "special", "sparse"}),
+                                                 ("mtf-glp", {"fft", "special"})])
+def test_a_classical_fusion_loads_only_the_scipy_it_uses(tmp_path, method, allowed):
+    """scipy's submodules load in the functions that use them (0.05-0.2 s each, docs/performance.md
+    "Start-up without scipy"): EXP needs none, GSA's moments and MTF-GLP's filters scipy.fft (which
+    loads scipy.special), GSA's reduced PAN (MATLAB imresize) scipy.sparse; none needs scipy.optimize,
+    .ndimage or .linalg."""
+    product = make_product(tmp_path)
+    got = _child("fuse", product.pan, product.ms, product.out, "--method", method, "--sensor", "QB", "-q",
+                 code=_SCIPY_CHILD)
+    assert got["code"] == 0 and set(got["scipy"]) <= allowed, got["scipy"]
+
+
+def test_importing_the_package_loads_no_scipy_submodule():
+    got = _child(code="import json, sys, pansharpen.cli, pansharpen.fusion\n"
+                      "print(json.dumps({'scipy': sorted(m for m in sys.modules if m.startswith('scipy.'))}))")
+    assert not [m for m in got["scipy"] if not m.split(".")[1].startswith("_") and m.split(".")[1] != "version"]
+
 @pytest.mark.parametrize("args", [["methods"], ["sensors"], ["fuse", "--help"], ["--help"], [], ["train", "--help"],
                                   ["adapt", "--help"], ["benchmark", "--help"]])
 def test_listing_commands_do_not_import_torch(args):

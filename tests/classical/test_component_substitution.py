@@ -159,6 +159,22 @@ def test_nonnegative_least_squares_matches_scipy_and_recovers_nonnegative_truth(
     np.testing.assert_allclose(nonnegative_least_squares(design, target), scipy.optimize.nnls(design, target)[0], atol=1e-8)
 
 
+
+def test_nonnegative_least_squares_of_several_targets_is_each_target_on_the_tall_system():
+    """One R factor of [design | targets] serves every target: each column equals scipy's NNLS on the
+    whole tall system (the plain computation), also with a scene-like level and scale."""
+    rng = np.random.default_rng(10)
+    design = rng.random((20_000, 8)) * 900 + 100
+    targets = design @ rng.normal(0.1, 0.3, size=(8, 3)) + rng.normal(0, 5, size=(20_000, 3))
+    got = nonnegative_least_squares(design, targets)
+    assert got.shape == (8, 3) and np.all(got >= 0) and np.any(got == 0)
+    for t in range(3):
+        want = scipy.optimize.nnls(design, targets[:, t], maxiter=400)[0]
+        np.testing.assert_allclose(got[:, t], want, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(nonnegative_least_squares(design, targets[:, 1]), got[:, 1], rtol=1e-12, atol=1e-15)
+    few = nonnegative_least_squares(design[:3], targets[:3])  # fewer rows than unknowns: R padded with zeros
+    assert few.shape == (8, 3) and np.all(few >= 0)
+
 def test_bdsd_pc_coefficients_are_nonnegative_and_define_the_product(pair):
     ms, pan, _ = pair
     method = get_method("bdsd-pc")

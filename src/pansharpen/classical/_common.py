@@ -20,7 +20,6 @@ from functools import cached_property
 from typing import Any, Callable
 
 import numpy as np
-import scipy.linalg
 
 from .._arrays import check_finite, is_torch, restore, to_numpy, torch_module
 from ..errors import ShapeError, ValueRangeError
@@ -408,6 +407,7 @@ def r_factor(block: np.ndarray, max_cond: float = 1e6) -> np.ndarray:
     ``cond(A) < 1e8``; blocks with fewer rows than columns or ``cond(R1) > max_cond`` (a margin on
     that bound) take Householder QR (``numpy.linalg.qr``).
     """
+    import scipy.linalg  # lazy: start-up (docs/performance.md)
     m, n = block.shape
     if m >= n:
         try:

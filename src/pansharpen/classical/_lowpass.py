@@ -15,8 +15,6 @@ import functools
 import math
 
 import numpy as np
-import scipy.fft
-import scipy.ndimage as ndi
 
 from ..protocol.interp import GENERAL_ORDER, upsample
 from ..protocol.mtf import KERNEL_SIZE, mtf_kernel
@@ -131,6 +129,7 @@ def mtf_decimate(pan: np.ndarray, gains: tuple[float, ...], ratio: int) -> np.nd
     the ``ratio**2`` phase spectra and kernel spectra (each about the PAN's size), built one phase
     at a time; the replicated border is an index clip, never a padded copy of the PAN.
     """
+    import scipy.fft  # lazy: start-up (docs/performance.md)
     r = ratio
     taps = -(-(2 * MTF_RADIUS + 1) // r)  # kernel taps per phase
     hh, ww = pan.shape
@@ -160,6 +159,7 @@ def _kernel_spectra(gain: float, ratio: int, fft_shape: tuple[int, int], workers
     ``rfft2(kernel, s=fft_shape)`` computed as its two passes on the kernel's few nonzero rows: the
     real FFT of the rows, then the complex FFT of the columns zero-padded to ``F0`` (the zero rows'
     transforms are zeros; the same values bit for bit, tested, in half the time at scene size)."""
+    import scipy.fft  # lazy: start-up (docs/performance.md)
     r, k = ratio, 2 * MTF_RADIUS + 1
     taps = -(-k // r)
     kernel = np.zeros((r * taps, r * taps))
@@ -247,6 +247,7 @@ def starlet_lowpass(pan: np.ndarray, ratio: int) -> np.ndarray:
     The sum of the removed wavelet planes is ``pan - starlet_lowpass(pan)`` (Otazu et al. 2005,
     Eq. 2). Borders are mirrored (symmetric, edge included).
     """
+    import scipy.ndimage as ndi  # lazy: start-up (docs/performance.md)
     levels = int(round(math.log2(ratio)))
     approx = pan
     for j in range(levels):

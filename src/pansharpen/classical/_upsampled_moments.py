@@ -27,7 +27,6 @@ moments of the upsampled images to about 1e-13 relative (float64 rounding, in an
 from __future__ import annotations
 
 import numpy as np
-import scipy.fft
 
 from ..protocol.interp import upsample_adjoint, upsampling_response
 from ..runtime import current_threads
@@ -59,6 +58,7 @@ class UpsampledMoments:
     """
 
     def __init__(self, images: np.ndarray, ratio: int, pairs=(), full: np.ndarray | None = None):
+        import scipy.fft  # lazy: start-up (docs/performance.md)
         nvars, h, w = images.shape
         self.pairs = list(pairs)
         self.n = ratio * ratio * h * w

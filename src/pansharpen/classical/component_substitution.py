@@ -12,7 +12,6 @@ where ``MS~`` is the MS upsampled with interp23tap (EXP), ``I_L`` the intensity 
 from __future__ import annotations
 
 import numpy as np
-import scipy.optimize
 
 from ..errors import ShapeError, ValueRangeError
 from ..protocol.mtf import mtf_filter
@@ -26,6 +25,7 @@ from ._common import (
     lstsq,
     map_in_order,
     map_strips,
+    r_factor,
     require_ms_variation,
 )
 from ._lowpass import (
@@ -428,11 +428,27 @@ BDSD = ClassicalMethod(
 )
 
 
-def nonnegative_least_squares(design: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """``argmin ||design x - target||`` s.t. ``x >= 0``, via a thin QR then scipy's NNLS."""
-    q, r = np.linalg.qr(design, mode="reduced")
-    coef, _ = scipy.optimize.nnls(r, q.T @ target, maxiter=50 * design.shape[1])
-    return coef
+def nonnegative_least_squares(design: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """``argmin ||design x - t||`` s.t. ``x >= 0`` for ``targets`` ``(n,)`` (-> ``(D,)``) or for each
+    column of ``(n, T)`` (-> ``(D, T)``).
+
+    One R factor of ``[design | targets]`` (:func:`~pansharpen.classical._common.r_factor`,
+    CholeskyQR2 at BLAS-3 speed): ``||design x - t||^2 = ||R11 x - R12_t||^2 + const``, so scipy's
+    NNLS runs on the small ``(D, D)`` system; the same solution as NNLS on the tall one (the
+    objective is the same function of ``x``, to float64 rounding).
+    """
+    import scipy.optimize  # lazy: start-up (docs/performance.md)
+    one = targets.ndim == 1
+    targets = targets.reshape(len(targets), -1)
+    nd = design.shape[1]
+    block = np.empty((design.shape[0], nd + targets.shape[1]))
+    block[:, :nd], block[:, nd:] = design, targets
+    r = np.zeros((block.shape[1], block.shape[1]))
+    factor = r_factor(block)
+    r[: factor.shape[0]] = factor  # fewer rows than unknowns: the missing rows are zero
+    coef = np.stack([scipy.optimize.nnls(r[:nd, :nd], r[:nd, nd + t], maxiter=50 * nd)[0]
+                     for t in range(targets.shape[1])], axis=1)
+    return coef[:, 0] if one else coef
 
 
 def _bdsd_pc_estimate(x: Inputs) -> dict:
@@ -442,9 +458,7 @@ def _bdsd_pc_estimate(x: Inputs) -> dict:
     """
     ms, ms_lr_lp, pan_lr = bdsd_reduced_scale(x)
     design = np.concatenate([pan_lr.reshape(1, -1), -ms_lr_lp.reshape(x.nbands, -1)], axis=0).T
-    coef = np.stack(
-        [nonnegative_least_squares(design, (ms[k] - ms_lr_lp[k]).ravel()) for k in range(x.nbands)], axis=1
-    )
+    coef = nonnegative_least_squares(design, (ms - ms_lr_lp).reshape(x.nbands, -1).T)
     return {"coef": coef}  # (C + 1, C): row 0 = PAN gain, rows 1.. = intensity weights
 
 

@@ -37,8 +37,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.fft
-import scipy.ndimage as ndi
 
 from .._arrays import is_torch, torch_module
 from ..errors import ShapeError
@@ -429,6 +427,7 @@ def _zero_insert_axis(x: np.ndarray, ratio: int, axis: int) -> np.ndarray:
     index = [slice(None)] * x.ndim
     index[axis] = slice(ratio // 2, None, ratio)
     up[tuple(index)] = x
+    import scipy.ndimage as ndi  # lazy: start-up (docs/performance.md)
     return ndi.correlate1d(up, general_kernel(ratio), axis=axis, mode="wrap")
 
 
@@ -474,6 +473,7 @@ def upsample_adjoint(image: np.ndarray, ratio: int, offset: float = 0.0) -> np.n
     Co-moments of upsampled images with a full-resolution image then need this one pass over that
     image (:mod:`pansharpen.classical._upsampled_moments`).
     """
+    import scipy.fft  # lazy: start-up (docs/performance.md)
     r = int(ratio)
     y = np.asarray(image, dtype=np.float64)
     if y.ndim != 2 or y.shape[0] % r or y.shape[1] % r:

@@ -19,7 +19,6 @@ from numbers import Real
 from typing import Sequence
 
 import numpy as np
-import scipy.fft
 
 from .._arrays import is_torch, torch_module
 from ..errors import ShapeError, ValueRangeError
@@ -206,6 +205,7 @@ def _kernel_spectrum(gains: tuple[float, ...], ratio: int, size: int, fft_shape:
 def _correlation_spectrum(kernels: np.ndarray, fft_shape: tuple[int, int]) -> np.ndarray:
     # circular correlation c[i] = sum_u x[i + u] k[u] has the DFT X * conj(K) for a real k
     # anchored at index 0, so c[i] is the window of the padded image that starts at pixel i.
+    import scipy.fft  # lazy: start-up (docs/performance.md)
     return np.conj(scipy.fft.rfft2(kernels, s=fft_shape, axes=(-2, -1)))
 
 
@@ -218,6 +218,7 @@ def correlate_replicate(image, kernels: np.ndarray, _cache_key=None):
     (~1e-15 relative in float64). numpy arrays are computed with ``scipy.fft`` in float64;
     tensors (those that need autograd or a device) with ``torch.fft``, differentiably.
     """
+    import scipy.fft  # lazy: start-up (docs/performance.md)
     k = kernels.shape[-1]
     pad = k // 2
     _, _, h, w = image.shape

@@ -16,7 +16,6 @@ import math
 from typing import Callable
 
 import numpy as np
-import scipy.sparse
 
 from .._arrays import is_torch, torch_module
 from ..errors import ShapeError, ValueRangeError
@@ -100,8 +99,9 @@ def contributions(in_length: int, scale: float, method: str = "bicubic", antiali
 
 
 @functools.lru_cache(maxsize=128)
-def _sparse_weights(in_length: int, scale: float, method: str, antialias: bool) -> scipy.sparse.csr_matrix:
+def _sparse_weights(in_length: int, scale: float, method: str, antialias: bool) -> "scipy.sparse.csr_matrix":
     """The contributions as an ``(out_length, in_length)`` sparse matrix (mirrored taps summed)."""
+    import scipy.sparse  # lazy: start-up (docs/performance.md)
     weights, indices = contributions(in_length, scale, method, antialias)
     n_out, taps = weights.shape
     rows = np.arange(0, n_out * taps + 1, taps)
@@ -173,6 +173,7 @@ def imresize(image, scale: float, method: str = "bicubic", antialias: bool = Tru
 
 def _row_weights(height: int, s: float, method: str, antialias: bool, r0: int, r1: int):
     """The rows ``r0:r1`` of the row-axis matrix, restricted to the input rows they read: ``(matrix, lo, hi)``."""
+    import scipy.sparse  # lazy: start-up (docs/performance.md)
     whole = _sparse_weights(height, s, _method_key(method), bool(antialias))
     part = whole[r0:r1]
     lo, hi = int(part.indices.min()), int(part.indices.max()) + 1
