@@ -40,6 +40,27 @@ def test_mtf_glp_detail_is_pan_minus_its_mtf_lowpass(make_pair, sensor, ratio, b
         np.testing.assert_allclose(fused[k] - lms[k], detail, rtol=1e-7, atol=1e-7)
 
 
+
+@pytest.mark.parametrize("ratio,bands", [(4, 8), (2, 4), (3, 4), (8, 4)])
+def test_additive_injection_upsampled_once_equals_the_sum_as_written(make_pair, ratio, bands):
+    """upsample(MS_k - g_k L_k - b_k c_k) + g_k P + b_k (one upsampling per band) against
+    MS~_k + (g_k P + b_k) - (g_k P_L,k + b_k LP(1)), which a caller's own MS~ still takes."""
+    from pansharpen.classical._common import make_inputs
+    from pansharpen.classical.multiresolution import additive_injection
+    from pansharpen.protocol.interp import upsample
+
+    ms, pan, _ = make_pair(bands=bands, size=12 if ratio == 8 else 20, ratio=ratio, seed=3)
+    sensor = get_sensor("WV3" if bands == 8 else "none", nbands=bands)
+    rng = np.random.default_rng(4)
+    gain, shift = rng.uniform(0.3, 1.5, bands), rng.uniform(-200.0, 300.0, bands)
+    fast_x = make_inputs(ms, pan[0], sensor, ratio)
+    plain_x = make_inputs(ms, pan[0], sensor, ratio, lms=np.asarray(upsample(ms, ratio), dtype=np.float64))
+    assert fast_x.lms_is_upsampled_ms and not plain_x.lms_is_upsampled_ms
+    fast = additive_injection(fast_x, gain, shift)
+    assert "lms" not in fast_x.__dict__  # the fast form never builds MS~
+    np.testing.assert_allclose(fast, additive_injection(plain_x, gain, shift), rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(additive_injection(fast_x, gain), additive_injection(plain_x, gain), rtol=1e-12, atol=1e-10)
+
 def test_mtf_glp_hpm_is_multiplicative(pair):
     """F_k = MS~_k * P / P_L,k (Vivone et al. 2015, Eq. 13: gains MS~_k / P_L)."""
     ms, pan, _ = pair

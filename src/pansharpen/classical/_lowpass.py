@@ -198,7 +198,12 @@ def glp_unit_response(shape: tuple[int, int], gain: float, ratio: int) -> np.nda
     Lets the equalised PAN's low-pass be computed from the raw PAN's one by linearity:
     ``LP(a P + b) = a LP(P) + b LP(1)``.
     """
-    return float(mtf_kernel(gain, ratio).sum()) * _upsampled_ones(tuple(shape), ratio)
+    return glp_dc_gain(gain, ratio) * _upsampled_ones(tuple(shape), ratio)
+
+
+def glp_dc_gain(gain: float, ratio: int) -> float:
+    """The DC gain of the MTF kernel, ``sum(h_g)`` (about 0.998: the kernel is not renormalised)."""
+    return float(mtf_kernel(gain, ratio).sum())
 
 
 @functools.lru_cache(maxsize=4)

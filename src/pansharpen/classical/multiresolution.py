@@ -30,6 +30,7 @@ from ._common import (
     safe_ratio,
 )
 from ._lowpass import (
+    glp_dc_gain,
     glp_decimated,
     glp_halo,
     glp_unit_response,
@@ -171,12 +172,6 @@ def _equalization_params(x: Inputs) -> dict:
     return {"pan_mean": float(x.pan.mean()), "scale": scale, "band_mean": mu_k}
 
 
-def _equalized(pan: np.ndarray, low: np.ndarray, k: int, params: dict, dc) -> tuple[np.ndarray, np.ndarray]:
-    s = params["scale"][k]
-    shift = params["band_mean"][k] - s * params["pan_mean"]
-    return s * pan + shift, s * low + shift * dc
-
-
 # ----------------------------------------------------------------------------------------------
 # EXP
 # ----------------------------------------------------------------------------------------------
@@ -211,14 +206,41 @@ def _glp_estimate(x: Inputs) -> dict:
     return _equalization_params(x)
 
 
-def _glp_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
-    lows = pan_glp_lowpass(x)
-    dc = _glp_dc(x)
-    out = np.empty_like(x.lms)
+def additive_injection(x: Inputs, gain: np.ndarray, shift: np.ndarray | None = None) -> np.ndarray:
+    """``F_k = MS~_k + g_k (P - P_L,k) + b_k (1 - LP(1)_k)``: the additive MTF-GLP injection with
+    gains ``g`` ``(C,)`` and, for the equalised PAN ``P_k = g_k P + b_k`` of MTF-GLP, the shifts
+    ``b`` (whose low-pass is ``b_k LP(1)``, :func:`~pansharpen.classical._lowpass.glp_unit_response`).
+
+    ``MS~ = upsample(MS)`` and ``P_L,k = upsample(L_k)`` (``L_k`` the MS-grid low-pass PAN) are the
+    same linear operator, so the MS-grid combination is upsampled once per band:
+    ``F_k = upsample(MS_k - g_k L_k - b_k c_k) + g_k P + b_k`` (``c_k`` the kernel's DC gain,
+    ``LP(1) = c_k upsample(1)``): ``C`` upsamplings instead of ``C`` + one per MTF gain, and two
+    full-resolution passes per band instead of six. Equal to the sum as written (kept for a
+    caller's own ``MS~``, e.g. at a sub-pixel grid phase) to float64 rounding (tested).
+    """
+    shift = np.zeros(x.nbands) if shift is None else shift
+    if not x.lms_is_upsampled_ms:  # MS~ is not upsample(MS): the sum as written
+        lows, dc = pan_glp_lowpass(x), _glp_dc(x)
+        out = np.empty_like(x.lms)
+        for k in range(x.nbands):
+            out[k] = x.lms[k] + (gain[k] * x.pan + shift[k]) - (gain[k] * lows[k] + shift[k] * dc[k])
+        return out
+    distinct, low = _glp_decimated(x)
+    combined = np.empty_like(x.ms)
+    for k, g in enumerate(_gains(x)):
+        combined[k] = x.ms[k] - gain[k] * low[distinct.index(g)] - shift[k] * glp_dc_gain(g, x.ratio)
+    out = upsample_interp23tap(combined, x.ratio)
     for k in range(x.nbands):
-        p_k, p_lk = _equalized(x.pan, lows[k], k, params, dc[k])
-        out[k] = x.lms[k] + (p_k - p_lk)
+        detail = gain[k] * x.pan
+        detail += shift[k]
+        out[k] += detail
     return out
+
+
+def _glp_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
+    """MTF-GLP: ``F_k = MS~_k + P_k - LP(P_k)`` with ``P_k = s_k P + (mu_k - s_k mu_P)``."""
+    scale = params["scale"]
+    return additive_injection(x, scale, params["band_mean"] - scale * params["pan_mean"])
 
 
 MTF_GLP = ClassicalMethod(
@@ -336,11 +358,7 @@ def _fs_estimate(x: Inputs) -> dict:
 
 
 def _gain_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
-    lows = pan_glp_lowpass(x)
-    out = np.empty_like(x.lms)
-    for k in range(x.nbands):
-        out[k] = x.lms[k] + params["gain"][k] * (x.pan - lows[k])
-    return out
+    return additive_injection(x, params["gain"])
 
 
 MTF_GLP_FS = ClassicalMethod(
