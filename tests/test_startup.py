@@ -83,13 +83,12 @@ print(json.dumps({"code": code, "scipy": sorted(n for n in loaded if not n.start
 """
 
 
-@pytest.mark.parametrize(("method", "allowed"), [("exp", set()), ("gsa", {"fft", "special", "sparse"}),
-                                                 ("mtf-glp", {"fft", "special"})])
+@pytest.mark.parametrize(("method", "allowed"), [("exp", set()), ("gs", set()), ("mtf-glp", set()),
+                                                 ("mtf-glp-fs", set()), ("bdsd", set()), ("gsa", {"sparse"})])
 def test_a_classical_fusion_loads_only_the_scipy_it_uses(tmp_path, method, allowed):
     """scipy's submodules load in the functions that use them (0.05-0.2 s each, docs/performance.md
-    "Start-up without scipy"): EXP needs none, GSA's moments and MTF-GLP's filters scipy.fft (which
-    loads scipy.special), GSA's reduced PAN (MATLAB imresize) scipy.sparse; none needs scipy.optimize,
-    .ndimage or .linalg."""
+    "Start-up without scipy") and the classical path's FFTs are numpy's: EXP, GS, the MTF-GLP family
+    and BDSD load no scipy; GSA's reduced PAN (MATLAB imresize) loads scipy.sparse only."""
     product = make_product(tmp_path)
     got = _child("fuse", product.pan, product.ms, product.out, "--method", method, "--sensor", "QB", "-q",
                  code=_SCIPY_CHILD)

@@ -42,7 +42,7 @@ import ctypes.util
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 
@@ -130,6 +130,27 @@ def ordered_map(items: Iterable[T], fn: Callable[[T], R], threads: int, name: st
             yield pending.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+#: The most threads a streamed statistics pass uses (:func:`map_in_order`): each holds a group of
+#: upsampled strips and its blocks' derived images (up to 190 MB for PRACS on a full WV3 scene), so
+#: PRACS's peak stays under issue 18's 1 GB on machines with more cores too.
+STATISTICS_THREADS_MAX = 2
+
+
+def statistics_threads() -> int:
+    """Threads of a streamed statistics pass here: :func:`current_threads`, at most
+    :data:`STATISTICS_THREADS_MAX`."""
+    return max(1, min(current_threads(), STATISTICS_THREADS_MAX))
+
+
+def map_in_order(items, fn: Callable[[Any], Any]):
+    """``fn(item)`` for each item, yielded in order, computed by
+    :func:`current_threads` threads (at most :data:`STATISTICS_THREADS_MAX`)
+    at once; in this thread when that is one."""
+    items = list(items)
+    threads = min(statistics_threads(), len(items))
+    return ordered_map(items, fn, threads) if threads > 1 else map(fn, items)
 
 
 def loaded_torch():

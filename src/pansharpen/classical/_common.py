@@ -26,7 +26,7 @@ from ..errors import ShapeError, ValueRangeError
 from ..protocol.interp import upsample
 from ..protocol.policy import resolve_sensor as _sensor_policy
 from ..protocol.sensors import Sensor
-from ..runtime import current_threads, ordered_map
+from ..runtime import map_in_order, statistics_threads
 from . import _lowpass
 from ._lowpass import (
     group_strips,
@@ -250,27 +250,6 @@ def map_strips(x: Inputs, fn: Callable[..., Any], rows: int = 32, others: tuple[
 
     for results in map_in_order(groups, run) if threaded else map(run, groups):
         yield from results
-
-
-#: The most threads a streamed statistics pass uses (:func:`map_in_order`): each holds a group of
-#: upsampled strips and its blocks' derived images (up to 190 MB for PRACS on a full WV3 scene), so
-#: PRACS's peak stays under issue 18's 1 GB on machines with more cores too.
-STATISTICS_THREADS_MAX = 2
-
-
-def statistics_threads() -> int:
-    """Threads of a streamed statistics pass here: :func:`~pansharpen.runtime.current_threads`, at most
-    :data:`STATISTICS_THREADS_MAX`."""
-    return max(1, min(current_threads(), STATISTICS_THREADS_MAX))
-
-
-def map_in_order(items, fn: Callable[[Any], Any]):
-    """``fn(item)`` for each item, yielded in order, computed by
-    :func:`~pansharpen.runtime.current_threads` threads (at most :data:`STATISTICS_THREADS_MAX`)
-    at once; in this thread when that is one."""
-    items = list(items)
-    threads = min(statistics_threads(), len(items))
-    return ordered_map(items, fn, threads) if threads > 1 else map(fn, items)
 
 
 class Moments:

@@ -17,7 +17,8 @@ import math
 import numpy as np
 
 from ..protocol.interp import GENERAL_ORDER, upsample
-from ..protocol.mtf import KERNEL_SIZE, mtf_kernel
+from ..protocol.mtf import KERNEL_SIZE, fft_length, mtf_kernel
+from ..runtime import map_in_order
 
 MTF_RADIUS = KERNEL_SIZE // 2
 INTERP_HALF_TAPS = 11  # interp23tap: 23 taps, radius 11 at each x2 stage
@@ -129,45 +130,50 @@ def mtf_decimate(pan: np.ndarray, gains: tuple[float, ...], ratio: int) -> np.nd
     the ``ratio**2`` phase spectra and kernel spectra (each about the PAN's size), built one phase
     at a time; the replicated border is an index clip, never a padded copy of the PAN.
     """
-    import scipy.fft  # lazy: start-up (docs/performance.md)
     r = ratio
     taps = -(-(2 * MTF_RADIUS + 1) // r)  # kernel taps per phase
     hh, ww = pan.shape
     h, w = hh // r, ww // r
     off = decimate_phase(r)
     rows, cols = h + taps - 1, w + taps - 1
-    fft_shape = (scipy.fft.next_fast_len(rows, real=True), scipy.fft.next_fast_len(cols, real=True))
+    fft_shape = (fft_length(rows), fft_length(cols))
     # phase (p, q) = P padded by replication (MTF_RADIUS before), rows off + p + r i, cols off + q + r j
     row_at = [np.clip(off + p - MTF_RADIUS + r * np.arange(rows), 0, hh - 1) for p in range(r)]
     col_at = [np.clip(off + q - MTF_RADIUS + r * np.arange(cols), 0, ww - 1) for q in range(r)]
     phase_spec = np.empty((r * r, fft_shape[0], fft_shape[1] // 2 + 1), dtype=np.complex128)
-    for i in range(r * r):
-        phase = pan[np.ix_(row_at[i // r], col_at[i % r])]
-        phase_spec[i] = scipy.fft.rfft2(phase, s=fft_shape, workers=-1)
+
+    def transform(i: int) -> None:  # each phase into its own slice: threads share nothing else
+        phase_spec[i] = np.fft.rfft2(pan[np.ix_(row_at[i // r], col_at[i % r])], s=fft_shape)
+
+    for _ in map_in_order(range(r * r), transform):  # in the caller's threads (a tile thread: one)
+        pass
     out = np.empty((len(gains), h, w))
     small = phase_spec.nbytes <= _SPECTRA_CACHE_BYTES
-    for i, g in enumerate(gains):
-        spectra = _kernel_spectra_cached(float(g), r, fft_shape) if small else _kernel_spectra(float(g), r, fft_shape, -1)
-        total = np.einsum("pij,pij->ij", phase_spec, spectra)
-        out[i] = scipy.fft.irfft2(total, s=fft_shape, workers=-1)[:h, :w]
+
+    def lowpass(i: int) -> None:
+        g = float(gains[i])
+        spectra = _kernel_spectra_cached(g, r, fft_shape) if small else _kernel_spectra(g, r, fft_shape)
+        out[i] = np.fft.irfft2(np.einsum("pij,pij->ij", phase_spec, spectra), s=fft_shape)[:h, :w]
+
+    for _ in map_in_order(range(len(gains)), lowpass):
+        pass
     return out
 
 
-def _kernel_spectra(gain: float, ratio: int, fft_shape: tuple[int, int], workers: int = 1) -> np.ndarray:
+def _kernel_spectra(gain: float, ratio: int, fft_shape: tuple[int, int]) -> np.ndarray:
     """Conjugated spectra of the ``ratio**2`` phase kernels of ``mtf_kernel(gain, ratio)``: ``(R*R, F0, F1 // 2 + 1)``.
 
     ``rfft2(kernel, s=fft_shape)`` computed as its two passes on the kernel's few nonzero rows: the
     real FFT of the rows, then the complex FFT of the columns zero-padded to ``F0`` (the zero rows'
-    transforms are zeros; the same values bit for bit, tested, in half the time at scene size)."""
-    import scipy.fft  # lazy: start-up (docs/performance.md)
+    transforms are zeros; the same values to float64 rounding, tested, in half the time at scene size)."""
     r, k = ratio, 2 * MTF_RADIUS + 1
     taps = -(-k // r)
     kernel = np.zeros((r * taps, r * taps))
     kernel[:k, :k] = mtf_kernel(gain, r)
     spec = np.empty((r * r, fft_shape[0], fft_shape[1] // 2 + 1), dtype=np.complex128)
     for j in range(r * r):
-        rows = scipy.fft.rfft(kernel[j // r :: r, j % r :: r], n=fft_shape[1], axis=1, workers=workers)
-        spec[j] = scipy.fft.fft(rows, n=fft_shape[0], axis=0, workers=workers)
+        rows = np.fft.rfft(kernel[j // r :: r, j % r :: r], n=fft_shape[1], axis=1)
+        spec[j] = np.fft.fft(rows, n=fft_shape[0], axis=0)
     return np.conjugate(spec, out=spec)
 
 

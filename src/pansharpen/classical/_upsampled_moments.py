@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..protocol.interp import upsample_adjoint, upsampling_response
-from ..runtime import current_threads
+from ..runtime import map_in_order
 from ._common import Moments
 
 __all__ = ["UpsampledMoments"]
@@ -58,7 +58,6 @@ class UpsampledMoments:
     """
 
     def __init__(self, images: np.ndarray, ratio: int, pairs=(), full: np.ndarray | None = None):
-        import scipy.fft  # lazy: start-up (docs/performance.md)
         nvars, h, w = images.shape
         self.pairs = list(pairs)
         self.n = ratio * ratio * h * w
@@ -77,9 +76,14 @@ class UpsampledMoments:
         ones_var = var_h * var_w + var_h * mean_w**2 + var_w * mean_h**2
         in_pairs = {v for pair in self.pairs for v in pair if v < nvars}
         spectra, centred = {}, np.empty(nvars)
-        for v in range(nvars):  # one spectrum at a time; kept only for the co-moments
-            spectrum = scipy.fft.rfft2(images[v] - lr_mean[v], workers=max(1, current_threads()))
-            centred[v] = float(np.einsum("ab,ab->", spectrum.real**2 + spectrum.imag**2, weight))
+
+        def band(v: int) -> tuple[np.ndarray, float]:
+            spectrum = np.fft.rfft2(images[v] - lr_mean[v])
+            return spectrum, float(np.einsum("ab,ab->", spectrum.real**2 + spectrum.imag**2, weight))
+
+        # the caller's threads (runtime.map_in_order), a spectrum each; kept only for the co-moments
+        for v, (spectrum, sum_of_squares) in enumerate(map_in_order(range(nvars), band)):
+            centred[v] = sum_of_squares
             if v in in_pairs:
                 spectra[v] = spectrum
         self.mean = lr_mean * mean_h * mean_w

@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import ShapeError, ValueRangeError
 from ..protocol.mtf import mtf_filter
 from ..protocol.resize import imresize, imresize_input_rows, imresize_rows
+from ..runtime import map_in_order
 from ._common import (
     ClassicalMethod,
     Inputs,
@@ -23,7 +24,6 @@ from ._common import (
     StreamedLeastSquares,
     equalize,
     lstsq,
-    map_in_order,
     map_strips,
     r_factor,
     require_ms_variation,
@@ -532,7 +532,7 @@ def _pracs_regression_rows(x: Inputs, params: dict):
 
     Each strip computes ``MS~`` on its rows plus the down-up's reach, so ``LP`` is bitwise the
     whole-image one (:func:`down_up_rows`). Strips are formed by
-    :func:`~pansharpen.classical._common.map_in_order` threads at once and yielded in order (the caller's
+    :func:`~pansharpen.runtime.map_in_order` threads at once and yielded in order (the caller's
     least squares takes them in the same order: the same bits as one thread)."""
     n, height, ratio = x.nbands, x.pan.shape[0], x.ratio
 

@@ -473,7 +473,6 @@ def upsample_adjoint(image: np.ndarray, ratio: int, offset: float = 0.0) -> np.n
     Co-moments of upsampled images with a full-resolution image then need this one pass over that
     image (:mod:`pansharpen.classical._upsampled_moments`).
     """
-    import scipy.fft  # lazy: start-up (docs/performance.md)
     r = int(ratio)
     y = np.asarray(image, dtype=np.float64)
     if y.ndim != 2 or y.shape[0] % r or y.shape[1] % r:
@@ -487,8 +486,8 @@ def upsample_adjoint(image: np.ndarray, ratio: int, offset: float = 0.0) -> np.n
         out = np.empty((a.shape[0], n))
         step = max(1, (40 << 20) // (16 * a.shape[1]))
         for i in range(0, a.shape[0], step):
-            spectrum = scipy.fft.fft(a[i:i + step] - shift if shift else a[i:i + step], axis=1).reshape(-1, r, n)
-            out[i:i + step] = scipy.fft.ifft((spectrum * g_conj).sum(axis=1), axis=1).real
+            spectrum = np.fft.fft(a[i:i + step] - shift if shift else a[i:i + step], axis=1).reshape(-1, r, n)
+            out[i:i + step] = np.fft.ifft((spectrum * g_conj).sum(axis=1), axis=1).real
         return out
 
     return last_axis(np.ascontiguousarray(last_axis(y, float(offset)).T)).T

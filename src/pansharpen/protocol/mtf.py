@@ -205,8 +205,7 @@ def _kernel_spectrum(gains: tuple[float, ...], ratio: int, size: int, fft_shape:
 def _correlation_spectrum(kernels: np.ndarray, fft_shape: tuple[int, int]) -> np.ndarray:
     # circular correlation c[i] = sum_u x[i + u] k[u] has the DFT X * conj(K) for a real k
     # anchored at index 0, so c[i] is the window of the padded image that starts at pixel i.
-    import scipy.fft  # lazy: start-up (docs/performance.md)
-    return np.conj(scipy.fft.rfft2(kernels, s=fft_shape, axes=(-2, -1)))
+    return np.conj(np.fft.rfft2(kernels, s=fft_shape, axes=(-2, -1)))
 
 
 def correlate_replicate(image, kernels: np.ndarray, _cache_key=None):
@@ -215,16 +214,15 @@ def correlate_replicate(image, kernels: np.ndarray, _cache_key=None):
     Correlation (no kernel flip), same-size output, border replicated, odd ``k``. Computed as
     the inverse FFT of ``rfft2(padded) * conj(rfft2(kernel))`` on a zero-extended grid large
     enough that no wrap-around reaches the kept ``H x W`` window: exact up to float rounding
-    (~1e-15 relative in float64). numpy arrays are computed with ``scipy.fft`` in float64;
+    (~1e-15 relative in float64). numpy arrays are computed with ``numpy.fft`` in float64;
     tensors (those that need autograd or a device) with ``torch.fft``, differentiably.
     """
-    import scipy.fft  # lazy: start-up (docs/performance.md)
     k = kernels.shape[-1]
     pad = k // 2
     _, _, h, w = image.shape
     if is_torch(image):
         torch = torch_module()
-        fft_shape = (_fft_length(h + 2 * pad), _fft_length(w + 2 * pad))
+        fft_shape = (fft_length(h + 2 * pad), fft_length(w + 2 * pad))
         spec = _spectrum(kernels, fft_shape, _cache_key)
         padded = torch.nn.functional.pad(image, (pad, pad, pad, pad), mode="replicate")
         complex_dtype = torch.complex128 if image.dtype == torch.float64 else torch.complex64
@@ -236,7 +234,7 @@ def correlate_replicate(image, kernels: np.ndarray, _cache_key=None):
     # stays small; every output pixel still sees its full k x k neighbourhood, so tiling is exact
     tile_h = h if h <= _WHOLE_IMAGE_MAX else _TILE
     tile_w = w if w <= _WHOLE_IMAGE_MAX else _TILE
-    fft_shape = (_fft_length(tile_h + 2 * pad), _fft_length(tile_w + 2 * pad))
+    fft_shape = (fft_length(tile_h + 2 * pad), fft_length(tile_w + 2 * pad))
     spec = _spectrum(kernels, fft_shape, _cache_key)
     out = np.empty(image.shape, dtype=image.dtype)
     buffer = np.zeros((image.shape[1], *fft_shape))
@@ -248,9 +246,9 @@ def correlate_replicate(image, kernels: np.ndarray, _cache_key=None):
                 if (th, tw) != (tile_h, tile_w):
                     buffer.fill(0.0)
                 buffer[:, : th + 2 * pad, : tw + 2 * pad] = padded[:, r0 : r0 + th + 2 * pad, c0 : c0 + tw + 2 * pad]
-                spectrum = scipy.fft.rfft2(buffer, axes=(-2, -1), workers=-1)
+                spectrum = np.fft.rfft2(buffer, axes=(-2, -1))
                 spectrum *= spec
-                result = scipy.fft.irfft2(spectrum, s=fft_shape, axes=(-2, -1), workers=-1)
+                result = np.fft.irfft2(spectrum, s=fft_shape, axes=(-2, -1))
                 out[i, :, r0 : r0 + th, c0 : c0 + tw] = result[:, :th, :tw]
     return out
 
@@ -266,16 +264,20 @@ def _spectrum(kernels: np.ndarray, fft_shape: tuple[int, int], cache_key) -> np.
     return _correlation_spectrum(np.asarray(kernels, dtype=np.float64), fft_shape)
 
 
-def _fft_length(n: int) -> int:
-    """Smallest ``2**a * 3**b >= n`` (pocketfft is fastest on these sizes)."""
-    best = 1 << (n - 1).bit_length()
-    p3 = 1
-    while p3 < best:
-        p2 = p3
-        while p2 < n:
-            p2 *= 2
-        best = min(best, p2)
-        p3 *= 3
+def fft_length(n: int) -> int:
+    """Smallest ``2**a * 3**b * 5**c >= n``: a length pocketfft transforms fast (scipy's
+    ``next_fast_len`` for real input, without importing scipy)."""
+    best = 1 << (max(1, n) - 1).bit_length()
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            p2 = p35
+            while p2 < n:
+                p2 *= 2
+            best = min(best, p2)
+            p35 *= 3
+        p5 *= 5
     return best
 
 
