@@ -386,17 +386,28 @@ def r_factor(block: np.ndarray, max_cond: float = 1e6) -> np.ndarray:
     ``cond(A) < 1e8``; blocks with fewer rows than columns or ``cond(R1) > max_cond`` (a margin on
     that bound) take Householder QR (``numpy.linalg.qr``).
     """
-    import scipy.linalg  # lazy: start-up (docs/performance.md)
     m, n = block.shape
     if m >= n:
         try:
             r1 = np.linalg.cholesky(block.T @ block).T
             if np.linalg.cond(r1) <= max_cond:
-                q1 = scipy.linalg.solve_triangular(r1, block.T, trans="T").T
+                q1 = solve_right_upper(block, r1)
                 return np.linalg.cholesky(q1.T @ q1).T @ r1
         except np.linalg.LinAlgError:
             pass
     return np.linalg.qr(block, mode="r")
+
+
+def solve_right_upper(a: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """``a r^-1`` for a tall ``(m, n)`` ``a`` and an upper-triangular ``(n, n)`` ``r`` with a nonzero
+    diagonal, by substitution column after column (``y_j = (a_j - sum_{i<j} y_i r_ij) / r_jj``,
+    backward stable like LAPACK's ``trsm``, without importing scipy.linalg): ``(m, n)``."""
+    y = np.array(a.T, order="C")  # rows of y^T are the columns being solved
+    for j in range(r.shape[0]):
+        if j:
+            y[j] -= r[:j, j] @ y[:j]
+        y[j] /= r[j, j]
+    return y.T
 
 
 class StreamedLeastSquares:
