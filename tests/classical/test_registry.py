@@ -135,3 +135,22 @@ def test_real_wv3_reduced_resolution_beats_exp(name):
     q_exp, q_fus = float(np.ravel(q2n(gt, exp))[0]), float(np.ravel(q2n(gt, fused))[0])
     assert q_fus > q_exp + 0.02, (name, q_fus, q_exp)
     assert _ergas(gt, fused) < 0.9 * _ergas(gt, exp)
+
+
+def test_methods_that_do_not_read_the_scene_have_the_same_params_on_any_scene(make_pair):
+    """``reads_scene=False`` lets fuse_scene estimate on a one-pixel pair instead of reading the PAN
+    (fusion.scene._one_pixel_scene): the params of such a method must not depend on the data."""
+    from pansharpen.fusion.scene import _one_pixel_scene
+
+    quiet = [name for name in list_methods() if not get_method(name).reads_scene]
+    assert {"exp", "mf", "mtf-glp-hpm"} <= set(quiet)
+    ms_a, pan_a, _ = make_pair(bands=4, size=16, seed=1)
+    ms_b, pan_b, _ = make_pair(bands=4, size=24, seed=2)
+    one_ms, one_pan = _one_pixel_scene((np.array([310.0, 290.0, 305.0, 300.0]), 400.0), 4)
+    for name in quiet:
+        method = get_method(name)
+        got = [method.estimate(ms, pan, "QB", 4) for ms, pan in ((ms_a, pan_a), (ms_b, pan_b), (one_ms, one_pan))]
+        for params in got[1:]:
+            assert params.keys() == got[0].keys(), name
+            for key in params:
+                assert np.array_equal(np.asarray(params[key], dtype=object), np.asarray(got[0][key], dtype=object)), (name, key)

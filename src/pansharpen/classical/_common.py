@@ -488,8 +488,11 @@ class ClassicalMethod:
         halo_fn: ``ratio -> PAN pixels`` of context a tile needs on each side so that ``apply``
             on the tile equals ``apply`` on the whole scene in the tile's interior (see
             :meth:`halo_for`; ``halo`` is the value for ratio 4).
-        global_stats: whether ``estimate`` computes scene-wide statistics (otherwise ``params``
-            only carry the sensor and ratio).
+        global_stats: whether ``estimate`` computes scene-wide statistics that need PAN detail
+            (:func:`require_pan_detail`).
+        reads_scene: whether ``params`` depend on the scene at all (False: they only carry the
+            sensor and ratio, so a caller may estimate them on a one-pixel pair instead of reading
+            the scene, as :func:`pansharpen.fusion.scene.fuse_scene` does).
         uses_offset: whether ``apply`` depends on the tile position (block-wise methods).
     """
 
@@ -501,6 +504,7 @@ class ClassicalMethod:
     apply_fn: Callable[..., np.ndarray]
     halo_fn: Callable[[int], int] | None = None
     global_stats: bool = True
+    reads_scene: bool = True
     uses_offset: bool = False
     options: tuple[str, ...] = ()
 

@@ -194,6 +194,7 @@ EXP = ClassicalMethod(
     _exp_estimate,
     _exp_apply,
     global_stats=False,
+    reads_scene=False,
 )
 
 
@@ -291,6 +292,7 @@ MTF_GLP_HPM = ClassicalMethod(
     _hpm_apply,
     halo_fn=glp_halo,
     global_stats=False,
+    reads_scene=False,
 )
 
 
@@ -455,6 +457,7 @@ MF = ClassicalMethod(
     _mf_apply,
     halo_fn=morphological_halo,
     global_stats=False,
+    reads_scene=False,
 )
 
 

@@ -100,6 +100,11 @@ class ClassicalFuser:
     parallel_tiles = True
     scale_free = True  # linear in the inputs' common scale: [0, 1] inputs give a [0, 1] result
 
+    @property
+    def reads_scene(self) -> bool:
+        """Whether :meth:`prepare` needs the scene (False: the method's parameters do not depend on it)."""
+        return self.method.reads_scene
+
     def prepare(self, ms_scene: np.ndarray, pan_scene: np.ndarray) -> None:
         self.params = self.method.estimate(ms_scene, pan_scene, self.sensor, self.ratio, **self.options)
 

@@ -225,6 +225,13 @@ def _prepare_blocks(ms: _Source, pan: _Source, fill: tuple[np.ndarray, float]) -
     return ms_small, pan_small
 
 
+def _one_pixel_scene(fill: tuple[np.ndarray, float], ratio: int) -> tuple[np.ndarray, np.ndarray]:
+    """An MS pixel and its PAN block at the fill values: what ``prepare`` sees for a method whose
+    parameters do not depend on the scene (``fuser.reads_scene`` False; the full-resolution PAN read
+    of :func:`_prepare_blocks` took 0.1 s of a full WV3 scene's EXP)."""
+    return fill[0][:, None, None].astype(np.float64), np.full((1, ratio, ratio), float(fill[1]))
+
+
 def _writable_destination(out: Path, overwrite: bool, inputs: Iterable[str]) -> None:
     for src in inputs:
         if src and Path(src).exists() and out.exists() and os.path.samefile(src, out):
@@ -304,7 +311,8 @@ def fuse_scene(
     fill = _scene_fill(ms_src, pan_src, ms_small, pan_small)
     del pan_small, ms_small
     with blas_threads(fuser), compute_threads(threads):  # the statistics' band loops in the tile threads' number
-        fuser.prepare(*_prepare_blocks(ms_src, pan_src, fill))
+        fuser.prepare(*(_prepare_blocks(ms_src, pan_src, fill) if getattr(fuser, "reads_scene", True)
+                        else _one_pixel_scene(fill, grid.ratio)))
     windows = grid.tiles(tile)
     nodata = ms_src.info.nodata if ms_src.info.nodata is not None else pan_src.info.nodata
     covers = _ms_covers_pan(grid, ms_src)
