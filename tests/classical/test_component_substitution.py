@@ -516,3 +516,18 @@ def test_streamed_cgsa_estimate_equals_the_whole_image_one():
     np.testing.assert_allclose(got["segment_intensity_std"], std_i, rtol=1e-11)
     np.testing.assert_allclose(got["segment_pan_mean"], mean_p, rtol=1e-13)
     np.testing.assert_allclose(got["segment_gain"], gain, rtol=1e-11)
+
+
+@pytest.mark.parametrize("name", ["gs", "gsa"])
+@pytest.mark.parametrize("ratio", [4, 2, 3])
+def test_cs_injection_upsampled_once_equals_the_sum_as_written(make_pair, name, ratio):
+    """upsample(MS_k - g_k w . MS) + g_k (P_eq - b) against MS~_k + g_k (P_eq - w . MS~ - b), which a
+    caller's own MS~ still takes."""
+    from pansharpen.protocol.interp import upsample
+
+    ms, pan, _ = make_pair(bands=4, size=20, ratio=ratio, seed=5)
+    method = get_method(name)
+    params = method.estimate(ms, pan, "QB", ratio)
+    fast = method.apply(ms, pan, params)
+    plain = method.apply(ms, pan, params, lms=np.asarray(upsample(ms, ratio), dtype=np.float64))
+    np.testing.assert_allclose(fast, plain, rtol=1e-12, atol=1e-9)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ShapeError, ValueRangeError
+from ..protocol.interp import upsample
 from ..protocol.mtf import mtf_filter
 from ..protocol.resize import imresize, imresize_input_rows, imresize_rows
 from ..runtime import map_in_order
@@ -143,9 +144,25 @@ def _equalized_pan(pan: np.ndarray, params: dict) -> np.ndarray:
 
 
 def _cs_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
-    intensity = _intensity(x.lms, params["weights"], params["bias"])
-    detail = _equalized_pan(x.pan, params) - intensity
-    return x.lms + params["gain"][:, None, None] * detail[None]
+    """``F_k = MS~_k + g_k (P_eq - I)``, ``I = w . MS~ + b`` (GS, GSA).
+
+    With ``MS~ = upsample(MS)`` (linear), ``MS~_k - g_k w . MS~ = upsample(MS_k - g_k w . MS)``: the
+    MS-grid combination is upsampled once per band and ``g_k (P_eq - b)`` added, without the
+    full-resolution intensity and detail images; equal to the sum as written (kept for a caller's own
+    ``MS~``) to float64 rounding (tested)."""
+    weights, bias, gain = params["weights"], params["bias"], params["gain"]
+    if not x.lms_is_upsampled_ms:
+        intensity = _intensity(x.lms, weights, bias)
+        detail = _equalized_pan(x.pan, params) - intensity
+        return x.lms + gain[:, None, None] * detail[None]
+    combined = x.ms - gain[:, None, None] * np.tensordot(weights, x.ms, axes=1)[None]
+    out = np.asarray(upsample(combined, x.ratio), dtype=np.float64)
+    pan = _equalized_pan(x.pan, params)
+    pan -= bias
+    for k in range(x.nbands):
+        detail = gain[k] * pan
+        out[k] += detail
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
