@@ -85,11 +85,11 @@ print(json.dumps({"code": code, "scipy": sorted(n for n in loaded if not n.start
 
 @pytest.mark.parametrize(("method", "allowed"), [("exp", set()), ("gs", set()), ("mtf-glp", set()),
                                                  ("mtf-glp-fs", set()), ("bdsd", set()), ("gsa", {"sparse"}),
-                                                 ("brovey", {"sparse"}), ("pracs", {"sparse"})])
+                                                 ("brovey", {"sparse"}), ("pracs", {"sparse"}), ("awlp", set())])
 def test_a_classical_fusion_loads_only_the_scipy_it_uses(tmp_path, method, allowed):
     """scipy's submodules load in the functions that use them (0.05-0.2 s each, docs/performance.md
-    "Start-up without scipy") and the classical path's FFTs are numpy's: EXP, GS, the MTF-GLP family
-    and BDSD load no scipy; GSA's, Brovey's and PRACS's resampling (MATLAB imresize) scipy.sparse only
+    "Start-up without scipy") and the classical path's FFTs are numpy's: EXP, GS, AWLP (its a-trous
+    filter bitwise ndimage's), the MTF-GLP family and BDSD load no scipy; GSA's, Brovey's and PRACS's resampling (MATLAB imresize) scipy.sparse only
     (their least squares and NNLS are numpy's: classical._common.r_factor, component_substitution.lawson_hanson)."""
     product = make_product(tmp_path)
     got = _child("fuse", product.pan, product.ms, product.out, "--method", method, "--sensor", "QB", "-q",

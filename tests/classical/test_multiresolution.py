@@ -366,3 +366,17 @@ def test_hpm_divide_is_the_plain_guarded_division():
         tiny = 1e-9 * max(float(np.abs(d).max()), 1.0)
         plain = num / np.where(np.abs(d) < tiny, np.where(d < 0, -tiny, tiny), d)
         np.testing.assert_array_equal(_hpm_divide(num, d), plain)
+
+
+
+@pytest.mark.parametrize("shape", [(64, 80), (7, 9), (3, 5), (2, 2), (1, 6)])
+@pytest.mark.parametrize("step", [1, 2, 4])
+def test_symmetric_correlation_is_bitwise_ndimage(shape, step):
+    from pansharpen.classical._lowpass import B3_SPLINE, correlate_symmetric
+
+    image = np.random.default_rng(30).uniform(0, 2047, shape)
+    kernel = np.zeros(4 * step + 1)
+    kernel[::step] = B3_SPLINE
+    for axis in (0, 1):
+        np.testing.assert_array_equal(correlate_symmetric(image, kernel, axis),
+                                      ndi.correlate1d(image, kernel, axis=axis, mode="reflect"))

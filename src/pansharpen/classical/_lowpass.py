@@ -258,16 +258,32 @@ def starlet_lowpass(pan: np.ndarray, ratio: int) -> np.ndarray:
     The sum of the removed wavelet planes is ``pan - starlet_lowpass(pan)`` (Otazu et al. 2005,
     Eq. 2). Borders are mirrored (symmetric, edge included).
     """
-    import scipy.ndimage as ndi  # lazy: start-up (docs/performance.md)
     levels = int(round(math.log2(ratio)))
     approx = pan
     for j in range(levels):
         step = 2**j
         kernel = np.zeros(4 * step + 1)
         kernel[::step] = B3_SPLINE
-        approx = ndi.correlate1d(approx, kernel, axis=0, mode="reflect")
-        approx = ndi.correlate1d(approx, kernel, axis=1, mode="reflect")
+        approx = correlate_symmetric(approx, kernel, axis=0)
+        approx = correlate_symmetric(approx, kernel, axis=1)
     return approx
+
+
+def correlate_symmetric(image: np.ndarray, kernel: np.ndarray, axis: int) -> np.ndarray:
+    """``scipy.ndimage.correlate1d(image, kernel, axis, mode="reflect")`` for a symmetric odd-length
+    ``kernel``, bit for bit (tested) without importing scipy.ndimage (0.2 s of AWLP's start-up):
+    borders mirrored with the edge pixel (``d c b a | a b c d``), and ndimage's order of operations
+    for symmetric kernels, ``c w_0`` then ``(x_-j + x_j) w_j`` from the outermost pair inwards (zero
+    taps skipped: they add exact zeros)."""
+    r = len(kernel) // 2
+    moved = np.moveaxis(np.asarray(image, dtype=np.float64), axis, 0)
+    padded = np.pad(moved, [(r, r)] + [(0, 0)] * (moved.ndim - 1), mode="symmetric")
+    n = moved.shape[0]
+    out = padded[r : r + n] * kernel[r]
+    for j in range(r, 0, -1):
+        if kernel[r + j] != 0:
+            out += (padded[r - j : r - j + n] + padded[r + j : r + j + n]) * kernel[r + j]
+    return np.moveaxis(out, 0, axis)
 
 
 # ----------------------------------------------------------------------------------------------
