@@ -202,3 +202,18 @@ def test_cog_output(pair, tmp_path):
     out = fuse_scene(p, m, tmp_path / "c.tif", BoxFuser(), cog=True)
     with rasterio.open(out) as src:
         assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+
+
+def test_nodata_masks_of_integer_rasters_skip_only_the_finiteness_test():
+    """An integer raster read as float64 cannot hold NaN/inf: its mask is the nodata test alone, the
+    same as the full test (read_tile passes the raster's dtype); float rasters keep the NaN test."""
+    from pansharpen.fusion.scene import _masks
+
+    rng = np.random.default_rng(40)
+    block = rng.integers(0, 4, size=(3, 9, 11)).astype(np.float64)
+    for nodata in (None, 0, 3.0):
+        np.testing.assert_array_equal(_masks(block, nodata, "uint16"), _masks(block, nodata))
+        np.testing.assert_array_equal(_masks(block, nodata, "int16"), _masks(block, nodata))
+    floats = block.copy()
+    floats[1, 2, 3] = np.nan
+    assert _masks(floats, None, "float32")[2, 3] and not _masks(block, None, "float32")[2, 3]

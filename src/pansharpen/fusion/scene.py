@@ -59,11 +59,15 @@ class TileJob:
     out_nodata: float | None
 
 
-def _masks(block: np.ndarray, nodata: float | None) -> np.ndarray:
-    """Pixels (rows, cols) where any band is nodata or non-finite."""
-    bad = ~np.isfinite(block)
-    if nodata is not None:
-        bad |= block == nodata
+def _masks(block: np.ndarray, nodata: float | None, dtype=None) -> np.ndarray:
+    """Pixels (rows, cols) where any band is nodata or non-finite; ``dtype``: the raster's type, whose
+    integers (read as float64) cannot be non-finite, so only the nodata test runs."""
+    if dtype is not None and np.dtype(dtype).kind in "iub":
+        bad = block == nodata if nodata is not None else np.zeros(block.shape, dtype=bool)
+    else:
+        bad = ~np.isfinite(block)
+        if nodata is not None:
+            bad |= block == nodata
     return bad.any(axis=0)
 
 
@@ -99,15 +103,15 @@ def read_tile(job: TileJob, halo: int) -> TileBlocks:
     pan = job.pan.read(pan_win)
     ms = job.ms.read(ms_win)
     ratio = grid.ratio
-    ms_bad = _masks(ms, job.ms.info.nodata) | ~job.ms.valid(ms_win)
-    pan_bad = _masks(pan, job.pan.info.nodata)
+    ms_nodata = _masks(ms, job.ms.info.nodata, job.ms.info.dtype)  # outside the MS: mirrored, not filled
+    ms_bad = ms_nodata | ~job.ms.valid(ms_win)
+    pan_bad = _masks(pan, job.pan.info.nodata, job.pan.info.dtype)
     bad = pan_bad | np.repeat(np.repeat(ms_bad, ratio, axis=0), ratio, axis=1)
     mask = bad[job.window.slices_in(pan_win)]
     blocks = TileBlocks(job.window, pan_win, None, None, mask, halo, grid.phase, ms.shape[0])
     if mask.all():
         return blocks
     ms_fill, pan_fill = job.fill
-    ms_nodata = _masks(ms, job.ms.info.nodata)  # outside-the-MS pixels are mirrored, not filled
     if ms_nodata.any():
         ms = np.where(ms_nodata[None], ms_fill[:, None, None], ms)
     if pan_bad.any():
