@@ -433,12 +433,34 @@ class StreamedLeastSquares:
         self.r = r_factor(block)
         self.rows += design.shape[0]
 
-    def solve(self, what: str) -> np.ndarray:
-        """The coefficients ``(D, T)``, as :func:`lstsq` (minimum norm and a warning if rank deficient)."""
+    def reduced(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(R11 (D, D), R12 (D, T))``: ``||design x - target||^2 = ||R11 x - R12||^2 + const`` for any ``x``."""
         r = np.zeros((self.r.shape[1], self.r.shape[1]))
         r[: self.r.shape[0]] = self.r  # fewer rows than columns so far: the missing rows are zero
-        nd = self.nd
-        return lstsq(r[:nd, :nd], r[:nd, nd:], what, rcond=np.finfo(np.float64).eps * max(self.rows, nd))
+        return r[: self.nd, : self.nd], r[: self.nd, self.nd :]
+
+    def solve(self, what: str) -> np.ndarray:
+        """The coefficients ``(D, T)``, as :func:`lstsq` (minimum norm and a warning if rank deficient)."""
+        r11, r12 = self.reduced()
+        return lstsq(r11, r12, what, rcond=np.finfo(np.float64).eps * max(self.rows, self.nd))
+
+
+def upsampled_with_detail(x: Inputs, combined: np.ndarray, gain: np.ndarray, image: np.ndarray,
+                          shift: np.ndarray | None = None) -> np.ndarray:
+    """``upsample(combined)_k + gain_k image + shift_k``, ``(C, H, W)`` float64.
+
+    The injection of a method whose ``MS~`` terms were combined on the MS grid first: ``upsample`` is
+    linear, so ``MS~_k - g_k Z~_k = upsample(MS_k - g_k Z_k)`` for any MS-grid ``Z`` upsampled the
+    same way (only when ``x.lms_is_upsampled_ms``). One upsampling per band, then two
+    full-resolution passes per band (MTF-GLP's additive injection, GS/GSA's component substitution).
+    """
+    out = np.asarray(upsample(combined, x.ratio), dtype=np.float64)
+    for k in range(out.shape[0]):
+        detail = gain[k] * image
+        if shift is not None:
+            detail += shift[k]
+        out[k] += detail
+    return out
 
 
 def require_pan_detail(pan: np.ndarray, method: str) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ShapeError, ValueRangeError
-from ..protocol.interp import upsample
 from ..protocol.mtf import mtf_filter
 from ..protocol.resize import imresize, imresize_input_rows, imresize_rows
 from ..runtime import map_in_order
@@ -26,8 +25,8 @@ from ._common import (
     equalize,
     lstsq,
     map_strips,
-    r_factor,
     require_ms_variation,
+    upsampled_with_detail,
 )
 from ._lowpass import (
     decimate_phase,
@@ -156,13 +155,9 @@ def _cs_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
         detail = _equalized_pan(x.pan, params) - intensity
         return x.lms + gain[:, None, None] * detail[None]
     combined = x.ms - gain[:, None, None] * np.tensordot(weights, x.ms, axes=1)[None]
-    out = np.asarray(upsample(combined, x.ratio), dtype=np.float64)
     pan = _equalized_pan(x.pan, params)
     pan -= bias
-    for k in range(x.nbands):
-        detail = gain[k] * pan
-        out[k] += detail
-    return out
+    return upsampled_with_detail(x, combined, gain, pan)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -449,20 +444,16 @@ def nonnegative_least_squares(design: np.ndarray, targets: np.ndarray) -> np.nda
     """``argmin ||design x - t||`` s.t. ``x >= 0`` for ``targets`` ``(n,)`` (-> ``(D,)``) or for each
     column of ``(n, T)`` (-> ``(D, T)``).
 
-    One R factor of ``[design | targets]`` (:func:`~pansharpen.classical._common.r_factor`,
-    CholeskyQR2 at BLAS-3 speed): ``||design x - t||^2 = ||R11 x - R12_t||^2 + const``, so the
-    active-set solver (:func:`lawson_hanson`) runs on the small ``(D, D)`` system; the same solution
-    as NNLS on the tall one (the objective is the same function of ``x``, to float64 rounding).
+    One R factor of ``[design | targets]`` (:class:`~pansharpen.classical._common.StreamedLeastSquares`
+    in one block, CholeskyQR2 at BLAS-3 speed): ``||design x - t||^2 = ||R11 x - R12_t||^2 + const``,
+    so the active-set solver (:func:`lawson_hanson`) runs on the small ``(D, D)`` system; the same
+    solution as NNLS on the tall one (the objective is the same function of ``x``, to float64 rounding).
     """
     one = targets.ndim == 1
-    targets = targets.reshape(len(targets), -1)
-    nd = design.shape[1]
-    block = np.empty((design.shape[0], nd + targets.shape[1]))
-    block[:, :nd], block[:, nd:] = design, targets
-    r = np.zeros((block.shape[1], block.shape[1]))
-    factor = r_factor(block)
-    r[: factor.shape[0]] = factor  # fewer rows than unknowns: the missing rows are zero
-    coef = np.stack([lawson_hanson(r[:nd, :nd], r[:nd, nd + t]) for t in range(targets.shape[1])], axis=1)
+    fit = StreamedLeastSquares()
+    fit.add(design, targets.reshape(len(targets), -1))
+    r11, r12 = fit.reduced()
+    coef = np.stack([lawson_hanson(r11, r12[:, t]) for t in range(r12.shape[1])], axis=1)
     return coef[:, 0] if one else coef
 
 

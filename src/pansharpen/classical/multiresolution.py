@@ -28,6 +28,7 @@ from ._common import (
     Moments,
     map_strips,
     safe_ratio,
+    upsampled_with_detail,
 )
 from ._lowpass import (
     glp_dc_gain,
@@ -230,12 +231,7 @@ def additive_injection(x: Inputs, gain: np.ndarray, shift: np.ndarray | None = N
     combined = np.empty_like(x.ms)
     for k, g in enumerate(_gains(x)):
         combined[k] = x.ms[k] - gain[k] * low[distinct.index(g)] - shift[k] * glp_dc_gain(g, x.ratio)
-    out = upsample_interp23tap(combined, x.ratio)
-    for k in range(x.nbands):
-        detail = gain[k] * x.pan
-        detail += shift[k]
-        out[k] += detail
-    return out
+    return upsampled_with_detail(x, combined, gain, x.pan, shift)
 
 
 def _glp_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
