@@ -132,9 +132,10 @@ def ordered_map(items: Iterable[T], fn: Callable[[T], R], threads: int, name: st
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-#: The most threads a streamed statistics pass uses (:func:`map_in_order`): each holds a group of
-#: upsampled strips and its blocks' derived images (up to 190 MB for PRACS on a full WV3 scene), so
-#: PRACS's peak stays under issue 18's 1 GB on machines with more cores too.
+#: The most threads :func:`map_in_order` uses: an item of a streamed statistics pass holds a group of
+#: upsampled strips and its derived images (up to 190 MB for PRACS on a full WV3 scene), a
+#: whole-scene FFT item a spectrum (93 MB for one MTF gain's kernel spectra), so peaks stay under
+#: issue 18's 1 GB on machines with more cores too.
 STATISTICS_THREADS_MAX = 2
 
 

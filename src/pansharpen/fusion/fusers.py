@@ -27,6 +27,10 @@ A fuser that sets ``scale_free = True`` gives its result in the inputs' scale wh
 classical methods), so ``check_range=False`` may feed it [0, 1] values; a network divides by its
 card's normaliser and adds learned offsets, so the scene refuses such values for it
 (:func:`pansharpen.fusion.checks.check_input_values`).
+
+A fuser whose ``reads_scene`` is False has parameters that do not depend on the scene (EXP, MF,
+MTF-GLP-HPM): the scene pipeline then calls ``prepare`` on a one-pixel pair instead of reading the
+whole PAN (:func:`pansharpen.fusion.scene.fuse_scene`); without the attribute, the scene is read.
 """
 from __future__ import annotations
 

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from .._arrays import is_torch, torch_module
 from ..errors import ShapeError, ValueRangeError
 from .mtf import _work_array
+
+if TYPE_CHECKING:  # for the annotation only; loaded where used (start-up)
+    import scipy.sparse
 
 __all__ = ["contributions", "cubic_kernel", "imresize", "imresize_input_rows", "imresize_rows"]
 
@@ -99,7 +102,7 @@ def contributions(in_length: int, scale: float, method: str = "bicubic", antiali
 
 
 @functools.lru_cache(maxsize=128)
-def _sparse_weights(in_length: int, scale: float, method: str, antialias: bool) -> "scipy.sparse.csr_matrix":
+def _sparse_weights(in_length: int, scale: float, method: str, antialias: bool) -> scipy.sparse.csr_matrix:
     """The contributions as an ``(out_length, in_length)`` sparse matrix (mirrored taps summed)."""
     import scipy.sparse  # lazy: start-up (docs/performance.md)
     weights, indices = contributions(in_length, scale, method, antialias)
