@@ -59,3 +59,35 @@ def test_threaded_scene_statistics_are_bitwise_those_of_one_thread(monkeypatch, 
     assert one.keys() == many.keys()
     for key in one:
         np.testing.assert_array_equal(np.asarray(one[key]), np.asarray(many[key]), err_msg=key)
+
+
+def test_cov_matrix_is_numpys_covariance():
+    rng = np.random.default_rng(4)
+    data = rng.normal(size=(5, 5)) @ rng.normal(size=(5, 400)) + 100.0
+    moments = Moments.every_pair(5)
+    for a in range(0, 400, 70):
+        moments.merge(moments.summarize(data[:, a : a + 70].copy()))
+    np.testing.assert_allclose(moments.cov_matrix(ddof=1), np.cov(data), rtol=1e-12)
+    assert np.isnan(Moments(3, pairs=[(0, 1)]).cov_matrix()[0, 2])  # untracked pairs are not made up
+
+
+def test_streamed_least_squares_merges_block_factors_in_any_grouping():
+    from pansharpen.classical._common import StreamedLeastSquares, lstsq, r_factor
+
+    rng = np.random.default_rng(5)
+    design = np.concatenate([np.ones((3000, 1)), rng.normal(size=(3000, 4)) * [1, 10, 100, 1000]], axis=1)
+    target = design @ rng.normal(size=(5, 2)) + rng.normal(0, 0.1, (3000, 2))
+    fit = StreamedLeastSquares(ndesign=5)
+    for a in range(0, 3000, 700):  # each block reduced on its own (a pool thread's work), merged in order
+        fit.merge(r_factor(np.concatenate([design[a : a + 700], target[a : a + 700]], axis=1)), len(design[a : a + 700]))
+    assert fit.rows == 3000
+    np.testing.assert_allclose(fit.solve("t"), lstsq(design, target, "t"), rtol=1e-11)
+
+
+def test_r_factor_in_chunks_is_the_whole_products_r(monkeypatch):
+    from pansharpen.classical import _common
+
+    block = np.random.default_rng(6).normal(size=(5000, 7)) * np.arange(1, 8)
+    whole = _common.r_factor(block)
+    monkeypatch.setattr(_common, "GRAM_CHUNK", 333)
+    np.testing.assert_allclose(np.abs(_common.r_factor(block)), np.abs(whole), rtol=1e-13, atol=1e-13 * np.abs(whole).max())

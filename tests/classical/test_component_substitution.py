@@ -418,6 +418,23 @@ def test_streamed_pracs_estimate_equals_the_whole_image_one(monkeypatch, block):
     np.testing.assert_allclose(got["detail_offset"], want["detail_offset"], rtol=0, atol=1e-12 * want["pan_mean"])
 
 
+def test_pracs_apply_is_the_plain_band_expression(pair):
+    from pansharpen.classical._common import make_inputs
+    from pansharpen.classical.component_substitution import _pracs_apply, _pracs_matched_ms
+
+    ms, pan, _ = pair
+    pan = pan.reshape(pan.shape[-2:])
+    x = make_inputs(ms, pan, "QB", 4)
+    params = get_method("pracs").estimate(ms, pan, "QB", 4)
+    matched = _pracs_matched_ms(x.lms, params)
+    want = x.lms.copy()
+    for k in range(x.nbands):  # Choi et al. 2011, Eq. 9-12, written out
+        i_k = params["gamma"][0, k] + np.tensordot(params["gamma"][1:, k], matched, axes=1)
+        detail = params["cc"][k] * pan + (1 - params["cc"][k]) * matched[k] - i_k - params["detail_offset"][k]
+        want[k] += params["gain"][k] * (1 - np.abs(1 - params["rho"][k] * x.lms[k] / i_k)) * detail
+    np.testing.assert_allclose(_pracs_apply(make_inputs(ms, pan, "QB", 4), params), want, rtol=1e-12, atol=1e-9)
+
+
 @pytest.mark.parametrize("strip", [1, 4, 13])
 def test_down_up_rows_are_bitwise_the_whole_image_resizes(strip):
     from pansharpen.classical.component_substitution import down_up_reach, down_up_rows

@@ -304,6 +304,19 @@ class Moments:
     def cov(self, ddof: int = 1) -> np.ndarray:
         return self.cm / (self.n - ddof) if self.n > ddof else np.zeros_like(self.cm)
 
+    @classmethod
+    def every_pair(cls, nvars: int) -> Moments:
+        """Moments tracking the co-moments of every pair of the ``nvars`` variables (:meth:`cov_matrix`)."""
+        return cls(nvars, pairs=[(i, j) for i in range(nvars) for j in range(i + 1, nvars)])
+
+    def cov_matrix(self, ddof: int = 1) -> np.ndarray:
+        """``(V, V)`` covariance matrix: the variances and the tracked co-moments (NaN where untracked)."""
+        out = np.full((len(self.mean), len(self.mean)), np.nan)
+        np.fill_diagonal(out, self.var(ddof))
+        for (i, j), c in zip(self.pairs, self.cov(ddof)):
+            out[i, j] = out[j, i] = c
+        return out
+
 
 def make_inputs(ms: np.ndarray, pan: np.ndarray, sensor, ratio: int, lms=None) -> Inputs:
     check_sizes(ms, pan, ratio)
@@ -377,6 +390,10 @@ def lstsq(design: np.ndarray, target: np.ndarray, what: str, rcond=None) -> np.n
     return x
 
 
+#: Rows of ``Q1`` per product in :func:`r_factor` (8192 x 18 float64 = 1.2 MB, an L2 cache).
+GRAM_CHUNK = 8192
+
+
 def r_factor(block: np.ndarray, max_cond: float = 1e6) -> np.ndarray:
     """The R of a QR factorisation of a tall ``(m, n)`` block, ``(min(m, n), n)`` (rows' signs may differ).
 
@@ -384,54 +401,62 @@ def r_factor(block: np.ndarray, max_cond: float = 1e6) -> np.ndarray:
     computing a tall-skinny QR factorization', ScalA 2014): ``R1 = chol(A^T A)``, ``Q1 = A R1^-1``,
     ``R = chol(Q1^T Q1) R1``, two Gram products at BLAS-3 speed, as accurate as Householder QR for
     ``cond(A) < 1e8``; blocks with fewer rows than columns or ``cond(R1) > max_cond`` (a margin on
-    that bound) take Householder QR (``numpy.linalg.qr``).
+    that bound) take Householder QR (``numpy.linalg.qr``). ``Q1`` is formed and summed
+    :data:`GRAM_CHUNK` rows at a time, in cache (1.35x faster on a 214k x 18 block than whole).
+    Any layout of ``block`` (a transposed C array is read in place).
     """
     m, n = block.shape
     if m >= n:
         try:
             r1 = np.linalg.cholesky(block.T @ block).T
             if np.linalg.cond(r1) <= max_cond:
-                q1 = solve_right_upper(block, r1)
-                return np.linalg.cholesky(q1.T @ q1).T @ r1
+                inverse = np.linalg.inv(r1)
+                gram = np.zeros((n, n))
+                for i in range(0, m, GRAM_CHUNK):
+                    q1 = solve_right_upper(block[i : i + GRAM_CHUNK], r1, inverse)
+                    gram += q1.T @ q1
+                return np.linalg.cholesky(gram).T @ r1
         except np.linalg.LinAlgError:
             pass
     return np.linalg.qr(block, mode="r")
 
 
-def solve_right_upper(a: np.ndarray, r: np.ndarray) -> np.ndarray:
+def solve_right_upper(a: np.ndarray, r: np.ndarray, inverse: np.ndarray | None = None) -> np.ndarray:
     """``a r^-1`` for a tall ``(m, n)`` ``a`` and a well-conditioned upper-triangular ``(n, n)`` ``r``:
     one BLAS-3 product with the small inverse, without importing scipy.linalg (4x faster than a
     column-by-column substitution on a 697k x 9 block). Its error, about ``cond(r) eps`` relative,
     is a triangular solve's; :func:`r_factor` calls it only for ``cond(r) <= 1e6``, and its second
-    Cholesky pass restores the orthogonality either way. ``(m, n)``."""
-    return a @ np.linalg.inv(r)
+    Cholesky pass restores the orthogonality either way. ``inverse``: ``r^-1`` if the caller has it
+    (chunks of one block). ``(m, n)``."""
+    return a @ (np.linalg.inv(r) if inverse is None else inverse)
 
 
 class StreamedLeastSquares:
     """:func:`lstsq` of ``design @ x ~= target`` given in blocks of rows, holding only a small R factor.
 
-    Each block is stacked under the running R factor of ``[design | target]`` and re-factorised
-    (tall-skinny QR, :func:`r_factor`): ``[design | target] = Q [[R11, R12], [0, R22]]``, so the least-squares problem
-    is ``R11 x ~= R12`` with the same singular values, the same rank decision (numpy's ``rcond`` for the
-    whole design's row count) and the same minimum-norm solution, to float64 rounding (tested
-    against :func:`lstsq` on the whole design).
+    Each block is reduced to the R factor of its ``[design | target]`` (tall-skinny QR,
+    :func:`r_factor`; in a pool thread if the caller likes, :meth:`merge` takes it) and stacked under
+    the running one, which is re-factorised: ``[design | target] = Q [[R11, R12], [0, R22]]``, so the
+    least-squares problem is ``R11 x ~= R12`` with the same singular values, the same rank decision
+    (numpy's ``rcond`` for the whole design's row count) and the same minimum-norm solution, to
+    float64 rounding (TSQR; tested against :func:`lstsq` on the whole design). ``ndesign``: the
+    design's column count ``D`` (taken from :meth:`add`'s ``design`` if not given).
     """
 
-    def __init__(self):
+    def __init__(self, ndesign: int | None = None):
         self.r = None
         self.rows = 0
-        self.nd = None
+        self.nd = ndesign
 
     def add(self, design: np.ndarray, target: np.ndarray) -> None:
         """``design`` ``(n_b, D)``, ``target`` ``(n_b, T)`` rows of the system."""
         self.nd = design.shape[1]
-        top = 0 if self.r is None else self.r.shape[0]
-        block = np.empty((top + design.shape[0], design.shape[1] + target.shape[1]))  # [R; design | target], one copy
-        if top:
-            block[:top] = self.r
-        block[top:, : self.nd], block[top:, self.nd :] = design, target
-        self.r = r_factor(block)
-        self.rows += design.shape[0]
+        self.merge(r_factor(np.concatenate([design, target], axis=1)), design.shape[0])
+
+    def merge(self, r: np.ndarray, rows: int) -> None:
+        """Add ``rows`` rows of the system given by ``r = r_factor([design | target])`` ``(<= D + T, D + T)``."""
+        self.r = r if self.r is None else r_factor(np.concatenate([self.r, r]))
+        self.rows += rows
 
     def reduced(self) -> tuple[np.ndarray, np.ndarray]:
         """``(R11 (D, D), R12 (D, T))``: ``||design x - target||^2 = ||R11 x - R12||^2 + const`` for any ``x``."""

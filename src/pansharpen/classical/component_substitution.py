@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._arrays import copy_in_column_chunks
 from ..errors import ShapeError, ValueRangeError
 from ..protocol.mtf import mtf_filter
 from ..protocol.resize import imresize, imresize_input_rows, imresize_rows
@@ -25,6 +26,7 @@ from ._common import (
     equalize,
     lstsq,
     map_strips,
+    r_factor,
     require_ms_variation,
     upsampled_with_detail,
 )
@@ -312,8 +314,16 @@ def _bth_estimate(x: Inputs) -> dict:
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    tiny = 1e-9 * max(float(np.abs(den).max()), 1.0)
-    return num / np.where(np.abs(den) < tiny, np.where(den < 0, -tiny, tiny), den)
+    return num / _safe_denominator(den)
+
+
+def _safe_denominator(den: np.ndarray) -> np.ndarray:
+    """``den`` with values nearer 0 than ``1e-9 max(|den|, 1)`` moved to that distance (their sign kept)."""
+    size = np.abs(den)
+    tiny = 1e-9 * max(float(size.max()), 1.0)
+    if float(size.min()) >= tiny:  # the usual case: nothing to move
+        return den
+    return np.where(size < tiny, np.where(den < 0, -tiny, tiny), den)
 
 
 def _bth_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
@@ -566,44 +576,58 @@ def _blocks(r0: int, r1: int, step: int):
     return [(b, min(r1, b + step)) for b in range(r0, r1, step)]
 
 
-def _pracs_regression_rows(x: Inputs, params: dict):
-    """Yield the rows ``([1, M~], [LP(P), LP(M~)])`` of PRACS's regression, a block at a time; LP = bicubic down-up.
+def _pracs_strip_summaries(x: Inputs, params: dict):
+    """One pass over ``M~``: per block of rows, in order, ``(R, rows, moments)``: the R factor
+    (:func:`~pansharpen.classical._common.r_factor`) of the rows ``[1, M~ | LP(P), LP(M~)]`` of
+    PRACS's regression (LP = bicubic down-up), their count, and the moment summary
+    (:meth:`~pansharpen.classical._common.Moments.summarize`) of ``z = [P, M~, MS~]`` ``(2C + 1,)``.
 
-    Each strip computes ``MS~`` on its rows plus the down-up's reach, so ``LP`` is bitwise the
-    whole-image one (:func:`down_up_rows`). Strips are formed by
-    :func:`~pansharpen.runtime.map_in_order` threads at once and yielded in order (the caller's
-    least squares takes them in the same order: the same bits as one thread)."""
-    n, height, ratio = x.nbands, x.pan.shape[0], x.ratio
+    Each strip of 32 MS rows computes ``MS~`` on its rows plus the down-up's reach, so ``LP`` is
+    bitwise the whole-image one (:func:`down_up_rows`), and reduces its blocks in a
+    :func:`~pansharpen.runtime.map_in_order` pool thread; the caller merges them in order (the same
+    bits whatever the thread count)."""
+    n, (height, width), ratio = x.nbands, x.pan.shape, x.ratio
+    moments = Moments.every_pair(2 * n + 1)
 
-    def rows_of(span):  # in a pool thread: the rows of one 32-MS-row strip
+    def summarize(span):  # in a pool thread: the blocks of one 32-MS-row strip
         r0, r1 = span
         lo, hi = down_up_reach(height, ratio, r0, r1)
         lo, hi = min(lo, r0), max(hi, r1)
-        matched = _pracs_matched_ms(x.lms_rows(lo, hi), params)
+        lms = x.lms_rows(lo, hi)
+        matched = _pracs_matched_ms(lms, params)
         out = []
         for b0, b1 in _blocks(r0, r1, PRACS_BLOCK * ratio):
-            pan_lp = down_up_rows(lambda a, b: x.pan[None, a:b], height, ratio, b0, b1)
-            matched_lp = down_up_rows(lambda a, b, m=matched, lo=lo: m[:, a - lo : b - lo], height, ratio, b0, b1)
-            out.append((_with_ones(matched[:, b0 - lo : b1 - lo]).reshape(n + 1, -1).T,
-                        np.concatenate([pan_lp.reshape(1, -1), matched_lp.reshape(n, -1)], axis=0).T))
+            # [1, M~ | LP(P), LP(M~)] transposed (rows.T is the block) and z, written through
+            # (bands, rows, columns) views: the strips are not contiguous per band
+            rows, z = np.empty((2 * n + 2, b1 - b0, width)), np.empty((2 * n + 1, b1 - b0, width))
+            rows[0] = 1.0
+            rows[1 : n + 1] = z[1 : n + 1] = matched[:, b0 - lo : b1 - lo]
+            # the resizes' outputs are (columns, bands, rows) in memory
+            copy_in_column_chunks(rows[n + 1 : n + 2], down_up_rows(lambda a, b: x.pan[None, a:b], height, ratio, b0, b1))
+            copy_in_column_chunks(rows[n + 2 :], down_up_rows(lambda a, b: matched[:, a - lo : b - lo], height, ratio, b0, b1))
+            z[0], z[n + 1 :] = x.pan[b0:b1], lms[:, b0 - lo : b1 - lo]
+            out.append((r_factor(rows.reshape(2 * n + 2, -1).T), (b1 - b0) * width,
+                        moments.summarize(z.reshape(2 * n + 1, -1), overwrite=True)))
         return out
 
-    for rows in map_in_order(_blocks(0, height, 32 * ratio), rows_of):
-        yield from rows
+    for summaries in map_in_order(_blocks(0, height, 32 * ratio), summarize):
+        yield from summaries
 
 
 def _pracs_estimate(x: Inputs, beta: float = 0.95) -> dict:
-    """PRACS's scene statistics (Choi et al. 2011, Eq. 5-12) in streamed passes over strips of rows.
+    """PRACS's scene statistics (Choi et al. 2011, Eq. 5-12) in one streamed pass over strips of rows.
 
     The full-resolution ``[1, M~]`` design (9 x 11 M float64 for a WV3 scene) and the down-up
     resized images are never held: the ``MS~`` band moments come from the LR spectra
     (:class:`~pansharpen.classical._upsampled_moments.UpsampledMoments`; a pass over strips for a
-    caller's own ``MS~``), pass 2 the one
-    multi-target least squares (:class:`~pansharpen.classical._common.StreamedLeastSquares`),
-    pass 3 the correlations of the intensity with ``M~_k`` and ``MS~_k``, pass 4 the band-wise
-    detail offsets and injection correlations. Equal to the whole-image formulas to 1e-11 relative
-    (the least squares' rounding grows with the design's condition number; tested). At ratios that
-    are not powers of two ``MS~`` is upsampled whole (the general interpolator).
+    caller's own ``MS~``), then one pass (:func:`_pracs_strip_summaries`) gives the one
+    multi-target least squares (:class:`~pansharpen.classical._common.StreamedLeastSquares`) and
+    the covariance matrix of ``z = [P, M~, MS~]``. Every later statistic is of images linear in
+    ``z`` (the intensity ``I = [1, M~] alpha``, ``P_k^h``, ``I_k = [1, M~] gamma_k``), so its means,
+    variances and correlations are those of the covariance matrix: no second pass. Equal to the
+    whole-image formulas to 1e-11 relative (the least squares' rounding grows with the design's
+    condition number; tested). At ratios that are not powers of two ``MS~`` is upsampled whole
+    (the general interpolator).
     """
     n = x.nbands
     if x.lms_is_upsampled_ms:  # the MS~ band moments from the LR spectra
@@ -620,81 +644,72 @@ def _pracs_estimate(x: Inputs, beta: float = 0.95) -> dict:
         "pan_mean": float(x.pan.mean()),
         "pan_std": float(x.pan.std(ddof=1)),
     }
-    # every regression of PRACS shares the design [1, M~]; the band targets below are linear
-    # in (LP(P), LP(M~_k)), so one multi-target least squares gives all coefficients
-    fit = StreamedLeastSquares()
-    for design, targets in _pracs_regression_rows(x, params):
-        fit.add(design, targets)
+    # every regression of PRACS shares the design [1, M~]; the band targets are linear in
+    # (LP(P), LP(M~_k)), so one multi-target least squares gives all coefficients
+    fit, moments = StreamedLeastSquares(ndesign=n + 1), Moments.every_pair(2 * n + 1)
+    for r, rows, summary in _pracs_strip_summaries(x, params):
+        fit.merge(r, rows)
+        moments.merge(summary)
     coefs = fit.solve("PRACS intensity regressions")
     alpha = coefs[:, 0]
-
-    def blocks_of(r0, r1, strip):  # (P, MS~, M~, basis [1, M~] (N, n + 1)) per block of a strip
-        for b0, b1 in _blocks(r0, r1, PRACS_BLOCK * x.ratio):
-            lms = strip[:, b0 - r0 : b1 - r0]
-            matched = _pracs_matched_ms(lms, params)
-            yield x.pan[b0:b1].ravel(), lms.reshape(n, -1), matched.reshape(n, -1), _with_ones(matched).reshape(n + 1, -1).T
-
-    # intensity (variable 0) against M~_k (1..n) and MS~_k (n+1..2n); each strip summarised in a
-    # pool thread (map_strips), the summaries merged in order
-    corr = Moments(2 * n + 1, pairs=[(0, 1 + k) for k in range(2 * n)])
-
-    def corr_summaries(r0, r1, strip):
-        return [corr.summarize(np.concatenate([(basis @ alpha)[None], matched, lms], axis=0), overwrite=True)
-                for _, lms, matched, basis in blocks_of(r0, r1, strip)]
-
-    for summaries in map_strips(x, corr_summaries, threaded=True):
-        for summary in summaries:
-            corr.merge(summary)
-    corrs = _correlations(corr)
-    cc, rho = corrs[:n], corrs[n:]
+    cov, mean = moments.cov_matrix(ddof=0), moments.mean
+    pan, matched, lms = 0, slice(1, n + 1), slice(n + 1, 2 * n + 1)
+    # the intensity I = [1, M~] alpha against M~_k (cc, Eq. 6) and MS~_k (rho, Eq. 12)
+    cov_i = alpha[1:] @ cov[matched]
+    var_i = max(float(cov_i[matched] @ alpha[1:]), 0.0)
+    cc = _correlation_of(cov_i[matched], var_i, np.diag(cov)[matched])
+    rho = _correlation_of(cov_i[lms], var_i, np.diag(cov)[lms])
     # band-wise high-resolution component P_k^h = cc_k P + (1 - cc_k) M~_k and its intensity
     # (Eq. 6-8): regressing LP(P_k^h) = cc_k LP(P) + (1 - cc_k) LP(M~_k) on [1, M~]
     gamma = cc[None] * alpha[:, None] + (1 - cc[None]) * coefs[:, 1:]
-    # P_k^h (0..n-1), I_k (n..2n-1), MS~_k (2n..3n-1)
-    bands = Moments(3 * n, pairs=[(n + k, 2 * n + k) for k in range(n)])
-
-    def band_summaries(r0, r1, strip):
-        out = []
-        for pan, lms, matched, basis in blocks_of(r0, r1, strip):
-            p_h = cc[:, None] * pan[None] + (1 - cc[:, None]) * matched
-            out.append(bands.summarize(np.concatenate([p_h, (basis @ gamma).T, lms], axis=0), overwrite=True))
-        return out
-
-    for summaries in map_strips(x, band_summaries, threaded=True):
-        for summary in summaries:
-            bands.merge(summary)
-    offset = bands.mean[:n] - bands.mean[n : 2 * n]
-    inj = _correlations(bands)
+    weights = gamma[1:]  # I_k = gamma_0k + sum_j gamma_jk M~_j
+    var_ik = np.maximum(np.einsum("jk,jl,lk->k", weights, cov[matched, matched], weights), 0.0)
+    inj = _correlation_of(np.einsum("jk,jk->k", weights, cov[matched, lms]), var_ik, np.diag(cov)[lms])
+    offset = cc * mean[pan] + (1 - cc) * mean[matched] - (gamma[0] + weights.T @ mean[matched])
     mean_std = std_k.mean()
     gains = beta * inj * std_k / mean_std
     params.update(alpha=alpha, cc=cc, gamma=gamma, detail_offset=offset, gain=gains, rho=rho, beta=float(beta))
     return params
 
 
-def _correlations(moments: Moments) -> np.ndarray:
-    """Pearson correlation of each pair of ``moments`` (0 where a variable is constant), as :func:`correlation`."""
-    var = moments.var(ddof=0)
-    out = np.zeros(len(moments.pairs))
-    for p, (i, j) in enumerate(moments.pairs):
-        if var[i] > 0 and var[j] > 0:
-            out[p] = moments.cov(ddof=0)[p] / (np.sqrt(var[i]) * np.sqrt(var[j]))
+def _correlation_of(cov: np.ndarray, var_a, var_b: np.ndarray) -> np.ndarray:
+    """``cov / sqrt(var_a var_b)`` elementwise, 0 where either variance is 0 (as :func:`correlation`)."""
+    cov, var_a, var_b = np.broadcast_arrays(np.asarray(cov, float), np.asarray(var_a, float), np.asarray(var_b, float))
+    out = np.zeros(cov.shape)
+    ok = (var_a > 0) & (var_b > 0)
+    out[ok] = cov[ok] / (np.sqrt(var_a[ok]) * np.sqrt(var_b[ok]))
     return out
 
 
 def _pracs_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
+    """``MS~_k + g_k L_k (P_k^h - I_k - offset_k)`` (Choi et al. 2011, Eq. 9-12), ``(C, H, W)`` float64.
+
+    The band intensities ``I_k = [1, M~] gamma_k`` come from one matrix product; each band's
+    expression is evaluated in place, in the order written (the same bits as the plain form)."""
     n = x.nbands
-    matched = _pracs_matched_ms(x.lms, params)
-    basis = _with_ones(matched)
-    out = x.lms.copy()
+    matched = _pracs_matched_ms(x.lms, params).reshape(n, -1)
+    gamma = params["gamma"]
+    intensities = gamma[1:].T @ matched
+    intensities += gamma[0][:, None]
+    out = x.lms.copy().reshape(n, -1)
+    pan = x.pan.reshape(-1)
+    detail, local = np.empty_like(pan), np.empty_like(pan)
     for k in range(n):
-        cc = params["cc"][k]
-        p_h = cc * x.pan + (1 - cc) * matched[k]
-        i_k = np.tensordot(params["gamma"][:, k], basis, axes=1)
-        detail = p_h - i_k - params["detail_offset"][k]
+        cc, i_k = params["cc"][k], intensities[k]
+        np.multiply(cc, pan, out=detail)  # P_k^h - I_k - offset_k, P_k^h = cc_k P + (1 - cc_k) M~_k
+        detail += (1 - cc) * matched[k]
+        detail -= i_k
+        detail -= params["detail_offset"][k]
         # local instability adjustment L_k = 1 - |1 - rho_k MS~_k / I_k| (Eq. 12)
-        local = 1.0 - np.abs(1.0 - params["rho"][k] * _ratio(x.lms[k], i_k))
-        out[k] += params["gain"][k] * local * detail
-    return out
+        np.divide(out[k], _safe_denominator(i_k), out=local)
+        np.multiply(params["rho"][k], local, out=local)
+        np.subtract(1.0, local, out=local)
+        np.abs(local, out=local)
+        np.subtract(1.0, local, out=local)
+        local *= params["gain"][k]
+        local *= detail
+        out[k] += local
+    return out.reshape(x.lms.shape)
 
 
 PRACS = ClassicalMethod(

@@ -10,23 +10,35 @@ import numpy as np
 
 
 def assign_clusters(pixels: np.ndarray, centres: np.ndarray, channels_first: bool = False) -> np.ndarray:
-    """Index of the nearest centre (squared Euclidean) of each pixel.
+    """Index of the nearest centre (squared Euclidean) of each pixel (the first on ties).
 
     ``pixels`` is ``(P, C)``, or ``(C, P)`` with ``channels_first``; ``centres`` is ``(K, C)``.
-    Computed band by band (no BLAS call: ``K x C`` passes over the pixels, deterministic).
+    Computed band by band, ``sum_c (x_c - centre_c)^2`` in band order (no BLAS call, so a pixel's
+    label does not depend on where it lies in a tile or strip), :data:`ASSIGN_CHUNK` pixels at a time
+    in place (2x faster than whole-array temporaries, the same bits).
     """
     planes = pixels if channels_first else pixels.T
-    best = np.full(planes.shape[1], np.inf)
-    labels = np.zeros(planes.shape[1], dtype=np.intp)
-    for j, centre in enumerate(centres):
-        dist = np.zeros(planes.shape[1])
-        for band, value in zip(planes, centre):
-            diff = band - value
-            dist += diff * diff
-        closer = dist < best
-        labels[closer] = j
-        best = np.where(closer, dist, best)
+    size = planes.shape[1]
+    labels = np.zeros(size, dtype=np.intp)
+    chunk = min(size, ASSIGN_CHUNK)
+    best, dist, term, closer = np.empty(chunk), np.empty(chunk), np.empty(chunk), np.empty(chunk, dtype=bool)
+    for c0 in range(0, size, chunk):
+        m = min(size, c0 + chunk) - c0
+        for j, centre in enumerate(centres):
+            d = best[:m] if j == 0 else dist[:m]
+            d[:] = 0.0
+            for band, value in zip(planes, centre):
+                t = np.subtract(band[c0 : c0 + m], value, out=term[:m])
+                d += np.multiply(t, t, out=t)
+            if j:
+                np.less(d, best[:m], out=closer[:m])
+                labels[c0 : c0 + m][closer[:m]] = j
+                np.minimum(d, best[:m], out=best[:m])
     return labels
+
+
+#: Pixels per chunk of :func:`assign_clusters` (64k float64 = 512 kB per temporary).
+ASSIGN_CHUNK = 65536
 
 
 def kmeans(pixels: np.ndarray, k: int, *, seed: int = 0, iterations: int = 30, max_samples: int = 50_000) -> np.ndarray:

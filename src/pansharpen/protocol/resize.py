@@ -174,8 +174,10 @@ def imresize(image, scale: float, method: str = "bicubic", antialias: bool = Tru
 # ----------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)
 def _row_weights(height: int, s: float, method: str, antialias: bool, r0: int, r1: int):
-    """The rows ``r0:r1`` of the row-axis matrix, restricted to the input rows they read: ``(matrix, lo, hi)``."""
+    """The rows ``r0:r1`` of the row-axis matrix, restricted to the input rows they read: ``(matrix, lo, hi)``
+    (cached: a streamed down-up asks for each band of rows several times; read-only)."""
     import scipy.sparse  # lazy: start-up (docs/performance.md)
     whole = _sparse_weights(height, s, _method_key(method), bool(antialias))
     part = whole[r0:r1]
