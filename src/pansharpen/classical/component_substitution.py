@@ -35,7 +35,6 @@ from ._lowpass import (
     haze_cap,
     mtf_decimate,
     upsample_interp23tap,
-    upsample_strips,
 )
 from ._upsampled_moments import UpsampledMoments
 from .segmentation import assign_clusters, kmeans
@@ -100,7 +99,8 @@ def _cs_params(x: Inputs, weights: np.ndarray, bias: float, sample_step: int | N
         moments = UpsampledMoments(np.concatenate([x.ms, intensity_lr[None]]), x.ratio, pairs=[(k, n) for k in range(n)])
         moments.mean[n] += bias  # the bias is added to the upsampled intensity as it is (up(1) is not exactly 1)
         if minimum:  # one band upsampled in strips, not the C bands of MS~
-            intensity_min = bias + min(float(strip.min()) for _, _, strip in upsample_strips(intensity_lr[None], x.ratio))
+            intensity_min = bias + min(map_strips(x, lambda r0, r1, strip: float(strip.min()), others=(intensity_lr[None],),
+                                                  lms=False, threaded=True))
     else:
         moments = Moments(n + 1, pairs=[(k, n) for k in range(n)])  # bands 0..n-1, intensity n
 

@@ -42,7 +42,6 @@ from ._lowpass import (
     starlet_halo,
     starlet_lowpass,
     upsample_interp23tap,
-    upsample_strips,
 )
 from ._upsampled_moments import UpsampledMoments
 from .component_substitution import intensity_regression
@@ -143,9 +142,10 @@ def scene_moments(x: Inputs, *, lms=True, lows=True, pan=False, pairs=lambda sm:
     if x.lms_is_upsampled_ms:
         images = np.concatenate(([x.ms] if lms else []) + ([low_lr] if lows else []), axis=0)
         sm.moments = UpsampledMoments(images, x.ratio, pairs=pairs(sm), full=x.pan if pan else None)
-        if lows and minima:  # the low-pass PANs upsampled in strips (bitwise the whole images' rows)
-            for _, _, strip in upsample_strips(low_lr, x.ratio):
-                sm.low_min = np.minimum(sm.low_min, strip.reshape(strip.shape[0], -1).min(axis=1))
+        if lows and minima:  # the low-pass PANs upsampled in strips (bitwise the whole images' rows), in threads
+            for low_min in map_strips(x, lambda r0, r1, strip: strip.reshape(strip.shape[0], -1).min(axis=1),
+                                      others=(low_lr,), lms=False, threaded=True):
+                sm.low_min = np.minimum(sm.low_min, low_min)
         return sm
     sm.moments = Moments(sm.nvars, pairs=pairs(sm))
 
