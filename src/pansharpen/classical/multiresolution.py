@@ -274,7 +274,7 @@ def _hpm_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
     for k in range(x.nbands):
         if id(lows[k]) not in modulation:
             modulation[id(lows[k])] = _hpm_divide(x.pan, lows[k])
-        out[k] = x.lms[k] * modulation[id(lows[k])]
+        np.multiply(x.lms[k], modulation[id(lows[k])], out=out[k])
     return out
 
 
@@ -330,7 +330,9 @@ def _hpm_haze_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
         h_k = params["haze"][k]
         if id(lows[k]) not in modulation:
             modulation[id(lows[k])] = _hpm_divide(pan, lows[k] - h_p)
-        out[k] = h_k + (x.lms[k] - h_k) * modulation[id(lows[k])]
+        band = np.subtract(x.lms[k], h_k, out=out[k])  # in place, in the order written: the same bits
+        band *= modulation[id(lows[k])]
+        band += h_k
     return out
 
 
@@ -412,9 +414,11 @@ def _awlp_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
     mean_ms = x.lms.mean(axis=0)
     safe = np.where(mean_ms != 0, mean_ms, 1.0)
     weight = np.where(mean_ms != 0, 1.0 / safe, 0.0)
-    out = np.empty_like(x.lms)
-    for k in range(x.nbands):
-        out[k] = x.lms[k] + x.lms[k] * weight * (params["scale"][k] * detail)
+    out, scaled = np.empty_like(x.lms), np.empty_like(detail)
+    for k in range(x.nbands):  # lms_k + (lms_k w)(s_k detail), in place in that order: the same bits
+        band = np.multiply(x.lms[k], weight, out=out[k])
+        band *= np.multiply(params["scale"][k], detail, out=scaled)
+        band += x.lms[k]
     return out
 
 
@@ -439,7 +443,7 @@ def _mf_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
     modulation = _hpm_divide(x.pan, morphological_lowpass(x.pan, x.ratio))  # the same for every band
     out = np.empty_like(x.lms)
     for k in range(x.nbands):
-        out[k] = x.lms[k] * modulation
+        np.multiply(x.lms[k], modulation, out=out[k])
     return out
 
 
