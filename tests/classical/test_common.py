@@ -91,3 +91,14 @@ def test_r_factor_in_chunks_is_the_whole_products_r(monkeypatch):
     whole = _common.r_factor(block)
     monkeypatch.setattr(_common, "GRAM_CHUNK", 333)
     np.testing.assert_allclose(np.abs(_common.r_factor(block)), np.abs(whole), rtol=1e-13, atol=1e-13 * np.abs(whole).max())
+
+
+def test_safe_denominator_moves_only_values_near_zero():
+    from pansharpen.classical._common import safe_denominator
+
+    den = np.array([1000.0, -2e-7, 0.0, 3e-7, -50.0])
+    got = safe_denominator(den)
+    tiny = 1e-9 * 1000.0
+    np.testing.assert_array_equal(got, [1000.0, -tiny, tiny, tiny, -50.0])
+    usual = np.array([5.0, -3.0, 2.0])
+    assert safe_denominator(usual) is usual  # nothing to move: no copy

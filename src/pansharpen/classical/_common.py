@@ -358,6 +358,17 @@ def covariance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a - a.mean(), b - b.mean()) / (n - 1))
 
 
+def safe_denominator(den: np.ndarray) -> np.ndarray:
+    """``den`` with its values nearer 0 than ``1e-9 max(max |den|, 1)`` moved to that distance, their
+    sign kept (0 goes up): the divisor of the ratio methods (HPM, HPM-H, MF, BT-H, PRACS), finite
+    where a low-pass or intensity image touches 0. ``den`` itself (no copy) in the usual case."""
+    size = np.abs(den)
+    tiny = 1e-9 * max(float(size.max()), 1.0)
+    if float(size.min()) >= tiny:
+        return den
+    return np.where(size < tiny, np.where(den < 0, -tiny, tiny), den)
+
+
 def safe_ratio(num: float, den: float, fallback: float = 0.0) -> float:
     """``num / den`` or ``fallback`` where ``den`` is zero (a zero-variance band injects nothing)."""
     return float(num / den) if den > 0 else fallback

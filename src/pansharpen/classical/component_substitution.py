@@ -28,6 +28,7 @@ from ._common import (
     map_strips,
     r_factor,
     require_ms_variation,
+    safe_denominator,
     upsampled_with_detail,
 )
 from ._lowpass import (
@@ -314,16 +315,7 @@ def _bth_estimate(x: Inputs) -> dict:
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    return num / _safe_denominator(den)
-
-
-def _safe_denominator(den: np.ndarray) -> np.ndarray:
-    """``den`` with values nearer 0 than ``1e-9 max(|den|, 1)`` moved to that distance (their sign kept)."""
-    size = np.abs(den)
-    tiny = 1e-9 * max(float(size.max()), 1.0)
-    if float(size.min()) >= tiny:  # the usual case: nothing to move
-        return den
-    return np.where(size < tiny, np.where(den < 0, -tiny, tiny), den)
+    return num / safe_denominator(den)
 
 
 def _bth_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
@@ -701,7 +693,7 @@ def _pracs_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
         detail -= i_k
         detail -= params["detail_offset"][k]
         # local instability adjustment L_k = 1 - |1 - rho_k MS~_k / I_k| (Eq. 12)
-        np.divide(out[k], _safe_denominator(i_k), out=local)
+        np.divide(out[k], safe_denominator(i_k), out=local)
         np.multiply(params["rho"][k], local, out=local)
         np.subtract(1.0, local, out=local)
         np.abs(local, out=local)

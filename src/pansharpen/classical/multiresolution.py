@@ -27,6 +27,7 @@ from ._common import (
     Inputs,
     Moments,
     map_strips,
+    safe_denominator,
     safe_ratio,
     upsampled_with_detail,
 )
@@ -255,12 +256,7 @@ MTF_GLP = ClassicalMethod(
 def _hpm_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     # The low-pass PAN is positive on DN data; guard the rare non-positive pixel (dark water,
     # strong equalisation) with a tiny floor instead of producing inf.
-    size = np.abs(den)
-    tiny = 1e-9 * max(float(size.max()), 1.0)
-    small = size < tiny
-    if not small.any():  # the usual case: the floor changes nothing, divide by den itself
-        return num / den
-    return num / np.where(small, np.where(den < 0, -tiny, tiny), den)
+    return num / safe_denominator(den)
 
 
 def _hpm_estimate(x: Inputs) -> dict:
