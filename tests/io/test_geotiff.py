@@ -159,3 +159,32 @@ def test_clip_cast_equals_the_plain_formula(dtype, max_value, scale):
         np.testing.assert_array_equal(got, want)
     ints = rng.integers(0, 65535, (2, 5, 6)).astype(np.uint16)
     np.testing.assert_array_equal(clip_cast(ints, dtype, max_value, scale), _plain_clip_cast(ints, dtype, max_value, scale))
+
+
+@pytest.mark.parametrize("nodata, nonfinite", [(0, None), (None, 0), (None, None)])
+def test_blocks_encoded_elsewhere_write_the_same_file(tmp_path, nodata, nonfinite):
+    """A Dask worker encodes its tile with the writer's TileEncoder (picklable) and the writer stores
+    it as it is: the same pixels and nodata record as write() of the float block."""
+    import pickle
+
+    rng = np.random.default_rng(3)
+    fused = rng.uniform(-50, 2500, (3, 40, 36))
+    fused[0, :2] = 0.4  # valid pixels that round onto the nodata value 0
+    mask = np.zeros((40, 36), dtype=bool)
+    mask[5:9, 3:7] = True
+    options = WriteOptions(overviews=False)
+    profile = output_profile(36, 40, 3, "uint16", crs=CRS.from_epsg(32633), transform=Affine(0.5, 0, 0, 0, -0.5, 0),
+                             nodata=nodata, options=options)
+    files = {}
+    for how in ("write", "encoded"):
+        files[how] = tmp_path / f"{how}.tif"
+        with atomic_path(files[how]) as tmp, GeoTiffWriter(tmp, profile, options, max_value=2047,
+                                                           nonfinite_nodata=nonfinite) as w:
+            if how == "write":
+                w.write(fused, mask=mask)
+            else:
+                w.write_encoded(pickle.loads(pickle.dumps(w.encoder))(fused, mask), mask=mask)
+    with rasterio.open(files["write"]) as a, rasterio.open(files["encoded"]) as b:
+        np.testing.assert_array_equal(a.read(), b.read())
+        assert a.nodata == b.nodata == (nodata if nodata is not None else nonfinite)
+        assert b.read().max() <= 2047

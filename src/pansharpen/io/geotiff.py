@@ -44,7 +44,7 @@ from ..errors import DataFormatError, PanSharpenError
 from .windows import Window
 
 __all__ = [
-    "COMPRESSIONS", "DEFAULT_COMPRESS", "WriteOptions", "GeoTiffWriter", "output_profile", "clip_cast",
+    "COMPRESSIONS", "DEFAULT_COMPRESS", "WriteOptions", "GeoTiffWriter", "TileEncoder", "output_profile", "clip_cast",
     "keep_valid_off_nodata", "colour_interpretation", "read_band_metadata", "read_provenance", "provenance_tags",
     "parse_creation_options",
 ]
@@ -171,6 +171,28 @@ def keep_valid_off_nodata(block: np.ndarray, nodata: float) -> None:
         block[clash] = nodata + step if nodata < upper else nodata - step
 
 
+@dataclass(frozen=True)
+class TileEncoder:
+    """A fused block's conversion to the output: :func:`clip_cast` to ``dtype`` (``max_value``,
+    ``scale``), then, with a ``nodata`` value, valid pixels moved off it and ``mask`` (True = nodata)
+    pixels set to it. What :meth:`GeoTiffWriter.write` applies; picklable, so Dask workers encode their
+    own tiles and send the output type (uint16: 4x less than float64) to the one writer."""
+
+    dtype: str
+    nodata: float | None = None
+    max_value: float | None = None
+    scale: float = 1.0
+
+    def __call__(self, block: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        plain = block.dtype == np.dtype(self.dtype) and self.max_value is None and self.scale == 1.0
+        out = block if plain else clip_cast(block, self.dtype, self.max_value, self.scale)
+        if self.nodata is not None and mask is not None:
+            out = out.copy() if out is block else out
+            keep_valid_off_nodata(out, self.nodata)
+            out[:, mask] = self.nodata
+        return out
+
+
 _COLOUR_WORDS = {"red": "red", "green": "green", "blue": "blue"}
 
 
@@ -274,25 +296,28 @@ class GeoTiffWriter:
         else:
             self._ds.close()
 
+    @property
+    def encoder(self) -> TileEncoder:
+        """The conversion :meth:`write` applies (for blocks encoded elsewhere, :meth:`write_encoded`)."""
+        nodata = self.profile.get("nodata")
+        return TileEncoder(self.profile["dtype"], self.nonfinite_nodata if nodata is None else nodata,
+                           self.max_value, self.scale)
+
     def write(self, block: np.ndarray, window: Window | None = None, mask: np.ndarray | None = None) -> None:
         """Write ``block (C, window.height, window.width)`` (float or the output dtype) at ``window``
         (None: the whole raster).
 
         The block is clipped/cast to the output type (:func:`clip_cast`); with a nodata value,
-        valid pixels are moved off it and ``mask`` (True = nodata) pixels set to it.
+        valid pixels are moved off it and ``mask`` (True = nodata) pixels set to it (:class:`TileEncoder`).
         """
-        dtype, nodata = self.profile["dtype"], self.profile.get("nodata")
-        if nodata is None and self.nonfinite_nodata is not None:
-            nodata = self.nonfinite_nodata
+        self.write_encoded(self.encoder(block, mask), window, mask)
+
+    def write_encoded(self, block: np.ndarray, window: Window | None = None, mask: np.ndarray | None = None) -> None:
+        """Write a block that :attr:`encoder` has converted already (``mask``: the one it was given)."""
+        if self.profile.get("nodata") is None and self.nonfinite_nodata is not None:
             self._used_nonfinite |= mask is not None and bool(mask.any())
-        plain = block.dtype == np.dtype(dtype) and self.max_value is None and self.scale == 1.0
-        out = block if plain else clip_cast(block, dtype, self.max_value, self.scale)
-        if nodata is not None and mask is not None:
-            out = out.copy() if out is block else out
-            keep_valid_off_nodata(out, nodata)
-            out[:, mask] = nodata
         try:
-            self._ds.write(out, window=None if window is None else window.to_rasterio())
+            self._ds.write(block, window=None if window is None else window.to_rasterio())
         except rasterio.errors.RasterioIOError as exc:  # atomic_path names the output (WriteError)
             raise OSError(errno.ENOSPC if "No space left" in str(exc) else errno.EIO, str(exc)) from None
 
