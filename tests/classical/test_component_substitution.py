@@ -373,10 +373,7 @@ def _pracs_whole_image(ms, pan, sensor, ratio, beta=0.95):
         lstsq,
         make_inputs,
     )
-    from pansharpen.classical.component_substitution import (
-        _pracs_matched_ms,
-        _with_ones,
-    )
+    from pansharpen.classical.component_substitution import _pracs_matched_ms
 
     def down_up(image):
         return imresize(imresize(image, 1.0 / ratio), ratio)
@@ -387,7 +384,7 @@ def _pracs_whole_image(ms, pan, sensor, ratio, beta=0.95):
     params = {"band_mean": band_mean(lms), "band_std_safe": np.where(std_k > 0, std_k, 1.0),
               "pan_mean": float(pan.mean()), "pan_std": float(pan.std(ddof=1))}
     matched = _pracs_matched_ms(lms, params)
-    basis = _with_ones(matched).reshape(n + 1, -1).T
+    basis = np.concatenate([np.ones((1, *pan.shape)), matched]).reshape(n + 1, -1).T
     targets = np.concatenate([down_up(pan[None]).reshape(1, -1), down_up(matched).reshape(n, -1)], axis=0).T
     coefs = lstsq(basis, targets, "reference")
     alpha = coefs[:, 0]
@@ -402,16 +399,22 @@ def _pracs_whole_image(ms, pan, sensor, ratio, beta=0.95):
     return dict(params, alpha=alpha, cc=cc, gamma=gamma, detail_offset=offset, gain=beta * inj * std_k / std_k.mean(), rho=rho)
 
 
-@pytest.mark.parametrize("block", [3, 16])
-def test_streamed_pracs_estimate_equals_the_whole_image_one(monkeypatch, block):
+@pytest.mark.parametrize("block, correlated", [(3, False), (16, False), (16, True)])
+def test_streamed_pracs_estimate_equals_the_whole_image_one(monkeypatch, block, correlated):
+    """One pass: the later statistics are quadratic forms of z = [P, M~, MS~]'s covariance matrix,
+    also with eight strongly correlated bands (where such forms could lose digits)."""
     from pansharpen.classical import component_substitution as cs
 
     monkeypatch.setattr(cs, "PRACS_BLOCK", block)
     rng = np.random.default_rng(10)
-    ms = rng.uniform(50, 2047, (4, 71, 23))  # odd sizes: 71 MS rows, three strips of 32, short last blocks
-    pan = np.tensordot([0.3, 0.2, 0.3, 0.2], imresize(ms, 4), axes=1) + rng.normal(0, 30, (284, 92))
-    got = get_method("pracs").estimate(ms, pan, "QB", 4)
-    want = _pracs_whole_image(ms, pan, "QB", 4)
+    if correlated:  # a shared scene times band gains, plus a little band noise
+        ms = rng.uniform(200, 1800, (1, 71, 23)) * rng.uniform(0.8, 1.2, (8, 1, 1)) + rng.normal(0, 15, (8, 71, 23))
+        sensor, weights = "WV3", rng.uniform(0.05, 0.2, 8)
+    else:  # odd sizes: 71 MS rows, three strips of 32, short last blocks
+        ms, sensor, weights = rng.uniform(50, 2047, (4, 71, 23)), "QB", [0.3, 0.2, 0.3, 0.2]
+    pan = np.tensordot(weights, imresize(ms, 4), axes=1) + rng.normal(0, 30, (284, 92))
+    got = get_method("pracs").estimate(ms, pan, sensor, 4)
+    want = _pracs_whole_image(ms, pan, sensor, 4)
     for key in ("band_mean", "band_std_safe", "pan_mean", "pan_std", "alpha", "cc", "gamma", "gain", "rho"):
         np.testing.assert_allclose(got[key], want[key], rtol=1e-11, atol=0, err_msg=key)
     # the offsets are ~0 (the regression has an intercept): compared in DN, relative to the PAN level

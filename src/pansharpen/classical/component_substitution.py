@@ -536,10 +536,6 @@ def _pracs_matched_ms(lms: np.ndarray, params: dict) -> np.ndarray:
     return np.maximum(matched, 0.0)
 
 
-def _with_ones(stack: np.ndarray) -> np.ndarray:
-    return np.concatenate([np.ones((1, *stack.shape[1:])), stack], axis=0)
-
-
 #: MS rows per block of PRACS's streamed estimate: ``MS~`` is upsampled in strips of 32 MS rows
 #: (:func:`~pansharpen.classical._common.map_strips`; the interpolator's 20-row margin makes short
 #: strips slow) and its derived images (``M~``, the regression rows, the band intensities) are formed
@@ -676,8 +672,8 @@ def _correlation_of(cov: np.ndarray, var_a, var_b: np.ndarray) -> np.ndarray:
 def _pracs_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
     """``MS~_k + g_k L_k (P_k^h - I_k - offset_k)`` (Choi et al. 2011, Eq. 9-12), ``(C, H, W)`` float64.
 
-    The band intensities ``I_k = [1, M~] gamma_k`` come from one matrix product; each band's
-    expression is evaluated in place, in the order written (the same bits as the plain form)."""
+    The band intensities ``I_k = [1, M~] gamma_k`` come from one matrix product (the plain sum to
+    float64 rounding, tested); each band's expression is then evaluated in place, in the order written."""
     n = x.nbands
     matched = _pracs_matched_ms(x.lms, params).reshape(n, -1)
     gamma = params["gamma"]
