@@ -134,8 +134,8 @@ def ordered_map(items: Iterable[T], fn: Callable[[T], R], threads: int, name: st
 
 #: The most threads :func:`map_in_order` uses: an item of a streamed statistics pass holds a group of
 #: upsampled strips and its derived images (up to 190 MB for PRACS on a full WV3 scene), a
-#: whole-scene FFT item a spectrum (93 MB for one MTF gain's kernel spectra), so peaks stay under
-#: issue 18's 1 GB on machines with more cores too.
+#: whole-scene FFT item a spectrum (6 MB for one MTF gain's product spectrum; its kernel spectra are
+#: formed in blocks), so peaks stay under issue 18's 1 GB on machines with more cores too.
 STATISTICS_THREADS_MAX = 2
 
 

@@ -385,14 +385,22 @@ def _fuser_provenance(fuser) -> dict:
     return {"model": getattr(card, "arch", None) or fuser.name, "card": fuser.name}
 
 
-def _write_tile(writer: GeoTiffWriter, grid: PairGrid, result: tuple[Window, np.ndarray, np.ndarray]) -> None:
-    """Write the part of a fused tile that lies in the scene."""
+def scene_part(result: tuple[Window, np.ndarray, np.ndarray], grid: PairGrid) -> tuple[Window, np.ndarray, np.ndarray]:
+    """The part of a fused tile ``(window, fused, mask)`` that lies in the scene, the same triple
+    (an empty window for a tile wholly past the scene: nothing to write)."""
     window, fused, mask = result
     inside = window.intersect(grid.pan_window)
     if inside.is_empty:
-        return
+        return inside, fused[:, :0, :0], mask[:0, :0]
     crop = inside.slices_in(window)
-    writer.write(fused[(slice(None), *crop)], window=inside, mask=mask[crop])
+    return inside, fused[(slice(None), *crop)], mask[crop]
+
+
+def _write_tile(writer: GeoTiffWriter, grid: PairGrid, result: tuple[Window, np.ndarray, np.ndarray]) -> None:
+    """Write the part of a fused tile that lies in the scene."""
+    inside, block, mask = scene_part(result, grid)
+    if not inside.is_empty:
+        writer.write(block, window=inside, mask=mask)
 
 
 def _write_tiles(writer: GeoTiffWriter, results, total: int, grid: PairGrid, quiet: bool) -> None:
@@ -425,12 +433,8 @@ def fuse_and_encode_tile(job: TileJob, work: EncodingFuser) -> tuple[Window, np.
     (:func:`fuse_tile`, then :class:`~pansharpen.io.geotiff.TileEncoder`): ``(window in the scene, block
     in the output dtype, nodata mask)``; the window is empty for a tile wholly past the scene. A
     worker's result is then 4x smaller for uint16 output than the float64 tile (same bytes written)."""
-    window, fused, mask = fuse_tile(job, work.fuser)
-    inside = window.intersect(job.grid.pan_window)
-    if inside.is_empty:
-        return inside, fused[:, :0, :0], mask[:0, :0]
-    crop = inside.slices_in(window)
-    return inside, work.encoder(fused[(slice(None), *crop)], mask[crop]), mask[crop]
+    inside, block, mask = scene_part(fuse_tile(job, work.fuser), job.grid)
+    return inside, (work.encoder(block, mask) if not inside.is_empty else block), mask
 
 
 def _write_encoded_tiles(writer: GeoTiffWriter, results, total: int, quiet: bool) -> None:
