@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from pansharpen.runtime import ordered_map, thread_budget
+from pansharpen.runtime import ordered_map, preload, thread_budget
 
 CHILD = r"""
 import json, resource, torch
@@ -240,3 +240,15 @@ def test_thread_budget_is_torchs_setting_when_loaded_else_the_environment_or_the
     for value in ("", "zero", "0"):
         monkeypatch.setenv("OMP_NUM_THREADS", value)
         assert thread_budget() == len(os.sched_getaffinity(0))
+
+
+def test_preload_imports_in_a_thread_once_and_leaves_failures_to_the_later_import():
+    """runtime.preload: the missing modules load in a background thread; loaded ones start nothing;
+    a module that cannot be imported is skipped there (the caller's own import raises it)."""
+    assert preload(["json", "os"]) is None  # loaded already
+    name = "pansharpen_preload_probe_module"
+    sys.modules.pop("wave", None)
+    thread = preload(["wave", name])
+    assert thread is not None and thread.name == "pansharpen-preload"
+    thread.join(timeout=30)
+    assert "wave" in sys.modules and name not in sys.modules

@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from pansharpen.classical.registry import get_method, list_methods
 from pansharpen.io.grid import PairGrid
 from pansharpen.io.sources import RasterSource
 
@@ -82,19 +83,47 @@ loaded = {m.split(".")[1] for m in sys.modules if m.startswith("scipy.")}
 print(json.dumps({"code": code, "scipy": sorted(n for n in loaded if not n.startswith("_") and n != "version")}))
 """
 
+#: a child that estimates and applies one classical method on arrays (no scene fusion, so no preload)
+#: and reports which of scipy's submodules that loaded
+_METHOD_CHILD = """
+import json, sys
+import numpy as np
+from pansharpen.classical import registry
+from pansharpen.protocol.sensors import get_sensor
+method = registry.get_method(sys.argv[1])
+rng = np.random.default_rng(0)
+ms, pan = rng.uniform(100, 900, (4, 32, 32)), rng.uniform(100, 900, (128, 128))
+before = {m for m in sys.modules if m.startswith("scipy.")}
+params = method.estimate(ms, pan, get_sensor("QB"), 4)
+method.apply(ms, pan, params)
+loaded = {m.split(".")[1] for m in sys.modules if m.startswith("scipy.") and m not in before}
+print(json.dumps({"scipy": sorted(n for n in loaded if not n.startswith("_") and n != "version")}))
+"""
 
-@pytest.mark.parametrize(("method", "allowed"), [("exp", set()), ("gs", set()), ("mtf-glp", set()),
-                                                 ("mtf-glp-fs", set()), ("bdsd", set()), ("gsa", {"sparse"}),
-                                                 ("brovey", {"sparse"}), ("pracs", {"sparse"}), ("awlp", set())])
-def test_a_classical_fusion_loads_only_the_scipy_it_uses(tmp_path, method, allowed):
+
+def _declared_scipy(method: str) -> set[str]:
+    return {name.split(".")[1] for name in get_method(method).imports}
+
+
+@pytest.mark.parametrize("method", sorted(list_methods()))
+def test_a_classical_method_declares_the_scipy_it_loads(method):
+    """``ClassicalMethod.imports`` lists exactly the scipy submodules the method loads when it runs (a scene
+    fusion preloads them in a thread while it reads its inputs, runtime.preload): EXP, GS, AWLP (its
+    a-trous filter bitwise ndimage's), MF, BDSD and the MTF-GLP family load none; the methods with an
+    intensity regression or Brovey's fitted weights, scipy.sparse for MATLAB imresize's weights (their least
+    squares and NNLS are numpy's: classical._common.r_factor, component_substitution.lawson_hanson)."""
+    got = _child(method, code=_METHOD_CHILD)
+    assert set(got["scipy"]) == _declared_scipy(method), got["scipy"]
+
+
+@pytest.mark.parametrize("method", ["exp", "gs", "mtf-glp-fs", "gsa", "pracs"])
+def test_a_classical_fusion_loads_only_the_scipy_its_method_declares(tmp_path, method):
     """scipy's submodules load in the functions that use them (0.05-0.2 s each, docs/performance.md
-    "Start-up without scipy") and the classical path's FFTs are numpy's: EXP, GS, AWLP (its a-trous
-    filter bitwise ndimage's), the MTF-GLP family and BDSD load no scipy; GSA's, Brovey's and PRACS's resampling (MATLAB imresize) scipy.sparse only
-    (their least squares and NNLS are numpy's: classical._common.r_factor, component_substitution.lawson_hanson)."""
+    "Start-up without scipy"); the fuse command loads what the method declares, in a thread, and nothing else."""
     product = make_product(tmp_path)
     got = _child("fuse", product.pan, product.ms, product.out, "--method", method, "--sensor", "QB", "-q",
                  code=_SCIPY_CHILD)
-    assert got["code"] == 0 and set(got["scipy"]) <= allowed, got["scipy"]
+    assert got["code"] == 0 and set(got["scipy"]) == _declared_scipy(method), got["scipy"]
 
 
 def test_importing_the_package_loads_no_scipy_submodule():

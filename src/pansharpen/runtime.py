@@ -31,6 +31,7 @@ order (scene tiles, the bands of an upsampling); :func:`compute_threads` sets, f
 thread's context only, how many threads such band loops may use (default 1; the scene fusion
 raises it while it estimates a classical method's statistics, and pool threads start at 1, so
 pools never nest); :func:`thread_budget` is how many threads the process computes with.
+:func:`preload` imports modules a later step loads lazily in a background thread.
 """
 from __future__ import annotations
 
@@ -39,15 +40,17 @@ import contextlib
 import contextvars
 import ctypes
 import ctypes.util
+import importlib
 import os
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 
 __all__ = ["retain_freed_memory", "numpy_small_pages", "allocator_tuned", "ordered_map", "compute_threads",
-           "current_threads", "loaded_torch", "thread_budget"]
+           "current_threads", "loaded_torch", "preload", "thread_budget"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -152,6 +155,31 @@ def map_in_order(items, fn: Callable[[Any], Any]):
     items = list(items)
     threads = min(statistics_threads(), len(items))
     return ordered_map(items, fn, threads) if threads > 1 else map(fn, items)
+
+
+def preload(modules: Iterable[str]) -> threading.Thread | None:
+    """Import ``modules`` (dotted names) in a background thread and return it (None when all are
+    loaded already).
+
+    For modules that a later step imports lazily (scipy's, 0.1-0.15 s each at start-up): a scene
+    fusion starts them while it reads and checks its inputs, which leave the second core idle.
+    Python's per-module import lock makes the later import wait for this one when it is still
+    running, never execute the module twice. An import that fails here is ignored: the later
+    import raises it where it belongs. Not a daemon thread, so the interpreter never stops in the
+    middle of an import.
+    """
+    missing = [name for name in modules if name not in sys.modules]
+    if not missing:
+        return None
+
+    def load() -> None:
+        for name in missing:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+
+    thread = threading.Thread(target=load, name="pansharpen-preload")
+    thread.start()
+    return thread
 
 
 def loaded_torch():

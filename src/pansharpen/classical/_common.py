@@ -549,6 +549,9 @@ class ClassicalMethod:
             sensor and ratio, so a caller may estimate them on a one-pixel pair instead of reading
             the scene, as :func:`pansharpen.fusion.scene.fuse_scene` does).
         uses_offset: whether ``apply`` depends on the tile position (block-wise methods).
+        imports: the modules ``estimate`` and ``apply`` import when they run (scipy's, loaded lazily
+            for start-up): a scene fusion loads them in a background thread while it reads its
+            inputs (:func:`pansharpen.runtime.preload`); ``tests/test_startup.py`` checks the list.
     """
 
     name: str
@@ -562,6 +565,7 @@ class ClassicalMethod:
     reads_scene: bool = True
     uses_offset: bool = False
     options: tuple[str, ...] = ()
+    imports: tuple[str, ...] = ()
 
     def halo_for(self, ratio: int) -> int:
         """Halo in PAN pixels (a multiple of ``ratio``) for tiled application at ``ratio``."""

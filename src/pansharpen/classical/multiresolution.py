@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..protocol.resize import LAZY_IMPORTS as RESIZE_IMPORTS
 from ._common import (
     ClassicalMethod,
     Inputs,
@@ -341,6 +342,7 @@ MTF_GLP_HPM_H = ClassicalMethod(
     _hpm_haze_estimate,
     _hpm_haze_apply,
     halo_fn=glp_halo,
+    imports=RESIZE_IMPORTS,
 )
 
 

@@ -109,6 +109,11 @@ class ClassicalFuser:
         """Whether :meth:`prepare` needs the scene (False: the method's parameters do not depend on it)."""
         return self.method.reads_scene
 
+    @property
+    def imports(self) -> tuple[str, ...]:
+        """The modules the method loads when it runs (:attr:`~pansharpen.classical._common.ClassicalMethod.imports`)."""
+        return self.method.imports
+
     def prepare(self, ms_scene: np.ndarray, pan_scene: np.ndarray) -> None:
         self.params = self.method.estimate(ms_scene, pan_scene, self.sensor, self.ratio, **self.options)
 

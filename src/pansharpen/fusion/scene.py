@@ -42,7 +42,7 @@ from ..io.grid import PairGrid
 from ..io.raster import check_written
 from ..io.sources import ArraySource, RasterSource, _Source
 from ..io.windows import Window
-from ..runtime import compute_threads, ordered_map, thread_budget
+from ..runtime import compute_threads, ordered_map, preload, thread_budget
 from .checks import check_fuse_options, check_input_values, output_scale
 from .distributed import map_on_dask, threads_for
 from .pipeline import WriteBehind, pipeline_enabled, prefetch
@@ -295,6 +295,7 @@ def fuse_scene(
     (:func:`~pansharpen.io.raster.check_written`) before it is published.
     """
     out = Path(out)
+    preload(getattr(fuser, "imports", ()))  # in a thread, while the inputs are read and checked
     pan_src = pan if isinstance(pan, _Source) else RasterSource(pan)
     ms_src = ms if isinstance(ms, _Source) else RasterSource(ms)
     _writable_destination(out, overwrite, (getattr(pan_src, "path", ""), getattr(ms_src, "path", "")))

@@ -24,7 +24,11 @@ from .mtf import _work_array
 if TYPE_CHECKING:  # for the annotation only; loaded where used (start-up)
     import scipy.sparse
 
-__all__ = ["contributions", "cubic_kernel", "imresize", "imresize_input_rows", "imresize_rows"]
+__all__ = ["LAZY_IMPORTS", "contributions", "cubic_kernel", "imresize", "imresize_input_rows", "imresize_rows"]
+
+#: what the numpy path loads on its first resize (the sparse weight matrices), for callers that
+#: preload it (:func:`pansharpen.runtime.preload`)
+LAZY_IMPORTS = ("scipy.sparse",)
 
 
 def cubic_kernel(x: np.ndarray) -> np.ndarray:
