@@ -74,12 +74,12 @@ def fit_intensity(ms_pixels: np.ndarray, pan_lr_pixels: np.ndarray, what: str) -
     697k x 9), with the same rank decision and minimum-norm solution as :func:`lstsq` of the tall
     system, to float64 rounding."""
     c, n = ms_pixels.shape
-    system = np.empty((n, c + 2))  # [design | target], design = [MS | 1], built once
-    system[:, :c] = ms_pixels.T
-    system[:, c] = 1.0
-    system[:, c + 1] = pan_lr_pixels
+    system = np.empty((c + 2, n))  # [design | target]^T, design = [MS | 1], built once
+    system[:c] = ms_pixels
+    system[c] = 1.0
+    system[c + 1] = pan_lr_pixels
     fit = StreamedLeastSquares(ndesign=c + 1)
-    fit.merge(r_factor(system), n)
+    fit.merge(r_factor(system.T), n)  # r_factor reads the transposed C array in place
     coef = fit.solve(what)[:, 0]
     return coef[:-1].copy(), float(coef[-1])
 
@@ -374,9 +374,13 @@ def bdsd_reduced_scale(x: Inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
         ms = x.ms[:, :h2, :w2]
         off = decimate_phase(x.ratio)
-        # one band at a time (bitwise the same as the whole stack; the 8-band FFT buffers took 400 MB)
-        ms_lp = np.stack([np.asarray(mtf_filter(ms[k : k + 1], float(g), x.ratio), dtype=np.float64)[0, off :: x.ratio, off :: x.ratio]
-                          for k, g in enumerate(x.sensor.ms_gnyq)])
+        # one band at a time (bitwise the same as the whole stack; the 8-band FFT buffers took 400 MB),
+        # in the caller's threads (runtime.map_in_order: at most two bands' buffers at once)
+        def band(k: int) -> np.ndarray:
+            lowpass = mtf_filter(ms[k : k + 1], float(x.sensor.ms_gnyq[k]), x.ratio)
+            return np.asarray(lowpass, dtype=np.float64)[0, off :: x.ratio, off :: x.ratio]
+
+        ms_lp = np.stack(list(map_in_order(range(x.nbands), band)))
         ms_lr_lp = upsample_interp23tap(ms_lp, x.ratio)
         pan_lr = mtf_decimate(x.pan[: x.ratio * h2, : x.ratio * w2], (float(x.sensor.pan_gnyq),), x.ratio)[0]
         x.cache["bdsd_lr"] = (ms, ms_lr_lp, pan_lr)
@@ -394,17 +398,22 @@ def bdsd_block_coefficients(features: np.ndarray, target: np.ndarray, block: int
 
     Returns:
         ``gamma`` of shape ``(ceil(h/block), ceil(w/block), F, C)`` (Garzelli et al. 2008, Eq. 14).
-        Rank-deficient blocks get the minimum-norm solution and a warning.
+        Rank-deficient blocks get the minimum-norm solution and a warning. Rows of blocks are
+        solved in the caller's threads (:func:`~pansharpen.runtime.map_in_order`; each block the same).
     """
     nf, h, w = features.shape
     nb_r, nb_c = -(-h // block), -(-w // block)
     gamma = np.zeros((nb_r, nb_c, nf, target.shape[0]))
-    for i in range(nb_r):
+
+    def block_row(i: int) -> None:  # writes gamma[i] only
         for j in range(nb_c):
             rs, cs = slice(i * block, (i + 1) * block), slice(j * block, (j + 1) * block)
             design = features[:, rs, cs].reshape(nf, -1).T
             resp = target[:, rs, cs].reshape(target.shape[0], -1).T
             gamma[i, j] = lstsq(design, resp, f"BDSD block ({i}, {j})")
+
+    for _ in map_in_order(range(nb_r), block_row):
+        pass
     return gamma
 
 
@@ -467,8 +476,12 @@ def nonnegative_least_squares(design: np.ndarray, targets: np.ndarray) -> np.nda
     solution as NNLS on the tall one (the objective is the same function of ``x``, to float64 rounding).
     """
     one = targets.ndim == 1
-    fit = StreamedLeastSquares()
-    fit.add(design, targets.reshape(len(targets), -1))
+    targets = targets.reshape(len(targets), -1)
+    system = np.empty((design.shape[1] + targets.shape[1], len(targets)))  # [design | targets]^T
+    system[: design.shape[1]] = design.T  # a contiguous copy when design is a transposed C array
+    system[design.shape[1]:] = targets.T
+    fit = StreamedLeastSquares(ndesign=design.shape[1])
+    fit.merge(r_factor(system.T), len(targets))
     r11, r12 = fit.reduced()
     coef = np.stack([lawson_hanson(r11, r12[:, t]) for t in range(r12.shape[1])], axis=1)
     return coef[:, 0] if one else coef
