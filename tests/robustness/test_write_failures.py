@@ -53,7 +53,26 @@ def _fsync_fails(monkeypatch):
     monkeypatch.setattr(os, "fsync", fsync)
 
 
-INJECT = {"silent_loss_at_close": _lose_tail_at_close, "error_at_close": _raise_at_close, "fsync": _fsync_fails}
+def _background_fsync_fails(monkeypatch):
+    """The fsync that GeoTiffWriter runs in a thread while tiles are written fails (once, at the first
+    block: the final fsync in atomic_path would succeed), as a disk error seen only there would."""
+    import threading
+
+    import pansharpen.io.atomic as atomic
+
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if threading.current_thread().name == "pansharpen-fsync":
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(atomic, "BACKGROUND_SYNC_BYTES", 1)
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+INJECT = {"silent_loss_at_close": _lose_tail_at_close, "error_at_close": _raise_at_close, "fsync": _fsync_fails,
+          "background_fsync": _background_fsync_fails}
 
 
 @pytest.mark.parametrize("inject", sorted(INJECT))
