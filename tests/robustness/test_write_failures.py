@@ -54,8 +54,8 @@ def _fsync_fails(monkeypatch):
 
 
 def _background_fsync_fails(monkeypatch):
-    """The fsync that GeoTiffWriter runs in a thread while tiles are written fails (once, at the first
-    block: the final fsync in atomic_path would succeed), as a disk error seen only there would."""
+    """The fsyncs that GeoTiffWriter runs in a thread while blocks are written (one per block here) fail
+    while atomic_path's final fsync succeeds, as a disk error reported only to the first fsync would."""
     import threading
 
     import pansharpen.io.atomic as atomic

@@ -70,8 +70,8 @@ def fit_intensity(ms_pixels: np.ndarray, pan_lr_pixels: np.ndarray, what: str) -
     (``ms_pixels (C, n)``, ``pan_lr_pixels (n,)``): :func:`intensity_regression` on any set of pixels.
 
     Solved on one R factor of ``[design | pan_lr]`` (:class:`~pansharpen.classical._common.StreamedLeastSquares`
-    in one block: two Gram products, 4x faster than the SVD of the tall design on a WV3 scene's
-    697k x 9), with the same rank decision and minimum-norm solution as :func:`lstsq` of the tall
+    in one block, CholeskyQR2's two Gram products: 0.13 -> 0.054 s against the SVD of the tall design
+    on a WV3 scene's 697k x 9), with the same rank decision and minimum-norm solution as :func:`lstsq` of the tall
     system, to float64 rounding."""
     c, n = ms_pixels.shape
     system = np.empty((c + 2, n))  # [design | target]^T, design = [MS | 1], built once

@@ -101,9 +101,9 @@ class BackgroundSync:
     84 MB GeoTIFF went from 0.08 s to 0.01 s.
 
     :meth:`wrote` counts the bytes handed to the writer and starts a sync of ``path`` every ``every``
-    bytes (default :data:`BACKGROUND_SYNC_BYTES`) when none is running; :meth:`finish` waits for the running one and re-raises its error
-    (a failing disk), so that nothing is published; ``finish(raise_error=False)`` only waits (the
-    write failed anyway).
+    bytes (default :data:`BACKGROUND_SYNC_BYTES`) when none is running; :meth:`finish` waits for the
+    running one and re-raises its error (a failing disk), so that nothing is published;
+    ``finish(raise_error=False)`` only waits (the write failed anyway).
     """
 
     def __init__(self, path: "str | os.PathLike", every: int | None = None):
