@@ -53,26 +53,7 @@ def _fsync_fails(monkeypatch):
     monkeypatch.setattr(os, "fsync", fsync)
 
 
-def _background_fsync_fails(monkeypatch):
-    """The fsyncs that GeoTiffWriter runs in a thread while blocks are written (one per block here) fail
-    while atomic_path's final fsync succeeds, as a disk error reported only to the first fsync would."""
-    import threading
-
-    import pansharpen.io.atomic as atomic
-
-    real_fsync = os.fsync
-
-    def fsync(fd):
-        if threading.current_thread().name == "pansharpen-fsync":
-            raise OSError(errno.EIO, "Input/output error")
-        real_fsync(fd)
-
-    monkeypatch.setattr(atomic, "BACKGROUND_SYNC_BYTES", 1)
-    monkeypatch.setattr(os, "fsync", fsync)
-
-
-INJECT = {"silent_loss_at_close": _lose_tail_at_close, "error_at_close": _raise_at_close, "fsync": _fsync_fails,
-          "background_fsync": _background_fsync_fails}
+INJECT = {"silent_loss_at_close": _lose_tail_at_close, "error_at_close": _raise_at_close, "fsync": _fsync_fails}
 
 
 @pytest.mark.parametrize("inject", sorted(INJECT))

@@ -22,14 +22,12 @@ import os
 import re
 import secrets
 import stat
-import threading
 from pathlib import Path
 from typing import Callable, Iterator
 
 from ..errors import DataFormatError, OutputExistsError, PanSharpenError, WriteError
 
-__all__ = ["BackgroundSync", "atomic_path", "atomic_write_bytes", "check_output", "remove_stale_partials",
-           "write_error"]
+__all__ = ["atomic_path", "atomic_write_bytes", "check_output", "remove_stale_partials", "write_error"]
 
 _PARTIAL = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]{8}\.partial$")
 
@@ -88,50 +86,6 @@ def _fsync_path(path: Path) -> None:
         del exc
     finally:
         os.close(fd)
-
-
-#: bytes handed to a writer between two background fsyncs (:class:`BackgroundSync`)
-BACKGROUND_SYNC_BYTES = 32 << 20
-
-
-class BackgroundSync:
-    """Flush a file that is being written to disk as it grows, in a background thread, so that the
-    fsync of :func:`atomic_path` at the end has only the last part left (``os.fsync`` releases the
-    GIL; the disk writes while the caller computes). On the development VM the final fsync of an
-    84 MB GeoTIFF went from 0.08 s to 0.01 s.
-
-    :meth:`wrote` counts the bytes handed to the writer and starts a sync of ``path`` every ``every``
-    bytes (default :data:`BACKGROUND_SYNC_BYTES`) when none is running; :meth:`finish` waits for the
-    running one and re-raises its error (a failing disk), so that nothing is published;
-    ``finish(raise_error=False)`` only waits (the write failed anyway).
-    """
-
-    def __init__(self, path: "str | os.PathLike", every: int | None = None):
-        self.path = Path(path)
-        self.every = int(BACKGROUND_SYNC_BYTES if every is None else every)
-        self._pending = 0
-        self._thread: threading.Thread | None = None
-        self._error: OSError | None = None
-
-    def wrote(self, nbytes: int) -> None:
-        self._pending += int(nbytes)
-        if self._pending < self.every or (self._thread is not None and self._thread.is_alive()):
-            return
-        self._pending = 0
-        self._thread = threading.Thread(target=self._sync, name="pansharpen-fsync")
-        self._thread.start()
-
-    def _sync(self) -> None:
-        try:
-            _fsync_path(self.path)
-        except OSError as exc:  # kept for finish(): the final fsync may not see it again
-            self._error = self._error or exc
-
-    def finish(self, raise_error: bool = True) -> None:
-        if self._thread is not None:
-            self._thread.join()
-        if raise_error and self._error is not None:
-            raise self._error
 
 
 @contextlib.contextmanager

@@ -41,7 +41,6 @@ from rasterio.shutil import copy as rio_copy
 
 from .._version import __version__
 from ..errors import DataFormatError, PanSharpenError
-from .atomic import BackgroundSync
 from .windows import Window
 
 __all__ = [
@@ -270,7 +269,6 @@ class GeoTiffWriter:
         self.scale = float(scale)
         self.nonfinite_nodata = nonfinite_nodata
         self._used_nonfinite = False
-        self._sync = BackgroundSync(self.path)  # the disk writes while tiles are computed
         try:
             self._ds = rasterio.open(self.path, "w", **self.profile)
         except rasterio.errors.RasterioIOError as exc:
@@ -297,7 +295,6 @@ class GeoTiffWriter:
             self.close()
         else:
             self._ds.close()
-            self._sync.finish(raise_error=False)
 
     @property
     def encoder(self) -> TileEncoder:
@@ -323,7 +320,6 @@ class GeoTiffWriter:
             self._ds.write(block, window=None if window is None else window.to_rasterio())
         except rasterio.errors.RasterioIOError as exc:  # atomic_path names the output (WriteError)
             raise OSError(errno.ENOSPC if "No space left" in str(exc) else errno.EIO, str(exc)) from None
-        self._sync.wrote(block.nbytes)
 
     def close(self) -> None:
         """Build the overviews, close the file, and rewrite it as a COG if asked."""
@@ -332,7 +328,6 @@ class GeoTiffWriter:
         if self.options.overviews:
             self._build_overviews()
         self._ds.close()
-        self._sync.finish()  # a failed background fsync raises here, before anything is published
         if self.options.cog:
             to_cog(self.path, self.profile, self.options)
 
