@@ -102,3 +102,18 @@ def test_safe_denominator_moves_only_values_near_zero():
     np.testing.assert_array_equal(got, [1000.0, -tiny, tiny, tiny, -50.0])
     usual = np.array([5.0, -3.0, 2.0])
     assert safe_denominator(usual) is usual  # nothing to move: no copy
+
+
+def test_safe_divide_is_the_plain_guarded_division():
+    """The one ratio of HPM, HPM-H, MF and BT-H: num / den with |den| floored at 1e-9 max(max |den|, 1), its sign kept."""
+    from pansharpen.classical._common import safe_divide
+
+    rng = np.random.default_rng(8)
+    num, den = rng.uniform(1, 2047, (2, 30, 20))
+    for case in ("positive", "zeros", "negative tiny"):
+        d = den.copy()
+        if case != "positive":
+            d[3, 4], d[5, 6] = (0.0, -0.0) if case == "zeros" else (-1e-12, 1e-13)
+        tiny = 1e-9 * max(float(np.abs(d).max()), 1.0)
+        plain = num / np.where(np.abs(d) < tiny, np.where(d < 0, -tiny, tiny), d)
+        np.testing.assert_array_equal(safe_divide(num, d), plain)

@@ -354,21 +354,6 @@ def test_cross_dilation_erosion_is_bitwise_ndimage(shape):
     np.testing.assert_array_equal(ero, ndi.grey_erosion(x, footprint=CROSS_3X3, mode="nearest"))
 
 
-def test_hpm_divide_is_the_plain_guarded_division():
-    from pansharpen.classical.multiresolution import _hpm_divide
-
-    rng = np.random.default_rng(8)
-    num, den = rng.uniform(1, 2047, (2, 30, 20))
-    for case in ("positive", "zeros", "negative tiny"):
-        d = den.copy()
-        if case != "positive":
-            d[3, 4], d[5, 6] = (0.0, -0.0) if case == "zeros" else (-1e-12, 1e-13)
-        tiny = 1e-9 * max(float(np.abs(d).max()), 1.0)
-        plain = num / np.where(np.abs(d) < tiny, np.where(d < 0, -tiny, tiny), d)
-        np.testing.assert_array_equal(_hpm_divide(num, d), plain)
-
-
-
 @pytest.mark.parametrize("shape", [(64, 80), (7, 9), (3, 5), (2, 2), (1, 6)])
 @pytest.mark.parametrize("step", [1, 2, 4])
 def test_symmetric_correlation_is_bitwise_ndimage(shape, step):

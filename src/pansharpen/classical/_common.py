@@ -369,6 +369,13 @@ def safe_denominator(den: np.ndarray) -> np.ndarray:
     return np.where(size < tiny, np.where(den < 0, -tiny, tiny), den)
 
 
+def safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` with :func:`safe_denominator`: the ratio image of the multiplicative methods
+    (HPM, HPM-H, MF, BT-H), finite where the low-pass or intensity image touches 0 (dark water, strong
+    equalisation)."""
+    return num / safe_denominator(den)
+
+
 def safe_ratio(num: float, den: float, fallback: float = 0.0) -> float:
     """``num / den`` or ``fallback`` where ``den`` is zero (a zero-variance band injects nothing)."""
     return float(num / den) if den > 0 else fallback
@@ -460,9 +467,18 @@ class StreamedLeastSquares:
         self.nd = ndesign
 
     def add(self, design: np.ndarray, target: np.ndarray) -> None:
-        """``design`` ``(n_b, D)``, ``target`` ``(n_b, T)`` rows of the system."""
+        """``design`` ``(n_b, D)``, ``target`` ``(n_b, T)`` rows of the system (copied once, into the
+        layout of :meth:`add_system`)."""
         self.nd = design.shape[1]
-        self.merge(r_factor(np.concatenate([design, target], axis=1)), design.shape[0])
+        system = np.empty((design.shape[1] + target.shape[1], design.shape[0]))
+        system[: self.nd], system[self.nd :] = design.T, target.T  # contiguous copies from transposed C arrays
+        self.add_system(system)
+
+    def add_system(self, system: np.ndarray) -> None:
+        """Rows of the system given transposed, ``[design | target]^T`` ``(D + T, n_b)`` (a C array,
+        which :func:`r_factor` reads in place; ``D`` is ``ndesign``): for a caller that builds the
+        columns itself (an intensity regression's ``[MS | 1 | PAN_LR]``) without a second copy."""
+        self.merge(r_factor(system.T), system.shape[1])
 
     def merge(self, r: np.ndarray, rows: int) -> None:
         """Add ``rows`` rows of the system given by ``r = r_factor([design | target])`` ``(<= D + T, D + T)``."""

@@ -30,6 +30,7 @@ from ._common import (
     r_factor,
     require_ms_variation,
     safe_denominator,
+    safe_divide,
     upsampled_with_detail,
 )
 from ._lowpass import (
@@ -79,7 +80,7 @@ def fit_intensity(ms_pixels: np.ndarray, pan_lr_pixels: np.ndarray, what: str) -
     system[c] = 1.0
     system[c + 1] = pan_lr_pixels
     fit = StreamedLeastSquares(ndesign=c + 1)
-    fit.merge(r_factor(system.T), n)  # r_factor reads the transposed C array in place
+    fit.add_system(system)
     coef = fit.solve(what)[:, 0]
     return coef[:-1].copy(), float(coef[-1])
 
@@ -328,14 +329,10 @@ def _bth_estimate(x: Inputs) -> dict:
     return params
 
 
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    return num / safe_denominator(den)
-
-
 def _bth_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
     intensity = _intensity(x.lms, params["weights"], params["bias"])
     h_i = params["intensity_haze"]
-    modulation = _ratio(_equalized_pan(x.pan, params) - h_i, intensity - h_i)
+    modulation = safe_divide(_equalized_pan(x.pan, params) - h_i, intensity - h_i)
     haze = params["haze"][:, None, None]
     return haze + (x.lms - haze) * modulation[None]
 
@@ -476,12 +473,8 @@ def nonnegative_least_squares(design: np.ndarray, targets: np.ndarray) -> np.nda
     solution as NNLS on the tall one (the objective is the same function of ``x``, to float64 rounding).
     """
     one = targets.ndim == 1
-    targets = targets.reshape(len(targets), -1)
-    system = np.empty((design.shape[1] + targets.shape[1], len(targets)))  # [design | targets]^T
-    system[: design.shape[1]] = design.T  # a contiguous copy when design is a transposed C array
-    system[design.shape[1]:] = targets.T
-    fit = StreamedLeastSquares(ndesign=design.shape[1])
-    fit.merge(r_factor(system.T), len(targets))
+    fit = StreamedLeastSquares()
+    fit.add(design, targets.reshape(len(targets), -1))
     r11, r12 = fit.reduced()
     coef = np.stack([lawson_hanson(r11, r12[:, t]) for t in range(r12.shape[1])], axis=1)
     return coef[:, 0] if one else coef

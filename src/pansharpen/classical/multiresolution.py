@@ -28,7 +28,7 @@ from ._common import (
     Inputs,
     Moments,
     map_strips,
-    safe_denominator,
+    safe_divide,
     safe_ratio,
     upsampled_with_detail,
 )
@@ -254,12 +254,6 @@ MTF_GLP = ClassicalMethod(
 )
 
 
-def _hpm_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    # The low-pass PAN is positive on DN data; guard the rare non-positive pixel (dark water,
-    # strong equalisation) with a tiny floor instead of producing inf.
-    return num / safe_denominator(den)
-
-
 def _hpm_estimate(x: Inputs) -> dict:
     return {}
 
@@ -270,7 +264,7 @@ def _hpm_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
     modulation = {}  # bands of one MTF gain share their low-pass PAN (the same array), hence P / P_L
     for k in range(x.nbands):
         if id(lows[k]) not in modulation:
-            modulation[id(lows[k])] = _hpm_divide(x.pan, lows[k])
+            modulation[id(lows[k])] = safe_divide(x.pan, lows[k])
         np.multiply(x.lms[k], modulation[id(lows[k])], out=out[k])
     return out
 
@@ -326,7 +320,7 @@ def _hpm_haze_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
     for k in range(x.nbands):
         h_k = params["haze"][k]
         if id(lows[k]) not in modulation:
-            modulation[id(lows[k])] = _hpm_divide(pan, lows[k] - h_p)
+            modulation[id(lows[k])] = safe_divide(pan, lows[k] - h_p)
         band = np.subtract(x.lms[k], h_k, out=out[k])  # in place, in the order written: the same bits
         band *= modulation[id(lows[k])]
         band += h_k
@@ -438,7 +432,7 @@ AWLP = ClassicalMethod(
 
 
 def _mf_apply(x: Inputs, params: dict, offset=(0, 0)) -> np.ndarray:
-    modulation = _hpm_divide(x.pan, morphological_lowpass(x.pan, x.ratio))  # the same for every band
+    modulation = safe_divide(x.pan, morphological_lowpass(x.pan, x.ratio))  # the same for every band
     out = np.empty_like(x.lms)
     for k in range(x.nbands):
         np.multiply(x.lms[k], modulation, out=out[k])
