@@ -36,6 +36,10 @@ pansharpen fuse PAN MS OUT --method M --sensor WV3 --compress C --no-overviews -
 (interpreter start, imports, planning, fusion, write), as ``gdal_pansharpen.py`` is; without it the
 ``fuse()`` call alone is timed in a child that has imported everything first.
 
+Before whole-command timings the bytecode of both checkouts is written (``compile_bytecode``), as
+``pip install`` writes an installed package's: a checkout run with ``PYTHONDONTWRITEBYTECODE=1`` would
+otherwise compile its modules at every command (about 0.09 s of each; session 15).
+
 ``--baseline-src DIR`` (another checkout's ``src``, e.g. ``git archive main src | tar -x -C /tmp/main``):
 each classical method and each network of ``--models`` (seeded random weights, the first
 ``--tile``/``--subtile``) also runs with that code, interleaved, and a before/after table gives
@@ -54,6 +58,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_classical import crop_files, time_gdal  # noqa: E402
+from bytecode import compile_bytecode  # noqa: E402
 
 CHILD = r"""
 import json, resource, sys, time, torch
@@ -237,6 +242,8 @@ def main() -> None:
         if args.pipeline_compare:
             pipeline_compare(args, pan, ms, folder, mp)
             return
+        if args.whole_command:  # as an installed package runs: its modules' bytecode written once
+            print("bytecode written for", ", ".join(compile_bytecode(args.baseline_src)))
         vrt_s = min(time_gdal(pan, ms, 8, args.threads, folder)[0] for _ in range(args.rounds))
         cli_s = min(time_gdal_cli(pan, ms, folder / "gdal.tif", args.threads, args.compress) for _ in range(args.rounds)) \
             if args.gdal_cli else None

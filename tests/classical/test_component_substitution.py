@@ -139,6 +139,27 @@ def test_bdsd_apply_uses_each_block_coefficients_and_offset():
             np.testing.assert_allclose(out[:, r, q], lms[:, r, q] + feat @ g, rtol=1e-12)
 
 
+def test_bdsd_apply_equals_the_block_products_bitwise():
+    """The gathered-buffer form equals ``MS~ + gamma^T [MS~, P]`` block by block as written (a concatenated
+    feature image, one product per block), bit for bit, with partial blocks at both ends and past the grid."""
+    rng = np.random.default_rng(9)
+    c, block, offset = 3, 8, (5, 13)
+    lms = rng.uniform(100, 2000, size=(c, 29, 23))
+    pan = rng.uniform(100, 2000, size=(29, 23))
+    gamma = rng.normal(size=(4, 4, c + 1, c)) * 0.1  # the tile reaches past block 3 along the columns
+    out = bdsd_apply_coefficients(lms, pan, gamma, block, offset)
+    features = np.concatenate([lms, pan[None]], axis=0)
+    expected = lms.copy()
+    rows = np.clip((np.arange(29) + offset[0]) // block, 0, 3)
+    cols = np.clip((np.arange(23) + offset[1]) // block, 0, 3)
+    for bi in np.unique(rows):
+        rs = slice(np.flatnonzero(rows == bi)[0], np.flatnonzero(rows == bi)[-1] + 1)
+        for bj in np.unique(cols):
+            cs = slice(np.flatnonzero(cols == bj)[0], np.flatnonzero(cols == bj)[-1] + 1)
+            expected[:, rs, cs] += np.tensordot(gamma[bi, bj].T, features[:, rs, cs], axes=1)
+    assert np.array_equal(out, expected)
+
+
 def test_bdsd_fused_equals_model_with_estimated_blocks(pair):
     ms, pan, _ = pair  # MS 24 px, PAN 96 px, blocks of 32 PAN px -> 3 x 3 blocks
     method = get_method("bdsd")
