@@ -7,7 +7,7 @@ import rasterio
 from rasterio.transform import Affine
 
 from pansharpen.errors import DataFormatError, OutputExistsError, ShapeError
-from pansharpen.io.raster import find_pair, read_image, read_pair, write_image
+from pansharpen.io.raster import find_pair, pair_phase, placeholder_grid, read_image, read_pair, write_image
 from pansharpen.io.windows import Window
 
 CRS = "EPSG:32613"
@@ -113,6 +113,50 @@ def test_grids_off_pixel_corners_get_a_phase(tmp_path):
     assert info.as_dict()["phase"] == [pytest.approx(-0.5), pytest.approx(0.5)]
     p, m, *_ = _pair(tmp_path, ms_origin=(1000.0002, 2000.0))  # within 1e-3 PAN px: aligned
     assert read_pair(p, m)[2].phase == (0.0, 0.0)
+
+
+def _placeholder_pair(tmp_path, pan_origin=(0.25, -0.25), ms_origin=(1.0, -1.0), ms_size=(10, 12)):
+    """MATLAB's placeholder georeferences: each corner half a pixel from the CRS origin (0.5 m PAN, 2 m MS)."""
+    rng = np.random.default_rng(1)
+    pan = rng.integers(0, 2048, (40, 48)).astype(np.uint16)
+    ms = rng.integers(0, 2048, (4, *ms_size)).astype(np.uint16)
+    return (_tif(tmp_path / "pan.tif", pan, Affine(0.5, 0, pan_origin[0], 0, -0.5, pan_origin[1])),
+            _tif(tmp_path / "ms.tif", ms, Affine(2.0, 0, ms_origin[0], 0, -2.0, ms_origin[1])), pan, ms)
+
+
+def test_placeholder_georeferences_are_taken_as_the_arrays(tmp_path):
+    # read as coordinates the MS corner lies 1.5 PAN pixels right of and below the PAN's
+    p, m, pan, ms = _placeholder_pair(tmp_path)
+    with rasterio.open(p) as pan_ds, rasterio.open(m) as ms_ds:
+        assert placeholder_grid(pan_ds) and placeholder_grid(ms_ds)
+        assert pair_phase(pan_ds, ms_ds) == (0.0, 0.0)
+    with pytest.warns(UserWarning, match=r"placeholder georeferences .* not \+1.5, \+1.5 PAN pixels apart"):
+        got_pan, got_ms, info = read_pair(p, m)
+    np.testing.assert_array_equal(got_pan[0], pan)  # the whole arrays, nothing cut
+    np.testing.assert_array_equal(got_ms, ms)
+    assert info.phase == (0.0, 0.0) and info.pan_window == Window(0, 40, 0, 48)
+    p, m, *_ = _placeholder_pair(tmp_path, ms_size=(9, 12))  # the sizes must then match exactly
+    with pytest.raises(ShapeError, match="with placeholder georeferences the PAN must be exactly ratio x"):
+        read_pair(p, m)
+
+
+def test_real_coordinates_near_a_placeholder_keep_their_offset(tmp_path):
+    # the same 1.5-pixel offset 1000 m from the origin is a measurement: phase and cut as before
+    p, m, *_ = _placeholder_pair(tmp_path, pan_origin=(1000.25, 999.75), ms_origin=(1001.0, 999.0))
+    with rasterio.open(p) as pan_ds, rasterio.open(m) as ms_ds:
+        assert not placeholder_grid(pan_ds) and not placeholder_grid(ms_ds)
+        assert pair_phase(pan_ds, ms_ds) == (pytest.approx(-0.5), pytest.approx(-0.5))
+    # corners on the origin itself (synthetic grids, rasterio's from_origin(0, 0, ...)): coordinates, offset kept
+    p, m, *_ = _placeholder_pair(tmp_path, pan_origin=(0.0, 0.0), ms_origin=(0.25, -0.25))
+    with rasterio.open(p) as pan_ds, rasterio.open(m) as ms_ds:
+        assert not placeholder_grid(pan_ds) and not placeholder_grid(ms_ds)
+        assert pair_phase(pan_ds, ms_ds) == (pytest.approx(0.5), pytest.approx(0.5))
+    # one placeholder and one real grid: not a placeholder pair, the coordinates are used (and do not overlap)
+    p, m, *_ = _placeholder_pair(tmp_path, ms_origin=(1001.0, 999.0))
+    with rasterio.open(p) as pan_ds, rasterio.open(m) as ms_ds:
+        assert placeholder_grid(pan_ds) and not placeholder_grid(ms_ds)
+    with pytest.raises(ShapeError, match="do not overlap"):
+        read_pair(p, m)
 
 
 def test_no_overlap(tmp_path):

@@ -9,7 +9,11 @@ upsampling takes into account. :func:`read_pair` reads the overlap, cut to whole
 so that the returned PAN is exactly ``ratio`` times the MS in each direction.
 
 Rasters without georeferencing (identity transform, no CRS) are accepted when the PAN size
-is exactly ``ratio`` times the MS size (the two are then assumed to cover the same area).
+is exactly ``ratio`` times the MS size (the two are then assumed to cover the same area). So are
+pairs whose georeferences are both placeholders (:func:`placeholder_grid`: each upper-left corner
+half a pixel from the CRS origin, as MATLAB writes arrays it has no coordinates for):
+their offsets are the writer's pixel-centre convention, not a measurement, and the pair is taken
+as the arrays are, sharing pixel corners, with a warning.
 """
 from __future__ import annotations
 
@@ -31,8 +35,8 @@ from .geotiff import DEFAULT_COMPRESS, GeoTiffWriter, WriteOptions, output_profi
 from .windows import Window
 
 __all__ = [
-    "read_image", "raster_profile", "read_pair", "check_pair_grids", "pair_phase", "PairInfo", "write_image", "find_pair",
-    "atomic_path", "check_written", "to_physical",
+    "read_image", "raster_profile", "read_pair", "check_pair_grids", "pair_phase", "placeholder_grid", "PairInfo",
+    "write_image", "find_pair", "atomic_path", "check_written", "to_physical",
 ]
 
 _REL_TOL = 1e-6
@@ -219,6 +223,28 @@ def _is_georeferenced(ds) -> bool:
 ALIGN_TOL = 1e-3
 
 
+def placeholder_grid(ds) -> bool:
+    """True for MATLAB's placeholder georeference, which only numbers the pixels: a north-up grid whose
+    pixel ``(1, 1)`` has its centre one pixel size from the CRS origin, i.e. its upper-left corner half
+    a pixel from ``(0, 0)`` (to :data:`ALIGN_TOL` of a pixel).
+
+    MATLAB writes an array it has no coordinates for that way: the PAirMax reduced-resolution
+    GeoTIFFs have the PAN corner at (+0.62, -0.62) m (1.24 m pixels) and the MS corner at
+    (+2.48, -2.48) m (4.96 m), which read as real coordinates put the MS 1.5 PAN pixels off the
+    PAN. No image of the Earth has its corner there in a projected CRS (UTM's origin lies 500 km
+    outside every zone), nor at half a pixel from (0 deg, 0 deg) in a geographic one. A corner at
+    the origin itself (``from_origin(0, 0, ...)``, synthetic grids) is not this pattern.
+    """
+    t = ds.transform
+    return (_is_georeferenced(ds) and not (t.b or t.d)
+            and abs(t.c - t.a / 2) <= ALIGN_TOL * abs(t.a) and abs(t.f - t.e / 2) <= ALIGN_TOL * abs(t.e))
+
+
+def _placeholder_pair(pan_ds, ms_ds) -> bool:
+    """Both georeferences are placeholders (:func:`placeholder_grid`): the pair is taken as its arrays are."""
+    return placeholder_grid(pan_ds) and placeholder_grid(ms_ds)
+
+
 def _ms_origin(pan_ds, ms_ds) -> tuple[float, float]:
     """MS origin minus PAN origin in PAN pixels ``(rows, cols)`` (north-up grids)."""
     pt, mt = pan_ds.transform, ms_ds.transform
@@ -241,7 +267,7 @@ def pair_phase(pan_ds, ms_ds) -> tuple[float, float]:
     corners (to :data:`ALIGN_TOL`) and for rasters without georeferencing. Example: a Landsat
     product (15 m PAN and 30 m MS registered at pixel centres) has ``(-0.5, -0.5)``.
     """
-    if not (_is_georeferenced(pan_ds) and _is_georeferenced(ms_ds)):
+    if not (_is_georeferenced(pan_ds) and _is_georeferenced(ms_ds)) or _placeholder_pair(pan_ds, ms_ds):
         return 0.0, 0.0
     row_off, col_off = _ms_origin(pan_ds, ms_ds)
     return _split_offset(row_off)[1], _split_offset(col_off)[1]
@@ -265,6 +291,14 @@ def check_pair_grids(pan_ds, ms_ds, ratio: int | None = None) -> tuple[int, Wind
     geo_pan, geo_ms = _is_georeferenced(pan_ds), _is_georeferenced(ms_ds)
     if not (geo_pan or geo_ms):
         return _check_plain_sizes(pan_ds, ms_ds, ratio)
+    if _placeholder_pair(pan_ds, ms_ds):
+        sizes = _check_plain_sizes(pan_ds, ms_ds, ratio, "with placeholder georeferences")
+        warnings.warn(
+            f"PAN {pan_name} and MS {ms_name} have placeholder georeferences (upper-left corners half a pixel from "
+            f"the CRS origin, as MATLAB writes arrays without coordinates), so they are taken as their arrays are, "
+            f"sharing pixel corners, not {_offset_text(pan_ds, ms_ds)} apart as the placeholders say; give them real "
+            "coordinates (e.g. gdal_edit.py -a_ullr) to use a measured offset", UserWarning, stacklevel=2)
+        return sizes
     if geo_pan != geo_ms:
         raise DataFormatError(
             f"only one of PAN {pan_name} and MS {ms_name} is georeferenced; give both with a CRS and "
@@ -311,12 +345,17 @@ def check_pair_grids(pan_ds, ms_ds, ratio: int | None = None) -> tuple[int, Wind
     return found, ms_window.scale(r).shift(row_off, col_off), ms_window
 
 
-def _check_plain_sizes(pan_ds, ms_ds, ratio):
+def _offset_text(pan_ds, ms_ds) -> str:
+    rows, cols = _ms_origin(pan_ds, ms_ds)
+    return f"{rows:+.3g}, {cols:+.3g} PAN pixels"
+
+
+def _check_plain_sizes(pan_ds, ms_ds, ratio, how: str = "without georeferencing"):
     ph, pw, mh, mw = pan_ds.height, pan_ds.width, ms_ds.height, ms_ds.width
     r = ratio if ratio is not None else (ph // mh if mh else 0)
     if r < 1 or (ph, pw) != (mh * r, mw * r):
         raise ShapeError(
-            f"PAN is {ph} x {pw} and MS is {mh} x {mw}: without georeferencing the PAN must be exactly "
+            f"PAN is {ph} x {pw} and MS is {mh} x {mw}: {how} the PAN must be exactly "
             f"ratio x the MS size{f' (ratio {ratio})' if ratio else ''}; crop them or add georeferencing"
         )
     return r, Window.of_shape(ph, pw), Window.of_shape(mh, mw)
