@@ -55,28 +55,6 @@ def test_a_classical_fusion_runs_without_importing_torch(tmp_path, method):
     assert product.out.is_file()
 
 
-_TQDM_CHILD = """
-import json, sys
-from pansharpen.cli import main
-code = main(sys.argv[1:])
-print(json.dumps({"code": code, "tqdm": "tqdm" in sys.modules}))
-"""
-
-
-def test_the_progress_bar_is_imported_only_when_shown(tmp_path):
-    """A quiet fusion never imports tqdm (15-18 ms of start-up with the importlib.metadata it loads);
-    without -q the bar is drawn on stderr."""
-    product = make_product(tmp_path)
-    assert _child("fuse", product.pan, product.ms, product.out, "--method", "gsa", "--sensor", "QB", "-q",
-                  code=_TQDM_CHILD) == {"code": 0, "tqdm": False}
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, "-c", _TQDM_CHILD, "fuse", str(product.pan), str(product.ms), str(product.out),
-                           "--method", "gsa", "--sensor", "QB", "--overwrite"], capture_output=True, text=True, env=env,
-                          timeout=120)
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"code": 0, "tqdm": True}
-    assert "fusing" in done.stderr and "tile" in done.stderr
-
-
 def test_the_default_choice_reads_its_table_without_torch(tmp_path):
     """No --method: the plan reads models/weights/defaults.json and the cards through the catalogue;
     a classical default (every entry today) then runs without torch."""

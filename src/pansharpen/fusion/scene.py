@@ -26,6 +26,7 @@ import numpy as np
 import rasterio
 from rasterio._err import CPLE_BaseError
 from threadpoolctl import threadpool_limits
+from tqdm import tqdm
 
 from ..errors import ModelError, OutputExistsError, PanSharpenError, ShapeError
 from ..io.atomic import atomic_path, write_error
@@ -403,18 +404,8 @@ def _write_tile(writer: GeoTiffWriter, grid: PairGrid, result: tuple[Window, np.
         writer.write(block, window=inside, mask=mask)
 
 
-def _progress(items, total: int, quiet: bool):
-    """``items`` with a "fusing" progress bar on stderr unless ``quiet`` (tqdm imported only then: 15-18 ms
-    of a quiet command's start-up, with the ``importlib.metadata`` it loads)."""
-    if quiet:
-        return items
-    from tqdm import tqdm
-
-    return tqdm(items, total=total, desc="fusing", unit="tile")
-
-
 def _write_tiles(writer: GeoTiffWriter, results, total: int, grid: PairGrid, quiet: bool) -> None:
-    for result in _progress(results, total, quiet):
+    for result in tqdm(results, total=total, disable=quiet, desc="fusing", unit="tile"):
         _write_tile(writer, grid, result)
 
 
@@ -425,7 +416,7 @@ def _fuse_pipelined(writer: GeoTiffWriter, jobs: list[TileJob], fuser, grid: Pai
     halo = tile_halo(fuser, grid)  # measured here (a network's receptive field), not in the reader
     reads = prefetch(jobs, functools.partial(read_tile, halo=halo), depth)
     with contextlib.closing(reads), WriteBehind(functools.partial(_write_tile, writer, grid), depth) as behind:
-        for blocks in _progress(reads, len(jobs), quiet):
+        for blocks in tqdm(reads, total=len(jobs), disable=quiet, desc="fusing", unit="tile"):
             behind.submit(compute_tile(blocks, fuser))
 
 
@@ -448,7 +439,7 @@ def fuse_and_encode_tile(job: TileJob, work: EncodingFuser) -> tuple[Window, np.
 
 
 def _write_encoded_tiles(writer: GeoTiffWriter, results, total: int, quiet: bool) -> None:
-    for window, block, mask in _progress(results, total, quiet):
+    for window, block, mask in tqdm(results, total=total, disable=quiet, desc="fusing", unit="tile"):
         if not window.is_empty:
             writer.write_encoded(block, window=window, mask=mask)
 
