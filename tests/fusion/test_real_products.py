@@ -80,6 +80,21 @@ def test_landsat_half_pixel_grids_fuse_and_evaluate(data, tmp_path, capsys, scen
     assert result["cropped_to"] == [64, 64] and 0 < result["HQNR"] <= 1 and 0 <= result["D_s"] < 1
 
 
+def test_resampled_grids_a_hair_off_the_ratio_fuse(data, tmp_path, capsys):
+    """pansharpen_r's Landsat-8 pair was resampled by its source to 29.9976 x 30.0016 m MS pixels on a
+    15.0004 x 14.9994 m PAN: not exactly 2, but placed at 2 i its pixels land at most 0.08 PAN pixels
+    off across the 399 x 310 MS, so it is fused at ratio 2 with a warning (it was refused before).
+    Reflectance in [0, 1]: fused as it is with --no-range-check."""
+    folder = data / "landsat" / "pansharpenr_l8_pamplona"
+    pan, ms = folder / "pan.tif", folder / "ms.tif"
+    out = tmp_path / "fused.tif"
+    assert main(["fuse", str(pan), str(ms), str(out), "--method", "gsa", "--sensor", "L8", "--no-range-check",
+                 "--quiet"]) == 0
+    assert "not exactly 2: fused as ratio 2" in capsys.readouterr().err
+    fused = _check_product(pan, ms, out)
+    assert fused.shape == (4, 620, 798) and np.isfinite(fused).all()
+
+
 def test_landsat_nodata_is_propagated(data, tmp_path):
     folder = data / "landsat" / "rcran_satellite_lc08"
     pan_copy, ms_copy = tmp_path / "pan.tif", tmp_path / "ms.tif"

@@ -1,6 +1,8 @@
 """GeoTIFF pairs: grid checks (CRS, ratio, alignment, overlap), windows, atomic writes."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import rasterio
@@ -102,6 +104,25 @@ def test_ratio_not_integer_or_not_requested(tmp_path):
     p, m, *_ = _pair(tmp_path, ratio=2, ms_size=(20, 24))
     with pytest.raises(ShapeError, match="ratio of 2, not the requested 4"):
         read_pair(p, m, ratio=4)
+
+
+def test_a_ratio_off_by_a_small_drift_is_fused_at_the_whole_ratio(tmp_path):
+    # 10 x 12 MS pixels of 4.0004 PAN pixels: placed at 4 i, the last lands 0.0048 PAN pixels off (< 0.25)
+    p, m, pan, ms = _pair(tmp_path, ratio=4.0004)
+    with pytest.warns(UserWarning, match=r"not exactly 4: fused as ratio 4, .* up to 0.0048 PAN pixels off"):
+        got_pan, got_ms, info = read_pair(p, m)
+    assert info.ratio == 4
+    np.testing.assert_array_equal(got_ms, ms)
+    np.testing.assert_array_equal(got_pan[0], pan)
+    # 4.03: 0.36 PAN pixels off at the far edge, refused with the drift in the message
+    p, m, *_ = _pair(tmp_path, ratio=4.03)
+    with pytest.raises(ShapeError, match=r"as ratio 4 the MS would drift up to 0.36 PAN pixels off .* over the 0.25"):
+        read_pair(p, m)
+    # exact pixel sizes to float rounding: no warning
+    p, m, *_ = _pair(tmp_path, ratio=4.0 * (1 + 1e-12))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        read_pair(p, m)
 
 
 def test_grids_off_pixel_corners_get_a_phase(tmp_path):

@@ -39,7 +39,6 @@ __all__ = [
     "write_image", "find_pair", "atomic_path", "check_written", "to_physical",
 ]
 
-_REL_TOL = 1e-6
 
 
 def _open(path: "str | os.PathLike"):
@@ -221,6 +220,11 @@ def _is_georeferenced(ds) -> bool:
 
 #: MS origins within this many PAN pixels of a PAN pixel corner count as aligned (phase 0)
 ALIGN_TOL = 1e-3
+#: an MS pixel size within this many PAN pixels, over the MS's width or height, of a whole ratio of the
+#: PAN's is fused at that ratio (with a warning above ALIGN_TOL): grids resampled by other tools carry
+#: such sizes (pansharpen_r's Landsat-8 pair: 29.9976 x 30.0016 m on 15.0004 x 14.9994 m, 0.08 px over
+#: 399 x 310 MS pixels); beyond it the pixels would land visibly off and the pair is refused
+RATIO_DRIFT_TOL = 0.25
 
 
 def placeholder_grid(ds) -> bool:
@@ -317,12 +321,20 @@ def check_pair_grids(pan_ds, ms_ds, ratio: int | None = None) -> tuple[int, Wind
         )
     rx, ry = mt.a / pt.a, mt.e / pt.e
     found = round(rx)
-    if found < 1 or not math.isclose(rx, found, rel_tol=_REL_TOL) or not math.isclose(ry, found, rel_tol=_REL_TOL):
+    # fused as ratio `found`: MS pixel i is placed at R i PAN pixels, R i (rx / R - 1) off where it lies
+    drift = max(abs(rx - found) * ms_ds.width, abs(ry - found) * ms_ds.height)
+    if found < 1 or drift > RATIO_DRIFT_TOL:
         raise ShapeError(
             f"the MS pixel ({abs(mt.a):g} x {abs(mt.e):g}) is not an integer multiple of the PAN pixel "
-            f"({abs(pt.a):g} x {abs(pt.e):g}) of the same orientation (ratio {rx:g} x {ry:g}); "
-            "resample the MS to an integer ratio of the PAN grid"
+            f"({abs(pt.a):g} x {abs(pt.e):g}) of the same orientation (ratio {rx:.6g} x {ry:.6g}"
+            + (f"; as ratio {found} the MS would drift up to {drift:.2g} PAN pixels off across the scene, over the "
+               f"{RATIO_DRIFT_TOL:g} allowed" if found >= 1 else "")
+            + "); resample the MS to an integer ratio of the PAN grid"
         )
+    if drift > ALIGN_TOL:
+        warnings.warn(
+            f"the MS pixel of {ms_name} is {rx:.6g} x {ry:.6g} PAN pixels, not exactly {found}: fused as ratio {found}, "
+            f"which places its pixels up to {drift:.2g} PAN pixels off across the scene", UserWarning, stacklevel=2)
     if ratio is not None and found != ratio:
         raise ShapeError(
             f"the pixel sizes give a PAN/MS ratio of {found}, not the requested {ratio}; "
