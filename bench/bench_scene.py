@@ -58,7 +58,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_classical import crop_files, time_gdal  # noqa: E402
-from bytecode import compile_bytecode  # noqa: E402
+from checkout_bytecode import compile_bytecode  # noqa: E402
 
 CHILD = r"""
 import json, resource, sys, time, torch

@@ -48,9 +48,9 @@ def main() -> None:
     args = ap.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from bytecode import compile_bytecode
+    from checkout_bytecode import compile_bytecode
 
-    compile_bytecode()  # as an installed package runs (bench/bytecode.py)
+    compile_bytecode()  # as an installed package runs (bench/checkout_bytecode.py)
     main_id, samples, done = threading.get_ident(), [], threading.Event()
     t0 = time.perf_counter()
 
