@@ -297,11 +297,12 @@ def check_pair_grids(pan_ds, ms_ds, ratio: int | None = None) -> tuple[int, Wind
         return _check_plain_sizes(pan_ds, ms_ds, ratio)
     if _placeholder_pair(pan_ds, ms_ds):
         sizes = _check_plain_sizes(pan_ds, ms_ds, ratio, "with placeholder georeferences")
+        # stacklevel 1: one warning location whichever command checks the pair (each shown once a process)
         warnings.warn(
             f"PAN {pan_name} and MS {ms_name} have placeholder georeferences (upper-left corners half a pixel from "
             f"the CRS origin, as MATLAB writes arrays without coordinates), so they are taken as their arrays are, "
             f"sharing pixel corners, not {_offset_text(pan_ds, ms_ds)} apart as the placeholders say; give them real "
-            "coordinates (e.g. gdal_edit.py -a_ullr) to use a measured offset", UserWarning, stacklevel=2)
+            "coordinates (e.g. gdal_edit.py -a_ullr) to use a measured offset", UserWarning, stacklevel=1)
         return sizes
     if geo_pan != geo_ms:
         raise DataFormatError(
@@ -334,7 +335,7 @@ def check_pair_grids(pan_ds, ms_ds, ratio: int | None = None) -> tuple[int, Wind
     if drift > ALIGN_TOL:
         warnings.warn(
             f"the MS pixel of {ms_name} is {rx:.6g} x {ry:.6g} PAN pixels, not exactly {found}: fused as ratio {found}, "
-            f"which places its pixels up to {drift:.2g} PAN pixels off across the scene", UserWarning, stacklevel=2)
+            f"which places its pixels up to {drift:.2g} PAN pixels off across the scene", UserWarning, stacklevel=1)
     if ratio is not None and found != ratio:
         raise ShapeError(
             f"the pixel sizes give a PAN/MS ratio of {found}, not the requested {ratio}; "
