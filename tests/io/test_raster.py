@@ -159,6 +159,10 @@ def test_placeholder_georeferences_are_taken_as_the_arrays(tmp_path):
     p, m, *_ = _placeholder_pair(tmp_path, ms_size=(9, 12))  # the sizes must then match exactly
     with pytest.raises(ShapeError, match="with placeholder georeferences the PAN must be exactly ratio x"):
         read_pair(p, m)
+    # ... at the ratio of the placeholders' pixel sizes (2 m on 0.5 m: 4), not one the sizes alone suggest
+    p, m, *_ = _placeholder_pair(tmp_path, ms_size=(20, 24))
+    with pytest.raises(ShapeError, match=r"exactly ratio x the MS size \(ratio 4\)"):
+        read_pair(p, m)
 
 
 def test_real_coordinates_near_a_placeholder_keep_their_offset(tmp_path):

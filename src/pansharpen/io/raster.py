@@ -296,7 +296,10 @@ def check_pair_grids(pan_ds, ms_ds, ratio: int | None = None) -> tuple[int, Wind
     if not (geo_pan or geo_ms):
         return _check_plain_sizes(pan_ds, ms_ds, ratio)
     if _placeholder_pair(pan_ds, ms_ds):
-        sizes = _check_plain_sizes(pan_ds, ms_ds, ratio, "with placeholder georeferences")
+        # the placeholders' pixel sizes are the GSDs: their ratio is what the array sizes must show
+        pixel_ratio = round(abs(ms_ds.transform.a / pan_ds.transform.a))
+        sizes = _check_plain_sizes(pan_ds, ms_ds, ratio if ratio is not None else pixel_ratio or None,
+                                   "with placeholder georeferences")
         # stacklevel 1: one warning location whichever command checks the pair (each shown once a process)
         warnings.warn(
             f"PAN {pan_name} and MS {ms_name} have placeholder georeferences (upper-left corners half a pixel from "
